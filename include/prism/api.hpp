@@ -1,0 +1,80 @@
+// Futures API and the entry point.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "prism/object_ref.hpp"
+#include "prism/serialization.hpp"
+
+namespace prism {
+
+/// Starts the runtime on every rank, runs `driver` on the driver (the first
+/// node rank) and returns the process exit code once the driver returns and
+/// every rank has shut down: 0, or 1 when `driver` threw (its message goes to
+/// stderr and every rank exits 1). Consumes `--prism-*` flags from argv.
+/// Collective: call once, from main(), on every rank.
+/// Example: `int main(int c, char** v) { return prism::run(c, v, [] { ... }); }`
+int run(int& argc, char** argv, const std::function<void()>& driver);
+
+/// Blocks until the object is ready and returns a copy of its value. A task's
+/// exception is rethrown as TaskError. Inside a task, the worker's CPU slot is
+/// lent out while it blocks, so nested tasks cannot deadlock a full node.
+/// Thread-safe.
+template <class T>
+T get(const ObjectRef<T>& ref) {
+  if (!ref.valid()) throw Error("get() of an invalid (default-constructed) ObjectRef");
+  detail::ValueBytes v = detail::get_encoded(ref.handle());
+  return detail::decode<T>(v.bytes);
+}
+
+/// get() of every ref, in order.
+template <class T>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
+  std::vector<T> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs) out.push_back(get(r));
+  return out;
+}
+
+/// Stores `value` in the object store and returns its ref. Thread-safe.
+/// Example: `auto big = prism::put(std::vector<double>(1 << 20));`
+template <class T>
+ObjectRef<std::decay_t<T>> put(T&& value) {
+  using D = std::decay_t<T>;
+  static_assert(!is_object_ref_v<D>, "put() of an ObjectRef: pass the ref itself instead");
+  return ObjectRef<D>(detail::put_encoded(detail::encode<D>(value)));
+}
+
+/// Ray's wait: returns {ready, not_ready}, each in the order given, once
+/// `num_returns` refs are ready or `timeout` passes. `ready` holds at most
+/// num_returns refs. Thread-safe.
+/// Example: `auto [done, rest] = prism::wait(refs, 1, std::chrono::milliseconds(10));`
+template <class T, class Rep = int64_t, class Period = std::micro>
+std::pair<std::vector<ObjectRef<T>>, std::vector<ObjectRef<T>>> wait(
+    const std::vector<ObjectRef<T>>& refs, size_t num_returns = 1,
+    std::chrono::duration<Rep, Period> timeout = std::chrono::microseconds(-1)) {
+  if (num_returns > refs.size()) throw Error("wait(): num_returns exceeds the number of refs");
+  std::vector<detail::HandlePtr> handles;
+  handles.reserve(refs.size());
+  for (const auto& r : refs) {
+    if (!r.valid()) throw Error("wait() on an invalid (default-constructed) ObjectRef");
+    handles.push_back(r.handle());
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+  std::vector<bool> ready = detail::wait_handles(handles, num_returns, timeout.count() < 0 ? -1 : us);
+  std::pair<std::vector<ObjectRef<T>>, std::vector<ObjectRef<T>>> out;
+  for (size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.first : out.second).push_back(refs[i]);
+  return out;
+}
+
+/// Number of node ranks (nodes that run tasks) in this job.
+int num_nodes();
+/// The node this code runs on (0 .. num_nodes()-1); the driver is on node 0.
+int node_id();
+/// The world rank of this process (for logs and tests).
+int world_rank();
+
+}  // namespace prism

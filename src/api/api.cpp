@@ -1,0 +1,101 @@
+// The public API's compiled half: forwards the header templates' type-erased
+// calls to the calling thread's NodeRuntime.
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+#include "prism/api.hpp"
+#include "prism/remote.hpp"
+#include "runtime/node_runtime.hpp"
+
+namespace prism {
+namespace {
+
+runtime::NodeRuntime& rt() {
+  auto* r = runtime::NodeRuntime::current();
+  if (!r)
+    throw NotRunningError(
+        "no Prism runtime on this thread: call this inside prism::run's driver function or a task");
+  return *r;
+}
+
+ObjectId to_id(const detail::ObjectIdPod& p) { return {p.owner_rank, p.index, p.seq}; }
+
+// The registry of remote functions. Filled during static initialization (one
+// PRISM_REMOTE line per function), read-only afterwards: no lock needed then.
+struct Registry {
+  std::unordered_map<std::string, detail::RemoteFunctionInfo> by_name;
+  std::unordered_map<const void*, const detail::RemoteFunctionInfo*> by_address;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+namespace detail {
+
+std::string demangle(const std::type_info& info) {
+  int status = 0;
+  char* s = abi::__cxa_demangle(info.name(), nullptr, nullptr, &status);
+  std::string out = status == 0 && s ? s : info.name();
+  std::free(s);
+  return out;
+}
+
+void register_function(const char* name, const void* fn, Invoker invoke) {
+  auto& r = registry();
+  auto [it, inserted] = r.by_name.emplace(name, RemoteFunctionInfo{name, fn, invoke});
+  if (!inserted && it->second.fn != fn)
+    throw RegistrationError(std::string("two different functions registered as '") + name + "'");
+  r.by_address[fn] = &it->second;
+}
+
+const RemoteFunctionInfo* find_function(std::string_view name) noexcept {
+  auto& r = registry();
+  auto it = r.by_name.find(std::string(name));
+  return it == r.by_name.end() ? nullptr : &it->second;
+}
+
+const RemoteFunctionInfo* find_function(const void* fn) noexcept {
+  auto& r = registry();
+  auto it = r.by_address.find(fn);
+  return it == r.by_address.end() ? nullptr : it->second;
+}
+
+ObjectHandle::~ObjectHandle() {
+  if (auto* r = runtime::NodeRuntime::current()) r->release(to_id(id_));
+}
+
+HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
+                      const TaskOptions& options) {
+  return rt().submit(function_name, std::move(args), options);
+}
+
+HandlePtr put_encoded(std::vector<std::byte> encoded) { return rt().put(std::move(encoded)); }
+
+ValueBytes get_encoded(const HandlePtr& handle) { return rt().get(handle); }
+
+std::vector<bool> wait_handles(const std::vector<HandlePtr>& handles, size_t num_returns,
+                               int64_t timeout_us) {
+  return rt().wait(handles, num_returns, timeout_us);
+}
+
+HandlePtr borrow_handle(ObjectIdPod id) { return rt().borrow(to_id(id)); }
+
+void note_shared(const ObjectIdPod& id) noexcept {
+  if (auto* r = runtime::NodeRuntime::current()) r->note_shared(to_id(id));
+}
+
+std::string object_id_string(const ObjectIdPod& id) { return to_id(id).to_string(); }
+
+}  // namespace detail
+
+int num_nodes() { return rt().num_nodes(); }
+int node_id() { return rt().node_id(); }
+int world_rank() { return rt().world_rank(); }
+
+}  // namespace prism

@@ -1,0 +1,225 @@
+#include "common/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+namespace prism {
+namespace {
+
+struct OptionDef {
+  OptionInfo info;
+  std::function<Status(Config&, const std::string&)> set;
+};
+
+Expected<long long> parse_int(const std::string& name, const std::string& v, long long lo,
+                              long long hi) {
+  char* end = nullptr;
+  errno = 0;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
+    return Status{Errc::kInvalidArgument, "option " + name + "='" + v +
+                                              "' is not an integer in [" + std::to_string(lo) +
+                                              ", " + std::to_string(hi) + "]"};
+  return x;
+}
+
+Expected<double> parse_double(const std::string& name, const std::string& v) {
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0')
+    return Status{Errc::kInvalidArgument, "option " + name + "='" + v + "' is not a number"};
+  return x;
+}
+
+Expected<bool> parse_bool(const std::string& name, const std::string& v) {
+  std::string s = v;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s == "1" || s == "true" || s == "yes" || s == "on" || s.empty()) return true;
+  if (s == "0" || s == "false" || s == "no" || s == "off") return false;
+  return Status{Errc::kInvalidArgument, "option " + name + "='" + v + "' is not a boolean"};
+}
+
+template <class F>
+OptionDef int_opt(const char* name, const char* help, const char* def, long long lo, long long hi,
+                  F field) {
+  return {{name, help, def}, [=](Config& c, const std::string& v) -> Status {
+            auto x = parse_int(name, v, lo, hi);
+            if (!x) return x.status();
+            c.*field = static_cast<std::remove_reference_t<decltype(c.*field)>>(*x);
+            return Status::ok();
+          }};
+}
+
+template <class F>
+OptionDef str_opt(const char* name, const char* help, const char* def, F field) {
+  return {{name, help, def}, [=](Config& c, const std::string& v) -> Status {
+            c.*field = v;
+            return Status::ok();
+          }};
+}
+
+template <class F>
+OptionDef bool_opt(const char* name, const char* help, const char* def, F field) {
+  return {{name, help, def}, [=](Config& c, const std::string& v) -> Status {
+            auto x = parse_bool(name, v);
+            if (!x) return x.status();
+            c.*field = *x;
+            return Status::ok();
+          }};
+}
+
+OptionDef bytes_opt(const char* name, const char* help, const char* def, uint64_t Config::*field) {
+  return {{name, help, def}, [=](Config& c, const std::string& v) -> Status {
+            auto x = parse_bytes(v);
+            if (!x) return {Errc::kInvalidArgument, std::string("option ") + name + ": " +
+                                                        x.status().message()};
+            c.*field = *x;
+            return Status::ok();
+          }};
+}
+
+const std::vector<OptionDef>& option_defs() {
+  static const std::vector<OptionDef> defs = {
+      int_opt("gcs-ranks", "ranks in the GCS group (taken from the end of the world)", "1", 1,
+              1 << 20, &Config::gcs_ranks),
+      int_opt("gcs-replicas", "replicas per GCS shard chain (0: derived from gcs-ranks)", "0", 0,
+              64, &Config::gcs_replicas),
+      int_opt("num-cpus", "worker threads (CPU slots) per node rank (0: cores in the cpuset)", "0",
+              0, 4096, &Config::num_cpus),
+      {{"num-gpus", "GPUs per node rank (negative: discovered)", "-1"},
+       [](Config& c, const std::string& v) -> Status {
+         auto x = parse_double("num-gpus", v);
+         if (!x) return x.status();
+         c.num_gpus = *x;
+         return Status::ok();
+       }},
+      {{"resources", "custom resources of each node rank, e.g. fpga=2,ssd=1", ""},
+       [](Config& c, const std::string& v) -> Status {
+         auto r = parse_resources(v);
+         if (!r) return r.status();
+         c.resources = *r;
+         return Status::ok();
+       }},
+      bytes_opt("inline-threshold", "objects up to this size travel inside control messages",
+                "64K", &Config::inline_threshold),
+      bytes_opt("store-capacity", "object store bytes per node rank (0: automatic)", "0",
+                &Config::store_capacity),
+      str_opt("spill-dir", "directory for objects spilled to HDF5 (default <run-dir>/spill)", "",
+              &Config::spill_dir),
+      str_opt("run-dir", "directory for logs, timeline and snapshots", "prism-run-<job>",
+              &Config::run_dir),
+      str_opt("log-level", "trace|debug|info|warn|error|off", "warn", &Config::log_level),
+      bool_opt("log-to-files", "write one log file per rank under run-dir", "false",
+               &Config::log_to_files),
+      str_opt("timeline", "write a Chrome/Perfetto trace JSON of all tasks to this file", "",
+              &Config::timeline),
+      int_opt("spin-us", "microseconds an idle thread polls before it sleeps", "50", 0, 10000000,
+              &Config::spin_us),
+      bool_opt("pin-workers", "pin worker threads to cores with hwloc", "true",
+               &Config::pin_workers),
+      bool_opt("summary", "print a run summary at shutdown", "false", &Config::summary),
+  };
+  return defs;
+}
+
+std::string env_name(const std::string& opt) {
+  std::string e = "PRISM_";
+  for (char ch : opt) e += ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+  return e;
+}
+
+std::string known_list() {
+  std::string s;
+  for (auto& d : option_defs()) s += (s.empty() ? "" : ", ") + d.info.name;
+  return s;
+}
+
+}  // namespace
+
+const std::vector<OptionInfo>& config_options() {
+  static const std::vector<OptionInfo> infos = [] {
+    std::vector<OptionInfo> v;
+    for (auto& d : option_defs()) v.push_back(d.info);
+    return v;
+  }();
+  return infos;
+}
+
+Expected<uint64_t> parse_bytes(const std::string& text) {
+  if (text.empty()) return Status{Errc::kInvalidArgument, "empty byte size"};
+  char* end = nullptr;
+  errno = 0;
+  double x = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  double mul = 1;
+  if (unit == "" || unit == "b") mul = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib") mul = 1024.0;
+  else if (unit == "m" || unit == "mb" || unit == "mib") mul = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib") mul = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tb" || unit == "tib") mul = 1024.0 * 1024 * 1024 * 1024;
+  else return Status{Errc::kInvalidArgument, "bad byte size '" + text + "' (use e.g. 64K, 2G)"};
+  if (errno != 0 || x < 0) return Status{Errc::kInvalidArgument, "bad byte size '" + text + "'"};
+  return static_cast<uint64_t>(x * mul);
+}
+
+Expected<std::map<std::string, double>> parse_resources(const std::string& text) {
+  std::map<std::string, double> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? text.size() : comma + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Status{Errc::kInvalidArgument, "resource '" + item + "' must look like name=amount"};
+    auto amount = parse_double("resources", item.substr(eq + 1));
+    if (!amount || *amount < 0)
+      return Status{Errc::kInvalidArgument, "resource '" + item + "' needs a non-negative amount"};
+    out[item.substr(0, eq)] = *amount;
+  }
+  return out;
+}
+
+Expected<Config> parse_config(int& argc, char** argv,
+                              const std::function<const char*(const char*)>& env) {
+  auto getenv_fn = env ? env : [](const char* n) -> const char* { return std::getenv(n); };
+  Config cfg;
+  for (auto& d : option_defs()) {
+    if (const char* v = getenv_fn(env_name(d.info.name).c_str())) {
+      Status st = d.set(cfg, v);
+      if (!st) return Status{st.code(), st.message() + " (from " + env_name(d.info.name) + ")"};
+    }
+  }
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (!a.starts_with("--prism-")) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    std::string body(a.substr(8));
+    std::string name = body, value;
+    if (auto eq = body.find('='); eq != std::string::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+    }  // a bare "--prism-NAME" means an empty value: true for booleans
+    // Only the "=" form takes a value, so a user argument after a Prism flag is
+    // never swallowed.
+    auto it = std::find_if(option_defs().begin(), option_defs().end(),
+                           [&](const OptionDef& d) { return d.info.name == name; });
+    if (it == option_defs().end())
+      return Status{Errc::kInvalidArgument,
+                    "unknown option --prism-" + name + " (known: " + known_list() + ")"};
+    PRISM_RETURN_IF_ERROR(it->set(cfg, value));
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  return cfg;
+}
+
+}  // namespace prism

@@ -1,0 +1,60 @@
+// Runtime configuration: one value passed down, never a global (STYLE.md 6).
+//
+// Every option NAME has a flag `--prism-NAME=V` and an environment twin
+// `PRISM_NAME=V` (dashes become underscores, upper case); flags win. The
+// environment reaches every rank under mpirun (-x) and srun alike, so it is
+// the natural way to configure a whole job.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.hpp"
+
+namespace prism {
+
+struct Config {
+  int gcs_ranks = 1;             // ranks in the GCS group (the last ranks of the world)
+  int gcs_replicas = 0;          // replicas per shard chain; 0 = derived from gcs_ranks
+  int num_cpus = 0;              // worker threads per node rank; 0 = cores in the rank's cpuset
+  double num_gpus = -1;          // GPUs per node rank; <0 = discovered
+  std::map<std::string, double> resources;  // custom resources, e.g. fpga=2
+  uint64_t inline_threshold = 64 * 1024;    // objects up to this size travel inside messages
+  uint64_t store_capacity = 0;   // bytes per node store; 0 = half the rank's memory share
+  std::string spill_dir;         // where spilled objects go; default <run_dir>/spill
+  std::string run_dir;           // logs, timeline, snapshots; default ./prism-run-<jobid>
+  std::string log_level = "warn";  // trace|debug|info|warn|error|off
+  bool log_to_files = false;     // one log file per rank under run_dir
+  std::string timeline;          // write a Chrome/Perfetto trace JSON here ("" = off)
+  uint32_t spin_us = 50;         // how long an idle thread polls before it blocks
+  bool pin_workers = true;       // pin worker threads to cores with hwloc
+  bool summary = false;          // print a run summary at shutdown
+};
+
+/// One option as documented by `--prism-help` and docs/configuration.md.
+struct OptionInfo {
+  std::string name;  // "gcs-ranks"
+  std::string help;
+  std::string default_value;
+};
+
+/// Every option Prism understands, in documentation order.
+const std::vector<OptionInfo>& config_options();
+
+/// Builds a Config from the environment, then `--prism-*` flags, which are
+/// removed from argv (argc shrinks) so the user's program sees only its own
+/// arguments. `env` defaults to the process environment.
+/// Example: `auto cfg = parse_config(argc, argv);`
+Expected<Config> parse_config(int& argc, char** argv,
+                              const std::function<const char*(const char*)>& env = nullptr);
+
+/// Parses "fpga=2,ssd=1" into a resource map.
+Expected<std::map<std::string, double>> parse_resources(const std::string& text);
+
+/// Parses a byte size such as "64K", "2GiB", "1048576".
+Expected<uint64_t> parse_bytes(const std::string& text);
+
+}  // namespace prism

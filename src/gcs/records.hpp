@@ -1,0 +1,168 @@
+// The records of the four GCS tables and their compact binary encoding.
+//
+// Every record and key is written with common/codec.hpp. Decoders validate
+// everything (enum ranges, counts against the bytes left, exact length), so a
+// corrupt buffer yields a Status, never a crash or a huge allocation.
+//
+// Each table has a tag type (TaskTable, ObjectTable, ActorTable, NodeTable)
+// naming its key and record types; GcsClient's calls are templates over it:
+//   client.put<ActorTable>(actor_id, ActorRecord{...}, done);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/codec.hpp"
+#include "common/ids.hpp"
+#include "common/status.hpp"
+#include "gcs/layout.hpp"
+
+namespace prism::gcs {
+
+using Bytes = std::vector<std::byte>;
+
+/// An actor is named by the id of its creation task's first return.
+using ActorId = ObjectId;
+/// Node table key: the node's world rank.
+using NodeRank = int32_t;
+
+enum class TaskState : uint8_t { kPending = 0, kRunning = 1, kFinished = 2, kFailed = 3 };
+const char* task_state_name(TaskState s) noexcept;
+
+/// Task table row: what ran, where, and its lineage (enough to re-run it).
+struct TaskRecord {
+  std::string function_name;       // registered name (PRISM_REMOTE)
+  TaskState state = TaskState::kPending;
+  int32_t node = -1;               // node rank running/ran it; -1 = not placed
+  std::vector<ObjectId> args;      // argument object ids (lineage)
+  TaskId parent;                   // creating task; nil for the driver's tasks
+  uint32_t num_returns = 1;
+  friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
+};
+
+/// Object table row.
+struct ObjectRecord {
+  std::vector<int32_t> locations;  // node ranks holding a copy, ascending, no duplicates
+  uint64_t size = 0;               // bytes
+  int32_t owner = -1;              // owner rank (reference counting, lineage)
+  friend bool operator==(const ObjectRecord&, const ObjectRecord&) = default;
+};
+
+enum class ActorState : uint8_t { kPending = 0, kAlive = 1, kRestarting = 2, kDead = 3 };
+const char* actor_state_name(ActorState s) noexcept;
+
+/// Actor table row.
+struct ActorRecord {
+  std::string class_name;
+  int32_t node = -1;
+  ActorState state = ActorState::kPending;
+  uint32_t restarts = 0;
+  friend bool operator==(const ActorRecord&, const ActorRecord&) = default;
+};
+
+/// Node table row, written by the node's heartbeat (and alive=false by
+/// whoever declares it dead; subscribers of the node table see that).
+struct NodeRecord {
+  std::map<std::string, double> resources;  // totals: "CPU", "GPU", custom
+  std::map<std::string, double> available;  // load: what is free now
+  uint32_t queue_length = 0;                 // load: tasks queued, not running
+  uint64_t last_heartbeat_us = 0;
+  bool alive = true;
+  friend bool operator==(const NodeRecord&, const NodeRecord&) = default;
+};
+
+// ---- Wire encoding of keys and records -------------------------------------
+// put_*: append to a Writer. get_*: read from a Reader, latching reader.fail()
+// on any invalid content (the caller checks reader.finish()).
+
+void put_key(Writer& w, const ObjectId& id);
+void put_key(Writer& w, NodeRank rank);
+void get_key(Reader& r, ObjectId& id);
+void get_key(Reader& r, NodeRank& rank);
+
+void put_record(Writer& w, const TaskRecord& v);
+void put_record(Writer& w, const ObjectRecord& v);
+void put_record(Writer& w, const ActorRecord& v);
+void put_record(Writer& w, const NodeRecord& v);
+void get_record(Reader& r, TaskRecord& v);
+void get_record(Reader& r, ObjectRecord& v);
+void get_record(Reader& r, ActorRecord& v);
+void get_record(Reader& r, NodeRecord& v);
+
+// ---- Table tags ------------------------------------------------------------
+
+struct TaskTable {
+  using Key = TaskId;
+  using Record = TaskRecord;
+  static constexpr TableId id = TableId::kTasks;
+};
+struct ObjectTable {
+  using Key = ObjectId;
+  using Record = ObjectRecord;
+  static constexpr TableId id = TableId::kObjects;
+};
+struct ActorTable {
+  using Key = ActorId;
+  using Record = ActorRecord;
+  static constexpr TableId id = TableId::kActors;
+};
+struct NodeTable {
+  using Key = NodeRank;
+  using Record = NodeRecord;
+  static constexpr TableId id = TableId::kNodes;
+};
+
+/// Calls `f(Tag{})` with the tag of `table`; `on_unknown()` for other values.
+template <class F, class G>
+decltype(auto) visit_table(TableId table, F&& f, G&& on_unknown) {
+  switch (table) {
+    case TableId::kTasks: return f(TaskTable{});
+    case TableId::kObjects: return f(ObjectTable{});
+    case TableId::kActors: return f(ActorTable{});
+    case TableId::kNodes: return f(NodeTable{});
+  }
+  return on_unknown();
+}
+
+template <class Tag>
+Bytes encode_key(const typename Tag::Key& k) {
+  Writer w(16);
+  put_key(w, k);
+  return w.take();
+}
+
+template <class Tag>
+Expected<typename Tag::Key> decode_key(std::span<const std::byte> b) {
+  Reader r(b);
+  typename Tag::Key k{};
+  get_key(r, k);
+  if (Status s = r.finish(std::string(table_name(Tag::id)) + " key"); !s) return s;
+  return k;
+}
+
+template <class Tag>
+Bytes encode_record(const typename Tag::Record& v) {
+  Writer w(64);
+  put_record(w, v);
+  return w.take();
+}
+
+template <class Tag>
+Expected<typename Tag::Record> decode_record(std::span<const std::byte> b) {
+  Reader r(b);
+  typename Tag::Record v{};
+  get_record(r, v);
+  if (Status s = r.finish(std::string(table_name(Tag::id)) + " record"); !s) return s;
+  return v;
+}
+
+/// Ok if `key` is a well-formed key of `table` (unknown tables: kNotFound).
+Status validate_key(TableId table, std::span<const std::byte> key);
+/// Ok if `record` decodes as a record of `table`.
+Status validate_record(TableId table, std::span<const std::byte> record);
+
+}  // namespace prism::gcs

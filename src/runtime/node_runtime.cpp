@@ -1,0 +1,629 @@
+#include "runtime/node_runtime.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/log.hpp"
+#include "prism/errors.hpp"
+#include "prism/remote.hpp"
+
+namespace prism::runtime {
+namespace {
+
+thread_local NodeRuntime* tls_runtime = nullptr;
+
+ObjectId to_id(const detail::ObjectIdPod& p) { return {p.owner_rank, p.index, p.seq}; }
+detail::ObjectIdPod to_pod(const ObjectId& id) { return {id.owner_rank, id.index, id.seq}; }
+
+}  // namespace
+
+// One object this process knows about: owned (we created it) or borrowed.
+struct NodeRuntime::ObjectEntry {
+  bool owned = false;
+  std::atomic<bool> ready{false};  // read without mu_ by waiters
+  ObjectValue value;               // valid once ready (inline bytes moved to `cached`)
+  std::shared_ptr<const std::vector<std::byte>> cached;  // inline value or fetched copy
+  std::shared_ptr<const object_store::StoredObject> local;  // when this rank holds it
+  std::string task_name;           // the creating task, for error messages
+  int handles = 0;                 // live ObjectHandles in this process
+  bool shared = false;             // a ref escaped to another rank: never freed early
+  bool status_requested = false;   // borrowed: asked the owner
+  std::vector<int> subscribers;    // owned: ranks to tell when ready
+  std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
+};
+
+// A submitted task not finished yet.
+struct NodeRuntime::PendingTask {
+  TaskSpec spec;
+  scheduler::TaskRequest request;
+  std::vector<detail::HandlePtr> arg_refs;  // keep argument objects alive until done
+  size_t unresolved = 0;
+  int node = -1;
+  std::string arg_error;  // set when an argument's task failed: this one never runs
+};
+
+NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
+                         ClusterLayout layout, std::vector<scheduler::NodeResources> nodes,
+                         const worker::Topology* topology)
+    : config_(config),
+      transport_(transport),
+      layout_(std::move(layout)),
+      engine_(transport, config.spin_us),
+      store_(transport, config.store_capacity),
+      pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
+             .pin = config.pin_workers,
+             .topology = topology},
+            engine_),
+      scheduler_(layout_.world_rank, std::move(nodes)) {
+  transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
+}
+
+NodeRuntime::~NodeRuntime() { stop(); }
+
+NodeRuntime* NodeRuntime::current() noexcept { return tls_runtime; }
+NodeRuntime::Scope::Scope(NodeRuntime* rt) noexcept : previous_(tls_runtime) { tls_runtime = rt; }
+NodeRuntime::Scope::~Scope() { tls_runtime = previous_; }
+
+void NodeRuntime::start() {
+  pool_.start();
+  progress_thread_ = std::thread([this] {
+    Scope scope(this);
+    engine_.run();
+  });
+}
+
+void NodeRuntime::stop() {
+  if (stopped_.exchange(true)) return;
+  engine_.stop();
+  const size_t dropped = pool_.stop();
+  if (dropped) PRISM_LOG_WARN("shutdown dropped {} queued tasks", dropped);
+  if (progress_thread_.joinable()) progress_thread_.join();
+  // Messages that still arrive (during the shutdown barrier) must not reach
+  // a runtime that is about to be destroyed.
+  transport_.set_handler([](int, std::span<const std::byte>) {});
+}
+
+Status NodeRuntime::send(int dst, const Writer& w) {
+  auto& buf = const_cast<Writer&>(w).buffer();
+  return transport_.send(dst, buf);
+}
+
+void NodeRuntime::broadcast_shutdown(int exit_code) {
+  Writer w;
+  w.put(MessageKind::kShutdown);
+  w.put<int32_t>(exit_code);
+  for (int r = 0; r < layout_.world_size; ++r) {
+    if (r == layout_.world_rank) continue;
+    if (Status st = send(r, w); !st) PRISM_LOG_ERROR("shutdown to rank {}: {}", r, st.to_string());
+  }
+  shutdown_code_ = exit_code;
+  shutdown_ = true;
+  engine_.notify();
+}
+
+int NodeRuntime::wait_for_shutdown() {
+  engine_.wait_until([this] { return shutdown_.load(); });
+  return shutdown_code_.load();
+}
+
+NodeStats NodeRuntime::stats() const {
+  std::lock_guard lk(mu_);
+  return stats_;
+}
+
+// ---------------------------------------------------------------- objects ---
+
+NodeRuntime::EntryPtr NodeRuntime::entry_locked(const ObjectId& id) {
+  auto& e = objects_[id];
+  if (!e) {
+    e = std::make_shared<ObjectEntry>();
+    e->owned = id.owner_rank == static_cast<uint32_t>(layout_.world_rank);
+  }
+  return e;
+}
+
+detail::HandlePtr NodeRuntime::make_handle_locked(const ObjectId& id) {
+  ++entry_locked(id)->handles;
+  return std::make_shared<detail::ObjectHandle>(to_pod(id));
+}
+
+detail::HandlePtr NodeRuntime::borrow(const ObjectId& id) {
+  std::lock_guard lk(mu_);
+  return make_handle_locked(id);
+}
+
+void NodeRuntime::note_shared(const ObjectId& id) noexcept {
+  std::lock_guard lk(mu_);
+  if (auto it = objects_.find(id); it != objects_.end()) it->second->shared = true;
+}
+
+void NodeRuntime::release(const ObjectId& id) noexcept {
+  std::lock_guard lk(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  if (--it->second->handles <= 0) maybe_free_locked(id);
+}
+
+// Frees an object nobody here refers to any more. Owned objects whose refs
+// escaped to other ranks are kept: the borrowers' release protocol comes with
+// distributed reference counting (issue #3).
+void NodeRuntime::maybe_free_locked(const ObjectId& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  auto& e = *it->second;
+  if (e.handles > 0 || !e.dependents.empty() || !e.ready.load()) return;
+  if (e.owned && (e.shared || !e.subscribers.empty())) return;
+  if (e.owned && e.value.kind == ObjectValue::Kind::kRemote) {
+    const int holder = static_cast<int>(e.value.location.holder);
+    if (holder == layout_.world_rank) {
+      store_.erase(id);
+    } else {
+      Writer w;
+      w.put(MessageKind::kFreeObject);
+      encode_object_id(id, w);
+      if (Status st = send(holder, w); !st) PRISM_LOG_WARN("free {}: {}", id.to_string(), st.to_string());
+    }
+  }
+  objects_.erase(it);
+}
+
+ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> bytes) {
+  ObjectValue v;
+  if (bytes.size() <= config_.inline_threshold) {
+    v.kind = ObjectValue::Kind::kInline;
+    v.bytes = std::move(bytes);
+    return v;
+  }
+  auto stored = store_.seal(id, std::move(bytes));
+  if (!stored) {
+    v.kind = ObjectValue::Kind::kError;
+    v.error = stored.status().message();
+    return v;
+  }
+  v.kind = ObjectValue::Kind::kRemote;
+  v.location.holder = static_cast<uint32_t>(layout_.world_rank);
+  v.location.address = reinterpret_cast<uint64_t>((*stored)->bytes().data());
+  v.location.size = (*stored)->bytes().size();
+  v.location.rkey = (*stored)->region().remote_key;
+  return v;
+}
+
+detail::HandlePtr NodeRuntime::put(std::vector<std::byte> encoded) {
+  const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
+  ObjectValue v = make_value(id, std::move(encoded));
+  if (v.kind == ObjectValue::Kind::kError) throw ObjectStoreFullError(v.error);
+  std::lock_guard lk(mu_);
+  auto e = entry_locked(id);
+  e->task_name = "put";
+  ++stats_.objects_put;
+  complete_locked(id, std::move(v));
+  return make_handle_locked(id);
+}
+
+// The object is ready: record its value, tell subscribers, wake dependents.
+void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
+  auto ep = entry_locked(id);
+  auto& e = *ep;
+  if (e.ready.load()) return;  // duplicate result
+  if (value.kind == ObjectValue::Kind::kInline)
+    e.cached = std::make_shared<const std::vector<std::byte>>(std::move(value.bytes));
+  else if (value.kind == ObjectValue::Kind::kRemote &&
+           value.location.holder == static_cast<uint32_t>(layout_.world_rank))
+    e.local = store_.lookup(id);
+  e.value = std::move(value);
+  e.ready.store(true, std::memory_order_release);
+
+  if (!e.subscribers.empty()) {
+    Writer w;
+    w.put(MessageKind::kObjectStatusReply);
+    encode_object_id(id, w);
+    ObjectValue wire = e.value;
+    if (wire.kind == ObjectValue::Kind::kInline) wire.bytes = *e.cached;
+    encode_object_value(wire, w);
+    for (int r : e.subscribers)
+      if (Status st = send(r, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
+    e.subscribers.clear();
+    e.shared = true;
+  }
+  auto deps = std::move(e.dependents);
+  e.dependents.clear();
+  for (auto [seq, arg] : deps) {
+    auto it = waiting_.find(seq);
+    if (it == waiting_.end()) continue;
+    resolve_arg_locked(*it->second, arg, e);
+    if (--it->second->unresolved == 0) {
+      auto task = std::move(it->second);
+      waiting_.erase(it);
+      dispatch_locked(std::move(task));
+    }
+  }
+  engine_.notify();
+}
+
+void NodeRuntime::request_status_locked(const ObjectId& id, ObjectEntry& e) {
+  if (e.owned || e.status_requested) return;
+  e.status_requested = true;
+  Writer w;
+  w.put(MessageKind::kObjectStatusRequest);
+  encode_object_id(id, w);
+  if (Status st = send(static_cast<int>(id.owner_rank), w); !st)
+    PRISM_LOG_ERROR("status request for {}: {}", id.to_string(), st.to_string());
+}
+
+// ------------------------------------------------------------------ tasks ---
+
+detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::TaskArg> args,
+                                      const TaskOptions& options) {
+  auto task = std::make_unique<PendingTask>();
+  const uint64_t seq = next_seq_.fetch_add(1);
+  const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, seq};
+  task->spec.id = id;
+  task->spec.function = function;
+  task->spec.name = options.name.empty() ? function : options.name;
+  task->spec.num_cpus = options.num_cpus;
+  task->spec.num_gpus = options.num_gpus;
+  task->request = {options.num_cpus, options.num_gpus, options.memory, options.resources,
+                   options.node, static_cast<int>(options.placement), task->spec.name};
+
+  std::lock_guard lk(mu_);
+  // Infeasible requests fail at once, before anything is queued.
+  if (auto probe = scheduler_.pick(task->request); !probe) {
+    if (probe.status().code() == Errc::kInfeasible) throw InfeasibleError(probe.status().message());
+    throw Error(probe.status().message());
+  }
+  auto result = make_handle_locked(id);
+  entry_locked(id)->task_name = task->spec.name;
+  ++stats_.tasks_submitted;
+
+  task->spec.args.resize(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto& a = args[i];
+    auto& w = task->spec.args[i];
+    switch (a.kind) {
+      case detail::TaskArg::Kind::kValue:
+        w.kind = WireArg::Kind::kValue;
+        w.value = std::move(a.value);
+        break;
+      case detail::TaskArg::Kind::kPassRef: {
+        const ObjectId rid = to_id(a.ref->id());
+        w.kind = WireArg::Kind::kRef;
+        w.ref = rid;
+        entry_locked(rid)->shared = true;  // it may travel to another rank
+        task->arg_refs.push_back(a.ref);
+        break;
+      }
+      case detail::TaskArg::Kind::kResolveRef: {
+        const ObjectId rid = to_id(a.ref->id());
+        task->arg_refs.push_back(a.ref);
+        auto dep = entry_locked(rid);
+        if (dep->ready.load()) {
+          resolve_arg_locked(*task, i, *dep);
+        } else {
+          dep->dependents.emplace_back(seq, i);
+          ++task->unresolved;
+          request_status_locked(rid, *dep);
+        }
+        break;
+      }
+    }
+  }
+  if (task->unresolved == 0) dispatch_locked(std::move(task));
+  else waiting_.emplace(seq, std::move(task));
+  return result;
+}
+
+// Fills argument `arg` of `task` from the ready object `dep`.
+void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const ObjectEntry& dep) {
+  auto& w = task.spec.args[arg];
+  switch (dep.value.kind) {
+    case ObjectValue::Kind::kInline:
+      w.kind = WireArg::Kind::kValue;
+      w.value = *dep.cached;
+      break;
+    case ObjectValue::Kind::kRemote:
+      if (dep.cached) {  // we already hold a copy: send it along if small enough
+        w.kind = WireArg::Kind::kValue;
+        w.value = *dep.cached;
+      } else {
+        w.kind = WireArg::Kind::kRemoteValue;
+        w.location = dep.value.location;
+      }
+      break;
+    case ObjectValue::Kind::kError:
+      // The task fails without running, with the argument's error.
+      if (task.arg_error.empty())
+        task.arg_error = "argument " + std::to_string(arg) + " failed: " + dep.value.error;
+      break;
+  }
+}
+
+void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
+  const ObjectId id = task->spec.id;
+  if (!task->arg_error.empty()) {
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = task->arg_error;
+    complete_locked(id, std::move(v));
+    return;
+  }
+  auto node = scheduler_.pick(task->request);
+  if (!node) {
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = node.status().message();
+    complete_locked(id, std::move(v));
+    return;
+  }
+  task->node = *node;
+  scheduler_.on_dispatch(*node);
+  if (*node == layout_.world_rank) {
+    pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); });
+  } else {
+    Writer w(64);
+    w.put(MessageKind::kSubmitTask);
+    encode_task(task->spec, w);
+    if (Status st = send(*node, w); !st) {
+      scheduler_.on_complete(*node);
+      ObjectValue v;
+      v.kind = ObjectValue::Kind::kError;
+      v.error = "could not send the task to node " + std::to_string(*node) + ": " + st.to_string();
+      complete_locked(id, std::move(v));
+      return;
+    }
+  }
+  in_flight_.emplace(id.seq, std::move(task));
+}
+
+// Runs on a worker thread.
+void NodeRuntime::execute(TaskSpec spec) {
+  Scope scope(this);
+  std::vector<std::byte> result;
+  std::string error;
+  try {
+    const auto* fn = detail::find_function(spec.function);
+    if (!fn)
+      throw RegistrationError("function '" + spec.function + "' is not registered on rank " +
+                              std::to_string(layout_.world_rank) +
+                              " (every rank must run the same binary with PRISM_REMOTE)");
+    std::vector<detail::ArgValue> args(spec.args.size());
+    std::vector<std::vector<std::byte>> fetched;
+    fetched.reserve(spec.args.size());
+    for (size_t i = 0; i < spec.args.size(); ++i) {
+      auto& w = spec.args[i];
+      auto& a = args[i];
+      switch (w.kind) {
+        case WireArg::Kind::kValue: a.bytes = w.value; break;
+        case WireArg::Kind::kRef:
+          a.is_ref = true;
+          a.ref = to_pod(w.ref);
+          break;
+        case WireArg::Kind::kRemoteValue: {
+          const auto& loc = w.location;
+          if (loc.holder == static_cast<uint32_t>(layout_.world_rank)) {
+            a.bytes = {reinterpret_cast<const std::byte*>(loc.address), loc.size};
+          } else {
+            fetched.emplace_back(loc.size);
+            Status st = transport_.rdma_get(static_cast<int>(loc.holder), loc.address, loc.rkey,
+                                            fetched.back().data(), loc.size);
+            if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
+            a.bytes = fetched.back();
+          }
+          break;
+        }
+      }
+    }
+    result = fn->invoke(fn->fn, args);
+  } catch (const std::exception& e) {
+    error = std::string(e.what()) + " [node " + std::to_string(layout_.world_rank) + "]";
+  } catch (...) {
+    error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
+  }
+  ObjectValue v;
+  if (!error.empty()) {
+    v.kind = ObjectValue::Kind::kError;
+    v.error = std::move(error);
+  } else {
+    v = make_value(spec.id, std::move(result));
+  }
+  const int owner = static_cast<int>(spec.id.owner_rank);
+  std::lock_guard lk(mu_);
+  ++stats_.tasks_executed;
+  if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
+  if (owner == layout_.world_rank) {
+    if (auto it = in_flight_.find(spec.id.seq); it != in_flight_.end()) {
+      scheduler_.on_complete(it->second->node);
+      in_flight_.erase(it);
+    }
+    complete_locked(spec.id, std::move(v));
+    maybe_free_locked(spec.id);
+    return;
+  }
+  Writer w(32 + (v.kind == ObjectValue::Kind::kInline ? v.bytes.size() : 64));
+  w.put(MessageKind::kTaskResult);
+  encode_object_id(spec.id, w);
+  encode_object_value(v, w);
+  if (Status st = send(owner, w); !st)
+    PRISM_LOG_ERROR("result of {} to rank {}: {}", spec.id.to_string(), owner, st.to_string());
+}
+
+// ---------------------------------------------------------------- waiting ---
+
+void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out) {
+  auto deadline = timeout_us < 0 ? transport::ProgressEngine::Clock::time_point::max()
+                                 : transport::ProgressEngine::Clock::now() +
+                                       std::chrono::microseconds(timeout_us);
+  // Inside a task: lend the CPU slot while blocked (nested tasks need it).
+  auto* pool = worker::WorkerPool::current();
+  const bool lend = pool == &pool_ && !done();
+  if (lend) pool_.lend_slot();
+  engine_.wait_until([&] { return done() || engine_.stopping(); }, deadline);
+  if (lend) pool_.reclaim_slot();
+  if (done()) return;
+  if (timed_out && !engine_.stopping()) {
+    *timed_out = true;
+    return;
+  }
+  if (!timed_out) throw Error("the Prism runtime is shutting down");
+}
+
+detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
+  const ObjectId id = to_id(handle->id());
+  EntryPtr e;
+  {
+    std::lock_guard lk(mu_);
+    e = entry_locked(id);
+    if (!e->ready.load()) request_status_locked(id, *e);
+  }
+  if (!e->ready.load(std::memory_order_acquire))
+    wait_for([&] { return e->ready.load(std::memory_order_acquire); }, -1, nullptr);
+  std::unique_lock lk(mu_);
+  switch (e->value.kind) {
+    case ObjectValue::Kind::kError:
+      throw TaskError(e->task_name.empty() ? id.to_string() : e->task_name, e->value.error);
+    case ObjectValue::Kind::kInline:
+      return {*e->cached, e->cached};
+    case ObjectValue::Kind::kRemote:
+      break;
+  }
+  if (e->local) return {e->local->bytes(), e->local};
+  if (e->cached) return {*e->cached, e->cached};
+  const RemoteLocation loc = e->value.location;
+  lk.unlock();
+  // Pull it with RDMA outside the lock; concurrent getters may both fetch,
+  // the first copy wins.
+  auto buf = std::make_shared<std::vector<std::byte>>(loc.size);
+  Status st = transport_.rdma_get(static_cast<int>(loc.holder), loc.address, loc.rkey,
+                                  buf->data(), loc.size);
+  if (!st) throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " + st.to_string());
+  lk.lock();
+  stats_.bytes_fetched += loc.size;
+  if (!e->cached) e->cached = buf;
+  return {*e->cached, e->cached};
+}
+
+std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handles,
+                                    size_t num_returns, int64_t timeout_us) {
+  std::vector<EntryPtr> entries;
+  entries.reserve(handles.size());
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& h : handles) {
+      const ObjectId id = to_id(h->id());
+      auto e = entry_locked(id);
+      if (!e->ready.load()) request_status_locked(id, *e);
+      entries.push_back(std::move(e));
+    }
+  }
+  auto count_ready = [&] {
+    size_t n = 0;
+    for (const auto& e : entries) n += e->ready.load(std::memory_order_acquire) ? 1 : 0;
+    return n;
+  };
+  bool timed_out = false;
+  if (count_ready() < num_returns) wait_for([&] { return count_ready() >= num_returns; }, timeout_us, &timed_out);
+  std::vector<bool> ready(entries.size(), false);
+  size_t taken = 0;
+  for (size_t i = 0; i < entries.size() && taken < num_returns; ++i)
+    if (entries[i]->ready.load(std::memory_order_acquire)) {
+      ready[i] = true;
+      ++taken;
+    }
+  return ready;
+}
+
+// --------------------------------------------------------------- messages ---
+
+void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
+  Reader r(msg);
+  const auto kind = r.get<MessageKind>();
+  switch (kind) {
+    case MessageKind::kSubmitTask: on_submit(src, r); return;
+    case MessageKind::kTaskResult: on_task_result(src, r); return;
+    case MessageKind::kObjectStatusRequest: on_status_request(src, r); return;
+    case MessageKind::kObjectStatusReply: on_status_reply(src, r); return;
+    case MessageKind::kFreeObject: on_free(r); return;
+    case MessageKind::kShutdown:
+      shutdown_code_ = r.get<int32_t>();
+      shutdown_ = true;
+      engine_.notify();
+      return;
+    default:
+      PRISM_LOG_WARN("rank {}: dropped a malformed message from rank {} (kind {}, {} bytes)",
+                     layout_.world_rank, src, static_cast<int>(kind), msg.size());
+  }
+}
+
+void NodeRuntime::on_submit(int src, Reader& r) {
+  TaskSpec spec;
+  if (Status st = decode_task(r, spec); !st) {
+    PRISM_LOG_ERROR("dropped task from rank {}: {}", src, st.to_string());
+    return;
+  }
+  pool_.submit([this, spec = std::move(spec)]() mutable { execute(std::move(spec)); });
+}
+
+void NodeRuntime::on_task_result(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  ObjectValue v;
+  if (Status st = decode_object_value(r, v); !st || !r.finish("task result").is_ok()) {
+    PRISM_LOG_ERROR("dropped a malformed task result from rank {}", src);
+    return;
+  }
+  std::lock_guard lk(mu_);
+  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
+    scheduler_.on_complete(it->second->node);
+    in_flight_.erase(it);
+  }
+  complete_locked(id, std::move(v));
+  maybe_free_locked(id);
+}
+
+void NodeRuntime::on_status_request(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  if (!r.finish("status request")) return;
+  std::lock_guard lk(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || !it->second->owned) {
+    Writer w;
+    w.put(MessageKind::kObjectStatusReply);
+    encode_object_id(id, w);
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = "object " + id.to_string() + " is unknown to its owner (rank " +
+              std::to_string(layout_.world_rank) + "): it was freed or never existed";
+    encode_object_value(v, w);
+    if (Status st = send(src, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
+    return;
+  }
+  auto& e = *it->second;
+  e.shared = true;
+  if (!e.ready.load()) {
+    e.subscribers.push_back(src);
+    return;
+  }
+  Writer w;
+  w.put(MessageKind::kObjectStatusReply);
+  encode_object_id(id, w);
+  ObjectValue wire = e.value;
+  if (wire.kind == ObjectValue::Kind::kInline) wire.bytes = *e.cached;
+  encode_object_value(wire, w);
+  if (Status st = send(src, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
+}
+
+void NodeRuntime::on_status_reply(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  ObjectValue v;
+  if (Status st = decode_object_value(r, v); !st) {
+    PRISM_LOG_ERROR("dropped a malformed status reply from rank {}", src);
+    return;
+  }
+  std::lock_guard lk(mu_);
+  complete_locked(id, std::move(v));
+}
+
+void NodeRuntime::on_free(Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  if (r.finish("free object")) store_.erase(id);
+}
+
+}  // namespace prism::runtime

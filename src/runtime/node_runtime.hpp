@@ -1,0 +1,135 @@
+// NodeRuntime: everything a node rank runs — the owner table of the objects
+// this process created, dependency resolution, the local scheduler's
+// placement decisions, the worker pool and the object store — wired to one
+// Transport. The driver's API calls and tasks' nested calls land here.
+//
+// Ownership (Ray's design): the process that submits a task owns its return
+// object. Results go back to the owner; other ranks that hold a reference
+// (borrowers) ask the owner for the value or its location.
+//
+// Threading: every public method is thread-safe. Message handlers run on the
+// thread that holds the transport's poll role and never block.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/ids.hpp"
+#include "object_store/object_store.hpp"
+#include "prism/detail/core.hpp"
+#include "runtime/layout.hpp"
+#include "runtime/protocol.hpp"
+#include "scheduler/scheduler.hpp"
+#include "transport/progress_engine.hpp"
+#include "worker/topology.hpp"
+#include "worker/worker_pool.hpp"
+
+namespace prism::runtime {
+
+/// Counters for the run summary.
+struct NodeStats {
+  uint64_t tasks_submitted = 0, tasks_executed = 0, tasks_failed = 0;
+  uint64_t objects_put = 0, bytes_fetched = 0;
+};
+
+class NodeRuntime {
+ public:
+  NodeRuntime(const Config& config, transport::Transport& transport, ClusterLayout layout,
+              std::vector<scheduler::NodeResources> nodes, const worker::Topology* topology);
+  ~NodeRuntime();
+  NodeRuntime(const NodeRuntime&) = delete;
+  NodeRuntime& operator=(const NodeRuntime&) = delete;
+
+  /// Starts the progress thread and the workers.
+  void start();
+  /// Stops workers and the progress thread. Idempotent.
+  void stop();
+
+  /// Driver: tells every rank to shut down with `exit_code`.
+  void broadcast_shutdown(int exit_code);
+  /// Blocks until a shutdown message arrives; returns its exit code.
+  int wait_for_shutdown();
+
+  // ---- the API (see include/prism/detail/core.hpp) ----
+  detail::HandlePtr submit(const char* function, std::vector<detail::TaskArg> args,
+                           const TaskOptions& options);
+  detail::HandlePtr put(std::vector<std::byte> encoded);
+  detail::ValueBytes get(const detail::HandlePtr& handle);
+  std::vector<bool> wait(const std::vector<detail::HandlePtr>& handles, size_t num_returns,
+                         int64_t timeout_us);
+  detail::HandlePtr borrow(const ObjectId& id);
+  void release(const ObjectId& id) noexcept;
+  void note_shared(const ObjectId& id) noexcept;
+
+  int node_id() const noexcept { return layout_.world_rank; }
+  int num_nodes() const noexcept { return layout_.num_nodes; }
+  int world_rank() const noexcept { return layout_.world_rank; }
+  NodeStats stats() const;
+  const object_store::ObjectStore& store() const noexcept { return store_; }
+  transport::ProgressEngine& engine() noexcept { return engine_; }
+
+  /// The runtime of the calling thread (driver, worker or progress thread), or
+  /// nullptr outside prism::run.
+  static NodeRuntime* current() noexcept;
+  /// Makes `rt` the calling thread's runtime until the scope ends.
+  class Scope {
+   public:
+    explicit Scope(NodeRuntime* rt) noexcept;
+    ~Scope();
+
+   private:
+    NodeRuntime* previous_;
+  };
+
+ private:
+  struct ObjectEntry;
+  struct PendingTask;
+  using EntryPtr = std::shared_ptr<ObjectEntry>;
+
+  void on_message(int src, std::span<const std::byte> msg);
+  void on_submit(int src, Reader& r);
+  void on_task_result(int src, Reader& r);
+  void on_status_request(int src, Reader& r);
+  void on_status_reply(int src, Reader& r);
+  void on_free(Reader& r);
+
+  EntryPtr entry_locked(const ObjectId& id);
+  void request_status_locked(const ObjectId& id, ObjectEntry& e);
+  void complete_locked(const ObjectId& id, ObjectValue value);
+  void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectEntry& dep);
+  void dispatch_locked(std::unique_ptr<PendingTask> task);
+  void maybe_free_locked(const ObjectId& id);
+  void execute(TaskSpec spec);
+  ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);
+  detail::HandlePtr make_handle_locked(const ObjectId& id);
+  [[nodiscard]] Status send(int dst, const Writer& w);
+  void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out);
+
+  const Config config_;
+  transport::Transport& transport_;
+  const ClusterLayout layout_;
+  transport::ProgressEngine engine_;
+  object_store::ObjectStore store_;
+  worker::WorkerPool pool_;
+  std::thread progress_thread_;
+
+  mutable std::mutex mu_;  // guards everything below
+  std::unordered_map<ObjectId, EntryPtr, ObjectIdHash> objects_;
+  std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> waiting_;    // by seq: deps unresolved
+  std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> in_flight_;  // by seq: dispatched
+  scheduler::Scheduler scheduler_;
+  NodeStats stats_;
+
+  std::atomic<uint64_t> next_seq_{1};
+  std::atomic<bool> shutdown_{false};
+  std::atomic<int> shutdown_code_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace prism::runtime

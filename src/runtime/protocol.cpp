@@ -1,0 +1,110 @@
+#include "runtime/protocol.hpp"
+
+namespace prism::runtime {
+namespace {
+
+constexpr size_t kMaxArgs = 1024;
+
+void encode_location(const RemoteLocation& l, Writer& w) {
+  w.put(l.holder);
+  w.put(l.address);
+  w.put(l.size);
+  w.put_bytes(l.rkey);
+}
+
+void decode_location(Reader& r, RemoteLocation& l) {
+  l.holder = r.get<uint32_t>();
+  l.address = r.get<uint64_t>();
+  l.size = r.get<uint64_t>();
+  auto k = r.get_bytes();
+  l.rkey.assign(k.begin(), k.end());
+}
+
+}  // namespace
+
+void encode_object_id(const ObjectId& id, Writer& w) {
+  w.put(id.owner_rank);
+  w.put(id.index);
+  w.put(id.seq);
+}
+
+ObjectId decode_object_id(Reader& r) {
+  ObjectId id;
+  id.owner_rank = r.get<uint32_t>();
+  id.index = r.get<uint32_t>();
+  id.seq = r.get<uint64_t>();
+  return id;
+}
+
+void encode_task(const TaskSpec& t, Writer& w) {
+  encode_object_id(t.id, w);
+  w.put_string(t.function);
+  w.put_string(t.name);
+  w.put(t.num_cpus);
+  w.put(t.num_gpus);
+  w.put(static_cast<uint32_t>(t.args.size()));
+  for (const auto& a : t.args) {
+    w.put(a.kind);
+    switch (a.kind) {
+      case WireArg::Kind::kValue: w.put_bytes(a.value); break;
+      case WireArg::Kind::kRef: encode_object_id(a.ref, w); break;
+      case WireArg::Kind::kRemoteValue: encode_location(a.location, w); break;
+    }
+  }
+}
+
+Status decode_task(Reader& r, TaskSpec& t) {
+  t.id = decode_object_id(r);
+  t.function = r.get_string();
+  t.name = r.get_string();
+  t.num_cpus = r.get<double>();
+  t.num_gpus = r.get<double>();
+  const auto n = r.get<uint32_t>();
+  if (!r.ok() || n > kMaxArgs) return {Errc::kMalformedMessage, "task spec: bad argument count"};
+  t.args.resize(n);
+  for (auto& a : t.args) {
+    const auto kind = r.get<uint8_t>();
+    if (kind > 2) return {Errc::kMalformedMessage, "task spec: bad argument kind " + std::to_string(kind)};
+    a.kind = static_cast<WireArg::Kind>(kind);
+    switch (a.kind) {
+      case WireArg::Kind::kValue: {
+        auto b = r.get_bytes();
+        a.value.assign(b.begin(), b.end());
+        break;
+      }
+      case WireArg::Kind::kRef: a.ref = decode_object_id(r); break;
+      case WireArg::Kind::kRemoteValue: decode_location(r, a.location); break;
+    }
+  }
+  if (!r.ok()) return r.finish("task spec");
+  if (t.id.is_nil() || t.function.empty())
+    return {Errc::kMalformedMessage, "task spec: nil id or empty function name"};
+  return Status::ok();
+}
+
+void encode_object_value(const ObjectValue& v, Writer& w) {
+  w.put(v.kind);
+  switch (v.kind) {
+    case ObjectValue::Kind::kInline: w.put_bytes(v.bytes); break;
+    case ObjectValue::Kind::kRemote: encode_location(v.location, w); break;
+    case ObjectValue::Kind::kError: w.put_string(v.error); break;
+  }
+}
+
+Status decode_object_value(Reader& r, ObjectValue& v) {
+  const auto kind = r.get<uint8_t>();
+  if (!r.ok() || kind > 2) return {Errc::kMalformedMessage, "object value: bad kind"};
+  v.kind = static_cast<ObjectValue::Kind>(kind);
+  switch (v.kind) {
+    case ObjectValue::Kind::kInline: {
+      auto b = r.get_bytes();
+      v.bytes.assign(b.begin(), b.end());
+      break;
+    }
+    case ObjectValue::Kind::kRemote: decode_location(r, v.location); break;
+    case ObjectValue::Kind::kError: v.error = r.get_string(); break;
+  }
+  return r.ok() ? Status::ok() : r.finish("object value");
+}
+
+}  // namespace prism::runtime

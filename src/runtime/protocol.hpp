@@ -1,0 +1,77 @@
+// The runtime's own messages between ranks, in the compact fixed layout of
+// common/codec.hpp. Every message starts with one MessageKind byte; kinds
+// 0x40..0x5F belong to the GCS (src/gcs) and are routed there.
+//
+// Data flow of one task (see docs/architecture.md):
+//   owner --SubmitTask--> executor --TaskResult--> owner
+// A large result stays in the executor's store; TaskResult then carries its
+// location (rank, address, size, rkey) and readers pull it with RDMA.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/codec.hpp"
+#include "common/ids.hpp"
+#include "common/status.hpp"
+
+namespace prism::runtime {
+
+enum class MessageKind : uint8_t {
+  kSubmitTask = 0x01,
+  kTaskResult = 0x02,          // executor -> owner: the task's return value
+  kObjectStatusRequest = 0x03, // borrower -> owner: tell me when this object is ready
+  kObjectStatusReply = 0x04,   // owner -> borrower
+  kFreeObject = 0x05,          // owner -> holder: drop your copy
+  kShutdown = 0x06,            // driver -> everyone
+  kGcsFirst = 0x40,
+  kGcsLast = 0x5F,
+};
+
+/// Where a stored object can be read with RDMA.
+struct RemoteLocation {
+  uint32_t holder = 0;   // world rank whose store holds it
+  uint64_t address = 0;  // in the holder's address space
+  uint64_t size = 0;
+  std::vector<std::byte> rkey;
+};
+
+/// The state of a finished object as it travels: its bytes, where they are,
+/// or why there are none.
+struct ObjectValue {
+  enum class Kind : uint8_t { kInline = 0, kRemote = 1, kError = 2 };
+  Kind kind = Kind::kInline;
+  std::vector<std::byte> bytes;  // kInline
+  RemoteLocation location;       // kRemote
+  std::string error;             // kError: the full message, e.g. "task 'f' failed: ..."
+};
+
+/// An argument on the wire.
+struct WireArg {
+  enum class Kind : uint8_t { kValue = 0, kRef = 1, kRemoteValue = 2 };
+  Kind kind = Kind::kValue;
+  std::vector<std::byte> value;  // kValue
+  ObjectId ref;                  // kRef: the task receives the reference itself
+  RemoteLocation location;       // kRemoteValue: the executor pulls the value first
+};
+
+struct TaskSpec {
+  ObjectId id;           // of the return object; id.owner_rank is the owner
+  std::string function;  // registered name
+  std::string name;      // display name
+  std::vector<WireArg> args;
+  double num_cpus = 1, num_gpus = 0;
+};
+
+void encode_task(const TaskSpec& t, Writer& w);
+[[nodiscard]] Status decode_task(Reader& r, TaskSpec& t);
+
+void encode_object_value(const ObjectValue& v, Writer& w);
+[[nodiscard]] Status decode_object_value(Reader& r, ObjectValue& v);
+
+void encode_object_id(const ObjectId& id, Writer& w);
+ObjectId decode_object_id(Reader& r);
+
+}  // namespace prism::runtime

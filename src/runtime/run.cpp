@@ -1,0 +1,171 @@
+// prism::run: start-up, the role split and shutdown of every rank.
+#include <mpi.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "common/config.hpp"
+#include "common/log.hpp"
+#include "prism/api.hpp"
+#include "runtime/gcs_role.hpp"
+#include "runtime/layout.hpp"
+#include "runtime/mpi_bootstrap.hpp"
+#include "runtime/node_runtime.hpp"
+#include "transport/ucx_transport.hpp"
+
+namespace prism {
+namespace {
+
+using scheduler::NodeResources;
+
+std::vector<std::byte> encode_resources(const NodeResources& n) {
+  Writer w;
+  w.put(n.num_cpus);
+  w.put(n.num_gpus);
+  w.put(n.memory);
+  w.put(static_cast<uint32_t>(n.custom.size()));
+  for (const auto& [k, v] : n.custom) {
+    w.put_string(k);
+    w.put(v);
+  }
+  return w.take();
+}
+
+NodeResources decode_resources(int rank, std::span<const std::byte> b) {
+  Reader r(b);
+  NodeResources n;
+  n.rank = rank;
+  n.num_cpus = r.get<double>();
+  n.num_gpus = r.get<double>();
+  n.memory = r.get<uint64_t>();
+  const auto k = r.get<uint32_t>();
+  for (uint32_t i = 0; i < k && r.ok(); ++i) {
+    auto name = r.get_string();
+    n.custom[name] = r.get<double>();
+  }
+  return n;
+}
+
+// A run directory name every rank agrees on: the batch job id when there is
+// one, else rank 0's clock (broadcast).
+std::string default_run_dir(MPI_Comm comm) {
+  long long stamp = static_cast<long long>(std::time(nullptr));
+  MPI_Bcast(&stamp, 1, MPI_LONG_LONG, 0, comm);
+  if (const char* j = std::getenv("SLURM_JOB_ID")) return std::string("prism-run-") + j;
+  return "prism-run-" + std::to_string(stamp);
+}
+
+int fail_startup(int rank, const std::string& what) {
+  if (rank == 0) std::fprintf(stderr, "prism: %s\n", what.c_str());
+  return 2;
+}
+
+// Everything between MPI_Init and MPI_Finalize; returns the exit code.
+int run_initialized(int& argc, char** argv, const std::function<void()>& driver, int provided) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+
+  auto config = parse_config(argc, argv);
+  if (!config) return fail_startup(rank, config.status().message());
+  auto layout = runtime::make_layout(size, rank, config->gcs_ranks);
+  if (!layout) return fail_startup(rank, layout.status().message());
+
+  runtime::MpiBootstrap boot(MPI_COMM_WORLD);
+  if (config->run_dir.empty()) config->run_dir = default_run_dir(boot.comm());
+  std::string log_file;
+  if (config->log_to_files) {
+    std::error_code ec;
+    std::filesystem::create_directories(config->run_dir, ec);
+    log_file = config->run_dir + "/rank-" + std::to_string(rank) + ".log";
+  }
+  if (Status st = init_rank_logging(rank, layout->role(), config->log_level, log_file); !st)
+    return fail_startup(rank, st.message());
+  if (provided < MPI_THREAD_MULTIPLE && rank == 0)
+    PRISM_LOG_WARN("MPI provides thread level {} < MULTIPLE: tasks must not call MPI concurrently",
+                   provided);
+
+  // Resources of each node rank, from hwloc and the overrides.
+  std::unique_ptr<worker::Topology> topology;
+  NodeResources mine;
+  if (layout->is_node()) {
+    auto topo = worker::Topology::discover();
+    if (!topo) return fail_startup(rank, topo.status().message());
+    topology = std::move(topo.value());
+    mine.num_cpus = config->num_cpus > 0 ? config->num_cpus : topology->num_cores();
+    mine.num_gpus = config->num_gpus >= 0 ? config->num_gpus : topology->num_gpus();
+    mine.memory = topology->total_memory();
+    mine.custom = config->resources;
+    PRISM_LOG_INFO("node rank {}: {}; {} worker slots", rank, topology->describe(), mine.num_cpus);
+  }
+  auto gathered = boot.all_gather(encode_resources(mine));
+  std::vector<NodeResources> nodes;
+  for (int r = 0; r < layout->num_nodes; ++r) nodes.push_back(decode_resources(r, gathered[r]));
+  if (config->store_capacity == 0 && layout->is_node()) {
+    // Half of this host's memory, shared by the node ranks on the host.
+    MPI_Comm host;
+    MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
+    int per_host = 1;
+    MPI_Comm_size(host, &per_host);
+    MPI_Comm_free(&host);
+    config->store_capacity = mine.memory / 2 / static_cast<uint64_t>(std::max(1, per_host));
+  } else if (config->store_capacity == 0) {
+    MPI_Comm host;
+    MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
+    MPI_Comm_free(&host);
+  }
+
+  auto transport = transport::create_ucx_transport(boot);
+  if (!transport) {
+    std::fprintf(stderr, "prism: rank %d: %s\n", rank, transport.status().to_string().c_str());
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+
+  int exit_code = 0;
+  if (layout->is_node()) {
+    runtime::NodeRuntime rt(*config, **transport, *layout, std::move(nodes), topology.get());
+    rt.start();
+    if (layout->is_driver()) {
+      {
+        runtime::NodeRuntime::Scope scope(&rt);
+        try {
+          driver();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "prism: the driver failed: %s\n", e.what());
+          exit_code = 1;
+        } catch (...) {
+          std::fprintf(stderr, "prism: the driver failed with an unknown exception\n");
+          exit_code = 1;
+        }
+      }
+      rt.broadcast_shutdown(exit_code);
+    } else {
+      exit_code = rt.wait_for_shutdown();
+    }
+    rt.stop();
+  } else {
+    runtime::GcsRole gcs(*config, **transport, *layout);
+    exit_code = gcs.run();
+  }
+  std::fflush(stdout);
+  transport::destroy_ucx_transport(std::move(transport.value()), boot);
+  spdlog::default_logger()->flush();
+  return exit_code;
+}
+
+}  // namespace
+
+int run(int& argc, char** argv, const std::function<void()>& driver) {
+  int provided = 0, initialized = 0;
+  MPI_Initialized(&initialized);
+  // The runtime calls MPI from the main thread only (FUNNELED would do);
+  // MULTIPLE is requested so that tasks may use MPI from worker threads.
+  if (!initialized) MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  else MPI_Query_thread(&provided);
+  const int exit_code = run_initialized(argc, argv, driver, provided);
+  if (!initialized) MPI_Finalize();
+  return exit_code;
+}
+
+}  // namespace prism

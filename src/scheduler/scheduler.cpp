@@ -1,0 +1,76 @@
+#include "scheduler/scheduler.hpp"
+
+#include <limits>
+#include <sstream>
+
+namespace prism::scheduler {
+
+Scheduler::Scheduler(int local_node, std::vector<NodeResources> nodes)
+    : local_(local_node), nodes_(std::move(nodes)), in_flight_(nodes_.size(), 0) {}
+
+std::string Scheduler::infeasibility(int i, const TaskRequest& r) const {
+  const auto& n = nodes_[i];
+  std::ostringstream why;
+  if (r.num_cpus > n.num_cpus) why << "num_cpus=" << r.num_cpus << " > " << n.num_cpus;
+  else if (r.num_gpus > n.num_gpus) why << "num_gpus=" << r.num_gpus << " > " << n.num_gpus;
+  else if (r.memory > 0 && n.memory > 0 && r.memory > n.memory)
+    why << "memory=" << r.memory << " > " << n.memory;
+  else
+    for (const auto& [k, v] : r.custom) {
+      auto it = n.custom.find(k);
+      double have = it == n.custom.end() ? 0 : it->second;
+      if (v > have) {
+        why << k << "=" << v << " > " << have;
+        break;
+      }
+    }
+  return why.str();
+}
+
+Expected<int> Scheduler::pick(const TaskRequest& r) {
+  const int n = num_nodes();
+  if (r.num_cpus < 0 || r.num_gpus < 0)
+    return Status{Errc::kInvalidArgument, "task '" + r.name + "': negative resource request"};
+  if (r.node >= 0) {
+    if (r.node >= n)
+      return Status{Errc::kInvalidArgument, "task '" + r.name + "' asks for node " +
+                                                std::to_string(r.node) + " but the job has " +
+                                                std::to_string(n) + " nodes"};
+    if (auto why = infeasibility(r.node, r); !why.empty())
+      return Status{Errc::kInfeasible,
+                    "task '" + r.name + "' can never run on node " + std::to_string(r.node) + ": " + why};
+    return r.node;
+  }
+  std::vector<int> feasible;
+  std::string first_reason;
+  for (int i = 0; i < n; ++i) {
+    auto why = infeasibility(i, r);
+    if (why.empty()) feasible.push_back(i);
+    else if (first_reason.empty()) first_reason = why;
+  }
+  if (feasible.empty())
+    return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: no node has enough (" +
+                                         first_reason + " on every node)"};
+  auto has_room = [&](int i) { return in_flight_[i] < static_cast<int>(nodes_[i].num_cpus + 0.5); };
+  const bool local_ok = infeasibility(local_, r).empty();
+  if (r.placement == 1) {  // spread
+    int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
+    return pick;
+  }
+  if (local_ok && (has_room(local_) || r.placement == 2)) return local_;
+  // Least loaded feasible node, starting after the last choice to rotate ties.
+  int best = -1;
+  double best_load = std::numeric_limits<double>::max();
+  for (size_t k = 0; k < feasible.size(); ++k) {
+    int i = feasible[(k + static_cast<size_t>(next_spread_)) % feasible.size()];
+    double load = in_flight_[i] / std::max(1.0, nodes_[i].num_cpus);
+    if (load < best_load) {
+      best_load = load;
+      best = i;
+    }
+  }
+  ++next_spread_;
+  return best;
+}
+
+}  // namespace prism::scheduler

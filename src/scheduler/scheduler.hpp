@@ -1,0 +1,62 @@
+// Placement of tasks on nodes, as seen from one submitter.
+//
+// Bottom-up, as in the Ray paper: a task runs on the submitter's node when
+// the node can ever satisfy it and has a free slot; otherwise it goes to the
+// feasible node with the lowest load (tasks this submitter has in flight
+// there per CPU slot). A request no node can ever satisfy fails at once,
+// naming the resource. Not thread-safe: the runtime serializes calls.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.hpp"
+
+namespace prism::scheduler {
+
+/// What a node offers (totals, not what is free).
+struct NodeResources {
+  int rank = 0;  // world rank of the node
+  double num_cpus = 1;
+  double num_gpus = 0;
+  uint64_t memory = 0;
+  std::map<std::string, double> custom;
+};
+
+struct TaskRequest {
+  double num_cpus = 1;
+  double num_gpus = 0;
+  uint64_t memory = 0;
+  std::map<std::string, double> custom;
+  int node = -1;      // required node index, -1 = any
+  int placement = 0;  // 0 default, 1 spread, 2 pack (prism::Placement)
+  std::string name;   // for error messages
+};
+
+class Scheduler {
+ public:
+  Scheduler(int local_node, std::vector<NodeResources> nodes);
+
+  /// The node index to run `r` on, or kInfeasible / kInvalidArgument.
+  [[nodiscard]] Expected<int> pick(const TaskRequest& r);
+  /// Bookkeeping: a task was sent to / finished on `node`.
+  void on_dispatch(int node) { ++in_flight_.at(node); }
+  void on_complete(int node) {
+    if (in_flight_.at(node) > 0) --in_flight_.at(node);
+  }
+  int in_flight(int node) const { return in_flight_.at(node); }
+  int num_nodes() const { return static_cast<int>(nodes_.size()); }
+  const NodeResources& node(int i) const { return nodes_.at(i); }
+
+ private:
+  /// Empty when node `i` can ever run `r`; otherwise why not.
+  std::string infeasibility(int i, const TaskRequest& r) const;
+
+  int local_;
+  std::vector<NodeResources> nodes_;
+  std::vector<int> in_flight_;
+  int next_spread_ = 0;
+};
+
+}  // namespace prism::scheduler

@@ -1,0 +1,73 @@
+// WorkerPool: the node rank's worker threads and its CPU slots.
+//
+// `slots` jobs run at once. A job that blocks (get() inside a task) lends its
+// slot back with lend_slot(); if work is queued and no thread is idle, the pool
+// starts one more thread, so nested tasks cannot deadlock a full node (Ray's
+// "release resources while blocked"). reclaim_slot() takes the slot back
+// without waiting: the node briefly runs one job over its slot count rather
+// than making the unblocked task queue behind newer ones.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "transport/progress_engine.hpp"
+#include "worker/topology.hpp"
+
+namespace prism::worker {
+
+class WorkerPool {
+ public:
+  using Job = std::function<void()>;
+
+  struct Options {
+    int slots = 1;
+    bool pin = false;
+    const Topology* topology = nullptr;  // for pinning; may be null
+  };
+
+  WorkerPool(Options options, transport::ProgressEngine& engine);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  /// Starts `slots` threads.
+  void start();
+  /// Queues a job. Thread-safe.
+  void submit(Job job);
+  /// Lets running jobs finish, drops queued ones, joins every thread.
+  /// Returns the number of jobs dropped.
+  size_t stop();
+
+  /// For the calling job's thread: it is about to block / has unblocked.
+  void lend_slot();
+  void reclaim_slot();
+
+  /// The pool whose worker thread is calling, or nullptr.
+  static WorkerPool* current() noexcept;
+
+  int slots() const noexcept { return options_.slots; }
+  int running() const noexcept { return active_.load(std::memory_order_relaxed); }
+  size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
+  size_t threads() const;
+
+ private:
+  void thread_main(int index);
+  void spawn_locked();
+
+  Options options_;
+  transport::ProgressEngine& engine_;
+  mutable std::mutex mu_;
+  std::deque<Job> queue_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> queued_{0};
+  std::atomic<int> active_{0};  // jobs holding a slot
+  std::atomic<int> idle_{0};    // threads waiting for a job
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace prism::worker
