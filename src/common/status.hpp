@@ -62,6 +62,8 @@ class [[nodiscard]] Expected {
   T&& value() && { return std::get<0>(std::move(v_)); }
   T* operator->() { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  const T* operator->() const { return &value(); }
   const Status& status() const { return std::get<1>(v_); }
 
  private:

@@ -29,11 +29,17 @@ size_t WorkerPool::threads() const {
   return threads_.size();
 }
 
+void WorkerPool::ensure_runner_locked() {
+  if (stop_ || queued_.load() == 0 || active_.load() >= options_.slots) return;
+  if (static_cast<int>(threads_.size()) < options_.slots + blocked_.load()) spawn_locked();
+}
+
 void WorkerPool::submit(Job job) {
   {
     std::lock_guard lk(mu_);
     queue_.push_back(std::move(job));
     queued_.fetch_add(1, std::memory_order_release);
+    ensure_runner_locked();
   }
   engine_.notify();
 }
@@ -67,15 +73,20 @@ void WorkerPool::thread_main(int index) {
 }
 
 void WorkerPool::lend_slot() {
-  active_.fetch_sub(1, std::memory_order_acq_rel);
   {
     std::lock_guard lk(mu_);
-    if (!stop_ && queued_.load() > 0 && idle_.load() == 0) spawn_locked();
+    blocked_.fetch_add(1, std::memory_order_acq_rel);
+    active_.fetch_sub(1, std::memory_order_acq_rel);
+    ensure_runner_locked();
   }
   engine_.notify();
 }
 
-void WorkerPool::reclaim_slot() { active_.fetch_add(1, std::memory_order_acq_rel); }
+void WorkerPool::reclaim_slot() {
+  std::lock_guard lk(mu_);
+  active_.fetch_add(1, std::memory_order_acq_rel);
+  blocked_.fetch_sub(1, std::memory_order_acq_rel);
+}
 
 size_t WorkerPool::stop() {
   std::vector<std::thread> threads;

@@ -58,6 +58,9 @@ class WorkerPool {
  private:
   void thread_main(int index);
   void spawn_locked();
+  // Starts a thread when queued work has a free slot but no thread to run it
+  // (every thread is blocked in get()): threads = idle + running + blocked.
+  void ensure_runner_locked();
 
   Options options_;
   transport::ProgressEngine& engine_;
@@ -67,6 +70,7 @@ class WorkerPool {
   std::atomic<size_t> queued_{0};
   std::atomic<int> active_{0};  // jobs holding a slot
   std::atomic<int> idle_{0};    // threads waiting for a job
+  std::atomic<int> blocked_{0}; // jobs that lent their slot (blocked in get)
   std::atomic<bool> stop_{false};
 };
 

@@ -1,0 +1,145 @@
+// Remote tasks across real ranks.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/vector.hpp>
+#include <numeric>
+#include <prism/prism.hpp>
+
+namespace {
+
+int node_of() { return prism::node_id(); }
+PRISM_REMOTE(node_of);
+
+int pid_of() { return static_cast<int>(getpid()); }
+PRISM_REMOTE(pid_of);
+
+long add(long a, long b) { return a + b; }
+PRISM_REMOTE(add);
+
+std::string shout(std::string s, int times) {
+  std::string out;
+  for (int i = 0; i < times; ++i) out += s + "!";
+  return out;
+}
+PRISM_REMOTE(shout);
+
+struct Stats {  // nested STL: the Boost path
+  std::map<std::string, std::vector<double>> series;
+  std::string label;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& series& label;
+  }
+};
+
+Stats summarize(Stats in) {
+  Stats out;
+  out.label = in.label + "-summary";
+  for (auto& [k, v] : in.series) out.series[k] = {std::accumulate(v.begin(), v.end(), 0.0)};
+  return out;
+}
+PRISM_REMOTE(summarize);
+
+int thrower(int code) {
+  if (code > 0) throw std::runtime_error("bad input " + std::to_string(code));
+  return 0;
+}
+PRISM_REMOTE(thrower);
+
+void returns_nothing(int) {}
+PRISM_REMOTE(returns_nothing);
+
+int not_registered(int x) { return x; }
+
+}  // namespace
+
+TEST(Tasks, RunOnEveryNodeAcrossRanks) {
+  const int nodes = prism::num_nodes();
+  ASSERT_GE(nodes, 2);
+  std::vector<prism::ObjectRef<int>> where, pids;
+  for (int n = 0; n < nodes; ++n) {
+    where.push_back(prism::task(node_of).options({.node = n}).remote());
+    pids.push_back(prism::task(pid_of).options({.node = n}).remote());
+  }
+  auto got = prism::get(where);
+  for (int n = 0; n < nodes; ++n) EXPECT_EQ(got[n], n);
+  auto p = prism::get(pids);
+  EXPECT_EQ(p[0], getpid());      // node 0 is the driver's process
+  EXPECT_NE(p[1], getpid());      // node 1 is another process
+}
+
+TEST(Tasks, ManyTasksAreAllAccountedFor) {
+  std::vector<prism::ObjectRef<long>> refs;
+  for (long i = 0; i < 2000; ++i) refs.push_back(prism::task(add).remote(i, 1L));
+  long total = 0;
+  for (long v : prism::get(refs)) total += v;
+  EXPECT_EQ(total, 2000L * 1999 / 2 + 2000);
+}
+
+TEST(Tasks, ArgumentsConvertAndStringsTravel) {
+  auto r = prism::task(shout).options({.node = 1}).remote("hey", 2);  // const char* -> std::string
+  EXPECT_EQ(prism::get(r), "hey!hey!");
+  auto sum = prism::task(add).options({.node = 1}).remote(2, 3);  // int -> long
+  EXPECT_EQ(prism::get(sum), 5);
+}
+
+TEST(Tasks, UserTypesWithNestedContainers) {
+  Stats s;
+  s.label = "run";
+  s.series["a"] = {1, 2, 3};
+  s.series["b"] = {};
+  auto out = prism::get(prism::task(summarize).options({.node = 1}).remote(s));
+  EXPECT_EQ(out.label, "run-summary");
+  EXPECT_EQ(out.series["a"].at(0), 6);
+  EXPECT_EQ(out.series["b"].at(0), 0);
+}
+
+TEST(Tasks, ExceptionReachesGetWithNameAndMessage) {
+  auto r = prism::task(thrower).options({.node = prism::num_nodes() - 1}).remote(7);
+  try {
+    (void)prism::get(r);
+    FAIL() << "get() did not throw";
+  } catch (const prism::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "thrower");
+    EXPECT_NE(std::string(e.what()).find("bad input 7"), std::string::npos) << e.what();
+  }
+  auto named = prism::task(thrower).options({.name = "validate"}).remote(1);
+  EXPECT_THROW(
+      {
+        try {
+          (void)prism::get(named);
+        } catch (const prism::TaskError& e) {
+          EXPECT_EQ(e.task_name(), "validate");
+          throw;
+        }
+      },
+      prism::TaskError);
+}
+
+TEST(Tasks, VoidFunctions) {
+  auto r = prism::task(returns_nothing).options({.node = 1}).remote(1);
+  EXPECT_EQ(prism::get(r), prism::Unit{});
+}
+
+TEST(Tasks, UnregisteredFunctionIsAClearError) {
+  try {
+    (void)prism::task(not_registered).remote(1);
+    FAIL();
+  } catch (const prism::RegistrationError& e) {
+    EXPECT_NE(std::string(e.what()).find("PRISM_REMOTE"), std::string::npos);
+  }
+}
+
+TEST(Tasks, InfeasibleRequestFailsAtOnce) {
+  try {
+    (void)prism::task(node_of).options({.num_gpus = 64}).remote();
+    FAIL();
+  } catch (const prism::InfeasibleError& e) {
+    EXPECT_NE(std::string(e.what()).find("num_gpus"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)prism::task(node_of).options({.resources = {{"fpga", 1}}}).remote(),
+               prism::InfeasibleError);
+  EXPECT_THROW((void)prism::task(node_of).options({.node = 99}).remote(), prism::Error);
+}

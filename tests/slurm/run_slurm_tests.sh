@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# run_slurm_tests.sh - end-to-end test of the sbatch templates in slurm/:
+# starts a throw-away Slurm cluster on this host (scripts/slurm-local.sh, two
+# fake nodes), submits the templates on APP, polls the jobs, checks them, and
+# always stops the daemons it started.
+#
+# Usage: run_slurm_tests.sh APP [EXPECTED]
+#   APP        the program every job runs (ctest passes build/apps/prism-hello)
+#   EXPECTED   a line of each job's output must start with this
+#              (default "prism-hello: OK", what prism-hello prints on success)
+#
+# Jobs (submitted together, polled with `scontrol show job`, not sbatch --wait,
+# which sleeps 2, 8, then 32 s between checks):
+#   single-node  prism-single-node.sbatch -N1 -n3 -c1: 2 node ranks + 1 GCS
+#   multi-node   prism-multi-node.sbatch  -N2: one node rank per node + 1 GCS
+#   gpu          prism-gpu.sbatch -N2 --gpus-per-node=2 on fake GPUs
+#   failure      prism-single-node.sbatch on /bin/false: must end FAILED, so a
+#                failing rank is known to fail the job
+# A job passes when it is COMPLETED with ExitCode=0:0 and its output holds
+# EXPECTED and the template's layout line.
+#
+# Environment (all optional):
+#   PRISM_SLURM_TEST_TIMEOUT=240  bound on the whole run, in seconds; below
+#                                 ctest's TIMEOUT (300) so the cleanup still runs
+#   PRISM_SLURM_TEST_PENDING=60   fail a job PENDING this long (it would
+#                                 usually pend forever: more tasks than CPUs)
+#   PRISM_SLURM_TEST_GPU=1        0 skips the GPU job
+#   PRISM_SLURM_TEST_KEEP=0       1 keeps the work directory after a pass
+#   SLURM_LOCAL_DIR=/var/tmp/prism-slurm-test, SLURM_LOCAL_CTLD_PORT=17817,
+#   SLURM_LOCAL_SLURMD_PORT=17818: a private cluster, so that one started by
+#   hand with slurm-local.sh (default dir and ports 6817/6818) is left alone.
+#   SLURM_LOCAL_INSTALL=0         1 lets slurm-local.sh apt-get Slurm and munge
+#
+# Exit status: 0 pass, 1 fail, 124 time bound hit, 77 skipped (not root, or
+# Slurm not installed; ctest's SKIP_RETURN_CODE).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+SLURM_LOCAL=$ROOT/scripts/slurm-local.sh
+TEMPLATES=$ROOT/slurm
+LIMIT=${PRISM_SLURM_TEST_TIMEOUT:-240}
+
+say() { printf '[slurm-test] %s\n' "$*"; }
+fail_usage() { printf '[slurm-test] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ $LIMIT =~ ^[1-9][0-9]*$ ]] || fail_usage "PRISM_SLURM_TEST_TIMEOUT='$LIMIT' must be a positive integer"
+
+# The hard time bound: run this script again under timeout(1). On expiry
+# timeout sends TERM to the whole process group (this shell and whatever it
+# runs; the Slurm daemons have their own sessions), the TERM trap below stops
+# the cluster, and KILL follows 45 s later if even that hangs.
+if [ -z "${PRISM_SLURM_TEST_BOUNDED:-}" ]; then
+  export PRISM_SLURM_TEST_BOUNDED=1
+  exec timeout --kill-after=45 "$LIMIT" bash "${BASH_SOURCE[0]}" "$@"
+fi
+
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then fail_usage "usage: $0 APP [EXPECTED]"; fi
+APP=$1
+EXPECTED=${2:-prism-hello: OK}
+if [ ! -f "$APP" ] || [ ! -x "$APP" ]; then fail_usage "APP '$APP' is not an executable file"; fi
+APP=$(cd "$(dirname "$APP")" && pwd)/$(basename "$APP")
+[ -x "$SLURM_LOCAL" ] || [ -f "$SLURM_LOCAL" ] || fail_usage "missing $SLURM_LOCAL"
+for t in prism-single-node prism-multi-node prism-gpu; do
+  [ -f "$TEMPLATES/$t.sbatch" ] || fail_usage "missing $TEMPLATES/$t.sbatch"
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  say "SKIP: needs root (it starts munged, slurmctld and slurmd on this host)"
+  exit 77
+fi
+export SLURM_LOCAL_INSTALL=${SLURM_LOCAL_INSTALL:-0}
+for cmd in slurmctld slurmd munged sbatch scontrol; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ "$SLURM_LOCAL_INSTALL" != 1 ]; then
+    say "SKIP: '$cmd' not installed (apt-get install slurm-wlm munge, or set SLURM_LOCAL_INSTALL=1)"
+    exit 77
+  fi
+done
+
+# A private cluster: own state directory and ports, /etc/slurm left alone.
+export SLURM_LOCAL_DIR=${SLURM_LOCAL_DIR:-/var/tmp/prism-slurm-test}
+export SLURM_LOCAL_CTLD_PORT=${SLURM_LOCAL_CTLD_PORT:-17817}
+export SLURM_LOCAL_SLURMD_PORT=${SLURM_LOCAL_SLURMD_PORT:-17818}
+export SLURM_LOCAL_NODES=2
+# 4 CPUs per fake node (the host may have 2): the 3-task single-node job fits
+# on one node without --overcommit, so nothing pends for want of CPUs.
+export SLURM_LOCAL_CPUS=${SLURM_LOCAL_CPUS:-4}
+GPU=${PRISM_SLURM_TEST_GPU:-1}
+if [ "$GPU" = 1 ]; then export SLURM_LOCAL_GPUS=2; else export SLURM_LOCAL_GPUS=0; fi
+export SLURM_LOCAL_LINK_ETC=0
+export SLURM_LOCAL_TIMEOUT=${SLURM_LOCAL_TIMEOUT:-60}
+
+# Run as if outside any job: when this test itself runs inside a Slurm job,
+# inherited SLURM_* variables (SLURM_JOB_ID, SLURM_NTASKS, ...) would be read
+# by sbatch and srun as options. Keep ours and the client configuration.
+while IFS= read -r var; do
+  case $var in SLURM_LOCAL_* | SLURM_CONF) ;; *) unset "$var" ;; esac
+done < <(compgen -e | grep '^SLURM_' || true)
+export SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/prism-slurm-test.XXXXXX")
+started=0
+finished=0
+
+# shellcheck disable=SC2317  # reached through the traps below
+cleanup() {
+  local rc=$?
+  trap - EXIT TERM INT HUP
+  if [ "$started" = 1 ]; then
+    say "stopping the test cluster"
+    # slurm-local.sh stop cancels the cluster's jobs and stops only the
+    # daemons recorded in $SLURM_LOCAL_DIR (never a munged it did not start)
+    timeout 60 bash "$SLURM_LOCAL" stop || say "WARNING: 'slurm-local.sh stop' failed: see $SLURM_LOCAL_DIR/log/"
+  fi
+  if [ "$finished" = 1 ] && [ "$rc" = 0 ] && [ "${PRISM_SLURM_TEST_KEEP:-0}" != 1 ]; then
+    rm -rf "$WORK"
+  else
+    say "job outputs kept in $WORK"
+  fi
+  exit "$rc"
+}
+# shellcheck disable=SC2317  # reached through the traps below
+on_signal() {
+  say "FAIL: interrupted by SIG$1 (time bound ${LIMIT}s: PRISM_SLURM_TEST_TIMEOUT)"
+  exit 124   # runs cleanup through the EXIT trap
+}
+trap cleanup EXIT
+trap 'on_signal TERM' TERM
+trap 'on_signal INT' INT
+trap 'on_signal HUP' HUP
+
+# ------------------------------------------------------------------ cluster ---
+say "starting a 2-node test cluster in $SLURM_LOCAL_DIR (ports $SLURM_LOCAL_CTLD_PORT, $SLURM_LOCAL_SLURMD_PORT+)"
+# where each daemon log ends now, to show only this run's lines on failure
+declare -A log_start=()
+for f in "$SLURM_LOCAL_DIR"/log/slurmctld.log "$SLURM_LOCAL_DIR"/log/slurmd-n{1,2}.log; do
+  log_start[$f]=$(stat -c %s "$f" 2>/dev/null || echo 0)
+done
+new_log_lines() {  # file: the lines it gained during this run
+  local f=$1 from=${log_start[$1]:-0}
+  [ -f "$f" ] || return 0
+  if [ "$(stat -c %s "$f")" -lt "$from" ]; then from=0; fi   # rotated/truncated
+  tail -c +"$((from + 1))" "$f"
+}
+started=1   # set before: a start that fails half-way may leave daemons behind
+t0=$SECONDS
+if ! bash "$SLURM_LOCAL" start; then
+  say "FAIL: could not start the test cluster; last lines of its logs:"
+  for f in "${!log_start[@]}"; do
+    echo "--- $f"; new_log_lines "$f" | tail -n 15
+  done
+  exit 1
+fi
+say "cluster up in $((SECONDS - t0)) s"
+
+# --------------------------------------------------------------------- jobs ---
+names=()               # test names, in submission order
+declare -A jid=() want_state=() want_line=() t_sub=() t_end=() state=() exitc=() reason=()
+
+submit() {  # name want-state header-regex sbatch-args...
+  local name=$1 st=$2 line=$3 out id; shift 3
+  if ! out=$(timeout 30 sbatch --parsable --chdir="$WORK" -J "$name" -t 5 \
+               -o "$WORK/%x-%j.out" "$@" 2>&1); then
+    say "FAIL: sbatch for '$name' failed: $out"
+    exit 1
+  fi
+  id=${out%%;*}
+  [[ $id =~ ^[0-9]+$ ]] || { say "FAIL: sbatch for '$name' printed '$out', not a job id"; exit 1; }
+  names+=("$name"); jid[$name]=$id; want_state[$name]=$st; want_line[$name]=$line
+  t_sub[$name]=$SECONDS
+  say "submitted $name as job $id"
+}
+
+T=$TEMPLATES
+submit single-node COMPLETED '^prism-single-node\.sbatch: job .*: 3 ranks = 2 node rank.*PRISM_NUM_CPUS=1$' \
+  -N 1 -n 3 -c 1 "$T/prism-single-node.sbatch" "$APP"
+submit multi-node COMPLETED '^prism-multi-node\.sbatch: job .*: 3 ranks = 2 node rank\(s\) .*one per node' \
+  -N 2 "$T/prism-multi-node.sbatch" "$APP"
+if [ "$GPU" = 1 ]; then
+  submit gpu COMPLETED '^prism-gpu\.sbatch: job .*: 3 ranks = 2 node rank.*PRISM_NUM_GPUS=2;' \
+    -N 2 --gpus-per-node=2 "$T/prism-gpu.sbatch" "$APP"
+fi
+submit failure FAILED '^prism-single-node\.sbatch: job .*: 2 ranks' \
+  -N 1 -n 2 "$T/prism-single-node.sbatch" /bin/false
+
+# ------------------------------------------------------------------ polling ---
+PENDING_LIMIT=${PRISM_SLURM_TEST_PENDING:-60}
+field() { grep -oP "(^| )$1=\K\S+" <<<"$2" | head -n 1 || true; }
+running=${#names[@]}
+while [ "$running" -gt 0 ]; do
+  running=0
+  for name in "${names[@]}"; do
+    [ -z "${t_end[$name]:-}" ] || continue
+    info=$(timeout 20 scontrol show job -o "${jid[$name]}" 2>/dev/null || true)
+    st=$(field JobState "$info")
+    case ${st:-UNKNOWN} in
+      PENDING | CONFIGURING | RUNNING | COMPLETING | SUSPENDED)
+        running=$((running + 1))
+        if [ "$st" = PENDING ] && [ $((SECONDS - t_sub[$name])) -ge "$PENDING_LIMIT" ]; then
+          reason[$name]=$(field Reason "$info")
+          say "$name (job ${jid[$name]}) still PENDING after ${PENDING_LIMIT}s (Reason=${reason[$name]}):" \
+              "cancelling it. A job that asks a node for more CPUs (tasks x cpus-per-task) or GPUs" \
+              "than it has pends forever (docs/running.md, troubleshooting)"
+          timeout 10 scancel "${jid[$name]}" || true
+          state[$name]=PENDING; exitc[$name]=-; t_end[$name]=$SECONDS
+          running=$((running - 1))
+        fi ;;
+      *)
+        state[$name]=${st:-UNKNOWN}; exitc[$name]=$(field ExitCode "$info")
+        reason[$name]=$(field Reason "$info"); t_end[$name]=$SECONDS ;;
+    esac
+  done
+  if [ "$running" -gt 0 ]; then sleep 0.25; fi
+done
+
+# ------------------------------------------------------------------- checks ---
+rc=0
+for name in "${names[@]}"; do
+  id=${jid[$name]}
+  out=$WORK/$name-$id.out
+  problems=()
+  [ "${state[$name]}" = "${want_state[$name]}" ] ||
+    problems+=("JobState=${state[$name]} (want ${want_state[$name]}; Reason=${reason[$name]:-?})")
+  if [ "${state[$name]}" = PENDING ]; then
+    :   # never ran: nothing more to check
+  elif [ "${want_state[$name]}" = COMPLETED ]; then
+    [ "${exitc[$name]}" = 0:0 ] || problems+=("ExitCode=${exitc[$name]} (want 0:0)")
+    if [ ! -f "$out" ]; then
+      problems+=("no output file $out")
+    else
+      awk -v p="$EXPECTED" 'index($0, p) == 1 { found = 1 } END { exit !found }' "$out" ||
+        problems+=("no line starting with '$EXPECTED' in $out")
+    fi
+  else
+    [ "${exitc[$name]}" != 0:0 ] || problems+=("ExitCode=0:0 (want non-zero: a failing rank must fail the job)")
+  fi
+  if [ -f "$out" ] && ! grep -Eq "${want_line[$name]}" "$out"; then
+    problems+=("the template's layout line (/${want_line[$name]}/) is missing from $out")
+  fi
+  secs=$(( ${t_end[$name]} - ${t_sub[$name]} ))
+  if [ ${#problems[@]} -eq 0 ]; then
+    say "PASS $name (job $id: ${state[$name]} ExitCode=${exitc[$name]}, ${secs}s)"
+  else
+    rc=1
+    say "FAIL $name (job $id, ${secs}s):"
+    for p in "${problems[@]}"; do say "    - $p"; done
+    if [ -f "$out" ]; then
+      say "    last lines of $out:"
+      tail -n 30 "$out" | sed 's/^/      | /'
+    fi
+  fi
+done
+if [ "$rc" != 0 ]; then
+  say "this run's Slurm log lines mentioning errors (logs in $SLURM_LOCAL_DIR/log):"
+  for f in "${!log_start[@]}"; do new_log_lines "$f"; done |
+    grep -i -E 'error|fatal' |
+    grep -v -E 'state file|state save file|spmix_appdir|Unauthorized credential' |
+    tail -n 20 | sed 's/^/      | /' || true
+fi
+finished=1
+say "$([ "$rc" = 0 ] && echo PASS || echo FAIL): slurm templates on $(basename "$APP") in $SECONDS s"
+exit "$rc"

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "common/codec.hpp"
+#include "runtime/protocol.hpp"
+
+using namespace prism;
+
+TEST(Codec, RoundTripsScalarsAndStrings) {
+  Writer w;
+  w.put<uint32_t>(7);
+  w.put<double>(2.5);
+  w.put_string("hello");
+  Reader r(w.buffer());
+  EXPECT_EQ(r.get<uint32_t>(), 7u);
+  EXPECT_EQ(r.get<double>(), 2.5);
+  EXPECT_EQ(r.get_string(), "hello");
+  EXPECT_TRUE(r.finish("test").is_ok());
+}
+
+TEST(Codec, TruncationIsAnErrorNotACrash) {
+  Writer w;
+  w.put_string("a long enough string");
+  auto bytes = w.take();
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    Reader r(std::span<const std::byte>(bytes.data(), cut));
+    (void)r.get_string();
+    Status st = r.finish("string");
+    EXPECT_EQ(st.code(), Errc::kMalformedMessage) << "cut at " << cut;
+  }
+}
+
+TEST(Codec, TrailingBytesAreReported) {
+  Writer w;
+  w.put<uint8_t>(1);
+  w.put<uint8_t>(2);
+  Reader r(w.buffer());
+  (void)r.get<uint8_t>();
+  Status st = r.finish("pair");
+  EXPECT_EQ(st.code(), Errc::kMalformedMessage);
+  EXPECT_NE(st.message().find("trailing"), std::string::npos);
+}
+
+TEST(Protocol, TaskSpecRoundTrip) {
+  runtime::TaskSpec t;
+  t.id = {3, 0, 42};
+  t.function = "square";
+  t.name = "sq";
+  t.num_cpus = 2;
+  t.args.resize(3);
+  t.args[0].value = {std::byte{1}, std::byte{2}};
+  t.args[1].kind = runtime::WireArg::Kind::kRef;
+  t.args[1].ref = {1, 0, 9};
+  t.args[2].kind = runtime::WireArg::Kind::kRemoteValue;
+  t.args[2].location = {2, 0x1000, 64, {std::byte{7}}};
+  Writer w;
+  encode_task(t, w);
+  Reader r(w.buffer());
+  runtime::TaskSpec u;
+  ASSERT_TRUE(decode_task(r, u).is_ok());
+  EXPECT_EQ(u.id, t.id);
+  EXPECT_EQ(u.function, "square");
+  EXPECT_EQ(u.args[0].value, t.args[0].value);
+  EXPECT_EQ(u.args[1].ref, t.args[1].ref);
+  EXPECT_EQ(u.args[2].location.size, 64u);
+}
+
+TEST(Protocol, EveryTruncatedTaskSpecIsRejected) {
+  runtime::TaskSpec t;
+  t.id = {0, 0, 1};
+  t.function = "f";
+  t.args.resize(1);
+  t.args[0].value.assign(10, std::byte{5});
+  Writer w;
+  encode_task(t, w);
+  auto bytes = w.take();
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    Reader r(std::span<const std::byte>(bytes.data(), cut));
+    runtime::TaskSpec u;
+    EXPECT_FALSE(decode_task(r, u).is_ok()) << "cut at " << cut;
+  }
+}
+
+TEST(Protocol, BadArgumentKindIsRejected) {
+  Writer w;
+  runtime::encode_object_id({0, 0, 1}, w);
+  w.put_string("f");
+  w.put_string("f");
+  w.put(1.0);
+  w.put(0.0);
+  w.put<uint32_t>(1);
+  w.put<uint8_t>(9);  // no such kind
+  Reader r(w.buffer());
+  runtime::TaskSpec u;
+  Status st = decode_task(r, u);
+  EXPECT_EQ(st.code(), Errc::kMalformedMessage);
+  EXPECT_NE(st.message().find("argument kind"), std::string::npos);
+}
