@@ -30,6 +30,7 @@ struct Config {
   bool log_to_files = false;     // one log file per rank under run_dir
   std::string timeline;          // write a Chrome/Perfetto trace JSON here ("" = off)
   uint32_t spin_us = 50;         // how long an idle thread polls before it blocks
+  int spinners = 0;              // threads per rank that may spin at once; 0 = cores / ranks on the host
   bool pin_workers = true;       // pin worker threads to cores with hwloc
   bool summary = false;          // print a run summary at shutdown
 };

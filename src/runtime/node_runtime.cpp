@@ -48,13 +48,15 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
     : config_(config),
       transport_(transport),
       layout_(std::move(layout)),
-      engine_(transport, config.spin_us),
+      engine_(transport, config.spin_us, static_cast<uint32_t>(std::max(1, config.spinners))),
       store_(transport, config.store_capacity),
       pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
              .pin = config.pin_workers,
              .topology = topology},
             engine_),
-      scheduler_(layout_.world_rank, std::move(nodes)) {
+      scheduler_(layout_.world_rank, std::move(nodes)),
+      timeline_(!config.timeline.empty()) {
+  stats_.slots = static_cast<uint64_t>(pool_.slots());
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
 
@@ -98,7 +100,7 @@ void NodeRuntime::broadcast_shutdown(int exit_code) {
   }
   shutdown_code_ = exit_code;
   shutdown_ = true;
-  engine_.notify();
+  engine_.notify_all();
 }
 
 int NodeRuntime::wait_for_shutdown() {
@@ -250,6 +252,21 @@ void NodeRuntime::request_status_locked(const ObjectId& id, ObjectEntry& e) {
     PRISM_LOG_ERROR("status request for {}: {}", id.to_string(), st.to_string());
 }
 
+// Pulls a remote object into `into` with one RDMA get, and records it.
+Status NodeRuntime::fetch(const RemoteLocation& loc, void* into, const std::string& what) {
+  const int64_t t0 = Timeline::now_us();
+  Status st = transport_.rdma_get(static_cast<int>(loc.holder), loc.address, loc.rkey, into, loc.size);
+  const int64_t t1 = Timeline::now_us();
+  timeline_.record({"fetch " + what + " from node " + std::to_string(loc.holder), "transfer", t0,
+                    t1 - t0, layout_.world_rank, worker::WorkerPool::current_index(), loc.size,
+                    !st.is_ok()});
+  if (st) {
+    std::lock_guard lk(mu_);
+    stats_.bytes_fetched += loc.size;
+  }
+  return st;
+}
+
 // ------------------------------------------------------------------ tasks ---
 
 detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::TaskArg> args,
@@ -377,6 +394,7 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
 // Runs on a worker thread.
 void NodeRuntime::execute(TaskSpec spec) {
   Scope scope(this);
+  const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
   std::string error;
   try {
@@ -403,8 +421,7 @@ void NodeRuntime::execute(TaskSpec spec) {
             a.bytes = {reinterpret_cast<const std::byte*>(loc.address), loc.size};
           } else {
             fetched.emplace_back(loc.size);
-            Status st = transport_.rdma_get(static_cast<int>(loc.holder), loc.address, loc.rkey,
-                                            fetched.back().data(), loc.size);
+            Status st = fetch(loc, fetched.back().data(), "argument " + std::to_string(i));
             if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
             a.bytes = fetched.back();
           }
@@ -418,6 +435,9 @@ void NodeRuntime::execute(TaskSpec spec) {
   } catch (...) {
     error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
   }
+  const int64_t t1 = Timeline::now_us();
+  timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
+                    worker::WorkerPool::current_index(), 0, !error.empty()});
   ObjectValue v;
   if (!error.empty()) {
     v.kind = ObjectValue::Kind::kError;
@@ -428,11 +448,13 @@ void NodeRuntime::execute(TaskSpec spec) {
   const int owner = static_cast<int>(spec.id.owner_rank);
   std::lock_guard lk(mu_);
   ++stats_.tasks_executed;
+  stats_.busy_us += static_cast<uint64_t>(t1 - t0);
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
   if (owner == layout_.world_rank) {
     if (auto it = in_flight_.find(spec.id.seq); it != in_flight_.end()) {
       scheduler_.on_complete(it->second->node);
       in_flight_.erase(it);
+      ++stats_.tasks_finished;
     }
     complete_locked(spec.id, std::move(v));
     maybe_free_locked(spec.id);
@@ -492,11 +514,11 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
   // Pull it with RDMA outside the lock; concurrent getters may both fetch,
   // the first copy wins.
   auto buf = std::make_shared<std::vector<std::byte>>(loc.size);
-  Status st = transport_.rdma_get(static_cast<int>(loc.holder), loc.address, loc.rkey,
-                                  buf->data(), loc.size);
-  if (!st) throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " + st.to_string());
+  Status st = fetch(loc, buf->data(), id.to_string());
+  if (!st)
+    throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " +
+                st.to_string());
   lk.lock();
-  stats_.bytes_fetched += loc.size;
   if (!e->cached) e->cached = buf;
   return {*e->cached, e->cached};
 }
@@ -545,7 +567,7 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kShutdown:
       shutdown_code_ = r.get<int32_t>();
       shutdown_ = true;
-      engine_.notify();
+      engine_.notify_all();
       return;
     default:
       PRISM_LOG_WARN("rank {}: dropped a malformed message from rank {} (kind {}, {} bytes)",
@@ -573,6 +595,7 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
   if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
     scheduler_.on_complete(it->second->node);
     in_flight_.erase(it);
+    ++stats_.tasks_finished;
   }
   complete_locked(id, std::move(v));
   maybe_free_locked(id);

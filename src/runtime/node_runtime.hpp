@@ -25,6 +25,7 @@
 #include "prism/detail/core.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/timeline.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/progress_engine.hpp"
 #include "worker/topology.hpp"
@@ -34,8 +35,14 @@ namespace prism::runtime {
 
 /// Counters for the run summary.
 struct NodeStats {
-  uint64_t tasks_submitted = 0, tasks_executed = 0, tasks_failed = 0;
-  uint64_t objects_put = 0, bytes_fetched = 0;
+  uint64_t tasks_submitted = 0;  // by this process (it owns their results)
+  uint64_t tasks_finished = 0;   // of those, results received
+  uint64_t tasks_executed = 0;   // run on this node's workers
+  uint64_t tasks_failed = 0;     // of those, threw
+  uint64_t busy_us = 0;          // worker time spent in tasks
+  uint64_t objects_put = 0;
+  uint64_t bytes_fetched = 0;    // pulled from other nodes' stores
+  uint64_t slots = 0;
 };
 
 class NodeRuntime {
@@ -71,6 +78,8 @@ class NodeRuntime {
   int num_nodes() const noexcept { return layout_.num_nodes; }
   int world_rank() const noexcept { return layout_.world_rank; }
   NodeStats stats() const;
+  /// Takes the recorded timeline events (empty when the timeline is off).
+  std::vector<TimelineEvent> take_timeline() { return timeline_.take(); }
   const object_store::ObjectStore& store() const noexcept { return store_; }
   transport::ProgressEngine& engine() noexcept { return engine_; }
 
@@ -110,6 +119,7 @@ class NodeRuntime {
   detail::HandlePtr make_handle_locked(const ObjectId& id);
   [[nodiscard]] Status send(int dst, const Writer& w);
   void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out);
+  [[nodiscard]] Status fetch(const RemoteLocation& loc, void* into, const std::string& what);
 
   const Config config_;
   transport::Transport& transport_;
@@ -125,6 +135,7 @@ class NodeRuntime {
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> in_flight_;  // by seq: dispatched
   scheduler::Scheduler scheduler_;
   NodeStats stats_;
+  Timeline timeline_;
 
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<bool> shutdown_{false};

@@ -4,6 +4,10 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
 
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -12,6 +16,7 @@
 #include "runtime/layout.hpp"
 #include "runtime/mpi_bootstrap.hpp"
 #include "runtime/node_runtime.hpp"
+#include "runtime/report.hpp"
 #include "transport/ucx_transport.hpp"
 
 namespace prism {
@@ -55,6 +60,42 @@ std::string default_run_dir(MPI_Comm comm) {
   if (const char* j = std::getenv("SLURM_JOB_ID")) return std::string("prism-run-") + j;
   return "prism-run-" + std::to_string(stamp);
 }
+
+// A once-a-second "tasks finished" line for long jobs, when stderr is a
+// terminal (never in logs or CI output).
+class ProgressLine {
+ public:
+  explicit ProgressLine(runtime::NodeRuntime& rt) : rt_(rt) {
+    if (!isatty(STDERR_FILENO)) return;
+    thread_ = std::thread([this] {
+      std::unique_lock lk(mu_);
+      bool printed = false;
+      while (!cv_.wait_for(lk, std::chrono::seconds(1), [this] { return done_; })) {
+        auto s = rt_.stats();
+        std::fprintf(stderr, "\rprism: %lu/%lu tasks finished", static_cast<unsigned long>(s.tasks_finished),
+                     static_cast<unsigned long>(s.tasks_submitted));
+        printed = true;
+      }
+      if (printed) std::fprintf(stderr, "\n");
+    });
+  }
+  ~ProgressLine() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  runtime::NodeRuntime& rt_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 int fail_startup(int rank, const std::string& what) {
   if (rank == 0) std::fprintf(stderr, "prism: %s\n", what.c_str());
@@ -102,18 +143,19 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   auto gathered = boot.all_gather(encode_resources(mine));
   std::vector<NodeResources> nodes;
   for (int r = 0; r < layout->num_nodes; ++r) nodes.push_back(decode_resources(r, gathered[r]));
-  if (config->store_capacity == 0 && layout->is_node()) {
-    // Half of this host's memory, shared by the node ranks on the host.
+  // Ranks sharing this host share its cores and memory.
+  int per_host = 1;
+  {
     MPI_Comm host;
     MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
-    int per_host = 1;
     MPI_Comm_size(host, &per_host);
     MPI_Comm_free(&host);
+  }
+  if (config->store_capacity == 0 && layout->is_node())  // half the host's memory share
     config->store_capacity = mine.memory / 2 / static_cast<uint64_t>(std::max(1, per_host));
-  } else if (config->store_capacity == 0) {
-    MPI_Comm host;
-    MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
-    MPI_Comm_free(&host);
+  if (config->spinners == 0) {
+    const int cores = topology ? topology->num_cores() : 1;
+    config->spinners = std::max(1, cores / std::max(1, per_host));
   }
 
   auto transport = transport::create_ucx_transport(boot);
@@ -122,6 +164,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
 
+  const int64_t job_start = runtime::Timeline::now_us();
   int exit_code = 0;
   if (layout->is_node()) {
     runtime::NodeRuntime rt(*config, **transport, *layout, std::move(nodes), topology.get());
@@ -129,6 +172,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     if (layout->is_driver()) {
       {
         runtime::NodeRuntime::Scope scope(&rt);
+        ProgressLine progress(rt);
         try {
           driver();
         } catch (const std::exception& e) {
@@ -144,9 +188,13 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
       exit_code = rt.wait_for_shutdown();
     }
     rt.stop();
+    runtime::write_job_reports(boot, *layout, *config, &rt, (*transport)->stats(),
+                               runtime::Timeline::now_us() - job_start);
   } else {
     runtime::GcsRole gcs(*config, **transport, *layout);
     exit_code = gcs.run();
+    runtime::write_job_reports(boot, *layout, *config, nullptr, (*transport)->stats(),
+                               runtime::Timeline::now_us() - job_start);
   }
   std::fflush(stdout);
   transport::destroy_ucx_transport(std::move(transport.value()), boot);

@@ -32,24 +32,27 @@ void futex_wake_all(std::atomic<uint32_t>& word) {
 
 }  // namespace
 
-void ProgressEngine::notify() noexcept {
-  epoch_.fetch_add(1, std::memory_order_acq_rel);
-  if (sleepers_.load(std::memory_order_acquire) != 0) futex_wake_all(epoch_);
+void ProgressEngine::notify(Channel channel) noexcept {
+  auto& c = channels_[channel];
+  c.epoch.fetch_add(1, std::memory_order_acq_rel);
+  if (c.sleepers.load(std::memory_order_acquire) != 0) futex_wake_all(c.epoch);
 }
 
-int ProgressEngine::poll_once() {
-  int n = transport_.try_poll();
-  if (n > 0) notify();
-  return n;
+void ProgressEngine::notify_all() noexcept {
+  for (int c = 0; c < kNumChannels; ++c) notify(static_cast<Channel>(c));
 }
 
-bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_point deadline) {
+bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_point deadline,
+                                Channel channel) {
   if (done()) return true;
-  // Phase 1: spin, helping with progress.
-  spinners_.fetch_add(1, std::memory_order_acq_rel);
-  auto spin_end = Clock::now() + spin_;
   bool finished = false, timed_out = false;
-  for (unsigned i = 0;; ++i) {
+  // Phase 1: spin, helping with progress, if a spinner slot is free.
+  uint32_t s = spinners_.load(std::memory_order_acquire);
+  bool spinning = false;
+  while (s < max_spinners_ && !spinning)
+    spinning = spinners_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel);
+  auto spin_end = Clock::now() + spin_;
+  for (unsigned i = 0; spinning; ++i) {
     if (done()) {
       finished = true;
       break;
@@ -65,28 +68,29 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
     }
     cpu_relax();
   }
-  if (spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  if (spinning && spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     futex_wake_all(spinners_);  // hand polling back to the progress thread
   }
   if (finished) return true;
   if (timed_out) return done();
   // Phase 2: sleep until notified (the progress thread keeps polling).
+  auto& ch = channels_[channel];
   while (true) {
-    const uint32_t e = epoch_.load(std::memory_order_acquire);
+    const uint32_t e = ch.epoch.load(std::memory_order_acquire);
     if (done()) return true;
     if (stopping()) return done();
     auto now = Clock::now();
     if (now >= deadline) return false;
-    sleepers_.fetch_add(1, std::memory_order_acq_rel);
-    if (epoch_.load(std::memory_order_acquire) == e && !done()) {
+    ch.sleepers.fetch_add(1, std::memory_order_acq_rel);
+    if (ch.epoch.load(std::memory_order_acquire) == e && !done()) {
       int64_t ns = deadline == Clock::time_point::max()
                        ? 100'000'000  // re-check now and then: a lost wake-up costs 100 ms, never a hang
                        : std::min<int64_t>(100'000'000,
                                            std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                deadline - now).count());
-      futex_wait(epoch_, e, ns);
+      futex_wait(ch.epoch, e, ns);
     }
-    sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+    ch.sleepers.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -117,8 +121,7 @@ void ProgressEngine::stop() {
   stop_.store(true, std::memory_order_release);
   transport_.wake();
   futex_wake_all(spinners_);
-  notify();
-  futex_wake_all(epoch_);
+  notify_all();
 }
 
 }  // namespace prism::transport

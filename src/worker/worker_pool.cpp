@@ -3,7 +3,10 @@
 namespace prism::worker {
 namespace {
 thread_local WorkerPool* tls_pool = nullptr;
+thread_local int tls_index = -1;
 }
+
+int WorkerPool::current_index() noexcept { return tls_index; }
 
 WorkerPool::WorkerPool(Options options, transport::ProgressEngine& engine)
     : options_(options), engine_(engine) {
@@ -41,11 +44,12 @@ void WorkerPool::submit(Job job) {
     queued_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
   }
-  engine_.notify();
+  engine_.notify(transport::ProgressEngine::kWork);
 }
 
 void WorkerPool::thread_main(int index) {
   tls_pool = this;
+  tls_index = index;
   if (options_.pin && options_.topology) options_.topology->pin_current_thread(index);
   while (true) {
     idle_.fetch_add(1, std::memory_order_acq_rel);
@@ -53,7 +57,7 @@ void WorkerPool::thread_main(int index) {
       return stop_.load(std::memory_order_acquire) ||
              (queued_.load(std::memory_order_acquire) > 0 &&
               active_.load(std::memory_order_acquire) < options_.slots);
-    });
+    }, transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
     idle_.fetch_sub(1, std::memory_order_acq_rel);
     if (stop_.load(std::memory_order_acquire)) break;
     Job job;
@@ -67,7 +71,7 @@ void WorkerPool::thread_main(int index) {
     }
     job();
     active_.fetch_sub(1, std::memory_order_acq_rel);
-    if (queued_.load(std::memory_order_acquire) > 0) engine_.notify();
+    if (queued_.load(std::memory_order_acquire) > 0) engine_.notify(transport::ProgressEngine::kWork);
   }
   tls_pool = nullptr;
 }
@@ -79,7 +83,7 @@ void WorkerPool::lend_slot() {
     active_.fetch_sub(1, std::memory_order_acq_rel);
     ensure_runner_locked();
   }
-  engine_.notify();
+  engine_.notify(transport::ProgressEngine::kWork);
 }
 
 void WorkerPool::reclaim_slot() {
@@ -99,7 +103,7 @@ size_t WorkerPool::stop() {
     queued_.store(0);
     threads.swap(threads_);
   }
-  engine_.notify();
+  engine_.notify(transport::ProgressEngine::kWork);
   for (auto& t : threads)
     if (t.joinable()) t.join();
   return dropped;

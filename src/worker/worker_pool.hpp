@@ -49,6 +49,8 @@ class WorkerPool {
 
   /// The pool whose worker thread is calling, or nullptr.
   static WorkerPool* current() noexcept;
+  /// The calling worker thread's index in its pool, or -1.
+  static int current_index() noexcept;
 
   int slots() const noexcept { return options_.slots; }
   int running() const noexcept { return active_.load(std::memory_order_relaxed); }

@@ -40,16 +40,21 @@ TEST(Loopback, RdmaGetReadsRegisteredMemory) {
 TEST(ProgressEngine, WaiterWakesOnMessageFromAnotherThread) {
   LoopbackFabric fabric(2);
   std::atomic<bool> got{false};
-  fabric.at(1).set_handler([&](int, std::span<const std::byte>) { got = true; });
   ProgressEngine engine(fabric.at(1), /*spin_us=*/10);
+  fabric.at(1).set_handler([&](int, std::span<const std::byte>) {
+    got = true;
+    engine.notify();  // handlers notify what they changed
+  });
   std::thread loop([&] { engine.run(); });
   std::thread sender([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the waiter is asleep by then
     std::byte b{1};
     ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
   });
-  EXPECT_TRUE(engine.wait_until([&] { return got.load(); },
-                                ProgressEngine::Clock::now() + std::chrono::seconds(10)));
+  auto t0 = ProgressEngine::Clock::now();
+  EXPECT_TRUE(engine.wait_until([&] { return got.load(); }, t0 + std::chrono::seconds(10)));
+  // Woken by the progress thread's notify, not by the 100 ms safety re-check.
+  EXPECT_LT(ProgressEngine::Clock::now() - t0, std::chrono::milliseconds(90));
   sender.join();
   engine.stop();
   loop.join();
