@@ -6,10 +6,14 @@ namespace prism::gcs {
 
 const char* table_name(TableId t) noexcept {
   switch (t) {
-    case TableId::kTasks: return "tasks";
-    case TableId::kObjects: return "objects";
-    case TableId::kActors: return "actors";
-    case TableId::kNodes: return "nodes";
+    case TableId::kTasks:
+      return "tasks";
+    case TableId::kObjects:
+      return "objects";
+    case TableId::kActors:
+      return "actors";
+    case TableId::kNodes:
+      return "nodes";
   }
   return "unknown";
 }
@@ -20,6 +24,11 @@ int ChainConfig::position(int rank) const noexcept {
   return -1;
 }
 
+uint64_t ChainConfig::joined_at(int rank) const noexcept {
+  const int p = position(rank);
+  return p >= 0 && static_cast<size_t>(p) < joined.size() ? joined[static_cast<size_t>(p)] : 0;
+}
+
 int ChainConfig::predecessor(int rank) const noexcept {
   const int p = position(rank);
   return p > 0 ? members[static_cast<size_t>(p - 1)] : -1;
@@ -28,7 +37,7 @@ int ChainConfig::predecessor(int rank) const noexcept {
 int ChainConfig::successor(int rank) const noexcept {
   const int p = position(rank);
   return p >= 0 && static_cast<size_t>(p) + 1 < members.size() ? members[static_cast<size_t>(p + 1)]
-                                                                : -1;
+                                                               : -1;
 }
 
 std::string ChainConfig::to_string() const {
@@ -36,6 +45,7 @@ std::string ChainConfig::to_string() const {
   for (size_t i = 0; i < members.size(); ++i) {
     if (i) s += ' ';
     s += std::to_string(members[i]);
+    if (i < joined.size() && joined[i] != 1) s += "@" + std::to_string(joined[i]);
   }
   return s + "]";
 }
@@ -44,7 +54,8 @@ bool supersedes(const ChainConfig& a, const ChainConfig& b) noexcept {
   if (a.epoch != b.epoch) return a.epoch > b.epoch;
   if (a.members == b.members) return false;
   if (a.members.size() != b.members.size()) return a.members.size() > b.members.size();
-  return a.members < b.members;
+  if (a.members != b.members) return a.members < b.members;
+  return a.joined < b.joined;
 }
 
 Expected<GcsLayout> GcsLayout::make(std::vector<int> gcs_ranks, int replicas) {
@@ -79,8 +90,10 @@ ChainConfig GcsLayout::initial_chain(int shard) const {
   ChainConfig c;
   c.epoch = 1;
   if (shard < 0 || shard >= shards) return c;
-  for (int i = 0; i < replicas; ++i)
+  for (int i = 0; i < replicas; ++i) {
     c.members.push_back(ranks[static_cast<size_t>(shard * replicas + i)]);
+    c.joined.push_back(1);
+  }
   return c;
 }
 

@@ -26,16 +26,24 @@ inline constexpr TableId kAllTables[] = {TableId::kTasks, TableId::kObjects, Tab
                                          TableId::kNodes};
 
 /// True for the wire values of the four tables.
-constexpr bool is_valid_table(uint8_t v) noexcept { return v >= 1 && v <= 4; }
+constexpr bool is_valid_table(uint8_t v) noexcept {
+  return v >= 1 && v <= 4;
+}
 /// "tasks", "objects", "actors", "nodes" (or "unknown").
 const char* table_name(TableId t) noexcept;
 
 /// One shard's chain at one moment: members from head to tail, and an epoch
 /// that grows by one at every change. Plain value; not thread-safe.
-/// Example: `ChainConfig c{1, {4, 5, 6}}; c.head() == 4; c.successor(4) == 5;`
+/// Example: `ChainConfig c{1, {4, 5, 6}, {1, 1, 1}}; c.head() == 4; c.successor(4) == 5;`
 struct ChainConfig {
   uint64_t epoch = 0;
-  std::vector<int> members;  // head first, tail last
+  std::vector<int> members;      // head first, tail last
+  std::vector<uint64_t> joined;  // joined[i]: epoch at which members[i] entered the chain
+
+  /// Epoch at which `rank` joined, or 0 if it is no member. A replica whose
+  /// own record of when it joined differs was cut out and re-added while it
+  /// was not looking: its state is stale and must be replaced.
+  uint64_t joined_at(int rank) const noexcept;
 
   bool empty() const noexcept { return members.empty(); }
   int head() const noexcept { return members.empty() ? -1 : members.front(); }
@@ -54,7 +62,8 @@ struct ChainConfig {
 
 /// True when `a` should replace `b` as a shard's configuration: a higher
 /// epoch, or (only reachable after a false suspicion, see gcs.hpp) the same
-/// epoch with more members, then the lexicographically smaller member list.
+/// epoch with more members, then the lexicographically smaller member list
+/// (then join epochs).
 /// A total order, so every rank converges on the same configuration.
 bool supersedes(const ChainConfig& a, const ChainConfig& b) noexcept;
 

@@ -60,7 +60,9 @@ enum class OpKind : uint8_t {
   kSubscribe = 6,       // table, key (empty key = every key of the table on this shard)
   kUnsubscribe = 7,
 };
-constexpr bool is_valid_op(uint8_t v) noexcept { return v >= 1 && v <= 7; }
+constexpr bool is_valid_op(uint8_t v) noexcept {
+  return v >= 1 && v <= 7;
+}
 
 enum class ReadKind : uint8_t {
   kGet = 1,   // table, key -> record
@@ -72,14 +74,24 @@ struct WriteOp {
   OpKind kind = OpKind::kPut;
   TableId table = TableId::kTasks;
   Bytes key;
-  Bytes record;           // kPut
-  int32_t rank = -1;      // kAddLocation, kRemoveLocation
-  uint64_t size = 0;      // kAddLocation
-  int32_t owner = -1;     // kAddLocation
+  Bytes record;                                // kPut
+  int32_t rank = -1;                           // kAddLocation, kRemoveLocation
+  uint64_t size = 0;                           // kAddLocation
+  int32_t owner = -1;                          // kAddLocation
   TaskState task_state = TaskState::kPending;  // kSetTaskState
-  int32_t node = -1;      // kSetTaskState
+  int32_t node = -1;                           // kSetTaskState
   friend bool operator==(const WriteOp&, const WriteOp&) = default;
 };
+
+/// Builds an op; the kind-specific fields are set afterwards.
+inline WriteOp make_op(OpKind kind, TableId table, Bytes key, Bytes record = {}) {
+  WriteOp op;
+  op.kind = kind;
+  op.table = table;
+  op.key = std::move(key);
+  op.record = std::move(record);
+  return op;
+}
 
 /// Semantic checks of a decoded op: known table, well-formed key (empty only
 /// for table-wide subscriptions), record of the right table, kind allowed on
@@ -101,18 +113,18 @@ struct OpResult {
 
 /// A write as it travels down a chain and sits in a replica's log.
 struct LogEntry {
-  uint64_t seq = 0;           // position in the shard's history (1, 2, ...)
-  int32_t client = -1;        // rank that asked, gets the reply
-  uint64_t incarnation = 0;   // client process incarnation (duplicate detection)
+  uint64_t seq = 0;          // position in the shard's history (1, 2, ...)
+  int32_t client = -1;       // rank that asked, gets the reply
+  uint64_t incarnation = 0;  // client process incarnation (duplicate detection)
   uint64_t req_id = 0;
-  uint64_t ack_floor = 0;     // client has every reply below this request id
+  uint64_t ack_floor = 0;  // client has every reply below this request id
   WriteOp op;
   // Outcome of applying it (computed by every replica; shipped only inside a
   // state transfer, where the receiver does not re-apply).
   OpResult result;
-  bool notify = false;        // the write changed a row: publish at commit
-  bool present = false;       // the row exists after the write
-  Bytes post;                 // the row after the write (when present)
+  bool notify = false;   // the write changed a row: publish at commit
+  bool present = false;  // the row exists after the write
+  Bytes post;            // the row after the write (when present)
 };
 
 struct WriteRequest {

@@ -37,20 +37,28 @@ void get_resource_map(Reader& r, std::map<std::string, double>& m) {
 
 const char* task_state_name(TaskState s) noexcept {
   switch (s) {
-    case TaskState::kPending: return "pending";
-    case TaskState::kRunning: return "running";
-    case TaskState::kFinished: return "finished";
-    case TaskState::kFailed: return "failed";
+    case TaskState::kPending:
+      return "pending";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kFinished:
+      return "finished";
+    case TaskState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
 
 const char* actor_state_name(ActorState s) noexcept {
   switch (s) {
-    case ActorState::kPending: return "pending";
-    case ActorState::kAlive: return "alive";
-    case ActorState::kRestarting: return "restarting";
-    case ActorState::kDead: return "dead";
+    case ActorState::kPending:
+      return "pending";
+    case ActorState::kAlive:
+      return "alive";
+    case ActorState::kRestarting:
+      return "restarting";
+    case ActorState::kDead:
+      return "dead";
   }
   return "unknown";
 }
@@ -61,7 +69,9 @@ void put_key(Writer& w, const ObjectId& id) {
   w.put<uint64_t>(id.seq);
 }
 
-void put_key(Writer& w, NodeRank rank) { w.put<int32_t>(rank); }
+void put_key(Writer& w, NodeRank rank) {
+  w.put<int32_t>(rank);
+}
 
 void get_key(Reader& r, ObjectId& id) {
   id.owner_rank = r.get<uint32_t>();
@@ -151,7 +161,8 @@ void get_record(Reader& r, NodeRecord& v) {
 
 Status validate_key(TableId table, std::span<const std::byte> key) {
   return visit_table(
-      table, [&](auto tag) -> Status {
+      table,
+      [&](auto tag) -> Status {
         using Tag = decltype(tag);
         auto k = decode_key<Tag>(key);
         return k ? Status::ok() : Status{Errc::kInvalidArgument, k.status().message()};
@@ -163,7 +174,8 @@ Status validate_key(TableId table, std::span<const std::byte> key) {
 
 Status validate_record(TableId table, std::span<const std::byte> record) {
   return visit_table(
-      table, [&](auto tag) -> Status {
+      table,
+      [&](auto tag) -> Status {
         using Tag = decltype(tag);
         auto v = decode_record<Tag>(record);
         return v ? Status::ok() : Status{Errc::kInvalidArgument, v.status().message()};

@@ -35,11 +35,11 @@ const char* task_state_name(TaskState s) noexcept;
 
 /// Task table row: what ran, where, and its lineage (enough to re-run it).
 struct TaskRecord {
-  std::string function_name;       // registered name (PRISM_REMOTE)
+  std::string function_name;  // registered name (PRISM_REMOTE)
   TaskState state = TaskState::kPending;
-  int32_t node = -1;               // node rank running/ran it; -1 = not placed
-  std::vector<ObjectId> args;      // argument object ids (lineage)
-  TaskId parent;                   // creating task; nil for the driver's tasks
+  int32_t node = -1;           // node rank running/ran it; -1 = not placed
+  std::vector<ObjectId> args;  // argument object ids (lineage)
+  TaskId parent;               // creating task; nil for the driver's tasks
   uint32_t num_returns = 1;
   friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
 };
@@ -69,7 +69,7 @@ struct ActorRecord {
 struct NodeRecord {
   std::map<std::string, double> resources;  // totals: "CPU", "GPU", custom
   std::map<std::string, double> available;  // load: what is free now
-  uint32_t queue_length = 0;                 // load: tasks queued, not running
+  uint32_t queue_length = 0;                // load: tasks queued, not running
   uint64_t last_heartbeat_us = 0;
   bool alive = true;
   friend bool operator==(const NodeRecord&, const NodeRecord&) = default;
@@ -120,10 +120,14 @@ struct NodeTable {
 template <class F, class G>
 decltype(auto) visit_table(TableId table, F&& f, G&& on_unknown) {
   switch (table) {
-    case TableId::kTasks: return f(TaskTable{});
-    case TableId::kObjects: return f(ObjectTable{});
-    case TableId::kActors: return f(ActorTable{});
-    case TableId::kNodes: return f(NodeTable{});
+    case TableId::kTasks:
+      return f(TaskTable{});
+    case TableId::kObjects:
+      return f(ObjectTable{});
+    case TableId::kActors:
+      return f(ActorTable{});
+    case TableId::kNodes:
+      return f(NodeTable{});
   }
   return on_unknown();
 }

@@ -374,7 +374,8 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   task->node = *node;
   scheduler_.on_dispatch(*node);
   if (*node == layout_.world_rank) {
-    pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); });
+    // Keyed by seq: a get() of this object may run it inline (run_inline).
+    pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); }, id.seq);
   } else {
     Writer w(64);
     w.put(MessageKind::kSubmitTask);
@@ -491,11 +492,17 @@ void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us
 detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
   const ObjectId id = to_id(handle->id());
   EntryPtr e;
+  bool queued_here = false;
   {
     std::lock_guard lk(mu_);
     e = entry_locked(id);
     if (!e->ready.load()) request_status_locked(id, *e);
+    if (auto it = in_flight_.find(id.seq);
+        e->owned && it != in_flight_.end() && it->second->node == layout_.world_rank)
+      queued_here = true;
   }
+  // Help while waiting: a local task no worker has started runs right here.
+  if (queued_here && !e->ready.load(std::memory_order_acquire)) pool_.run_inline(id.seq);
   if (!e->ready.load(std::memory_order_acquire))
     wait_for([&] { return e->ready.load(std::memory_order_acquire); }, -1, nullptr);
   std::unique_lock lk(mu_);

@@ -108,6 +108,16 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
 
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--prism-help") {
+      if (rank == 0) {
+        std::printf("Prism runtime options (flag --prism-NAME=V, environment PRISM_NAME=V; flags win):\n");
+        for (const auto& o : config_options())
+          std::printf("  --prism-%-18s %s (default: %s)\n", o.name.c_str(), o.help.c_str(),
+                      o.default_value.empty() ? "none" : o.default_value.c_str());
+      }
+      return 0;
+    }
   auto config = parse_config(argc, argv);
   if (!config) return fail_startup(rank, config.status().message());
   auto layout = runtime::make_layout(size, rank, config->gcs_ranks);

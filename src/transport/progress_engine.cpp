@@ -25,39 +25,60 @@ void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_
           nullptr, 0);
 }
 
-void futex_wake_all(std::atomic<uint32_t>& word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+void futex_wake(std::atomic<uint32_t>& word, int count) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,
           nullptr, 0);
 }
 
+void futex_wake_all(std::atomic<uint32_t>& word) { futex_wake(word, INT_MAX); }
+
 }  // namespace
 
-void ProgressEngine::notify(Channel channel) noexcept {
+void ProgressEngine::notify(Channel channel, uint32_t needed) noexcept {
   auto& c = channels_[channel];
   c.epoch.fetch_add(1, std::memory_order_acq_rel);
-  if (c.sleepers.load(std::memory_order_acquire) != 0) futex_wake_all(c.epoch);
+  if (c.sleepers.load(std::memory_order_acquire) == 0) return;
+  const uint32_t spinning = c.spinners.load(std::memory_order_acquire);
+  if (needed == UINT32_MAX) futex_wake_all(c.epoch);
+  else if (needed > spinning) futex_wake(c.epoch, static_cast<int>(needed - spinning));
 }
 
 void ProgressEngine::notify_all() noexcept {
   for (int c = 0; c < kNumChannels; ++c) notify(static_cast<Channel>(c));
 }
 
+void ProgressEngine::adapt_spin(int channel, Clock::duration waited, bool slept) noexcept {
+  auto& c = channels_[channel];
+  const int64_t cur = c.spin_ns.load(std::memory_order_relaxed);
+  const int64_t w = std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count();
+  const int64_t lo = std::chrono::duration_cast<std::chrono::nanoseconds>(spin_).count();
+  const int64_t hi = std::chrono::duration_cast<std::chrono::nanoseconds>(max_spin_).count();
+  int64_t next = cur;
+  if (slept && w <= hi) next = std::min(hi, w + w / 4);  // just missed: spin a bit longer
+  else if (slept) next = std::max(lo, cur / 2);           // long wait: back towards sleeping
+  if (next != cur) c.spin_ns.store(next, std::memory_order_relaxed);
+}
+
 bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_point deadline,
                                 Channel channel) {
   if (done()) return true;
+  const auto started = Clock::now();
   bool finished = false, timed_out = false;
   // Phase 1: spin, helping with progress, if a spinner slot is free.
   uint32_t s = spinners_.load(std::memory_order_acquire);
   bool spinning = false;
   while (s < max_spinners_ && !spinning)
     spinning = spinners_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel);
-  auto spin_end = Clock::now() + spin_;
+  auto& ch = channels_[channel];
+  if (spinning) ch.spinners.fetch_add(1, std::memory_order_acq_rel);
+  const auto spin = std::chrono::nanoseconds(ch.spin_ns.load(std::memory_order_relaxed));
+  auto spin_end = started + spin;
   for (unsigned i = 0; spinning; ++i) {
     if (done()) {
       finished = true;
       break;
     }
-    if (poll_once() > 0) spin_end = Clock::now() + spin_;  // work is flowing: keep spinning
+    if (poll_once() > 0) spin_end = Clock::now() + spin;  // work is flowing: keep spinning
     if ((i & 15) == 15) {
       auto now = Clock::now();
       if (now >= deadline) {
@@ -68,16 +89,24 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
     }
     cpu_relax();
   }
-  if (spinning && spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    futex_wake_all(spinners_);  // hand polling back to the progress thread
+  if (spinning) ch.spinners.fetch_sub(1, std::memory_order_acq_rel);
+  if (spinning && spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !finished) {
+    // Going to sleep: hand polling back to the progress thread now. A waiter
+    // that got what it waited for does not: it is about to work, and waking
+    // the progress thread would put a third runnable thread on the critical
+    // path of an oversubscribed host. The progress thread notices within
+    // kHandoffCheck on its own.
+    futex_wake_all(spinners_);
   }
   if (finished) return true;
   if (timed_out) return done();
   // Phase 2: sleep until notified (the progress thread keeps polling).
-  auto& ch = channels_[channel];
   while (true) {
     const uint32_t e = ch.epoch.load(std::memory_order_acquire);
-    if (done()) return true;
+    if (done()) {
+      adapt_spin(channel, Clock::now() - started, true);
+      return true;
+    }
     if (stopping()) return done();
     auto now = Clock::now();
     if (now >= deadline) return false;
@@ -95,25 +124,30 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
 }
 
 void ProgressEngine::run() {
-  auto last_activity = Clock::now();
+  // Spin after dispatching only where cores are to spare: on an
+  // oversubscribed host (max_spinners == 1) the waiters do the spinning.
+  const bool may_spin = max_spinners_ > 1;
+  auto last_dispatch = Clock::time_point{};
   while (!stopping()) {
     const uint32_t s = spinners_.load(std::memory_order_acquire);
     if (s != 0) {  // a waiter is polling for us: stay out of its way
-      futex_wait(spinners_, s, 50'000'000);
-      last_activity = Clock::now();
+      futex_wait(spinners_, s, kHandoffCheck.count());
       continue;
     }
-    int n = poll_once();
-    if (n != 0) {  // dispatched something, or another thread is polling
-      last_activity = Clock::now();
+    const int n = poll_once();
+    if (n > 0) {
+      last_dispatch = Clock::now();
       continue;
     }
-    if (Clock::now() - last_activity < spin_) {
+    if (n < 0) {  // another thread holds the poll role for a moment
+      cpu_relax();
+      continue;
+    }
+    if (may_spin && Clock::now() - last_dispatch < spin_) {
       cpu_relax();
       continue;
     }
     transport_.wait_for_events(-1);
-    last_activity = Clock::now();
   }
 }
 

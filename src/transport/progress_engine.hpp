@@ -14,14 +14,16 @@
 //    becoming ready from waking idle workers, and queued work from waking a
 //    driver blocked in get().
 //  * The rank's dedicated progress thread (run()) polls only while no waiter
-//    is spinning; once nothing has happened for `spin_us` it arms the
-//    transport's event fd and sleeps in epoll. An idle rank uses no CPU.
+//    is spinning; when there is nothing to dispatch it arms the transport's
+//    event fd and sleeps in epoll (after spinning `spin_us` only on hosts with
+//    cores to spare). An idle rank uses no CPU.
 // Anything that changes state a waiter may wait for must call notify(); the
 // engine itself notifies after every poll that dispatched messages.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <functional>
 
@@ -39,7 +41,10 @@ class ProgressEngine {
   ProgressEngine(Transport& transport, uint32_t spin_us, uint32_t max_spinners = 1)
       : transport_(transport),
         spin_(std::chrono::microseconds(spin_us)),
-        max_spinners_(max_spinners) {}
+        max_spin_(std::chrono::microseconds(spin_us) * kMaxSpinFactor),
+        max_spinners_(max_spinners) {
+    for (auto& c : channels_) c.spin_ns.store(std::chrono::nanoseconds(spin_).count());
+  }
 
   /// The dedicated progress loop; returns after stop(). Call from one thread.
   void run();
@@ -55,8 +60,11 @@ class ProgressEngine {
                   Clock::time_point deadline = Clock::time_point::max(), Channel channel = kObjects);
 
   /// Wakes the channel's sleeping waiters so they re-check their condition.
-  /// Thread-safe, cheap when nobody sleeps (one atomic add and load).
-  void notify(Channel channel = kObjects) noexcept;
+  /// `needed`: how many waiters the change can satisfy (e.g. 1 for one queued
+  /// job); waiters spinning on the channel count first, so a job that a
+  /// spinning worker will take wakes nobody. Thread-safe; cheap when nobody
+  /// sleeps (one atomic add and two loads).
+  void notify(Channel channel = kObjects, uint32_t needed = UINT32_MAX) noexcept;
   void notify_all() noexcept;
 
   /// Polls once if nobody else is. Handlers notify what they changed.
@@ -65,12 +73,26 @@ class ProgressEngine {
   Transport& transport() noexcept { return transport_; }
 
  private:
+  // How soon the progress thread resumes polling after a waiter that was
+  // polling for it stopped without saying so (it went off to work).
+  static constexpr std::chrono::nanoseconds kHandoffCheck{200'000};
+  // Adaptive spinning: a wait that ended soon after its waiter fell asleep
+  // means the spin was too short for this rank's round trip (falling asleep
+  // makes the round trip itself slower: ~4 wake-ups of 10-25 us here), so the
+  // channel's next spins grow, up to spin_us * kMaxSpinFactor; long waits
+  // shrink them back to spin_us, so idle ranks return to sleeping at once.
+  static constexpr int kMaxSpinFactor = 20;
+  void adapt_spin(int channel, Clock::duration waited, bool slept) noexcept;
+
   Transport& transport_;
   const Clock::duration spin_;
+  const Clock::duration max_spin_;
   const uint32_t max_spinners_;
   struct alignas(64) Slot {
     std::atomic<uint32_t> epoch{0};  // bumped by notify(); futex word
     std::atomic<uint32_t> sleepers{0};
+    std::atomic<uint32_t> spinners{0};
+    std::atomic<int64_t> spin_ns{0};  // current adaptive spin budget
   };
   Slot channels_[kNumChannels];
   alignas(64) std::atomic<uint32_t> spinners_{0};  // futex word for run()

@@ -1,5 +1,7 @@
 #include "worker/worker_pool.hpp"
 
+#include <algorithm>
+
 namespace prism::worker {
 namespace {
 thread_local WorkerPool* tls_pool = nullptr;
@@ -37,14 +39,49 @@ void WorkerPool::ensure_runner_locked() {
   if (static_cast<int>(threads_.size()) < options_.slots + blocked_.load()) spawn_locked();
 }
 
-void WorkerPool::submit(Job job) {
+void WorkerPool::submit(Job job, uint64_t key) {
+  uint32_t needed;
   {
     std::lock_guard lk(mu_);
-    queue_.push_back(std::move(job));
+    auto e = std::make_shared<Entry>(Entry{std::move(job), key, false});
+    if (key) by_key_[key] = e;
+    queue_.push_back(std::move(e));
     queued_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
+    needed = static_cast<uint32_t>(
+        std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(queued_.load()),
+                                               options_.slots - active_.load())));
   }
-  engine_.notify(transport::ProgressEngine::kWork);
+  engine_.notify(transport::ProgressEngine::kWork, needed);
+}
+
+std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
+  while (!queue_.empty()) {
+    auto e = std::move(queue_.front());
+    queue_.pop_front();
+    if (e->claimed) continue;  // run inline by a waiter already
+    e->claimed = true;
+    if (e->key) by_key_.erase(e->key);
+    queued_.fetch_sub(1, std::memory_order_release);
+    return e;
+  }
+  return nullptr;
+}
+
+bool WorkerPool::run_inline(uint64_t key) {
+  std::shared_ptr<Entry> e;
+  {
+    std::lock_guard lk(mu_);
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) return false;
+    e = it->second.lock();
+    by_key_.erase(it);
+    if (!e || e->claimed) return false;
+    e->claimed = true;
+    queued_.fetch_sub(1, std::memory_order_release);
+  }
+  e->job();
+  return true;
 }
 
 void WorkerPool::thread_main(int index) {
@@ -60,18 +97,18 @@ void WorkerPool::thread_main(int index) {
     }, transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
     idle_.fetch_sub(1, std::memory_order_acq_rel);
     if (stop_.load(std::memory_order_acquire)) break;
-    Job job;
+    std::shared_ptr<Entry> entry;
     {
       std::lock_guard lk(mu_);
-      if (queue_.empty() || active_.load() >= options_.slots) continue;  // another thread won
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      queued_.fetch_sub(1, std::memory_order_release);
+      if (active_.load() >= options_.slots) continue;  // another thread won the slot
+      entry = pop_locked();
+      if (!entry) continue;  // another thread won the job
       active_.fetch_add(1, std::memory_order_acq_rel);
     }
-    job();
+    entry->job();
+    entry.reset();
     active_.fetch_sub(1, std::memory_order_acq_rel);
-    if (queued_.load(std::memory_order_acquire) > 0) engine_.notify(transport::ProgressEngine::kWork);
+    if (queued_.load(std::memory_order_acquire) > 0) engine_.notify(transport::ProgressEngine::kWork, 1);
   }
   tls_pool = nullptr;
 }
@@ -83,7 +120,7 @@ void WorkerPool::lend_slot() {
     active_.fetch_sub(1, std::memory_order_acq_rel);
     ensure_runner_locked();
   }
-  engine_.notify(transport::ProgressEngine::kWork);
+  engine_.notify(transport::ProgressEngine::kWork, 1);
 }
 
 void WorkerPool::reclaim_slot() {
@@ -98,12 +135,13 @@ size_t WorkerPool::stop() {
   {
     std::lock_guard lk(mu_);
     stop_.store(true, std::memory_order_release);
-    dropped = queue_.size();
+    dropped = queued_.load();
     queue_.clear();
+    by_key_.clear();
     queued_.store(0);
     threads.swap(threads_);
   }
-  engine_.notify(transport::ProgressEngine::kWork);
+  engine_.notify_all();
   for (auto& t : threads)
     if (t.joinable()) t.join();
   return dropped;

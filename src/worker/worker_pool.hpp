@@ -12,7 +12,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "transport/progress_engine.hpp"
@@ -37,8 +39,12 @@ class WorkerPool {
 
   /// Starts `slots` threads.
   void start();
-  /// Queues a job. Thread-safe.
-  void submit(Job job);
+  /// Queues a job. A non-zero `key` lets run_inline() find it. Thread-safe.
+  void submit(Job job, uint64_t key = 0);
+  /// Runs the queued job `key` on the calling thread if no worker started it
+  /// yet ("help while waiting": a get() on a local task that has not started
+  /// costs no thread wake-up). Returns whether it ran. Thread-safe.
+  bool run_inline(uint64_t key);
   /// Lets running jobs finish, drops queued ones, joins every thread.
   /// Returns the number of jobs dropped.
   size_t stop();
@@ -66,8 +72,17 @@ class WorkerPool {
 
   Options options_;
   transport::ProgressEngine& engine_;
+  struct Entry {
+    Job job;
+    uint64_t key = 0;
+    bool claimed = false;  // guarded by mu_: taken by a worker or run_inline
+  };
+  // Takes the first unclaimed job, or nothing. Requires mu_.
+  std::shared_ptr<Entry> pop_locked();
+
   mutable std::mutex mu_;
-  std::deque<Job> queue_;
+  std::deque<std::shared_ptr<Entry>> queue_;
+  std::unordered_map<uint64_t, std::weak_ptr<Entry>> by_key_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> queued_{0};
   std::atomic<int> active_{0};  // jobs holding a slot

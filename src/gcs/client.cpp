@@ -1,0 +1,296 @@
+#include "gcs/client.hpp"
+
+#include <chrono>
+#include <limits>
+#include <memory>
+
+namespace prism::gcs {
+namespace {
+
+uint64_t wall_clock_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+DoneCallback or_nothing(DoneCallback d) {
+  return d ? d : [](Status) {};
+}
+
+}  // namespace
+
+GcsClient::GcsClient(GcsLayout layout, int my_rank, Outbox& out, GcsClientOptions options)
+    : layout_(std::move(layout)), rank_(my_rank), out_(out), opt_(options) {
+  if (opt_.incarnation == 0) opt_.incarnation = wall_clock_us();
+  if (opt_.max_attempts < 1) opt_.max_attempts = 1;
+  view_.resize(static_cast<size_t>(layout_.shards));
+  for (int s = 0; s < layout_.shards; ++s) view_[static_cast<size_t>(s)] = layout_.initial_chain(s);
+}
+
+const ChainConfig& GcsClient::view(int shard) const {
+  static const ChainConfig kNone{};
+  if (shard < 0 || shard >= layout_.shards) return kNone;
+  return view_[static_cast<size_t>(shard)];
+}
+
+// ---- sending and retrying ------------------------------------------------------
+
+uint64_t GcsClient::ack_floor() const {
+  return pending_.empty() ? next_req_id_ : pending_.begin()->first;
+}
+
+uint64_t GcsClient::backoff(int attempts) const {
+  uint64_t t = opt_.request_timeout_us;
+  for (int i = 1; i < attempts && t < opt_.max_backoff_us; ++i) t *= 2;
+  return std::min(t, std::max(opt_.max_backoff_us, opt_.request_timeout_us));
+}
+
+int GcsClient::target_of(const Pending& p) const {
+  // Order: the head (writes) or tail (reads) of our view, the other members,
+  // then every other GCS rank; any of them can redirect us.
+  const ChainConfig& c = view_[p.shard];
+  std::vector<int> order;
+  const int primary = p.is_write ? c.head() : c.tail();
+  if (primary >= 0) order.push_back(primary);
+  for (int m : c.members)
+    if (m != primary) order.push_back(m);
+  for (int r : layout_.ranks)
+    if (!c.contains(r)) order.push_back(r);
+  return order[static_cast<size_t>(p.rotation) % order.size()];
+}
+
+void GcsClient::transmit(Pending& p) {
+  ++p.attempts;
+  p.deadline = now_ + backoff(p.attempts);
+  out_.send(target_of(p), p.msg);
+}
+
+uint64_t GcsClient::submit(Pending p) {
+  const uint64_t id = next_req_id_++;
+  // The request id sits right after the kind byte in both request layouts.
+  Writer w;
+  w.put<uint64_t>(id);
+  std::memcpy(p.msg.data() + 1, w.buffer().data(), sizeof(uint64_t));
+  auto [it, ok] = pending_.emplace(id, std::move(p));
+  transmit(it->second);
+  return id;
+}
+
+void GcsClient::write(uint32_t shard, WriteOp op, RawCallback done) {
+  WriteRequest req{0, opt_.incarnation, ack_floor(), shard, std::move(op)};
+  Pending p;
+  p.is_write = true;
+  p.shard = shard < static_cast<uint32_t>(layout_.shards) ? shard : 0;
+  p.msg = encode(req);
+  p.done = std::move(done);
+  submit(std::move(p));
+}
+
+void GcsClient::read(uint32_t shard, ReadKind kind, TableId table, Bytes key, RawCallback done) {
+  ReadRequest req{0, shard, kind, table, std::move(key)};
+  Pending p;
+  p.is_write = false;
+  p.shard = shard < static_cast<uint32_t>(layout_.shards) ? shard : 0;
+  p.msg = encode(req);
+  p.done = std::move(done);
+  submit(std::move(p));
+}
+
+void GcsClient::tick(uint64_t now_us) {
+  if (!ticked_) {
+    // Requests made before the first tick were stamped with time 0.
+    ticked_ = true;
+    now_ = now_us;
+    for (auto& [id, p] : pending_) p.deadline = now_ + backoff(p.attempts);
+    return;
+  }
+  if (now_us > now_) now_ = now_us;
+  std::vector<uint64_t> due;
+  for (const auto& [id, p] : pending_)
+    if (p.deadline <= now_) due.push_back(id);
+  for (uint64_t id : due) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;  // completed by an earlier callback
+    Pending& p = it->second;
+    if (p.attempts >= opt_.max_attempts) {
+      RawCallback done = std::move(p.done);
+      pending_.erase(it);
+      if (done) done({Errc::kTimeout, "GCS request unanswered after retries", false, {}}, 0);
+      continue;
+    }
+    ++p.rotation;
+    transmit(p);
+  }
+}
+
+uint64_t GcsClient::next_deadline_us() const {
+  uint64_t d = std::numeric_limits<uint64_t>::max();
+  for (const auto& [id, p] : pending_) d = std::min(d, p.deadline);
+  return d;
+}
+
+// ---- receiving -------------------------------------------------------------------
+
+Status GcsClient::handle(int src, std::span<const std::byte> msg) {
+  auto kind = peek_kind(msg);
+  if (!kind) return kind.status();
+  switch (*kind) {
+    case MsgKind::kReply: {
+      Reply r;
+      PRISM_RETURN_IF_ERROR(decode(msg, r));
+      auto it = pending_.find(r.req_id);
+      if (it == pending_.end()) return Status::ok();  // a duplicate reply
+      RawCallback done = std::move(it->second.done);
+      pending_.erase(it);
+      if (done) done(r.result, r.seq);
+      return Status::ok();
+    }
+    case MsgKind::kRedirect: {
+      Redirect r;
+      PRISM_RETURN_IF_ERROR(decode(msg, r));
+      if (r.shard >= static_cast<uint32_t>(layout_.shards) || r.config.members.empty() ||
+          r.config.joined.size() != r.config.members.size())
+        return {Errc::kMalformedMessage, "redirect to an unknown shard"};
+      for (int m : r.config.members)
+        if (!layout_.is_gcs_rank(m)) return {Errc::kMalformedMessage, "redirect to a non-GCS rank"};
+      if (!supersedes(r.config, view_[r.shard])) return Status::ok();  // wait for the timeout
+      view_[r.shard] = r.config;
+      auto it = pending_.find(r.req_id);
+      if (it != pending_.end() && it->second.shard == r.shard) {
+        it->second.rotation = 0;
+        transmit(it->second);
+      }
+      return Status::ok();
+    }
+    case MsgKind::kNotify: {
+      Notify n;
+      PRISM_RETURN_IF_ERROR(decode(msg, n));
+      if (!layout_.is_gcs_rank(src))
+        return {Errc::kInvalidArgument, "notification from a non-GCS rank"};
+      // Copy the callbacks before calling: a callback may unsubscribe.
+      RawNotifyCallback key_cb, table_cb;
+      if (auto it = key_subs_.find({n.table, n.key}); it != key_subs_.end()) {
+        if (n.seq > it->second.last_seq) {
+          it->second.last_seq = n.seq;
+          key_cb = it->second.cb;
+        }
+      }
+      if (auto it = table_subs_.find(n.table); it != table_subs_.end()) table_cb = it->second;
+      if (key_cb) key_cb(n);
+      if (table_cb) table_cb(n);
+      return Status::ok();
+    }
+    default:
+      break;
+  }
+  return {Errc::kMalformedMessage,
+          "GCS message kind " + std::to_string(static_cast<int>(*kind)) + " is not for a client"};
+}
+
+// ---- operations ------------------------------------------------------------------
+
+void GcsClient::write_keyed(WriteOp op, DoneCallback done) {
+  const auto shard = static_cast<uint32_t>(layout_.shard_of(op.table, op.key));
+  write(shard, std::move(op),
+        [done = or_nothing(std::move(done))](const OpResult& r, uint64_t) { done(r.status()); });
+}
+
+void GcsClient::add_object_location(const ObjectId& id, int32_t rank, uint64_t size, int32_t owner,
+                                    DoneCallback done) {
+  WriteOp op = make_op(OpKind::kAddLocation, TableId::kObjects, encode_key<ObjectTable>(id));
+  op.rank = rank;
+  op.size = size;
+  op.owner = owner;
+  write_keyed(std::move(op), std::move(done));
+}
+
+void GcsClient::remove_object_location(const ObjectId& id, int32_t rank, DoneCallback done) {
+  WriteOp op = make_op(OpKind::kRemoveLocation, TableId::kObjects, encode_key<ObjectTable>(id));
+  op.rank = rank;
+  write_keyed(std::move(op), std::move(done));
+}
+
+void GcsClient::set_task_state(const TaskId& id, TaskState state, int32_t node, DoneCallback done) {
+  WriteOp op = make_op(OpKind::kSetTaskState, TableId::kTasks, encode_key<TaskTable>(id));
+  op.task_state = state;
+  op.node = node;
+  write_keyed(std::move(op), std::move(done));
+}
+
+void GcsClient::subscribe_key(TableId table, Bytes key, RawNotifyCallback cb, DoneCallback done) {
+  // Register before sending: a notification may overtake the reply.
+  auto& sub = key_subs_[{table, key}];
+  sub.cb = cb;
+  const auto shard = static_cast<uint32_t>(layout_.shard_of(table, key));
+  WriteOp op = make_op(OpKind::kSubscribe, table, key);
+  write(shard, std::move(op),
+        [this, table, key, done = or_nothing(std::move(done))](const OpResult& r, uint64_t seq) {
+          if (r.code == Errc::kOk && r.has_value) {
+            auto it = key_subs_.find({table, key});
+            if (it != key_subs_.end() && seq > it->second.last_seq) {
+              it->second.last_seq = seq;
+              Notify n{0, seq, table, key, true, r.value};
+              RawNotifyCallback cb = it->second.cb;
+              cb(n);
+            }
+          }
+          done(r.status());
+        });
+}
+
+void GcsClient::unsubscribe_key(TableId table, Bytes key, DoneCallback done) {
+  key_subs_.erase({table, key});
+  const auto shard = static_cast<uint32_t>(layout_.shard_of(table, key));
+  write(shard, make_op(OpKind::kUnsubscribe, table, std::move(key)),
+        [done = or_nothing(std::move(done))](const OpResult& r, uint64_t) { done(r.status()); });
+}
+
+void GcsClient::write_all_shards(const WriteOp& op, DoneCallback done) {
+  struct Join {
+    int left;
+    Status first_error;
+    DoneCallback done;
+  };
+  auto join =
+      std::make_shared<Join>(Join{layout_.shards, Status::ok(), or_nothing(std::move(done))});
+  for (int s = 0; s < layout_.shards; ++s) {
+    write(static_cast<uint32_t>(s), op, [join](const OpResult& r, uint64_t) {
+      if (r.code != Errc::kOk && join->first_error.is_ok()) join->first_error = r.status();
+      if (--join->left == 0) join->done(join->first_error);
+    });
+  }
+}
+
+void GcsClient::subscribe_table(TableId table, RawNotifyCallback cb, DoneCallback done) {
+  table_subs_[table] = std::move(cb);
+  write_all_shards(make_op(OpKind::kSubscribe, table, {}), std::move(done));
+}
+
+void GcsClient::unsubscribe_table(TableId table, DoneCallback done) {
+  table_subs_.erase(table);
+  write_all_shards(make_op(OpKind::kUnsubscribe, table, {}), std::move(done));
+}
+
+void GcsClient::scan_raw(TableId table, std::function<void(Expected<std::vector<Bytes>>)> done) {
+  struct Join {
+    int left;
+    std::vector<Bytes> parts;
+    Status first_error;
+    std::function<void(Expected<std::vector<Bytes>>)> done;
+  };
+  auto join = std::make_shared<Join>(Join{layout_.shards, {}, Status::ok(), std::move(done)});
+  for (int s = 0; s < layout_.shards; ++s) {
+    read(static_cast<uint32_t>(s), ReadKind::kScan, table, {}, [join](const OpResult& r, uint64_t) {
+      if (r.code != Errc::kOk) {
+        if (join->first_error.is_ok()) join->first_error = r.status();
+      } else {
+        join->parts.push_back(r.value);
+      }
+      if (--join->left > 0) return;
+      if (!join->first_error.is_ok()) return join->done(join->first_error);
+      join->done(std::move(join->parts));
+    });
+  }
+}
+
+}  // namespace prism::gcs

@@ -1,0 +1,425 @@
+#include "gcs/messages.hpp"
+
+#include <algorithm>
+
+namespace prism::gcs {
+namespace {
+
+constexpr uint32_t kMaxChainLength = 1024;  // sanity bound on decoded configs
+
+Writer start(MsgKind k, size_t reserve = 64) {
+  Writer w(reserve);
+  w.put<uint8_t>(static_cast<uint8_t>(k));
+  return w;
+}
+
+// Checks the kind byte and positions a reader after it.
+Status open(Reader& r, MsgKind want) {
+  auto k = r.get<uint8_t>();
+  if (!r.ok()) return {Errc::kMalformedMessage, "empty GCS message"};
+  if (k != static_cast<uint8_t>(want))
+    return {Errc::kMalformedMessage, "GCS message kind " + std::to_string(k) + ", expected " +
+                                         std::to_string(static_cast<int>(want))};
+  return Status::ok();
+}
+
+void put_blob(Writer& w, const Bytes& b) {
+  w.put_bytes(b);
+}
+Bytes get_blob(Reader& r) {
+  auto s = r.get_bytes();
+  return {s.begin(), s.end()};
+}
+
+}  // namespace
+
+Status validate(const WriteOp& op) {
+  if (!is_valid_table(static_cast<uint8_t>(op.table)))
+    return {Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(op.table))};
+  const bool table_wide_ok = op.kind == OpKind::kSubscribe || op.kind == OpKind::kUnsubscribe;
+  if (!(table_wide_ok && op.key.empty())) PRISM_RETURN_IF_ERROR(validate_key(op.table, op.key));
+  switch (op.kind) {
+    case OpKind::kPut:
+      return validate_record(op.table, op.record);
+    case OpKind::kAddLocation:
+    case OpKind::kRemoveLocation:
+      if (op.table != TableId::kObjects)
+        return {Errc::kInvalidArgument, "location ops apply to the objects table only"};
+      if (op.rank < 0) return {Errc::kInvalidArgument, "negative location rank"};
+      return Status::ok();
+    case OpKind::kSetTaskState:
+      if (op.table != TableId::kTasks)
+        return {Errc::kInvalidArgument, "set_task_state applies to the tasks table only"};
+      if (static_cast<uint8_t>(op.task_state) > static_cast<uint8_t>(TaskState::kFailed))
+        return {Errc::kInvalidArgument, "bad task state"};
+      return Status::ok();
+    case OpKind::kRemove:
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe:
+      return Status::ok();
+  }
+  return {Errc::kInvalidArgument, "unknown op " + std::to_string(static_cast<int>(op.kind))};
+}
+
+Expected<MsgKind> peek_kind(std::span<const std::byte> msg) {
+  if (msg.empty()) return Status{Errc::kMalformedMessage, "empty GCS message"};
+  if (!is_gcs_message(msg[0]))
+    return Status{Errc::kMalformedMessage,
+                  "not a GCS message (kind " + std::to_string(static_cast<int>(msg[0])) + ")"};
+  return static_cast<MsgKind>(msg[0]);
+}
+
+// ---- building blocks --------------------------------------------------------
+
+void put_op(Writer& w, const WriteOp& op) {
+  w.put<uint8_t>(static_cast<uint8_t>(op.kind));
+  w.put<uint8_t>(static_cast<uint8_t>(op.table));
+  put_blob(w, op.key);
+  switch (op.kind) {
+    case OpKind::kPut:
+      put_blob(w, op.record);
+      break;
+    case OpKind::kAddLocation:
+      w.put<int32_t>(op.rank);
+      w.put<uint64_t>(op.size);
+      w.put<int32_t>(op.owner);
+      break;
+    case OpKind::kRemoveLocation:
+      w.put<int32_t>(op.rank);
+      break;
+    case OpKind::kSetTaskState:
+      w.put<uint8_t>(static_cast<uint8_t>(op.task_state));
+      w.put<int32_t>(op.node);
+      break;
+    case OpKind::kRemove:
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe:
+      break;
+  }
+}
+
+// Structural decoding only: the table byte is kept as is (validate() turns an
+// unknown table into an error reply), but an unknown op kind fails the reader
+// because the rest of the layout depends on it.
+void get_op(Reader& r, WriteOp& op) {
+  const auto kind = r.get<uint8_t>();
+  if (!is_valid_op(kind)) {
+    r.fail();
+    return;
+  }
+  op = WriteOp{};
+  op.kind = static_cast<OpKind>(kind);
+  op.table = static_cast<TableId>(r.get<uint8_t>());
+  op.key = get_blob(r);
+  switch (op.kind) {
+    case OpKind::kPut:
+      op.record = get_blob(r);
+      break;
+    case OpKind::kAddLocation:
+      op.rank = r.get<int32_t>();
+      op.size = r.get<uint64_t>();
+      op.owner = r.get<int32_t>();
+      break;
+    case OpKind::kRemoveLocation:
+      op.rank = r.get<int32_t>();
+      break;
+    case OpKind::kSetTaskState: {
+      const auto st = r.get<uint8_t>();
+      if (st > static_cast<uint8_t>(TaskState::kFailed)) r.fail();
+      op.task_state = static_cast<TaskState>(st);
+      op.node = r.get<int32_t>();
+      break;
+    }
+    case OpKind::kRemove:
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe:
+      break;
+  }
+}
+
+void put_result(Writer& w, const OpResult& res) {
+  w.put<uint8_t>(static_cast<uint8_t>(res.code));
+  w.put_string(res.message);
+  w.put<uint8_t>(res.has_value ? 1 : 0);
+  if (res.has_value) put_blob(w, res.value);
+}
+
+void get_result(Reader& r, OpResult& res) {
+  const auto code = r.get<uint8_t>();
+  if (code > static_cast<uint8_t>(Errc::kInternal)) r.fail();
+  res.code = static_cast<Errc>(code);
+  res.message = r.get_string();
+  const auto hv = r.get<uint8_t>();
+  if (hv > 1) r.fail();
+  res.has_value = hv == 1;
+  res.value = res.has_value ? get_blob(r) : Bytes{};
+}
+
+void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
+  w.put<uint64_t>(e.seq);
+  w.put<int32_t>(e.client);
+  w.put<uint64_t>(e.incarnation);
+  w.put<uint64_t>(e.req_id);
+  w.put<uint64_t>(e.ack_floor);
+  put_op(w, e.op);
+  if (!with_outcome) return;
+  put_result(w, e.result);
+  w.put<uint8_t>(static_cast<uint8_t>((e.notify ? 1 : 0) | (e.present ? 2 : 0)));
+  if (e.present) put_blob(w, e.post);
+}
+
+void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
+  e = LogEntry{};
+  e.seq = r.get<uint64_t>();
+  e.client = r.get<int32_t>();
+  e.incarnation = r.get<uint64_t>();
+  e.req_id = r.get<uint64_t>();
+  e.ack_floor = r.get<uint64_t>();
+  get_op(r, e.op);
+  if (e.seq == 0 || e.client < 0) r.fail();
+  if (!with_outcome) return;
+  get_result(r, e.result);
+  const auto flags = r.get<uint8_t>();
+  if (flags > 3) r.fail();
+  e.notify = (flags & 1) != 0;
+  e.present = (flags & 2) != 0;
+  if (e.present) e.post = get_blob(r);
+}
+
+void put_config(Writer& w, const ChainConfig& c) {
+  w.put<uint64_t>(c.epoch);
+  w.put<uint32_t>(static_cast<uint32_t>(c.members.size()));
+  for (size_t i = 0; i < c.members.size(); ++i) {
+    w.put<int32_t>(c.members[i]);
+    w.put<uint64_t>(i < c.joined.size() ? c.joined[i] : 0);
+  }
+}
+
+void get_config(Reader& r, ChainConfig& c) {
+  c.epoch = r.get<uint64_t>();
+  const auto n = r.get<uint32_t>();
+  if (!r.ok() || n > kMaxChainLength || static_cast<size_t>(n) * 12 > r.rest().size()) {
+    r.fail();
+    c.members.clear();
+    c.joined.clear();
+    return;
+  }
+  c.members.resize(n);
+  c.joined.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    c.members[i] = r.get<int32_t>();
+    c.joined[i] = r.get<uint64_t>();
+    if (c.members[i] < 0 || c.joined[i] == 0 || c.joined[i] > c.epoch) r.fail();
+  }
+  auto sorted = c.members;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) r.fail();
+}
+
+// ---- messages ---------------------------------------------------------------
+
+Bytes encode(const WriteRequest& m) {
+  Writer w = start(MsgKind::kWriteRequest, 64 + m.op.key.size() + m.op.record.size());
+  w.put<uint64_t>(m.req_id);
+  w.put<uint64_t>(m.incarnation);
+  w.put<uint64_t>(m.ack_floor);
+  w.put<uint32_t>(m.shard);
+  put_op(w, m.op);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, WriteRequest& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kWriteRequest));
+  m.req_id = r.get<uint64_t>();
+  m.incarnation = r.get<uint64_t>();
+  m.ack_floor = r.get<uint64_t>();
+  m.shard = r.get<uint32_t>();
+  get_op(r, m.op);
+  return r.finish("GCS write request");
+}
+
+Bytes encode(const ReadRequest& m) {
+  Writer w = start(MsgKind::kReadRequest, 32 + m.key.size());
+  w.put<uint64_t>(m.req_id);
+  w.put<uint32_t>(m.shard);
+  w.put<uint8_t>(static_cast<uint8_t>(m.kind));
+  w.put<uint8_t>(static_cast<uint8_t>(m.table));
+  put_blob(w, m.key);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, ReadRequest& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kReadRequest));
+  m.req_id = r.get<uint64_t>();
+  m.shard = r.get<uint32_t>();
+  const auto kind = r.get<uint8_t>();
+  if (kind < 1 || kind > 2) r.fail();
+  m.kind = static_cast<ReadKind>(kind);
+  m.table = static_cast<TableId>(r.get<uint8_t>());  // checked by the server (error reply)
+  m.key = get_blob(r);
+  return r.finish("GCS read request");
+}
+
+Bytes encode(const Reply& m) {
+  Writer w = start(MsgKind::kReply, 32 + m.result.message.size() + m.result.value.size());
+  w.put<uint64_t>(m.req_id);
+  w.put<uint64_t>(m.seq);
+  put_result(w, m.result);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, Reply& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kReply));
+  m.req_id = r.get<uint64_t>();
+  m.seq = r.get<uint64_t>();
+  get_result(r, m.result);
+  return r.finish("GCS reply");
+}
+
+Bytes encode(const Redirect& m) {
+  Writer w = start(MsgKind::kRedirect);
+  w.put<uint64_t>(m.req_id);
+  w.put<uint32_t>(m.shard);
+  put_config(w, m.config);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, Redirect& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kRedirect));
+  m.req_id = r.get<uint64_t>();
+  m.shard = r.get<uint32_t>();
+  get_config(r, m.config);
+  return r.finish("GCS redirect");
+}
+
+Bytes encode(const Notify& m) {
+  Writer w = start(MsgKind::kNotify, 32 + m.key.size() + m.value.size());
+  w.put<uint32_t>(m.shard);
+  w.put<uint64_t>(m.seq);
+  w.put<uint8_t>(static_cast<uint8_t>(m.table));
+  put_blob(w, m.key);
+  w.put<uint8_t>(m.present ? 1 : 0);
+  if (m.present) put_blob(w, m.value);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, Notify& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kNotify));
+  m.shard = r.get<uint32_t>();
+  m.seq = r.get<uint64_t>();
+  const auto t = r.get<uint8_t>();
+  if (!is_valid_table(t)) r.fail();
+  m.table = static_cast<TableId>(t);
+  m.key = get_blob(r);
+  const auto p = r.get<uint8_t>();
+  if (p > 1) r.fail();
+  m.present = p == 1;
+  m.value = m.present ? get_blob(r) : Bytes{};
+  return r.finish("GCS notification");
+}
+
+Bytes encode(const Heartbeat& m) {
+  Writer w = start(MsgKind::kHeartbeat, 8 + m.configs.size() * 32);
+  w.put<uint32_t>(static_cast<uint32_t>(m.configs.size()));
+  for (const auto& [shard, c] : m.configs) {
+    w.put<uint32_t>(shard);
+    put_config(w, c);
+  }
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, Heartbeat& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kHeartbeat));
+  const auto n = r.get<uint32_t>();
+  if (!r.ok() || static_cast<size_t>(n) * 16 > r.rest().size()) r.fail();
+  m.configs.clear();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    std::pair<uint32_t, ChainConfig> p;
+    p.first = r.get<uint32_t>();
+    get_config(r, p.second);
+    m.configs.push_back(std::move(p));
+  }
+  return r.finish("GCS heartbeat");
+}
+
+Bytes encode(const Forward& m) {
+  Writer w = start(MsgKind::kForward, 96 + m.entry.op.key.size() + m.entry.op.record.size());
+  w.put<uint32_t>(m.shard);
+  w.put<uint64_t>(m.epoch);
+  put_entry(w, m.entry, /*with_outcome=*/false);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, Forward& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kForward));
+  m.shard = r.get<uint32_t>();
+  m.epoch = r.get<uint64_t>();
+  get_entry(r, m.entry, /*with_outcome=*/false);
+  PRISM_RETURN_IF_ERROR(r.finish("GCS forward"));
+  // A forward is never answered, so a bad op in it is simply refused.
+  return validate(m.entry.op);
+}
+
+Bytes encode(const Ack& m) {
+  Writer w = start(MsgKind::kAck, 24);
+  w.put<uint32_t>(m.shard);
+  w.put<uint64_t>(m.epoch);
+  w.put<uint64_t>(m.committed);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, Ack& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kAck));
+  m.shard = r.get<uint32_t>();
+  m.epoch = r.get<uint64_t>();
+  m.committed = r.get<uint64_t>();
+  return r.finish("GCS ack");
+}
+
+Bytes encode(const SyncRequest& m) {
+  Writer w = start(MsgKind::kSyncRequest, 24);
+  w.put<uint32_t>(m.shard);
+  w.put<uint64_t>(m.epoch);
+  w.put<uint8_t>(m.installed ? 1 : 0);
+  w.put<uint64_t>(m.applied);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, SyncRequest& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kSyncRequest));
+  m.shard = r.get<uint32_t>();
+  m.epoch = r.get<uint64_t>();
+  const auto inst = r.get<uint8_t>();
+  if (inst > 1) r.fail();
+  m.installed = inst == 1;
+  m.applied = r.get<uint64_t>();
+  return r.finish("GCS sync request");
+}
+
+Bytes encode(const StateTransfer& m) {
+  Writer w = start(MsgKind::kStateTransfer, 24 + m.state.size());
+  w.put<uint32_t>(m.shard);
+  w.put<uint64_t>(m.epoch);
+  put_blob(w, m.state);
+  return w.take();
+}
+
+Status decode(std::span<const std::byte> msg, StateTransfer& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kStateTransfer));
+  m.shard = r.get<uint32_t>();
+  m.epoch = r.get<uint64_t>();
+  m.state = get_blob(r);
+  return r.finish("GCS state transfer");
+}
+
+}  // namespace prism::gcs

@@ -1,0 +1,152 @@
+// One shard's replicated state: the four tables, the subscriptions and the
+// client sessions used to detect retried writes.
+//
+// Every replica of a chain applies the same LogEntry sequence to its
+// ShardStore; apply() is deterministic, so all replicas hold the same state
+// and compute the same reply for each write. Not thread-safe (owned by one
+// GcsServer, driven by one thread).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "common/codec.hpp"
+#include "gcs/messages.hpp"
+#include "gcs/records.hpp"
+
+namespace prism::gcs {
+
+/// The generic keyed store behind every table: an ordered map, so that scans,
+/// state transfers and snapshots list rows in the same order everywhere.
+template <class Tag>
+class KeyedTable {
+ public:
+  using Key = typename Tag::Key;
+  using Record = typename Tag::Record;
+
+  const Record* find(const Key& k) const {
+    auto it = rows_.find(k);
+    return it == rows_.end() ? nullptr : &it->second;
+  }
+  Record* find(const Key& k) {
+    auto it = rows_.find(k);
+    return it == rows_.end() ? nullptr : &it->second;
+  }
+  void put(const Key& k, Record v) { rows_.insert_or_assign(k, std::move(v)); }
+  bool remove(const Key& k) { return rows_.erase(k) > 0; }
+  size_t size() const noexcept { return rows_.size(); }
+  const std::map<Key, Record>& rows() const noexcept { return rows_; }
+  void clear() { rows_.clear(); }
+
+ private:
+  std::map<Key, Record> rows_;
+};
+
+/// The outcome of one applied write, kept until the client acknowledges it.
+struct SessionEntry {
+  uint64_t seq = 0;
+  OpResult result;
+};
+
+/// Writes of one client process (rank + incarnation) that may still be retried.
+struct ClientSession {
+  uint64_t incarnation = 0;
+  uint64_t floor = 0;  // every request id below it has been answered
+  std::map<uint64_t, SessionEntry> done;
+};
+
+class ShardStore {
+ public:
+  /// How many outcomes a session keeps at most (a client that never advances
+  /// its ack floor cannot grow a replica without bound).
+  static constexpr size_t kMaxSessionEntries = 4096;
+
+  KeyedTable<TaskTable> tasks;
+  KeyedTable<ObjectTable> objects;
+  KeyedTable<ActorTable> actors;
+  KeyedTable<NodeTable> nodes;
+
+  template <class Tag>
+  KeyedTable<Tag>& table();
+  template <class Tag>
+  const KeyedTable<Tag>& table() const {
+    return const_cast<ShardStore*>(this)->table<Tag>();
+  }
+
+  /// Applies `e.op` (already validated) and fills e.result, e.notify,
+  /// e.present and e.post; records the outcome in the client's session.
+  void apply(LogEntry& e);
+
+  enum class Seen { kNew, kDone, kStale };
+  /// Whether request (client, incarnation, req_id) was applied already
+  /// (kDone, with its entry), belongs to an old incarnation or below the
+  /// client's ack floor (kStale: never answer it), or is new.
+  std::pair<Seen, const SessionEntry*> seen(int client, uint64_t incarnation,
+                                            uint64_t req_id) const;
+
+  /// Read of one row: value = encoded record, or kNotFound.
+  OpResult get(TableId table, std::span<const std::byte> key) const;
+  /// Every row of `table`: value = u32 n, then n x (bytes key, bytes record).
+  OpResult scan(TableId table) const;
+  /// Ranks subscribed to `key` of `table` or to the whole table, ascending.
+  std::vector<int> subscribers(TableId table, std::span<const std::byte> key) const;
+
+  size_t rows(TableId table) const;
+  size_t sessions() const noexcept { return sessions_.size(); }
+
+  /// Whole state, for state transfer. decode() replaces this store.
+  void encode(Writer& w) const;
+  void decode(Reader& r);
+
+ private:
+  std::map<std::pair<TableId, Bytes>, std::set<int>> key_subs_;
+  std::map<TableId, std::set<int>> table_subs_;
+  std::map<int, ClientSession> sessions_;
+};
+
+template <>
+inline KeyedTable<TaskTable>& ShardStore::table<TaskTable>() {
+  return tasks;
+}
+template <>
+inline KeyedTable<ObjectTable>& ShardStore::table<ObjectTable>() {
+  return objects;
+}
+template <>
+inline KeyedTable<ActorTable>& ShardStore::table<ActorTable>() {
+  return actors;
+}
+template <>
+inline KeyedTable<NodeTable>& ShardStore::table<NodeTable>() {
+  return nodes;
+}
+
+/// Decodes a scan value into typed rows.
+template <class Tag>
+Expected<std::vector<std::pair<typename Tag::Key, typename Tag::Record>>> decode_scan(
+    std::span<const std::byte> value) {
+  Reader r(value);
+  std::vector<std::pair<typename Tag::Key, typename Tag::Record>> out;
+  const auto n = r.get<uint32_t>();
+  if (!r.ok() || static_cast<size_t>(n) * 8 > r.rest().size())
+    return Status{Errc::kMalformedMessage, "scan listing count"};
+  out.reserve(n);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    auto kb = r.get_bytes();
+    auto rb = r.get_bytes();
+    if (!r.ok()) break;
+    auto k = decode_key<Tag>(kb);
+    if (!k) return k.status();
+    auto v = decode_record<Tag>(rb);
+    if (!v) return v.status();
+    out.emplace_back(std::move(*k), std::move(*v));
+  }
+  if (Status s = r.finish("scan listing"); !s) return s;
+  return out;
+}
+
+}  // namespace prism::gcs
