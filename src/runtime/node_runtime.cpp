@@ -158,7 +158,7 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
   if (e.owned && e.value.kind == ObjectValue::Kind::kRemote) {
     const int holder = static_cast<int>(e.value.location.holder);
     if (holder == layout_.world_rank) {
-      store_.erase(id);
+      if (store_.erase(id) && observer_.object_freed) observer_.object_freed(id);
     } else {
       Writer w;
       w.put(MessageKind::kFreeObject);
@@ -182,6 +182,7 @@ ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> b
     v.error = stored.status().message();
     return v;
   }
+  if (observer_.object_sealed) observer_.object_sealed(id, (*stored)->bytes().size());
   v.kind = ObjectValue::Kind::kRemote;
   v.location.holder = static_cast<uint32_t>(layout_.world_rank);
   v.location.address = reinterpret_cast<uint64_t>((*stored)->bytes().data());
@@ -373,6 +374,7 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   }
   task->node = *node;
   scheduler_.on_dispatch(*node);
+  if (observer_.task_dispatched) observer_.task_dispatched(task->spec, *node);
   if (*node == layout_.world_rank) {
     // Keyed by seq: a get() of this object may run it inline (run_inline).
     pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); }, id.seq);
@@ -454,6 +456,8 @@ void NodeRuntime::execute(TaskSpec spec) {
   if (owner == layout_.world_rank) {
     if (auto it = in_flight_.find(spec.id.seq); it != in_flight_.end()) {
       scheduler_.on_complete(it->second->node);
+      if (observer_.task_finished)
+        observer_.task_finished(spec.id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
       in_flight_.erase(it);
       ++stats_.tasks_finished;
     }
@@ -577,6 +581,11 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       engine_.notify_all();
       return;
     default:
+      if (static_cast<uint8_t>(kind) >= static_cast<uint8_t>(MessageKind::kGcsFirst) &&
+          static_cast<uint8_t>(kind) <= static_cast<uint8_t>(MessageKind::kGcsLast) && gcs_handler_) {
+        gcs_handler_(src, msg);
+        return;
+      }
       PRISM_LOG_WARN("rank {}: dropped a malformed message from rank {} (kind {}, {} bytes)",
                      layout_.world_rank, src, static_cast<int>(kind), msg.size());
   }
@@ -601,6 +610,8 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
   std::lock_guard lk(mu_);
   if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
     scheduler_.on_complete(it->second->node);
+    if (observer_.task_finished)
+      observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, it->second->node);
     in_flight_.erase(it);
     ++stats_.tasks_finished;
   }
@@ -653,7 +664,7 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
 
 void NodeRuntime::on_free(Reader& r) {
   const ObjectId id = decode_object_id(r);
-  if (r.finish("free object")) store_.erase(id);
+  if (r.finish("free object") && store_.erase(id) && observer_.object_freed) observer_.object_freed(id);
 }
 
 }  // namespace prism::runtime

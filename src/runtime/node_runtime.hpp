@@ -53,6 +53,22 @@ class NodeRuntime {
   NodeRuntime(const NodeRuntime&) = delete;
   NodeRuntime& operator=(const NodeRuntime&) = delete;
 
+  /// Where messages of the GCS kinds (0x40..0x5F) go on this rank: the GCS
+  /// client's handler. Set before start(). Runs on the polling thread.
+  void set_gcs_handler(transport::MessageHandler handler) { gcs_handler_ = std::move(handler); }
+  /// Observers of the task and object lifecycle (e.g. the GCS agent that
+  /// records lineage and locations asynchronously). Set before start(); they
+  /// run on the thread where the event happens and must not block.
+  struct Observer {
+    std::function<void(const TaskSpec&, int node)> task_dispatched;
+    std::function<void(const ObjectId&, bool failed, int executor)> task_finished;
+    std::function<void(const ObjectId&, uint64_t size)> object_sealed;  // stored on this rank
+    std::function<void(const ObjectId&)> object_freed;                   // dropped from this rank
+  };
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+  const ClusterLayout& layout() const noexcept { return layout_; }
+  transport::Transport& transport() noexcept { return transport_; }
+
   /// Starts the progress thread and the workers.
   void start();
   /// Stops workers and the progress thread. Idempotent.
@@ -128,6 +144,9 @@ class NodeRuntime {
   object_store::ObjectStore store_;
   worker::WorkerPool pool_;
   std::thread progress_thread_;
+
+  transport::MessageHandler gcs_handler_;
+  Observer observer_;
 
   mutable std::mutex mu_;  // guards everything below
   std::unordered_map<ObjectId, EntryPtr, ObjectIdHash> objects_;
