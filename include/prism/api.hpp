@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -28,6 +30,48 @@ T get(const ObjectRef<T>& ref) {
   if (!ref.valid()) throw Error("get() of an invalid (default-constructed) ObjectRef");
   detail::ValueBytes v = detail::get_encoded(ref.handle());
   return detail::decode<T>(v.bytes);
+}
+
+/// A read-only, zero-copy view of a contiguous object (trivially copyable T,
+/// or a std::vector / std::string of such elements): on the node that holds
+/// the object it points into the object store itself. The bytes stay valid
+/// while the view lives. Thread-safe. Example:
+///   auto v = prism::get_view(ref);   // ref: ObjectRef<std::vector<double>>
+///   double first = v.data()[0]; size_t n = v.size();
+template <class E>
+class View {
+ public:
+  View(std::span<const E> s, std::shared_ptr<const void> keep) : s_(s), keep_(std::move(keep)) {}
+  const E* data() const noexcept { return s_.data(); }
+  size_t size() const noexcept { return s_.size(); }
+  const E& operator[](size_t i) const { return s_[i]; }
+  auto begin() const noexcept { return s_.begin(); }
+  auto end() const noexcept { return s_.end(); }
+  std::span<const E> span() const noexcept { return s_; }
+
+ private:
+  std::span<const E> s_;
+  std::shared_ptr<const void> keep_;
+};
+
+template <class T>
+auto get_view(const ObjectRef<T>& ref) {
+  static_assert(detail::is_zero_copy_v<T>,
+                "get_view needs a trivially copyable type or a vector/string of one");
+  if (!ref.valid()) throw Error("get_view() of an invalid (default-constructed) ObjectRef");
+  detail::ValueBytes v = detail::get_encoded(ref.handle());
+  auto payload = detail::payload_of<T>(v.bytes);
+  if constexpr (detail::is_raw_v<T>) {
+    if (payload.size() != sizeof(T))
+      throw SerializationError("value of type " + detail::type_name<T>() + " has the wrong size");
+    return View<T>({reinterpret_cast<const T*>(payload.data()), 1}, v.keep_alive);
+  } else {
+    using E = typename detail::contiguous<T>::element;
+    if (payload.size() % sizeof(E) != 0)
+      throw SerializationError("value of type " + detail::type_name<T>() + " has a partial element");
+    return View<E>({reinterpret_cast<const E*>(payload.data()), payload.size() / sizeof(E)},
+                   v.keep_alive);
+  }
 }
 
 /// get() of every ref, in order.
@@ -69,6 +113,18 @@ std::pair<std::vector<ObjectRef<T>>, std::vector<ObjectRef<T>>> wait(
   for (size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.first : out.second).push_back(refs[i]);
   return out;
 }
+
+/// Memory of the calling process's node rank, for monitoring and tests.
+struct MemoryStats {
+  uint64_t objects_in_store = 0;  ///< sealed objects held in this node's store
+  uint64_t bytes_in_store = 0;
+  uint64_t store_capacity = 0;
+  uint64_t objects_spilled = 0;   ///< currently on disk (HDF5), restored on demand
+  uint64_t bytes_spilled = 0;
+  uint64_t tracked_objects = 0;   ///< objects this process owns or borrows
+};
+/// Example: `auto m = prism::memory_stats(); std::printf("%lu\n", m.bytes_in_store);`
+MemoryStats memory_stats();
 
 /// Number of node ranks (nodes that run tasks) in this job.
 int num_nodes();

@@ -47,7 +47,7 @@ D decode_arg(const ArgValue& a, size_t position) {
     if (!a.is_ref)
       throw SerializationError("argument " + std::to_string(position) +
                                ": expected an object reference");
-    return D(borrow_handle(a.ref));
+    return D(borrow_handle(a.ref, a.ref_sender));
   } else {
     if (a.is_ref)
       throw SerializationError("argument " + std::to_string(position) +

@@ -84,7 +84,7 @@ std::vector<bool> wait_handles(const std::vector<HandlePtr>& handles, size_t num
   return rt().wait(handles, num_returns, timeout_us);
 }
 
-HandlePtr borrow_handle(ObjectIdPod id) { return rt().borrow(to_id(id)); }
+HandlePtr borrow_handle(ObjectIdPod id, int32_t sender) { return rt().borrow(to_id(id), sender); }
 
 void note_shared(const ObjectIdPod& id) noexcept {
   if (auto* r = runtime::NodeRuntime::current()) r->note_shared(to_id(id));
@@ -93,6 +93,8 @@ void note_shared(const ObjectIdPod& id) noexcept {
 std::string object_id_string(const ObjectIdPod& id) { return to_id(id).to_string(); }
 
 }  // namespace detail
+
+MemoryStats memory_stats() { return rt().memory_stats(); }
 
 int num_nodes() { return rt().num_nodes(); }
 int node_id() { return rt().node_id(); }

@@ -123,6 +123,33 @@ const std::vector<OptionDef>& option_defs() {
       bool_opt("pin-workers", "pin worker threads to cores with hwloc", "true",
                &Config::pin_workers),
       bool_opt("summary", "print a run summary at shutdown", "false", &Config::summary),
+      bool_opt("gcs-lineage",
+               "record task lineage and object locations in the GCS (false: node table only)",
+               "true", &Config::gcs_lineage),
+      str_opt("gcs-snapshot",
+              "at shutdown every GCS rank writes its tables to PATH.rank<N>.h5 (prism-gcs-dump)",
+              "", &Config::gcs_snapshot),
+  };
+  return defs;
+}
+
+// Accepted like the options above but not listed by --prism-help or
+// config_options(): test hooks, not for users.
+const std::vector<OptionDef>& hidden_option_defs() {
+  static const std::vector<OptionDef> defs = {
+      {{"gcs-fault", "RANK:AFTER_MS: GCS rank RANK goes silent AFTER_MS after it starts", ""},
+       [](Config& c, const std::string& v) -> Status {
+         const auto colon = v.find(':');
+         if (colon == std::string::npos)
+           return {Errc::kInvalidArgument, "option gcs-fault='" + v + "' must be RANK:AFTER_MS"};
+         auto rank = parse_int("gcs-fault", v.substr(0, colon), 0, 1 << 20);
+         if (!rank) return rank.status();
+         auto after = parse_int("gcs-fault", v.substr(colon + 1), 0, 1 << 30);
+         if (!after) return after.status();
+         c.gcs_fault_rank = static_cast<int>(*rank);
+         c.gcs_fault_after_ms = static_cast<uint32_t>(*after);
+         return Status::ok();
+       }},
   };
   return defs;
 }
@@ -192,12 +219,13 @@ Expected<Config> parse_config(int& argc, char** argv,
                               const std::function<const char*(const char*)>& env) {
   auto getenv_fn = env ? env : [](const char* n) -> const char* { return std::getenv(n); };
   Config cfg;
-  for (auto& d : option_defs()) {
-    if (const char* v = getenv_fn(env_name(d.info.name).c_str())) {
-      Status st = d.set(cfg, v);
-      if (!st) return Status{st.code(), st.message() + " (from " + env_name(d.info.name) + ")"};
+  for (const auto* defs : {&option_defs(), &hidden_option_defs()})
+    for (auto& d : *defs) {
+      if (const char* v = getenv_fn(env_name(d.info.name).c_str())) {
+        Status st = d.set(cfg, v);
+        if (!st) return Status{st.code(), st.message() + " (from " + env_name(d.info.name) + ")"};
+      }
     }
-  }
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -213,12 +241,15 @@ Expected<Config> parse_config(int& argc, char** argv,
     }  // a bare "--prism-NAME" means an empty value: true for booleans
     // Only the "=" form takes a value, so a user argument after a Prism flag is
     // never swallowed.
-    auto it = std::find_if(option_defs().begin(), option_defs().end(),
-                           [&](const OptionDef& d) { return d.info.name == name; });
-    if (it == option_defs().end())
+    const auto named = [&](const OptionDef& d) { return d.info.name == name; };
+    const OptionDef* def = nullptr;
+    for (const auto* defs : {&option_defs(), &hidden_option_defs()})
+      if (auto it = std::find_if(defs->begin(), defs->end(), named); it != defs->end() && !def)
+        def = &*it;
+    if (!def)
       return Status{Errc::kInvalidArgument,
                     "unknown option --prism-" + name + " (known: " + known_list() + ")"};
-    PRISM_RETURN_IF_ERROR(it->set(cfg, value));
+    PRISM_RETURN_IF_ERROR(def->set(cfg, value));
   }
   argc = out;
   argv[argc] = nullptr;

@@ -33,6 +33,12 @@ struct Config {
   int spinners = 0;              // threads per rank that may spin at once; 0 = cores / ranks on the host
   bool pin_workers = true;       // pin worker threads to cores with hwloc
   bool summary = false;          // print a run summary at shutdown
+  bool gcs_lineage = true;       // node ranks record task lineage and object locations in the GCS
+  std::string gcs_snapshot;      // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)
+  // Fault injection (hidden option gcs-fault=RANK:AFTER_MS, for tests and
+  // benchmarks): GCS rank `gcs_fault_rank` goes silent AFTER_MS after it starts.
+  int gcs_fault_rank = -1;
+  uint32_t gcs_fault_after_ms = 0;
 };
 
 /// One option as documented by `--prism-help` and docs/configuration.md.

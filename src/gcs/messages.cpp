@@ -348,11 +348,13 @@ Status decode(std::span<const std::byte> msg, Heartbeat& m) {
   return r.finish("GCS heartbeat");
 }
 
-Bytes encode(const Forward& m) {
-  Writer w = start(MsgKind::kForward, 96 + m.entry.op.key.size() + m.entry.op.record.size());
-  w.put<uint32_t>(m.shard);
-  w.put<uint64_t>(m.epoch);
-  put_entry(w, m.entry, /*with_outcome=*/false);
+Bytes encode(const Forward& m) { return encode_forward(m.shard, m.epoch, m.entry); }
+
+Bytes encode_forward(uint32_t shard, uint64_t epoch, const LogEntry& entry) {
+  Writer w = start(MsgKind::kForward, 96 + entry.op.key.size() + entry.op.record.size());
+  w.put<uint32_t>(shard);
+  w.put<uint64_t>(epoch);
+  put_entry(w, entry, /*with_outcome=*/false);
   return w.take();
 }
 

@@ -39,6 +39,12 @@ enum class MsgKind : uint8_t {
   kNotify = 0x52,
 };
 
+/// Kinds reserved for the runtime's framing (runtime/gcs_wire.hpp): several
+/// GCS messages to one rank in one transport message. GcsServer and GcsClient
+/// never see them (their handle() rejects them).
+inline constexpr std::byte kBundleToServer{0x4F};
+inline constexpr std::byte kBundleToClient{0x5F};
+
 constexpr bool is_gcs_message(std::byte first) noexcept {
   return first >= std::byte{0x40} && first <= std::byte{0x5F};
 }
@@ -208,6 +214,8 @@ Bytes encode(const Forward& m);
 Bytes encode(const Ack& m);
 Bytes encode(const SyncRequest& m);
 Bytes encode(const StateTransfer& m);
+/// encode(Forward{shard, epoch, entry}) without copying the entry.
+Bytes encode_forward(uint32_t shard, uint64_t epoch, const LogEntry& entry);
 Status decode(std::span<const std::byte> msg, WriteRequest& m);
 Status decode(std::span<const std::byte> msg, ReadRequest& m);
 Status decode(std::span<const std::byte> msg, Reply& m);

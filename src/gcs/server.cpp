@@ -363,7 +363,7 @@ void GcsServer::append_and_pass(Replica& rep, LogEntry e) {
   }
   const int succ = cfg.successor(rank_);
   if (succ >= 0)
-    out_.send(succ, encode(Forward{static_cast<uint32_t>(rep.shard), cfg.epoch, rep.log.back()}));
+    out_.send(succ, encode_forward(static_cast<uint32_t>(rep.shard), cfg.epoch, rep.log.back()));
 }
 
 void GcsServer::drain_reorder(Replica& rep) {
@@ -418,7 +418,7 @@ void GcsServer::resend_after(Replica& rep, uint64_t after) {
   if (succ < 0) return;
   for (const LogEntry& e : rep.log)
     if (e.seq > after)
-      out_.send(succ, encode(Forward{static_cast<uint32_t>(rep.shard), cfg.epoch, e}));
+      out_.send(succ, encode_forward(static_cast<uint32_t>(rep.shard), cfg.epoch, e));
 }
 
 void GcsServer::send_sync(Replica& rep) {

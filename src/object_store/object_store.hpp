@@ -44,6 +44,9 @@ struct StoreStats {
   uint64_t bytes_in_use = 0;
   uint64_t capacity = 0;
   uint64_t peak_bytes = 0;
+  uint64_t objects_spilled = 0;  // on disk now
+  uint64_t bytes_spilled = 0;
+  uint64_t spill_writes = 0, restores = 0;  // since start
 };
 
 class ObjectStore {

@@ -1,32 +1,131 @@
 #include "runtime/gcs_role.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
 #include "common/codec.hpp"
 #include "common/log.hpp"
 #include "runtime/protocol.hpp"
 
 namespace prism::runtime {
+namespace {
 
-GcsRole::GcsRole(const Config& config, transport::Transport& transport, ClusterLayout layout)
-    : transport_(transport), layout_(std::move(layout)), engine_(transport, config.spin_us) {
+uint64_t now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
+}  // namespace
+
+GcsRole::GcsRole(const Config& config, transport::Transport& transport, ClusterLayout layout,
+                 gcs::GcsLayout gcs_layout, gcs::GcsServerOptions options)
+    : config_(config),
+      transport_(transport),
+      layout_(std::move(layout)),
+      gcs_layout_(std::move(gcs_layout)),
+      outbox_(transport, gcs_layout_),
+      server_(std::make_unique<gcs::GcsServer>(gcs_layout_, layout_.world_rank, outbox_, options)) {
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
 
+GcsRole::~GcsRole() = default;
+
 int GcsRole::run() {
-  engine_.run();
+  const uint64_t start = now_us();
+  const uint64_t fault_at = config_.gcs_fault_rank == layout_.world_rank
+                                ? start + uint64_t{config_.gcs_fault_after_ms} * 1000
+                                : kNever;
+  if (fault_at != kNever)
+    PRISM_LOG_WARN("GCS rank {}: fault injection: silent after {} ms", layout_.world_rank,
+                   config_.gcs_fault_after_ms);
+  bool just_ticked = false;
+  while (!stop_) {
+    const int n = transport_.try_poll();  // on_message() feeds the server
+    uint64_t now = now_us();
+    if (now >= fault_at && !server_->silent()) {
+      server_->set_silent(true);
+      PRISM_LOG_WARN("GCS rank {}: now silent (fault injection)", layout_.world_rank);
+    }
+    just_ticked = false;
+    if (!server_->silent() && now >= server_->next_deadline_us()) {
+      server_->tick(now);
+      ++stats_.ticks;
+      just_ticked = true;
+    }
+    outbox_.flush();  // one bundle per destination for everything this round produced
+    if (stop_ || n > 0) continue;
+    // Sleep until a message arrives or the server's next deadline.
+    uint64_t deadline = std::min(server_->silent() ? kNever : server_->next_deadline_us(), fault_at);
+    now = now_us();
+    int64_t timeout = deadline == kNever ? -1
+                      : deadline > now   ? static_cast<int64_t>(deadline - now)
+                                         : 0;
+    // A deadline the tick did not move must not turn this into a busy loop.
+    if (timeout == 0 && just_ticked) timeout = 1000;
+    if (timeout != 0) {
+      const uint64_t t0 = now_us();
+      transport_.wait_for_events(timeout);
+      ++stats_.wakeups;
+      const uint64_t slept = now_us() - t0;
+      static uint64_t hist[6];
+      hist[timeout < 0 ? 0 : timeout < 1000 ? 1 : timeout <= 1000 ? 2 : timeout < 10000 ? 3 : 4]++;
+      if (slept < 100) hist[5]++;
+      if (stats_.wakeups % 2000 == 0)
+        PRISM_LOG_WARN("rank {} hist inf {} <1ms {} =1ms {} <10ms {} >=10ms {} short {} last deadline-now {}", layout_.world_rank, hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], timeout);
+    }
+  }
+  outbox_.flush();
+  if (!config_.gcs_snapshot.empty()) {
+    const std::string path =
+        config_.gcs_snapshot + ".rank" + std::to_string(layout_.world_rank) + ".h5";
+    if (Status st = gcs::write_snapshot(*server_, path); !st)
+      PRISM_LOG_ERROR("GCS rank {}: snapshot {}: {}", layout_.world_rank, path, st.to_string());
+  }
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const double cpu_s = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+                       1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  PRISM_LOG_INFO(
+      "GCS rank {}: {:.2f} s CPU in {:.2f} s; {} messages ({} dropped) in {} transport sends, "
+      "{} wake-ups, {} ticks",
+      layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), stats_.messages,
+      stats_.dropped, outbox_.stats().transport_sends, stats_.wakeups, stats_.ticks);
   transport_.set_handler([](int, std::span<const std::byte>) {});
   return exit_code_;
 }
 
 void GcsRole::on_message(int src, std::span<const std::byte> msg) {
+  if (msg.empty()) return;
+  const auto first = msg[0];
+  if (gcs::is_gcs_server_message(first)) {
+    Status st = for_each_gcs_message(msg, [&](std::span<const std::byte> m) {
+      ++stats_.messages;
+      if (Status s = server_->handle(src, m); !s) {
+        ++stats_.dropped;
+        PRISM_LOG_DEBUG("GCS rank {}: dropped a message from rank {}: {}", layout_.world_rank, src,
+                        s.to_string());
+      }
+    });
+    if (!st)
+      PRISM_LOG_WARN("GCS rank {}: dropped a bundle from rank {}: {}", layout_.world_rank, src,
+                     st.to_string());
+    return;
+  }
   Reader r(msg);
   const auto kind = r.get<MessageKind>();
   if (kind == MessageKind::kShutdown) {
     exit_code_ = r.get<int32_t>();
-    engine_.stop();
+    stop_ = true;
     return;
   }
-  PRISM_LOG_WARN("GCS rank {}: dropped a message of unknown kind {} from rank {}",
-                 layout_.world_rank, static_cast<int>(kind), src);
+  PRISM_LOG_WARN("GCS rank {}: dropped a message of kind {} from rank {} ({} bytes)",
+                 layout_.world_rank, static_cast<int>(kind), src, msg.size());
 }
 
 }  // namespace prism::runtime

@@ -11,6 +11,7 @@ namespace prism::runtime {
 namespace {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
+std::atomic<NodeRuntime*> process_runtime{nullptr};
 
 ObjectId to_id(const detail::ObjectIdPod& p) { return {p.owner_rank, p.index, p.seq}; }
 detail::ObjectIdPod to_pod(const ObjectId& id) { return {id.owner_rank, id.index, id.seq}; }
@@ -26,7 +27,10 @@ struct NodeRuntime::ObjectEntry {
   std::shared_ptr<const object_store::StoredObject> local;  // when this rank holds it
   std::string task_name;           // the creating task, for error messages
   int handles = 0;                 // live ObjectHandles in this process
-  bool shared = false;             // a ref escaped to another rank: never freed early
+  int in_transit = 0;              // refs sent to other ranks, not yet counted by the owner
+  int registrations = 0;           // borrowed: AddBorrower messages sent to the owner
+  std::unordered_map<int, int> borrowers;  // owned: rank -> registrations
+  bool shared = false;             // a ref escaped inside a value: kept for the job (see docs)
   bool status_requested = false;   // borrowed: asked the owner
   std::vector<int> subscribers;    // owned: ranks to tell when ready
   std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
@@ -44,11 +48,13 @@ struct NodeRuntime::PendingTask {
 
 NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
                          ClusterLayout layout, std::vector<scheduler::NodeResources> nodes,
-                         const worker::Topology* topology)
+                         const worker::Topology* topology,
+                         transport::ProgressEngine::HostSpinBudget host_spin)
     : config_(config),
       transport_(transport),
       layout_(std::move(layout)),
-      engine_(transport, config.spin_us, static_cast<uint32_t>(std::max(1, config.spinners))),
+      engine_(transport, config.spin_us, static_cast<uint32_t>(std::max(1, config.spinners)),
+              host_spin),
       store_(transport, config.store_capacity),
       pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
              .pin = config.pin_workers,
@@ -62,7 +68,10 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
 
 NodeRuntime::~NodeRuntime() { stop(); }
 
-NodeRuntime* NodeRuntime::current() noexcept { return tls_runtime; }
+NodeRuntime* NodeRuntime::current() noexcept {
+  return tls_runtime ? tls_runtime : process_runtime.load(std::memory_order_acquire);
+}
+void NodeRuntime::set_process_runtime(NodeRuntime* rt) noexcept { process_runtime.store(rt); }
 NodeRuntime::Scope::Scope(NodeRuntime* rt) noexcept : previous_(tls_runtime) { tls_runtime = rt; }
 NodeRuntime::Scope::~Scope() { tls_runtime = previous_; }
 
@@ -108,6 +117,19 @@ int NodeRuntime::wait_for_shutdown() {
   return shutdown_code_.load();
 }
 
+MemoryStats NodeRuntime::memory_stats() const {
+  const auto st = store_.stats();
+  MemoryStats m;
+  m.objects_in_store = st.objects;
+  m.bytes_in_store = st.bytes_in_use;
+  m.store_capacity = st.capacity;
+  m.objects_spilled = st.objects_spilled;
+  m.bytes_spilled = st.bytes_spilled;
+  std::lock_guard lk(mu_);
+  m.tracked_objects = objects_.size();
+  return m;
+}
+
 NodeStats NodeRuntime::stats() const {
   std::lock_guard lk(mu_);
   return stats_;
@@ -129,9 +151,65 @@ detail::HandlePtr NodeRuntime::make_handle_locked(const ObjectId& id) {
   return std::make_shared<detail::ObjectHandle>(to_pod(id));
 }
 
-detail::HandlePtr NodeRuntime::borrow(const ObjectId& id) {
+// Distributed reference counting (Ray's ownership, simplified):
+//  * a rank that receives a ref it does not own registers with the owner
+//    (AddBorrower) and deregisters when its last handle goes (RemoveBorrower,
+//    after the adds on the same FIFO channel);
+//  * the sender of an ObjectRef argument pins its entry (in_transit) until the
+//    owner has counted the receiver and says so (TransitDone), so the count
+//    never touches zero while a ref is on the wire.
+detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender) {
   std::lock_guard lk(mu_);
-  return make_handle_locked(id);
+  auto h = make_handle_locked(id);
+  auto& e = *objects_[id];
+  if (!e.owned) {
+    ++e.registrations;
+    send_id_message(MessageKind::kAddBorrower, static_cast<int>(id.owner_rank), id, sender);
+  } else if (sender == layout_.world_rank) {
+    transit_done_locked(id);  // the ref came home to its owner and sender
+  } else if (sender >= 0) {
+    send_id_message(MessageKind::kTransitDone, sender, id);
+  }
+  return h;
+}
+
+void NodeRuntime::send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra) {
+  Writer w(32);
+  w.put(kind);
+  encode_object_id(id, w);
+  if (kind != MessageKind::kTransitDone) w.put<int32_t>(static_cast<int32_t>(extra));
+  if (Status st = send(dst, w); !st)
+    PRISM_LOG_WARN("reference message to rank {}: {}", dst, st.to_string());
+}
+
+void NodeRuntime::transit_done_locked(const ObjectId& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  if (it->second->in_transit > 0) --it->second->in_transit;
+  maybe_free_locked(id);
+}
+
+void NodeRuntime::on_add_borrower(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const int sender = r.get<int32_t>();
+  if (!r.finish("add borrower")) return;
+  std::lock_guard lk(mu_);
+  auto it = objects_.find(id);
+  if (it != objects_.end()) ++it->second->borrowers[src];
+  if (sender == layout_.world_rank) transit_done_locked(id);
+  else if (sender >= 0) send_id_message(MessageKind::kTransitDone, sender, id);
+}
+
+void NodeRuntime::on_remove_borrower(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const int count = r.get<int32_t>();
+  if (!r.finish("remove borrower")) return;
+  std::lock_guard lk(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  auto b = it->second->borrowers.find(src);
+  if (b != it->second->borrowers.end() && (b->second -= count) <= 0) it->second->borrowers.erase(b);
+  maybe_free_locked(id);
 }
 
 void NodeRuntime::note_shared(const ObjectId& id) noexcept {
@@ -146,16 +224,22 @@ void NodeRuntime::release(const ObjectId& id) noexcept {
   if (--it->second->handles <= 0) maybe_free_locked(id);
 }
 
-// Frees an object nobody here refers to any more. Owned objects whose refs
-// escaped to other ranks are kept: the borrowers' release protocol comes with
-// distributed reference counting (issue #3).
+// Frees (owner) or lets go of (borrower) an object nobody here refers to any
+// more, and no task, borrower or ref in transit needs.
 void NodeRuntime::maybe_free_locked(const ObjectId& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   auto& e = *it->second;
-  if (e.handles > 0 || !e.dependents.empty() || !e.ready.load()) return;
-  if (e.owned && (e.shared || !e.subscribers.empty())) return;
-  if (e.owned && e.value.kind == ObjectValue::Kind::kRemote) {
+  if (e.handles > 0 || e.in_transit > 0 || !e.dependents.empty() || e.shared) return;
+  if (!e.owned) {  // a borrower lets go: tell the owner, drop the cached copy
+    if (e.registrations > 0)
+      send_id_message(MessageKind::kRemoveBorrower, static_cast<int>(id.owner_rank), id,
+                      e.registrations);
+    objects_.erase(it);
+    return;
+  }
+  if (!e.ready.load() || !e.subscribers.empty() || !e.borrowers.empty()) return;
+  if (e.value.kind == ObjectValue::Kind::kRemote) {
     const int holder = static_cast<int>(e.value.location.holder);
     if (holder == layout_.world_rank) {
       if (store_.erase(id) && observer_.object_freed) observer_.object_freed(id);
@@ -226,7 +310,6 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
     for (int r : e.subscribers)
       if (Status st = send(r, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
     e.subscribers.clear();
-    e.shared = true;
   }
   auto deps = std::move(e.dependents);
   e.dependents.clear();
@@ -306,7 +389,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
         const ObjectId rid = to_id(a.ref->id());
         w.kind = WireArg::Kind::kRef;
         w.ref = rid;
-        entry_locked(rid)->shared = true;  // it may travel to another rank
+        ++entry_locked(rid)->in_transit;  // released when the executor's borrow is counted
         task->arg_refs.push_back(a.ref);
         break;
       }
@@ -357,7 +440,12 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
 
 void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   const ObjectId id = task->spec.id;
+  auto unpin_refs = [&] {  // the task never reaches an executor: nobody will borrow
+    for (const auto& a : task->spec.args)
+      if (a.kind == WireArg::Kind::kRef) transit_done_locked(a.ref);
+  };
   if (!task->arg_error.empty()) {
+    unpin_refs();
     ObjectValue v;
     v.kind = ObjectValue::Kind::kError;
     v.error = task->arg_error;
@@ -366,6 +454,7 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   }
   auto node = scheduler_.pick(task->request);
   if (!node) {
+    unpin_refs();
     ObjectValue v;
     v.kind = ObjectValue::Kind::kError;
     v.error = node.status().message();
@@ -383,6 +472,7 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
     w.put(MessageKind::kSubmitTask);
     encode_task(task->spec, w);
     if (Status st = send(*node, w); !st) {
+      unpin_refs();
       scheduler_.on_complete(*node);
       ObjectValue v;
       v.kind = ObjectValue::Kind::kError;
@@ -417,6 +507,7 @@ void NodeRuntime::execute(TaskSpec spec) {
         case WireArg::Kind::kRef:
           a.is_ref = true;
           a.ref = to_pod(w.ref);
+          a.ref_sender = static_cast<int32_t>(spec.id.owner_rank);  // the submitter pinned it
           break;
         case WireArg::Kind::kRemoteValue: {
           const auto& loc = w.location;
@@ -575,6 +666,15 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kObjectStatusRequest: on_status_request(src, r); return;
     case MessageKind::kObjectStatusReply: on_status_reply(src, r); return;
     case MessageKind::kFreeObject: on_free(r); return;
+    case MessageKind::kAddBorrower: on_add_borrower(src, r); return;
+    case MessageKind::kRemoveBorrower: on_remove_borrower(src, r); return;
+    case MessageKind::kTransitDone: {
+      const ObjectId id = decode_object_id(r);
+      if (!r.finish("transit done")) return;
+      std::lock_guard lk(mu_);
+      transit_done_locked(id);
+      return;
+    }
     case MessageKind::kShutdown:
       shutdown_code_ = r.get<int32_t>();
       shutdown_ = true;
@@ -637,7 +737,6 @@ void NodeRuntime::on_status_request(int src, Reader& r) {
     return;
   }
   auto& e = *it->second;
-  e.shared = true;
   if (!e.ready.load()) {
     e.subscribers.push_back(src);
     return;
@@ -659,7 +758,7 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
     return;
   }
   std::lock_guard lk(mu_);
-  complete_locked(id, std::move(v));
+  if (objects_.count(id)) complete_locked(id, std::move(v));  // else: let go meanwhile
 }
 
 void NodeRuntime::on_free(Reader& r) {

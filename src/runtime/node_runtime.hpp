@@ -22,6 +22,7 @@
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "object_store/object_store.hpp"
+#include "prism/api.hpp"
 #include "prism/detail/core.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/protocol.hpp"
@@ -48,7 +49,8 @@ struct NodeStats {
 class NodeRuntime {
  public:
   NodeRuntime(const Config& config, transport::Transport& transport, ClusterLayout layout,
-              std::vector<scheduler::NodeResources> nodes, const worker::Topology* topology);
+              std::vector<scheduler::NodeResources> nodes, const worker::Topology* topology,
+              transport::ProgressEngine::HostSpinBudget host_spin = {});
   ~NodeRuntime();
   NodeRuntime(const NodeRuntime&) = delete;
   NodeRuntime& operator=(const NodeRuntime&) = delete;
@@ -86,7 +88,7 @@ class NodeRuntime {
   detail::ValueBytes get(const detail::HandlePtr& handle);
   std::vector<bool> wait(const std::vector<detail::HandlePtr>& handles, size_t num_returns,
                          int64_t timeout_us);
-  detail::HandlePtr borrow(const ObjectId& id);
+  detail::HandlePtr borrow(const ObjectId& id, int sender = -1);
   void release(const ObjectId& id) noexcept;
   void note_shared(const ObjectId& id) noexcept;
 
@@ -94,14 +96,17 @@ class NodeRuntime {
   int num_nodes() const noexcept { return layout_.num_nodes; }
   int world_rank() const noexcept { return layout_.world_rank; }
   NodeStats stats() const;
+  MemoryStats memory_stats() const;
   /// Takes the recorded timeline events (empty when the timeline is off).
   std::vector<TimelineEvent> take_timeline() { return timeline_.take(); }
   const object_store::ObjectStore& store() const noexcept { return store_; }
   transport::ProgressEngine& engine() noexcept { return engine_; }
 
-  /// The runtime of the calling thread (driver, worker or progress thread), or
-  /// nullptr outside prism::run.
+  /// The runtime of the calling thread (driver, worker or progress thread),
+  /// else the process's runtime (threads the driver starts), else nullptr.
   static NodeRuntime* current() noexcept;
+  /// The process's runtime, for threads with no Scope; set by prism::run.
+  static void set_process_runtime(NodeRuntime* rt) noexcept;
   /// Makes `rt` the calling thread's runtime until the scope ends.
   class Scope {
    public:
@@ -123,6 +128,10 @@ class NodeRuntime {
   void on_status_request(int src, Reader& r);
   void on_status_reply(int src, Reader& r);
   void on_free(Reader& r);
+  void on_add_borrower(int src, Reader& r);
+  void on_remove_borrower(int src, Reader& r);
+  void transit_done_locked(const ObjectId& id);
+  void send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra = -1);
 
   EntryPtr entry_locked(const ObjectId& id);
   void request_status_locked(const ObjectId& id, ObjectEntry& e);
@@ -148,7 +157,9 @@ class NodeRuntime {
   transport::MessageHandler gcs_handler_;
   Observer observer_;
 
-  mutable std::mutex mu_;  // guards everything below
+  // Guards everything below. Recursive: dropping the last ObjectHandle (say,
+  // an argument of a finished task) re-enters release() under the lock.
+  mutable std::recursive_mutex mu_;
   std::unordered_map<ObjectId, EntryPtr, ObjectIdHash> objects_;
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> waiting_;    // by seq: deps unresolved
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> in_flight_;  // by seq: dispatched

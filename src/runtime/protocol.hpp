@@ -26,6 +26,9 @@ enum class MessageKind : uint8_t {
   kObjectStatusReply = 0x04,   // owner -> borrower
   kFreeObject = 0x05,          // owner -> holder: drop your copy
   kShutdown = 0x06,            // driver -> everyone
+  kAddBorrower = 0x07,         // borrower -> owner: I hold a ref (received from `sender`)
+  kRemoveBorrower = 0x08,      // borrower -> owner: I dropped my `count` registrations
+  kTransitDone = 0x09,         // owner -> sender: the receiver of your ref is counted
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };

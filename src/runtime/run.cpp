@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <atomic>
 #include <filesystem>
 #include <condition_variable>
 #include <mutex>
@@ -12,6 +13,8 @@
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "prism/api.hpp"
+#include "gcs/layout.hpp"
+#include "runtime/gcs_agent.hpp"
 #include "runtime/gcs_role.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/mpi_bootstrap.hpp"
@@ -122,6 +125,8 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   if (!config) return fail_startup(rank, config.status().message());
   auto layout = runtime::make_layout(size, rank, config->gcs_ranks);
   if (!layout) return fail_startup(rank, layout.status().message());
+  auto gcs_layout = gcs::GcsLayout::from_config(*config, size);
+  if (!gcs_layout) return fail_startup(rank, "GCS layout: " + gcs_layout.status().message());
 
   runtime::MpiBootstrap boot(MPI_COMM_WORLD);
   if (config->run_dir.empty()) config->run_dir = default_run_dir(boot.comm());
@@ -153,14 +158,33 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   auto gathered = boot.all_gather(encode_resources(mine));
   std::vector<NodeResources> nodes;
   for (int r = 0; r < layout->num_nodes; ++r) nodes.push_back(decode_resources(r, gathered[r]));
-  // Ranks sharing this host share its cores and memory.
-  int per_host = 1;
+  // Ranks sharing this host share its cores and memory, and one counter of
+  // spinning threads in shared memory (see ProgressEngine::HostSpinBudget).
+  int per_host = 1, host_rank = 0;
+  MPI_Comm host;
+  MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
+  MPI_Comm_size(host, &per_host);
+  MPI_Comm_rank(host, &host_rank);
+  MPI_Win spin_win;
+  std::atomic<uint32_t>* host_busy = nullptr;
   {
-    MPI_Comm host;
-    MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
-    MPI_Comm_size(host, &per_host);
-    MPI_Comm_free(&host);
+    void* base = nullptr;
+    MPI_Win_allocate_shared(host_rank == 0 ? 64 : 0, 1, MPI_INFO_NULL, host, &base, &spin_win);
+    MPI_Aint seg_size;
+    int disp;
+    MPI_Win_shared_query(spin_win, 0, &seg_size, &disp, &base);
+    if (host_rank == 0) new (base) std::atomic<uint32_t>(0);
+    MPI_Barrier(host);
+    host_busy = static_cast<std::atomic<uint32_t>*>(base);
   }
+  struct HostResources {  // freed collectively on every path out of here
+    MPI_Comm& comm;
+    MPI_Win& win;
+    ~HostResources() {
+      MPI_Win_free(&win);
+      MPI_Comm_free(&comm);
+    }
+  } host_resources{host, spin_win};
   if (config->store_capacity == 0 && layout->is_node())  // half the host's memory share
     config->store_capacity = mine.memory / 2 / static_cast<uint64_t>(std::max(1, per_host));
   if (config->spinners == 0) {
@@ -177,8 +201,17 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   const int64_t job_start = runtime::Timeline::now_us();
   int exit_code = 0;
   if (layout->is_node()) {
-    runtime::NodeRuntime rt(*config, **transport, *layout, std::move(nodes), topology.get());
+    const transport::ProgressEngine::HostSpinBudget host_spin{
+        host_busy, static_cast<uint32_t>(std::max(1, topology->num_cores()))};
+    mine.rank = rank;
+    // Declared before the runtime: the runtime's GCS handler and observers
+    // point at it (attach_gcs_agent), so it must outlive the runtime.
+    runtime::GcsAgent gcs_agent(*config, **transport, *gcs_layout, rank, mine);
+    runtime::NodeRuntime rt(*config, **transport, *layout, std::move(nodes), topology.get(),
+                            host_spin);
+    runtime::attach_gcs_agent(rt, gcs_agent);
     rt.start();
+    gcs_agent.start();
     if (layout->is_driver()) {
       {
         runtime::NodeRuntime::Scope scope(&rt);
@@ -193,15 +226,21 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
           exit_code = 1;
         }
       }
+      // Let the driver's last records reach the GCS before it shuts down
+      // (bounded: a GCS that cannot answer must not hold the job).
+      (void)gcs_agent.drain(2'000'000);
+      gcs_agent.stop();
       rt.broadcast_shutdown(exit_code);
     } else {
       exit_code = rt.wait_for_shutdown();
+      gcs_agent.stop();
     }
+    runtime::NodeRuntime::set_process_runtime(nullptr);
     rt.stop();
     runtime::write_job_reports(boot, *layout, *config, &rt, (*transport)->stats(),
                                runtime::Timeline::now_us() - job_start);
   } else {
-    runtime::GcsRole gcs(*config, **transport, *layout);
+    runtime::GcsRole gcs(*config, **transport, *layout, *gcs_layout);
     exit_code = gcs.run();
     runtime::write_job_reports(boot, *layout, *config, nullptr, (*transport)->stats(),
                                runtime::Timeline::now_us() - job_start);

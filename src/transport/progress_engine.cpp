@@ -47,6 +47,28 @@ void ProgressEngine::notify_all() noexcept {
   for (int c = 0; c < kNumChannels; ++c) notify(static_cast<Channel>(c));
 }
 
+// A slot in this rank's spinner count and, when set, the host's.
+bool ProgressEngine::acquire_spin_slot() noexcept {
+  uint32_t s = spinners_.load(std::memory_order_acquire);
+  bool mine = false;
+  while (s < max_spinners_ && !mine)
+    mine = spinners_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel);
+  if (!mine) return false;
+  if (host_.busy) {
+    uint32_t h = host_.busy->load(std::memory_order_acquire);
+    bool ok = false;
+    while (h < host_.limit && !ok)
+      ok = host_.busy->compare_exchange_weak(h, h + 1, std::memory_order_acq_rel);
+    if (!ok) {
+      if (spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1) futex_wake_all(spinners_);
+      return false;
+    }
+  }
+  return true;
+}
+
+void ProgressEngine::release_host_slot() noexcept { leave_busy(); }
+
 void ProgressEngine::adapt_spin(int channel, Clock::duration waited, bool slept) noexcept {
   auto& c = channels_[channel];
   const int64_t cur = c.spin_ns.load(std::memory_order_relaxed);
@@ -65,10 +87,7 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
   const auto started = Clock::now();
   bool finished = false, timed_out = false;
   // Phase 1: spin, helping with progress, if a spinner slot is free.
-  uint32_t s = spinners_.load(std::memory_order_acquire);
-  bool spinning = false;
-  while (s < max_spinners_ && !spinning)
-    spinning = spinners_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel);
+  const bool spinning = acquire_spin_slot();
   auto& ch = channels_[channel];
   if (spinning) ch.spinners.fetch_add(1, std::memory_order_acq_rel);
   const auto spin = std::chrono::nanoseconds(ch.spin_ns.load(std::memory_order_relaxed));
@@ -89,7 +108,10 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
     }
     cpu_relax();
   }
-  if (spinning) ch.spinners.fetch_sub(1, std::memory_order_acq_rel);
+  if (spinning) {
+    ch.spinners.fetch_sub(1, std::memory_order_acq_rel);
+    release_host_slot();
+  }
   if (spinning && spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !finished) {
     // Going to sleep: hand polling back to the progress thread now. A waiter
     // that got what it waited for does not: it is about to work, and waking

@@ -31,6 +31,15 @@
 
 namespace prism::transport {
 
+/// Busy threads on the whole host — running tasks plus spinning waiters —
+/// shared by its ranks (a word in shared memory). A waiter spins only while
+/// fewer than `limit` (the cores) are busy: a spin must never take the core
+/// of a running task, however many ranks are oversubscribed onto the host.
+struct HostSpinBudget {
+  std::atomic<uint32_t>* busy = nullptr;  // null: no host-wide limit
+  uint32_t limit = 0;
+};
+
 class ProgressEngine {
  public:
   using Clock = std::chrono::steady_clock;
@@ -38,8 +47,12 @@ class ProgressEngine {
   /// What a waiter waits for; notify() wakes only that channel's sleepers.
   enum Channel : int { kObjects = 0, kWork = 1, kNumChannels = 2 };
 
-  ProgressEngine(Transport& transport, uint32_t spin_us, uint32_t max_spinners = 1)
-      : transport_(transport),
+  using HostSpinBudget = transport::HostSpinBudget;
+
+  ProgressEngine(Transport& transport, uint32_t spin_us, uint32_t max_spinners = 1,
+                 HostSpinBudget host = {})
+      : host_(host),
+        transport_(transport),
         spin_(std::chrono::microseconds(spin_us)),
         max_spin_(std::chrono::microseconds(spin_us) * kMaxSpinFactor),
         max_spinners_(max_spinners) {
@@ -67,6 +80,14 @@ class ProgressEngine {
   void notify(Channel channel = kObjects, uint32_t needed = UINT32_MAX) noexcept;
   void notify_all() noexcept;
 
+  /// A task starts / stops running on this host (see HostSpinBudget).
+  void enter_busy() noexcept {
+    if (host_.busy) host_.busy->fetch_add(1, std::memory_order_acq_rel);
+  }
+  void leave_busy() noexcept {
+    if (host_.busy) host_.busy->fetch_sub(1, std::memory_order_acq_rel);
+  }
+
   /// Polls once if nobody else is. Handlers notify what they changed.
   int poll_once() { return transport_.try_poll(); }
 
@@ -83,6 +104,10 @@ class ProgressEngine {
   // shrink them back to spin_us, so idle ranks return to sleeping at once.
   static constexpr int kMaxSpinFactor = 20;
   void adapt_spin(int channel, Clock::duration waited, bool slept) noexcept;
+  bool acquire_spin_slot() noexcept;
+  void release_host_slot() noexcept;
+
+  HostSpinBudget host_;
 
   Transport& transport_;
   const Clock::duration spin_;

@@ -80,7 +80,12 @@ bool WorkerPool::run_inline(uint64_t key) {
     e->claimed = true;
     queued_.fetch_sub(1, std::memory_order_release);
   }
+  // A worker running a nested job inline is busy already; another thread
+  // (the driver) becomes busy for the job's duration.
+  const bool counted = tls_pool == this;
+  if (!counted) engine_.enter_busy();
   e->job();
+  if (!counted) engine_.leave_busy();
   return true;
 }
 
@@ -105,7 +110,9 @@ void WorkerPool::thread_main(int index) {
       if (!entry) continue;  // another thread won the job
       active_.fetch_add(1, std::memory_order_acq_rel);
     }
+    engine_.enter_busy();
     entry->job();
+    engine_.leave_busy();
     entry.reset();
     active_.fetch_sub(1, std::memory_order_acq_rel);
     if (queued_.load(std::memory_order_acquire) > 0) engine_.notify(transport::ProgressEngine::kWork, 1);
@@ -114,6 +121,7 @@ void WorkerPool::thread_main(int index) {
 }
 
 void WorkerPool::lend_slot() {
+  engine_.leave_busy();  // blocked in get(): its core is free for others
   {
     std::lock_guard lk(mu_);
     blocked_.fetch_add(1, std::memory_order_acq_rel);
@@ -124,6 +132,7 @@ void WorkerPool::lend_slot() {
 }
 
 void WorkerPool::reclaim_slot() {
+  engine_.enter_busy();
   std::lock_guard lk(mu_);
   active_.fetch_add(1, std::memory_order_acq_rel);
   blocked_.fetch_sub(1, std::memory_order_acq_rel);

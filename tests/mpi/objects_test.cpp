@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <prism/prism.hpp>
+#include <functional>
 #include <thread>
 
 namespace {
@@ -50,6 +51,12 @@ PRISM_REMOTE(fails_always);
 
 int plus_one(int x) { return x + 1; }
 PRISM_REMOTE(plus_one);
+
+int slow_plus_one(int x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  return x + 1;
+}
+PRISM_REMOTE(slow_plus_one);
 
 }  // namespace
 
@@ -146,4 +153,99 @@ TEST(Nested, RecursionDeeperThanTheWorkerCount) {
   // With PRISM_NUM_CPUS=1 every level blocks in get(): only slot lending
   // lets the recursion finish.
   EXPECT_EQ(prism::get(prism::task(fib).remote(10)), 55);
+}
+
+namespace {
+prism::MemoryStats stats_here() { return prism::memory_stats(); }
+PRISM_REMOTE(stats_here);
+
+double sum_ref(prism::ObjectRef<std::vector<double>> r) {
+  double s = 0;
+  for (double x : prism::get(r)) s += x;
+  return s;
+}
+PRISM_REMOTE(sum_ref);
+
+std::vector<prism::MemoryStats> all_nodes_stats() {
+  std::vector<prism::ObjectRef<prism::MemoryStats>> refs;
+  for (int n = 0; n < prism::num_nodes(); ++n)
+    refs.push_back(prism::task(stats_here).options({.node = n}).remote());
+  return prism::get(refs);
+}
+
+// Objects are freed asynchronously (messages); give them a moment.
+bool settles(const std::function<bool()>& ok) {
+  for (int i = 0; i < 200; ++i) {
+    if (ok()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return ok();
+}
+}  // namespace
+
+// Regression: the last handle of a task's argument dies when the task's
+// bookkeeping is dropped under the runtime's lock; that used to deadlock.
+TEST(RefCount, TemporaryArgumentsAreReleasedWithoutDeadlock) {
+  for (int node : {0, 1}) {
+    prism::ObjectRef<int> result;
+    {
+      auto arg = prism::put(5);
+      result = prism::task(slow_plus_one).options({.node = node}).remote(arg);
+    }  // the caller's handle dies first: the task's record holds the last one
+    EXPECT_EQ(prism::get(result), 6);
+  }
+}
+
+TEST(RefCount, LargeObjectsAreFreedEverywhereWhenDropped) {
+  const auto before = all_nodes_stats();
+  const int last = prism::num_nodes() - 1;
+  {
+    auto made = prism::task(ramp).options({.node = last}).remote(1 << 18);  // held on `last`
+    auto mine = prism::put(std::vector<double>(1 << 18, 1.0));               // held here
+    EXPECT_DOUBLE_EQ(prism::get(prism::task(sum_ref).options({.node = 1 % prism::num_nodes()})
+                                    .remote(mine)),
+                     double(1 << 18));  // a borrower on another node
+    EXPECT_EQ(prism::get(made).size(), size_t(1) << 18);
+    EXPECT_EQ(all_nodes_stats()[last].objects_in_store, before[last].objects_in_store + 1);
+  }
+  EXPECT_TRUE(settles([&] {
+    auto now = all_nodes_stats();
+    for (size_t n = 0; n < now.size(); ++n) {
+      if (now[n].objects_in_store != before[n].objects_in_store ||
+          now[n].bytes_in_store != before[n].bytes_in_store)
+        return false;
+    }
+    return true;
+  })) << "store memory did not return to its baseline";
+}
+
+TEST(Objects, ViewIsZeroCopyOnTheHolder) {
+  auto ref = prism::put(std::vector<int>(100000, 7));  // in this node's store
+  auto v1 = prism::get_view(ref);
+  auto v2 = prism::get_view(ref);
+  EXPECT_EQ(v1.size(), 100000u);
+  EXPECT_EQ(v1[99999], 7);
+  EXPECT_EQ(v1.data(), v2.data());  // both point into the store: no copy
+  auto small = prism::get_view(prism::put(3.5));
+  EXPECT_EQ(small[0], 3.5);
+}
+
+TEST(Churn, SmallAndLargeObjectsReturnToBaseline) {
+  const auto before = prism::memory_stats();
+  for (int round = 0; round < 100; ++round) {  // 1M small objects, 10k at a time
+    std::vector<prism::ObjectRef<int>> refs;
+    refs.reserve(10000);
+    for (int i = 0; i < 10000; ++i) refs.push_back(prism::put(i));
+    ASSERT_EQ(prism::get(refs[9999]), 9999);
+  }
+  for (int i = 0; i < 10000; ++i) {  // 10k large objects (128 KiB, above the inline threshold)
+    auto r = prism::put(std::vector<char>(128 * 1024, static_cast<char>(i)));
+    if (i % 1000 == 0) {
+      ASSERT_EQ(prism::get_view(r)[5], static_cast<char>(i));
+    }
+  }
+  const auto after = prism::memory_stats();
+  EXPECT_EQ(after.objects_in_store, before.objects_in_store);
+  EXPECT_EQ(after.bytes_in_store, before.bytes_in_store);
+  EXPECT_LE(after.tracked_objects, before.tracked_objects);  // earlier tests may let go meanwhile
 }

@@ -58,6 +58,7 @@ struct TaskArg {
 struct ArgValue {
   bool is_ref = false;  ///< true: `ref` names the object; `bytes` is empty
   ObjectIdPod ref;
+  int32_t ref_sender = -1;  ///< the rank that sent the ref (its transit pin is released)
   std::span<const std::byte> bytes;
 };
 
@@ -71,7 +72,8 @@ ValueBytes get_encoded(const HandlePtr& handle);
 std::vector<bool> wait_handles(const std::vector<HandlePtr>& handles, size_t num_returns,
                                int64_t timeout_us);
 /// A handle for a reference that arrived inside a value or an argument.
-HandlePtr borrow_handle(ObjectIdPod id);
+/// `sender`: the rank that pinned the ref for the trip (-1: none).
+HandlePtr borrow_handle(ObjectIdPod id, int32_t sender = -1);
 /// Records that a reference is being serialized (it may reach another rank).
 void note_shared(const ObjectIdPod& id) noexcept;
 /// "obj:<owner>.<seq>.<index>"

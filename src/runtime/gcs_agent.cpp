@@ -1,0 +1,545 @@
+#include "runtime/gcs_agent.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <limits>
+
+#include "common/log.hpp"
+#include "runtime/node_runtime.hpp"
+
+namespace prism::runtime {
+namespace {
+
+constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+// After the last event, the agent keeps its flush timer armed this long (so a
+// steady stream costs one timer wake-up per window, not one notify per
+// event); then it sleeps until woken.
+constexpr uint64_t kActiveWindowUs = 50'000;
+
+uint64_t now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t wall_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::atomic<GcsAgent*> g_current{nullptr};
+
+}  // namespace
+
+GcsAgent::GcsAgent(const Config& config, transport::Transport& transport, gcs::GcsLayout layout,
+                   int my_rank, scheduler::NodeResources resources, GcsAgentOptions options)
+    : config_(config),
+      transport_(transport),
+      layout_(std::move(layout)),
+      rank_(my_rank),
+      resources_(std::move(resources)),
+      opt_(options),
+      outbox_(transport, layout_),
+      client_(layout_, my_rank, outbox_, options.client) {}
+
+GcsAgent::~GcsAgent() {
+  stop();
+  GcsAgent* self = this;
+  g_current.compare_exchange_strong(self, nullptr);
+}
+
+void GcsAgent::start() {
+  if (started_.exchange(true)) return;
+  {
+    std::lock_guard lk(mu_);
+    urgent_ = true;  // the first round registers the node
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void GcsAgent::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool GcsAgent::drain(uint64_t timeout_us) {
+  if (!thread_.joinable()) return false;
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  flush([done](Status) { done->set_value(); });
+  return fut.wait_for(std::chrono::microseconds(timeout_us)) == std::future_status::ready;
+}
+
+// ---- producers ----------------------------------------------------------------
+
+void GcsAgent::deliver(int src, std::span<const std::byte> msg) {
+  bool wake;
+  {
+    std::lock_guard lk(mu_);
+    const bool was_empty = inbox_.empty();
+    inbox_.push_back({src, {inbox_bytes_.size(), msg.size()}});
+    inbox_bytes_.insert(inbox_bytes_.end(), msg.begin(), msg.end());
+    // While the flush timer runs, replies wait for it; an idle agent is woken.
+    wake = was_empty && idle_;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void GcsAgent::enqueue(Event e) {
+  bool wake;
+  {
+    std::lock_guard lk(mu_);
+    const bool was_empty = events_.empty();
+    events_.push_back(std::move(e));
+    ++events_total_;
+    wake = was_empty && idle_;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void GcsAgent::on_task_dispatched(const TaskSpec& spec, int node) {
+  Event e;
+  e.kind = Event::Kind::kDispatched;
+  e.id = spec.id;
+  e.node = node;
+  e.function = spec.function;
+  for (const auto& a : spec.args)
+    if (a.kind == WireArg::Kind::kRef) e.args.push_back(a.ref);
+  enqueue(std::move(e));
+}
+
+void GcsAgent::on_task_finished(const ObjectId& id, bool failed, int executor) {
+  Event e;
+  e.kind = Event::Kind::kFinished;
+  e.id = id;
+  e.failed = failed;
+  e.node = executor;
+  enqueue(std::move(e));
+}
+
+void GcsAgent::on_object_sealed(const ObjectId& id, uint64_t size) {
+  Event e;
+  e.kind = Event::Kind::kSealed;
+  e.id = id;
+  e.size = size;
+  enqueue(std::move(e));
+}
+
+void GcsAgent::on_object_freed(const ObjectId& id) {
+  Event e;
+  e.kind = Event::Kind::kFreed;
+  e.id = id;
+  enqueue(std::move(e));
+}
+
+void GcsAgent::set_load_source(std::function<NodeLoadSample()> source) {
+  std::lock_guard lk(mu_);
+  load_source_ = std::move(source);
+}
+
+void GcsAgent::post(std::function<void(gcs::GcsClient&)> fn) {
+  {
+    std::lock_guard lk(mu_);
+    commands_.push_back(std::move(fn));
+    urgent_ = true;
+  }
+  cv_.notify_one();
+}
+
+void GcsAgent::send_raw(int rank, Bytes msg) {
+  // Straight to the transport: a forged bundle must not be wrapped in one.
+  if (Status st = transport_.send(rank, msg); !st)
+    PRISM_LOG_WARN("GCS agent: raw send to {}: {}", rank, st.to_string());
+}
+
+void GcsAgent::set_message_tap(std::function<void(int, std::span<const std::byte>)> tap) {
+  std::lock_guard lk(mu_);
+  tap_ = std::move(tap);
+}
+
+GcsAgentStats GcsAgent::stats() const {
+  std::lock_guard lk(mu_);
+  GcsAgentStats s = shared_stats_;
+  s.events = events_total_;
+  return s;
+}
+
+// ---- queries -------------------------------------------------------------------
+
+void GcsAgent::lookup_object_locations(const ObjectId& id, LookupCallback done) {
+  post([id, done = std::move(done)](gcs::GcsClient& c) mutable {
+    c.get<gcs::ObjectTable>(id, std::move(done));
+  });
+}
+
+void GcsAgent::subscribe_object_locations(const ObjectId& id, ObjectCallback on_change,
+                                          DoneCallback done) {
+  post([id, cb = std::move(on_change), done = std::move(done)](gcs::GcsClient& c) mutable {
+    c.subscribe<gcs::ObjectTable>(
+        id,
+        [cb](const ObjectId& key, const std::optional<gcs::ObjectRecord>& row, uint64_t) {
+          cb(key, row);
+        },
+        std::move(done));
+  });
+}
+
+void GcsAgent::unsubscribe_object_locations(const ObjectId& id, DoneCallback done) {
+  post([id, done = std::move(done)](gcs::GcsClient& c) mutable {
+    c.unsubscribe<gcs::ObjectTable>(id, std::move(done));
+  });
+}
+
+void GcsAgent::subscribe_node_deaths(NodeDeathCallback on_death, DoneCallback done) {
+  post([this, cb = std::move(on_death), done = std::move(done)](gcs::GcsClient& c) mutable {
+    death_subs_.push_back(std::move(cb));
+    if (death_subs_.size() > 1) {
+      if (done) done(Status::ok());
+      return;
+    }
+    c.subscribe_all<gcs::NodeTable>(
+        [this](const gcs::NodeRank& node, const std::optional<gcs::NodeRecord>& row, uint64_t) {
+          if (row && row->alive) {
+            dead_nodes_.erase(node);
+            return;
+          }
+          if (!dead_nodes_.insert(node).second) return;  // already reported
+          for (const auto& f : death_subs_) f(node);
+        },
+        std::move(done));
+  });
+}
+
+void GcsAgent::flush(DoneCallback done) {
+  post([this, done = std::move(done)](gcs::GcsClient&) mutable {
+    flushes_.emplace_back(gen_++, std::move(done));
+  });
+}
+
+// ---- the agent thread ----------------------------------------------------------
+
+uint64_t GcsAgent::next_wake(uint64_t now) const {
+  uint64_t d = std::min(client_deadline_, next_heartbeat_us_);
+  if (now - last_event_us_ < kActiveWindowUs) d = std::min(d, now + opt_.flush_interval_us);
+  return d;
+}
+
+void GcsAgent::run() {
+  std::vector<Event> events;
+  std::vector<std::function<void(gcs::GcsClient&)>> cmds;
+  Bytes inbox_bytes;
+  std::vector<std::pair<int, std::pair<size_t, size_t>>> inbox;
+  while (true) {
+    {
+      std::unique_lock lk(mu_);
+      shared_stats_ = stats_;
+      const uint64_t now = now_us();
+      const uint64_t wake = next_wake(now);
+      idle_ = now - last_event_us_ >= kActiveWindowUs;
+      const auto ready = [&] {
+        return stop_ || urgent_ || (idle_ && (!events_.empty() || !inbox_.empty()));
+      };
+      if (wake == kNever) {
+        cv_.wait(lk, ready);
+      } else if (wake > now) {
+        const auto until = std::chrono::steady_clock::time_point(std::chrono::microseconds(wake));
+        cv_.wait_until(lk, until, ready);
+      }
+      if (stop_) return;
+      idle_ = false;  // awake: producers need not notify
+      urgent_ = false;
+      std::swap(events, events_);
+      std::swap(cmds, commands_);
+      std::swap(inbox, inbox_);
+      std::swap(inbox_bytes, inbox_bytes_);
+      const auto tap = tap_;
+      lk.unlock();
+      ++stats_.rounds;
+      // Replies first (they free in-flight slots), then the recorded events,
+      // then commands (so a flush() covers every event enqueued before it).
+      for (const auto& [src, at] : inbox) {
+        const std::span<const std::byte> msg(inbox_bytes.data() + at.first, at.second);
+        if (tap) tap(src, msg);
+        Status st = for_each_gcs_message(msg, [&](std::span<const std::byte> m) {
+          if (Status s = client_.handle(src, m); !s)
+            PRISM_LOG_DEBUG("GCS agent: dropped a message from rank {}: {}", src, s.to_string());
+        });
+        if (!st) PRISM_LOG_WARN("GCS agent: bad bundle from rank {}: {}", src, st.to_string());
+      }
+    }
+    const uint64_t now = now_us();
+    // Ticking walks every pending request: do it when a retry is due, or
+    // every 10 ms so that the client's clock (new requests' deadlines) stays
+    // current.
+    if (now >= client_deadline_ || now - last_tick_us_ >= 10'000) {
+      client_.tick(now);
+      last_tick_us_ = now;
+      client_deadline_ = client_.next_deadline_us();
+    }
+    for (auto& e : events) apply(e);
+    if (!events.empty()) last_event_us_ = now;
+    for (auto& c : cmds) c(client_);
+    heartbeat(now);
+    issue_writes();
+    fire_flushes();
+    outbox_.flush();
+    // Requests sent since the tick are due no earlier than this.
+    if (client_.in_flight() > 0)
+      client_deadline_ = std::min(client_deadline_, last_tick_us_ + opt_.client.request_timeout_us);
+    stats_.in_flight = in_flight_;
+    stats_.backlog = task_backlog_.size() + object_backlog_.size();
+    events.clear();
+    cmds.clear();
+    inbox.clear();
+    inbox_bytes.clear();
+  }
+}
+
+// ---- coalescing ----------------------------------------------------------------
+
+void GcsAgent::unclean(uint64_t gen) { ++unclean_[gen]; }
+
+void GcsAgent::clean(uint64_t gen) {
+  auto it = unclean_.find(gen);
+  if (it != unclean_.end() && --it->second == 0) unclean_.erase(it);
+}
+
+void GcsAgent::fire_flushes() {
+  if (flushes_.empty()) return;
+  const uint64_t oldest = unclean_.empty() ? kNever : unclean_.begin()->first;
+  std::vector<DoneCallback> ready;
+  std::erase_if(flushes_, [&](auto& f) {
+    if (f.first >= oldest) return false;
+    ready.push_back(std::move(f.second));
+    return true;
+  });
+  for (auto& d : ready)
+    if (d) d(Status::ok());
+}
+
+void GcsAgent::apply(Event& e) {
+  switch (e.kind) {
+    case Event::Kind::kDispatched: {
+      TaskEntry& t = tasks_[e.id];
+      t.id = e.id;
+      t.rec.function_name = std::move(e.function);
+      t.rec.args = std::move(e.args);
+      t.rec.num_returns = 1;
+      if (!t.final) {
+        t.rec.state = gcs::TaskState::kRunning;
+        t.rec.node = e.node;
+      }
+      t.known = true;
+      mark_task(t);
+      return;
+    }
+    case Event::Kind::kFinished: {
+      TaskEntry& t = tasks_[e.id];
+      t.id = e.id;
+      t.rec.state = e.failed ? gcs::TaskState::kFailed : gcs::TaskState::kFinished;
+      t.rec.node = e.node;
+      t.final = true;
+      mark_task(t);
+      return;
+    }
+    case Event::Kind::kSealed:
+    case Event::Kind::kFreed: {
+      const bool sealed = e.kind == Event::Kind::kSealed;
+      auto [it, fresh] = objects_.try_emplace(e.id);
+      ObjectEntry& o = it->second;
+      if (fresh) {
+        o.id = e.id;
+        o.written = !sealed;  // assume the GCS has the opposite: write it
+      }
+      o.want = sealed;
+      if (sealed) o.size = e.size;
+      mark_object(o);
+      return;
+    }
+  }
+}
+
+void GcsAgent::mark_task(TaskEntry& t) {
+  if (!t.dirty && !t.in_flight) {
+    t.gen = gen_;
+    unclean(t.gen);
+  }
+  if (!t.dirty) {
+    t.dirty = true;
+    if (!t.in_flight) task_backlog_.push_back(&t);
+  }
+}
+
+// An object entry is counted unclean (gen != 0) from its first change until
+// the GCS has what it wants; it is queued at most once at a time.
+void GcsAgent::mark_object(ObjectEntry& o) {
+  if (o.in_flight) return;  // re-examined when the write completes
+  if (o.want == o.written) {
+    if (o.gen != 0) {
+      // Sealed and freed before anything was written: nothing to record. It
+      // may still sit in the backlog: leave it there, erased there.
+      return;
+    }
+    objects_.erase(o.id);
+    return;
+  }
+  if (o.gen == 0) {
+    o.gen = gen_;
+    unclean(o.gen);
+    object_backlog_.push_back(&o);
+  }
+}
+
+void GcsAgent::issue_writes() {
+  while (in_flight_ < opt_.max_in_flight && !task_backlog_.empty()) {
+    TaskEntry* t = task_backlog_.front();
+    task_backlog_.pop_front();
+    if (t->dirty && !t->in_flight) issue_task(*t);
+  }
+  while (in_flight_ < opt_.max_in_flight && !object_backlog_.empty()) {
+    ObjectEntry* o = object_backlog_.front();
+    object_backlog_.pop_front();
+    if (o->want == o->written) {  // changed back while queued
+      clean(o->gen);
+      objects_.erase(o->id);
+      continue;
+    }
+    issue_object(*o);
+  }
+}
+
+void GcsAgent::issue_task(TaskEntry& t) {
+  t.dirty = false;
+  t.in_flight = true;
+  ++in_flight_;
+  ++stats_.writes_issued;
+  const bool put = t.known && !t.row_written;
+  auto done = [this, tp = &t, put](Status st) {
+    TaskEntry& t = *tp;  // not erased while in flight
+    t.in_flight = false;
+    --in_flight_;
+    if (st) {
+      t.row_written = true;
+    } else if (!put && st.code() == Errc::kNotFound && t.known) {
+      t.row_written = false;  // the state update overtook the row: write the row
+      t.dirty = true;
+    } else {
+      ++stats_.writes_failed;
+      PRISM_LOG_WARN("GCS agent: recording task {}: {}", t.id.to_string(), st.to_string());
+    }
+    if (t.dirty) {
+      task_backlog_.push_back(tp);
+      return;
+    }
+    clean(t.gen);
+    if (t.final) tasks_.erase(t.id);
+  };
+  if (put)
+    client_.put<gcs::TaskTable>(t.id, t.rec, std::move(done));
+  else
+    client_.set_task_state(t.id, t.rec.state, t.rec.node, std::move(done));
+}
+
+void GcsAgent::issue_object(ObjectEntry& o) {
+  o.in_flight = true;
+  ++in_flight_;
+  ++stats_.writes_issued;
+  const bool add = o.want;
+  auto done = [this, op = &o, add](Status st) {
+    ObjectEntry& o = *op;  // not erased while in flight
+    o.in_flight = false;
+    --in_flight_;
+    o.written = add;
+    if (!st && !(st.code() == Errc::kNotFound && !add)) {
+      ++stats_.writes_failed;
+      PRISM_LOG_WARN("GCS agent: recording object {}: {}", o.id.to_string(), st.to_string());
+    }
+    if (o.want != o.written) {
+      object_backlog_.push_back(op);  // still counted under its generation
+      return;
+    }
+    clean(o.gen);
+    objects_.erase(o.id);
+  };
+  if (add)
+    client_.add_object_location(o.id, rank_, o.size, static_cast<int32_t>(o.id.owner_rank),
+                                std::move(done));
+  else
+    client_.remove_object_location(o.id, rank_, std::move(done));
+}
+
+// ---- node table ----------------------------------------------------------------
+
+void GcsAgent::heartbeat(uint64_t now) {
+  if (now < next_heartbeat_us_) return;
+  next_heartbeat_us_ = now + opt_.heartbeat_interval_us;
+  if (heartbeat_in_flight_) return;
+  gcs::NodeRecord rec;
+  rec.resources["CPU"] = resources_.num_cpus;
+  rec.resources["GPU"] = resources_.num_gpus;
+  rec.resources["memory"] = static_cast<double>(resources_.memory);
+  for (const auto& [k, v] : resources_.custom) rec.resources[k] = v;
+  rec.available = rec.resources;
+  std::function<NodeLoadSample()> source;
+  {
+    std::lock_guard lk(mu_);
+    source = load_source_;
+  }
+  if (source) {
+    const NodeLoadSample s = source();
+    if (last_load_us_ != 0 && now > last_load_us_ && s.busy_us >= last_load_.busy_us) {
+      const double busy = static_cast<double>(s.busy_us - last_load_.busy_us) /
+                          static_cast<double>(now - last_load_us_);
+      rec.available["CPU"] = std::max(0.0, std::min(rec.resources["CPU"], s.slots - busy));
+    }
+    rec.queue_length = static_cast<uint32_t>(std::min<uint64_t>(s.tasks_waiting, UINT32_MAX));
+    last_load_ = s;
+    last_load_us_ = now;
+  }
+  rec.last_heartbeat_us = wall_us();
+  rec.alive = true;
+  heartbeat_in_flight_ = true;
+  client_.put<gcs::NodeTable>(rank_, rec, [this](Status st) {
+    heartbeat_in_flight_ = false;
+    ++stats_.heartbeats;
+    if (st) node_registered_ = true;
+    else PRISM_LOG_WARN("GCS agent: node heartbeat: {}", st.to_string());
+  });
+}
+
+// ---- wiring ----------------------------------------------------------------------
+
+void attach_gcs_agent(NodeRuntime& rt, GcsAgent& agent) {
+  rt.set_gcs_handler(
+      [&agent](int src, std::span<const std::byte> msg) { agent.deliver(src, msg); });
+  if (agent.records_lineage()) {
+    NodeRuntime::Observer o;
+    o.task_dispatched = [&agent](const TaskSpec& spec, int node) {
+      agent.on_task_dispatched(spec, node);
+    };
+    o.task_finished = [&agent](const ObjectId& id, bool failed, int executor) {
+      agent.on_task_finished(id, failed, executor);
+    };
+    o.object_sealed = [&agent](const ObjectId& id, uint64_t size) {
+      agent.on_object_sealed(id, size);
+    };
+    o.object_freed = [&agent](const ObjectId& id) { agent.on_object_freed(id); };
+    rt.set_observer(std::move(o));
+  }
+  agent.set_load_source([&rt] {
+    const NodeStats s = rt.stats();
+    return NodeLoadSample{static_cast<double>(s.slots), s.busy_us,
+                          s.tasks_submitted - std::min(s.tasks_submitted, s.tasks_finished)};
+  });
+  g_current.store(&agent);
+}
+
+GcsAgent* current_gcs_agent() noexcept { return g_current.load(); }
+
+}  // namespace prism::runtime

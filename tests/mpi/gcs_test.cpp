@@ -1,0 +1,452 @@
+// The GCS on real ranks: what node ranks record (task lineage, object
+// locations, the node table), a replica silenced in the middle of a stream of
+// writes, and bad requests sent over the wire. The driver reads the tables
+// through its rank's GcsAgent (runtime/gcs_agent.hpp).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <prism/prism.hpp>
+#include <set>
+#include <thread>
+
+#include "gcs/gcs.hpp"
+#include "runtime/gcs_agent.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace gcs = prism::gcs;
+using prism::Errc;
+using prism::ObjectId;
+using prism::runtime::GcsAgent;
+using Clock = std::chrono::steady_clock;
+
+int plus_one(int x) { return x + 1; }
+PRISM_REMOTE(plus_one);
+
+std::vector<uint8_t> big_block(int n) { return std::vector<uint8_t>(static_cast<size_t>(n), 7); }
+PRISM_REMOTE(big_block);
+
+size_t length_of(prism::ObjectRef<std::vector<uint8_t>> ref) { return prism::get(ref).size(); }
+PRISM_REMOTE(length_of);
+
+int fails(int code) {
+  if (code > 0) throw std::runtime_error("deliberate failure");
+  return 0;
+}
+PRISM_REMOTE(fails);
+
+constexpr int kBigBytes = 200'000;  // above the inline threshold: stored, so located
+
+GcsAgent& agent() {
+  GcsAgent* a = prism::runtime::current_gcs_agent();
+  if (!a) throw std::runtime_error("no GCS agent on the driver rank");
+  return *a;
+}
+
+template <class T>
+ObjectId id_of(const prism::ObjectRef<T>& ref) {
+  const auto p = ref.handle()->id();
+  return ObjectId{p.owner_rank, p.index, p.seq};
+}
+
+/// Runs `start(client, reply)` on the agent thread and waits for `reply(T)`.
+template <class T>
+std::optional<T> ask(std::function<void(gcs::GcsClient&, std::function<void(T)>)> start,
+                     std::chrono::milliseconds timeout = 30s) {
+  auto p = std::make_shared<std::promise<T>>();
+  auto once = std::make_shared<std::once_flag>();
+  auto f = p->get_future();
+  agent().post([p, once, start](gcs::GcsClient& c) {
+    start(c, [p, once](T v) { std::call_once(*once, [&] { p->set_value(std::move(v)); }); });
+  });
+  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return f.get();
+}
+
+template <class Tag>
+using Rows = std::vector<std::pair<typename Tag::Key, typename Tag::Record>>;
+
+template <class Tag>
+std::map<typename Tag::Key, typename Tag::Record> scan_table() {
+  auto rows = ask<prism::Expected<Rows<Tag>>>(
+      [](gcs::GcsClient& c, auto reply) { c.scan<Tag>(reply); });
+  if (!rows) throw std::runtime_error("scan timed out");
+  if (!*rows) throw std::runtime_error("scan failed: " + rows->status().to_string());
+  std::map<typename Tag::Key, typename Tag::Record> out;
+  for (auto& [k, v] : rows->value()) out[k] = v;
+  return out;
+}
+
+/// Polls `check` (which may throw nothing and returns true when satisfied)
+/// until it holds or `timeout` passes: node ranks record asynchronously.
+bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout = 20s) {
+  const auto end = Clock::now() + timeout;
+  while (Clock::now() < end) {
+    if (check()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return check();
+}
+
+std::optional<gcs::OpResult> raw_write(uint32_t shard, gcs::WriteOp op) {
+  return ask<gcs::OpResult>([shard, op](gcs::GcsClient& c, auto reply) {
+    c.write(shard, op, [reply](const gcs::OpResult& r, uint64_t) { reply(r); });
+  });
+}
+
+std::optional<gcs::OpResult> raw_read(uint32_t shard, gcs::ReadKind kind, gcs::TableId table,
+                                      gcs::Bytes key) {
+  return ask<gcs::OpResult>([=](gcs::GcsClient& c, auto reply) {
+    c.read(shard, kind, table, key, [reply](const gcs::OpResult& r, uint64_t) { reply(r); });
+  });
+}
+
+}  // namespace
+
+// ---- (a) what node ranks record ------------------------------------------------
+
+TEST(GcsRecording, TaskLineageAndObjectLocations) {
+  const int nodes = prism::num_nodes();
+  ASSERT_GE(nodes, 2);
+  std::vector<prism::ObjectRef<int>> small;
+  std::vector<int> small_node;
+  for (int i = 0; i < 40; ++i) {
+    small_node.push_back(i % nodes);
+    small.push_back(prism::task(plus_one).options({.node = i % nodes}).remote(i));
+  }
+  std::vector<prism::ObjectRef<std::vector<uint8_t>>> big;
+  for (int n = 0; n < nodes; ++n)
+    big.push_back(prism::task(big_block).options({.node = n}).remote(kBigBytes));
+  // Passed by reference: the argument's id is part of the lineage.
+  auto len = prism::task(length_of).options({.node = 1}).remote(big[0]);
+  auto bad = prism::task(fails).options({.node = 1}).remote(1);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(prism::get(small[i]), i + 1);
+  EXPECT_EQ(prism::get(len), static_cast<size_t>(kBigBytes));
+  EXPECT_THROW((void)prism::get(bad), prism::TaskError);
+  for (auto& b : big) EXPECT_EQ(prism::get(b).size(), static_cast<size_t>(kBigBytes));
+
+  // The driver owns every task here, so its agent wrote every task row.
+  ASSERT_TRUE(agent().drain(20'000'000)) << "the GCS did not commit the driver's records";
+  auto tasks = scan_table<gcs::TaskTable>();
+  for (int i = 0; i < 40; ++i) {
+    auto it = tasks.find(id_of(small[i]));
+    ASSERT_NE(it, tasks.end()) << "no task row for small task " << i;
+    EXPECT_EQ(it->second.function_name, "plus_one");
+    EXPECT_EQ(it->second.state, gcs::TaskState::kFinished);
+    EXPECT_EQ(it->second.node, small_node[i]);
+  }
+  {
+    auto it = tasks.find(id_of(len));
+    ASSERT_NE(it, tasks.end());
+    EXPECT_EQ(it->second.function_name, "length_of");
+    EXPECT_EQ(it->second.node, 1);
+    ASSERT_EQ(it->second.args.size(), 1u);
+    EXPECT_EQ(it->second.args[0], id_of(big[0]));  // lineage: which object it read
+  }
+  {
+    auto it = tasks.find(id_of(bad));
+    ASSERT_NE(it, tasks.end());
+    EXPECT_EQ(it->second.state, gcs::TaskState::kFailed);
+    EXPECT_EQ(it->second.node, 1);
+  }
+  // Each big result is in the store of the node that ran it; that node's
+  // agent recorded the location (asynchronously: poll).
+  for (int n = 0; n < nodes; ++n) {
+    const ObjectId id = id_of(big[static_cast<size_t>(n)]);
+    std::optional<gcs::ObjectRecord> row;
+    EXPECT_TRUE(eventually([&] {
+      auto r = ask<prism::Expected<gcs::ObjectRecord>>([id](gcs::GcsClient&, auto reply) {
+        agent().lookup_object_locations(id, reply);
+      });
+      if (!r || !*r) return false;
+      row = r->value();
+      return std::find(row->locations.begin(), row->locations.end(), n) != row->locations.end();
+    })) << "object on node " << n << " never located";
+    if (row) {
+      EXPECT_GE(row->size, static_cast<uint64_t>(kBigBytes));
+      EXPECT_LE(row->size, static_cast<uint64_t>(kBigBytes) + 64u);
+      EXPECT_EQ(row->owner, 0);
+    }
+  }
+  // Every node registered itself with its resources.
+  EXPECT_TRUE(eventually([&] {
+    auto rows = scan_table<gcs::NodeTable>();
+    if (static_cast<int>(rows.size()) != nodes) return false;
+    for (auto& [rank, rec] : rows)
+      if (rank < 0 || rank >= nodes || !rec.alive || rec.resources["CPU"] <= 0) return false;
+    return true;
+  }));
+}
+
+TEST(GcsRecording, FreedObjectLeavesItsLocationAndSubscribersHear) {
+  const int nodes = prism::num_nodes();
+  ASSERT_GE(nodes, 2);
+  auto ref = prism::task(big_block).options({.node = 1}).remote(kBigBytes);
+  EXPECT_EQ(prism::get(ref).size(), static_cast<size_t>(kBigBytes));
+  const ObjectId id = id_of(ref);
+  struct Seen {
+    std::mutex mu;
+    std::vector<std::optional<gcs::ObjectRecord>> rows;
+  };
+  auto seen = std::make_shared<Seen>();
+  auto subscribed = ask<prism::Status>([id, seen](gcs::GcsClient&, auto reply) {
+    agent().subscribe_object_locations(
+        id,
+        [seen](const ObjectId&, const std::optional<gcs::ObjectRecord>& row) {
+          std::lock_guard lk(seen->mu);
+          seen->rows.push_back(row);
+        },
+        reply);
+  });
+  ASSERT_TRUE(subscribed && subscribed->is_ok());
+  const auto last_has = [&](bool want_node1) {
+    std::lock_guard lk(seen->mu);
+    if (seen->rows.empty()) return false;
+    const auto& row = seen->rows.back();
+    const bool has = row && std::count(row->locations.begin(), row->locations.end(), 1) > 0;
+    return has == want_node1;
+  };
+  EXPECT_TRUE(eventually([&] { return last_has(true); })) << "no notification with node 1";
+  ref = {};  // the driver owns it: node 1 frees its copy and says so
+  EXPECT_TRUE(eventually([&] { return last_has(false); })) << "location never removed";
+  agent().unsubscribe_object_locations(id);
+}
+
+TEST(GcsRecording, NodeDeathSubscribersHear) {
+  auto deaths = std::make_shared<std::promise<int>>();
+  auto once = std::make_shared<std::once_flag>();
+  auto f = deaths->get_future();
+  auto subscribed = ask<prism::Status>([deaths, once](gcs::GcsClient&, auto reply) {
+    agent().subscribe_node_deaths(
+        [deaths, once](int node) {
+          std::call_once(*once, [&] { deaths->set_value(node); });
+        },
+        reply);
+  });
+  ASSERT_TRUE(subscribed && subscribed->is_ok());
+  // A node declared dead by someone (here, by hand: rank 4242 is no node).
+  gcs::NodeRecord rec;
+  rec.alive = false;
+  auto put = ask<prism::Status>([rec](gcs::GcsClient& c, auto reply) {
+    c.put<gcs::NodeTable>(4242, rec, reply);
+  });
+  ASSERT_TRUE(put && put->is_ok());
+  ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
+  EXPECT_EQ(f.get(), 4242);
+  auto removed = ask<prism::Status>([](gcs::GcsClient& c, auto reply) {
+    c.remove<gcs::NodeTable>(4242, reply);
+  });
+  EXPECT_TRUE(removed && removed->is_ok());
+}
+
+// ---- (c) bad requests over real ranks ----------------------------------------
+
+TEST(GcsBadRequests, GetErrorRepliesNeverCrashAServer) {
+  const gcs::GcsLayout& layout = agent().layout();
+  const gcs::Bytes key = gcs::encode_key<gcs::TaskTable>(ObjectId{0, 0, 99});
+  const auto shard = static_cast<uint32_t>(layout.shard_of(gcs::TableId::kTasks, key));
+  // Unknown table.
+  auto r = raw_write(0, gcs::make_op(gcs::OpKind::kPut, static_cast<gcs::TableId>(9),
+                                     gcs::Bytes(16), gcs::Bytes(4)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Errc::kNotFound) << r->message;
+  // Malformed key (15 bytes for an object id).
+  r = raw_write(0, gcs::make_op(gcs::OpKind::kRemove, gcs::TableId::kObjects, gcs::Bytes(15)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Errc::kInvalidArgument) << r->message;
+  // A record that is not a task row.
+  r = raw_write(shard, gcs::make_op(gcs::OpKind::kPut, gcs::TableId::kTasks, key, gcs::Bytes(3)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Errc::kInvalidArgument) << r->message;
+  // A shard that does not exist.
+  r = raw_write(77, gcs::make_op(gcs::OpKind::kRemove, gcs::TableId::kTasks, key));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Errc::kInvalidArgument) << r->message;
+  // Reads: unknown table, malformed key.
+  r = raw_read(0, gcs::ReadKind::kGet, static_cast<gcs::TableId>(0), key);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Errc::kNotFound) << r->message;
+  r = raw_read(0, gcs::ReadKind::kGet, gcs::TableId::kTasks, gcs::Bytes(2));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Errc::kInvalidArgument) << r->message;
+
+  // Forged bytes straight to every GCS rank. A truncated request whose id is
+  // readable is answered (kMalformedMessage); junk is dropped.
+  struct Tap {
+    std::mutex mu;
+    std::map<uint64_t, gcs::Reply> replies;  // by forged request id
+  };
+  auto tap = std::make_shared<Tap>();
+  constexpr uint64_t kForged = uint64_t{1} << 62;
+  agent().set_message_tap([tap](int, std::span<const std::byte> msg) {
+    (void)prism::runtime::for_each_gcs_message(msg, [&](std::span<const std::byte> m) {
+      gcs::Reply rep;
+      if (!m.empty() && m[0] == std::byte{0x50} && gcs::decode(m, rep) && rep.req_id >= kForged) {
+        std::lock_guard lk(tap->mu);
+        tap->replies[rep.req_id] = rep;
+      }
+    });
+  });
+  const auto& gcs_ranks = layout.ranks;
+  for (size_t i = 0; i < gcs_ranks.size(); ++i) {
+    const int dst = gcs_ranks[i];
+    gcs::Bytes cut = gcs::encode(gcs::WriteRequest{
+        kForged + i, 1, 1, shard, gcs::make_op(gcs::OpKind::kRemove, gcs::TableId::kTasks, key)});
+    cut.resize(cut.size() - 3);
+    agent().send_raw(dst, cut);
+    agent().send_raw(dst, {std::byte{0x40}, std::byte{1}, std::byte{2}});  // no readable id
+    agent().send_raw(dst, {std::byte{0x47}});                             // unknown GCS kind
+    agent().send_raw(dst, {std::byte{0x41}});                             // empty read
+    gcs::Bytes bundle = {std::byte{0x4F}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                         std::byte{0x7F}};                                 // count beyond its bytes
+    agent().send_raw(dst, bundle);
+    gcs::Bytes nested = {std::byte{0x4F}, std::byte{1}, std::byte{0},    std::byte{0},
+                         std::byte{0},    std::byte{1}, std::byte{0},    std::byte{0},
+                         std::byte{0},    std::byte{0x4F}};               // a bundle in a bundle
+    agent().send_raw(dst, nested);
+    gcs::Bytes heartbeat_from_node = gcs::encode(gcs::Heartbeat{});  // node ranks are no peers
+    agent().send_raw(dst, heartbeat_from_node);
+    agent().send_raw(dst, {std::byte{0x33}, std::byte{0}});  // not even a GCS kind
+  }
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lk(tap->mu);
+    return tap->replies.size() == gcs_ranks.size();
+  })) << "not every GCS rank answered the truncated request";
+  {
+    std::lock_guard lk(tap->mu);
+    for (auto& [id, rep] : tap->replies) EXPECT_EQ(rep.result.code, Errc::kMalformedMessage);
+  }
+  agent().set_message_tap({});
+
+  // Every server still works: a write and a read on every shard.
+  for (int s = 0; s < layout.shards; ++s) {
+    ObjectId k;
+    gcs::Bytes kb;
+    for (uint64_t seq = 1;; ++seq) {  // a key of shard s
+      k = ObjectId{9, 9, seq};
+      kb = gcs::encode_key<gcs::ActorTable>(k);
+      if (layout.shard_of(gcs::TableId::kActors, kb) == s) break;
+    }
+    gcs::ActorRecord rec{"after-junk", 1, gcs::ActorState::kAlive, 0};
+    auto put = ask<prism::Status>([k, rec](gcs::GcsClient& c, auto reply) {
+      c.put<gcs::ActorTable>(k, rec, reply);
+    });
+    ASSERT_TRUE(put && put->is_ok()) << "shard " << s;
+    auto got = ask<prism::Expected<gcs::ActorRecord>>([k](gcs::GcsClient& c, auto reply) {
+      c.get<gcs::ActorTable>(k, reply);
+    });
+    ASSERT_TRUE(got && *got) << "shard " << s;
+    EXPECT_EQ(got->value(), rec);
+  }
+}
+
+// ---- (b) a replica silenced in the middle of a stream of writes ---------------
+// Runs only with PRISM_GCS_FAULT=RANK:AFTER_MS in the environment (the ctest
+// entries gcs_failover_*): that GCS rank stops answering AFTER_MS after start.
+
+TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
+  const char* fault = std::getenv("PRISM_GCS_FAULT");
+  if (!fault) GTEST_SKIP() << "needs PRISM_GCS_FAULT=RANK:AFTER_MS";
+  const int silenced = std::atoi(fault);
+  const gcs::GcsLayout& layout = agent().layout();
+  ASSERT_TRUE(layout.is_gcs_rank(silenced));
+  ASSERT_GE(layout.replicas, 2) << "a silenced replica of a 1-replica chain loses its shard";
+
+  // The stream: up to kWindow writes in flight, each a new actor row; the
+  // next is issued from the previous one's completion (on the agent thread).
+  constexpr size_t kWindow = 32;
+  struct Stream {
+    std::mutex mu;
+    Clock::time_point start;
+    std::vector<std::pair<uint64_t, Clock::time_point>> acked;
+    uint64_t next = 1, failed = 0;
+    size_t in_flight = 0;
+    bool stopping = false;
+  };
+  auto st = std::make_shared<Stream>();
+  st->start = Clock::now();
+  auto key = [](uint64_t k) { return ObjectId{777, 0, k}; };
+  auto record = [](uint64_t k) {
+    return gcs::ActorRecord{"failover-" + std::to_string(k), static_cast<int32_t>(k % 97),
+                            gcs::ActorState::kAlive, 0};
+  };
+  auto pump = std::make_shared<std::function<void(gcs::GcsClient&)>>();
+  *pump = [st, key, record, pump](gcs::GcsClient& c) {
+    while (true) {
+      uint64_t k;
+      {
+        std::lock_guard lk(st->mu);
+        if (st->stopping || st->in_flight >= kWindow) return;
+        k = st->next++;
+        ++st->in_flight;
+      }
+      c.put<gcs::ActorTable>(key(k), record(k), [st, k, pump, &c](prism::Status s) {
+        {
+          std::lock_guard lk(st->mu);
+          --st->in_flight;
+          if (s) st->acked.emplace_back(k, Clock::now());
+          else ++st->failed;
+        }
+        (*pump)(c);
+      });
+    }
+  };
+  agent().post([pump](gcs::GcsClient& c) { (*pump)(c); });
+
+  // Stream until the pause has come and gone (then 1.5 s more), or 25 s.
+  const auto longest_gap = [&] {  // with st->mu held
+    Clock::duration gap{};
+    Clock::time_point prev = st->start;
+    for (auto& [k, t] : st->acked) {
+      gap = std::max(gap, t - prev);
+      prev = t;
+    }
+    return gap;
+  };
+  const auto deadline = st->start + 25s;
+  Clock::time_point recovered{};
+  while (Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    std::lock_guard lk(st->mu);
+    if (recovered == Clock::time_point{} && longest_gap() > 300ms) recovered = Clock::now();
+    if (recovered != Clock::time_point{} && Clock::now() - recovered > 1500ms) break;
+  }
+  {
+    std::lock_guard lk(st->mu);
+    st->stopping = true;
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lk(st->mu);
+    return st->in_flight == 0;
+  }, 60s));
+  agent().post([pump](gcs::GcsClient&) { *pump = {}; });  // break the self-reference
+  std::lock_guard lk(st->mu);
+  const double pause_ms = std::chrono::duration<double, std::milli>(longest_gap()).count();
+  std::printf("[ failover ] GCS rank %d silenced: %zu writes acknowledged, %lu failed, "
+              "longest client-visible pause %.0f ms\n",
+              silenced, st->acked.size(), static_cast<unsigned long>(st->failed), pause_ms);
+  EXPECT_GT(pause_ms, 300.0) << "the replica was not silenced during the stream";
+  EXPECT_EQ(st->failed, 0u);
+
+  // Every acknowledged write is readable afterwards, with its value.
+  auto rows = scan_table<gcs::ActorTable>();
+  size_t missing = 0;
+  for (auto& [k, t] : st->acked) {
+    auto it = rows.find(key(k));
+    if (it == rows.end() || it->second != record(k)) ++missing;
+  }
+  EXPECT_EQ(missing, 0u) << "of " << st->acked.size() << " acknowledged writes";
+  // A silenced head is no longer the head the client writes to.
+  if (silenced == layout.initial_chain(0).head() && layout.shards == 1) {
+    auto view = ask<gcs::ChainConfig>([](gcs::GcsClient& c, auto reply) { reply(c.view(0)); });
+    ASSERT_TRUE(view);
+    EXPECT_FALSE(view->contains(silenced)) << view->to_string();
+    EXPECT_GT(view->epoch, 1u);
+  }
+}
