@@ -10,6 +10,7 @@ const char* errc_name(Errc code) noexcept {
     case Errc::kTransport: return "transport error";
     case Errc::kNotFound: return "not found";
     case Errc::kOutOfMemory: return "out of memory";
+    case Errc::kBusy: return "busy";
     case Errc::kInfeasible: return "infeasible";
     case Errc::kTaskFailed: return "task failed";
     case Errc::kShutdown: return "shutdown";

@@ -19,6 +19,7 @@ enum class Errc {
   kTransport,         // UCX/MPI failure
   kNotFound,          // unknown object, function, table or key
   kOutOfMemory,       // object store capacity exceeded even after spilling
+  kBusy,              // no room now, but pinned objects will make room when released
   kInfeasible,        // no node can ever satisfy a resource request
   kTaskFailed,        // a task threw; message carries the remote text
   kShutdown,          // the runtime is stopping

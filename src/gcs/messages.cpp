@@ -34,6 +34,29 @@ Bytes get_blob(Reader& r) {
 }  // namespace
 
 Status validate(const WriteOp& op) {
+  if (op.kind == OpKind::kBatch) {
+    if (op.ops.empty() || op.ops.size() > kMaxBatchOps)
+      return {Errc::kInvalidArgument,
+              "a batch holds 1.." + std::to_string(kMaxBatchOps) + " ops, not " +
+                  std::to_string(op.ops.size())};
+    for (const WriteOp& sub : op.ops) {
+      switch (sub.kind) {
+        case OpKind::kPut:
+        case OpKind::kRemove:
+        case OpKind::kAddLocation:
+        case OpKind::kRemoveLocation:
+        case OpKind::kSetTaskState:
+          break;
+        case OpKind::kSubscribe:
+        case OpKind::kUnsubscribe:
+        case OpKind::kBatch:
+          return {Errc::kInvalidArgument, "a batch holds puts, removes and updates only"};
+      }
+      PRISM_RETURN_IF_ERROR(validate(sub));
+    }
+    return Status::ok();
+  }
+  if (!op.ops.empty()) return {Errc::kInvalidArgument, "sub-ops outside a batch"};
   if (!is_valid_table(static_cast<uint8_t>(op.table)))
     return {Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(op.table))};
   const bool table_wide_ok = op.kind == OpKind::kSubscribe || op.kind == OpKind::kUnsubscribe;
@@ -56,9 +79,23 @@ Status validate(const WriteOp& op) {
     case OpKind::kRemove:
     case OpKind::kSubscribe:
     case OpKind::kUnsubscribe:
+    case OpKind::kBatch:
       return Status::ok();
   }
   return {Errc::kInvalidArgument, "unknown op " + std::to_string(static_cast<int>(op.kind))};
+}
+
+Expected<std::vector<Errc>> batch_codes(const OpResult& r) {
+  if (r.code != Errc::kOk) return r.status();
+  if (!r.has_value) return Status{Errc::kMalformedMessage, "batch result without codes"};
+  std::vector<Errc> codes;
+  codes.reserve(r.value.size());
+  for (std::byte b : r.value) {
+    if (static_cast<uint8_t>(b) > static_cast<uint8_t>(Errc::kInternal))
+      return Status{Errc::kMalformedMessage, "bad code in a batch result"};
+    codes.push_back(static_cast<Errc>(b));
+  }
+  return codes;
 }
 
 Expected<MsgKind> peek_kind(std::span<const std::byte> msg) {
@@ -91,6 +128,10 @@ void put_op(Writer& w, const WriteOp& op) {
       w.put<uint8_t>(static_cast<uint8_t>(op.task_state));
       w.put<int32_t>(op.node);
       break;
+    case OpKind::kBatch:
+      w.put<uint32_t>(static_cast<uint32_t>(op.ops.size()));
+      for (const WriteOp& sub : op.ops) put_op(w, sub);
+      break;
     case OpKind::kRemove:
     case OpKind::kSubscribe:
     case OpKind::kUnsubscribe:
@@ -101,7 +142,10 @@ void put_op(Writer& w, const WriteOp& op) {
 // Structural decoding only: the table byte is kept as is (validate() turns an
 // unknown table into an error reply), but an unknown op kind fails the reader
 // because the rest of the layout depends on it.
-void get_op(Reader& r, WriteOp& op) {
+void get_op(Reader& r, WriteOp& op, bool nested);
+void get_op(Reader& r, WriteOp& op) { get_op(r, op, /*nested=*/false); }
+
+void get_op(Reader& r, WriteOp& op, bool nested) {
   const auto kind = r.get<uint8_t>();
   if (!is_valid_op(kind)) {
     r.fail();
@@ -128,6 +172,17 @@ void get_op(Reader& r, WriteOp& op) {
       if (st > static_cast<uint8_t>(TaskState::kFailed)) r.fail();
       op.task_state = static_cast<TaskState>(st);
       op.node = r.get<int32_t>();
+      break;
+    }
+    case OpKind::kBatch: {
+      // One level only; every op takes at least 6 bytes (kind, table, key length).
+      const auto n = r.get<uint32_t>();
+      if (nested || !r.ok() || n > kMaxBatchOps || static_cast<size_t>(n) * 6 > r.rest().size()) {
+        r.fail();
+        break;
+      }
+      op.ops.resize(n);
+      for (uint32_t i = 0; i < n && r.ok(); ++i) get_op(r, op.ops[i], /*nested=*/true);
       break;
     }
     case OpKind::kRemove:
@@ -166,6 +221,14 @@ void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
   put_result(w, e.result);
   w.put<uint8_t>(static_cast<uint8_t>((e.notify ? 1 : 0) | (e.present ? 2 : 0)));
   if (e.present) put_blob(w, e.post);
+  if (e.op.kind != OpKind::kBatch) return;
+  w.put<uint32_t>(static_cast<uint32_t>(e.notices.size()));
+  for (const BatchNotice& n : e.notices) {
+    w.put<uint8_t>(static_cast<uint8_t>(n.table));
+    put_blob(w, n.key);
+    w.put<uint8_t>(n.present ? 1 : 0);
+    if (n.present) put_blob(w, n.post);
+  }
 }
 
 void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
@@ -184,6 +247,23 @@ void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
   e.notify = (flags & 1) != 0;
   e.present = (flags & 2) != 0;
   if (e.present) e.post = get_blob(r);
+  if (e.op.kind != OpKind::kBatch || !r.ok()) return;
+  const auto n = r.get<uint32_t>();
+  if (!r.ok() || n > e.op.ops.size() || static_cast<size_t>(n) * 6 > r.rest().size()) {
+    r.fail();
+    return;
+  }
+  e.notices.resize(n);
+  for (BatchNotice& b : e.notices) {
+    const auto t = r.get<uint8_t>();
+    if (!is_valid_table(t)) r.fail();
+    b.table = static_cast<TableId>(t);
+    b.key = get_blob(r);
+    const auto present = r.get<uint8_t>();
+    if (present > 1) r.fail();
+    b.present = present == 1;
+    if (b.present) b.post = get_blob(r);
+  }
 }
 
 void put_config(Writer& w, const ChainConfig& c) {

@@ -65,10 +65,17 @@ enum class OpKind : uint8_t {
   kSetTaskState = 5,    // tasks: state and node of an existing row
   kSubscribe = 6,       // table, key (empty key = every key of the table on this shard)
   kUnsubscribe = 7,
+  // Several of the ops above (kPut, kRemove, kAddLocation, kRemoveLocation,
+  // kSetTaskState) on keys of one shard, as one write: one sequence number,
+  // one log entry, one reply. Applied in order; each op succeeds or fails on
+  // its own; the reply's value holds one Errc byte per op (batch_codes()).
+  kBatch = 8,
 };
 constexpr bool is_valid_op(uint8_t v) noexcept {
-  return v >= 1 && v <= 7;
+  return v >= 1 && v <= 8;
 }
+/// Most ops in one kBatch.
+inline constexpr size_t kMaxBatchOps = 1024;
 
 enum class ReadKind : uint8_t {
   kGet = 1,   // table, key -> record
@@ -86,6 +93,7 @@ struct WriteOp {
   int32_t owner = -1;                          // kAddLocation
   TaskState task_state = TaskState::kPending;  // kSetTaskState
   int32_t node = -1;                           // kSetTaskState
+  std::vector<WriteOp> ops;                    // kBatch (table and key unused)
   friend bool operator==(const WriteOp&, const WriteOp&) = default;
 };
 
@@ -96,6 +104,16 @@ inline WriteOp make_op(OpKind kind, TableId table, Bytes key, Bytes record = {})
   op.table = table;
   op.key = std::move(key);
   op.record = std::move(record);
+  return op;
+}
+
+/// A kBatch of `ops` (all on keys of the shard it is sent to).
+/// Example: `client.write(shard, make_batch({op1, op2}), done);`
+inline WriteOp make_batch(std::vector<WriteOp> ops) {
+  WriteOp op;
+  op.kind = OpKind::kBatch;
+  op.table = TableId::kTasks;  // unused
+  op.ops = std::move(ops);
   return op;
 }
 
@@ -117,7 +135,20 @@ struct OpResult {
   friend bool operator==(const OpResult&, const OpResult&) = default;
 };
 
+/// The per-op codes of a kBatch's result (ok result, one byte per op); an
+/// error result (the whole batch was refused) gives its Status.
+Expected<std::vector<Errc>> batch_codes(const OpResult& r);
+
 /// A write as it travels down a chain and sits in a replica's log.
+/// A row a kBatch changed, to publish at commit (see LogEntry::notices).
+struct BatchNotice {
+  TableId table = TableId::kTasks;
+  Bytes key;
+  bool present = false;
+  Bytes post;
+  friend bool operator==(const BatchNotice&, const BatchNotice&) = default;
+};
+
 struct LogEntry {
   uint64_t seq = 0;          // position in the shard's history (1, 2, ...)
   int32_t client = -1;       // rank that asked, gets the reply
@@ -131,6 +162,9 @@ struct LogEntry {
   bool notify = false;   // the write changed a row: publish at commit
   bool present = false;  // the row exists after the write
   Bytes post;            // the row after the write (when present)
+  // kBatch: the rows it changed that had subscribers when it was applied
+  // (one per key, the last state), published at commit like `post`.
+  std::vector<BatchNotice> notices;
 };
 
 struct WriteRequest {

@@ -149,7 +149,10 @@ Status GcsServer::handle_write(int src, std::span<const std::byte> msg) {
     return Status::ok();
   }
   const int shard = static_cast<int>(req.shard);
-  if (!req.op.key.empty() && layout_.shard_of(req.op.table, req.op.key) != shard) {
+  bool foreign = !req.op.key.empty() && layout_.shard_of(req.op.table, req.op.key) != shard;
+  for (const WriteOp& sub : req.op.ops)
+    foreign = foreign || layout_.shard_of(sub.table, sub.key) != shard;
+  if (foreign) {
     reply(src, req.req_id, 0, {Errc::kInvalidArgument, "key does not belong to shard", false, {}});
     return Status::ok();
   }
@@ -388,6 +391,15 @@ void GcsServer::commit_through(Replica& rep, uint64_t upto) {
     if (e.seq > upto) break;
     reply(e.client, e.req_id, e.seq, e.result);
     if (!e.notify) continue;
+    if (e.op.kind == OpKind::kBatch) {
+      for (const BatchNotice& b : e.notices) {
+        const auto subs = rep.store.subscribers(b.table, b.key);
+        if (subs.empty()) continue;
+        const Bytes n = encode(Notify{shard, e.seq, b.table, b.key, b.present, b.post});
+        for (int s : subs) out_.send(s, n);
+      }
+      continue;
+    }
     const auto subs = rep.store.subscribers(e.op.table, e.op.key);
     if (subs.empty()) continue;
     const Bytes n = encode(Notify{shard, e.seq, e.op.table, e.op.key, e.present, e.post});

@@ -50,11 +50,11 @@ void get_ranks(Reader& r, std::set<int>& s) {
 }  // namespace
 
 void ShardStore::apply(LogEntry& e) {
-  const WriteOp& op = e.op;
   e.result = ok_result();
   e.notify = false;
   e.present = false;
   e.post.clear();
+  e.notices.clear();
 
   // Session bookkeeping first: an old incarnation's write is refused the same
   // way on every replica.
@@ -69,7 +69,49 @@ void ShardStore::apply(LogEntry& e) {
     sess.done.erase(sess.done.begin(), sess.done.lower_bound(sess.floor));
   }
 
+  if (e.op.kind != OpKind::kBatch) {
+    Outcome out{e.result, e.notify, e.present, e.post};
+    apply_one(e.op, e.client, out, /*want_post=*/true);
+  } else {
+    // One code per op; a changed row is kept for publication only if someone
+    // subscribes to it (the common batch, lineage records, has no readers).
+    e.result.has_value = true;
+    e.result.value.resize(e.op.ops.size());
+    for (size_t i = 0; i < e.op.ops.size(); ++i) {
+      const WriteOp& op = e.op.ops[i];
+      OpResult res;
+      bool notify = false, present = false;
+      Bytes post;
+      const bool watched = has_subscribers(op.table, op.key);
+      Outcome out{res, notify, present, post};
+      apply_one(op, e.client, out, watched);
+      e.result.value[i] = static_cast<std::byte>(res.code);
+      if (!notify || !watched) continue;
+      auto same = std::find_if(e.notices.begin(), e.notices.end(), [&](const BatchNotice& n) {
+        return n.table == op.table && n.key == op.key;
+      });
+      if (same == e.notices.end()) same = e.notices.insert(e.notices.end(), BatchNotice{});
+      *same = BatchNotice{op.table, op.key, present, std::move(post)};
+    }
+    e.notify = !e.notices.empty();
+  }
+
+  sess.done[e.req_id] = SessionEntry{e.seq, e.result};
+  while (sess.done.size() > kMaxSessionEntries) sess.done.erase(sess.done.begin());
+}
+
+bool ShardStore::has_subscribers(TableId table, std::span<const std::byte> key) const {
+  if (table_subs_.count(table)) return true;
+  if (key_subs_.empty()) return false;
+  return key_subs_.count({table, Bytes(key.begin(), key.end())}) > 0;
+}
+
+void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want_post) {
   auto key_of = [&]() { return std::span<const std::byte>(op.key); };
+  OpResult& result = out.result;
+  bool& notify = out.notify;
+  bool& present = out.present;
+  Bytes& post = out.post;
 
   switch (op.kind) {
     case OpKind::kPut:
@@ -80,14 +122,14 @@ void ShardStore::apply(LogEntry& e) {
             auto k = decode_key<Tag>(key_of());
             auto v = decode_record<Tag>(op.record);
             if (!k || !v) {  // validated before; defensive
-              e.result = {Errc::kInvalidArgument, "bad put", false, {}};
+              result = {Errc::kInvalidArgument, "bad put", false, {}};
               return;
             }
             table<Tag>().put(*k, std::move(*v));
-            e.notify = e.present = true;
-            e.post = op.record;
+            notify = present = true;
+            if (want_post) post = op.record;
           },
-          [&] { e.result = unknown_table(op.table); });
+          [&] { result = unknown_table(op.table); });
       break;
 
     case OpKind::kRemove:
@@ -97,18 +139,18 @@ void ShardStore::apply(LogEntry& e) {
             using Tag = decltype(tag);
             auto k = decode_key<Tag>(key_of());
             if (k && table<Tag>().remove(*k)) {
-              e.notify = true;
+              notify = true;
             } else {
-              e.result = not_found(op.table);
+              result = not_found(op.table);
             }
           },
-          [&] { e.result = unknown_table(op.table); });
+          [&] { result = unknown_table(op.table); });
       break;
 
     case OpKind::kAddLocation: {
       auto k = decode_key<ObjectTable>(key_of());
       if (!k) {
-        e.result = OpResult::error(k.status());
+        result = OpResult::error(k.status());
         break;
       }
       ObjectRecord* row = objects.find(*k);
@@ -125,9 +167,9 @@ void ShardStore::apply(LogEntry& e) {
       }
       if (row->size == 0 && op.size != 0) row->size = op.size, changed = true;
       if (row->owner < 0 && op.owner >= 0) row->owner = op.owner, changed = true;
-      e.notify = changed;
-      e.present = true;
-      e.post = row_bytes<ObjectTable>(*row);
+      notify = changed;
+      present = true;
+      if (want_post) post = row_bytes<ObjectTable>(*row);
       break;
     }
 
@@ -135,16 +177,16 @@ void ShardStore::apply(LogEntry& e) {
       auto k = decode_key<ObjectTable>(key_of());
       ObjectRecord* row = k ? objects.find(*k) : nullptr;
       if (!row) {
-        e.result = not_found(TableId::kObjects);
+        result = not_found(TableId::kObjects);
         break;
       }
       auto it = std::lower_bound(row->locations.begin(), row->locations.end(), op.rank);
       if (it != row->locations.end() && *it == op.rank) {
         row->locations.erase(it);
-        e.notify = true;
+        notify = true;
       }
-      e.present = true;
-      e.post = row_bytes<ObjectTable>(*row);
+      present = true;
+      if (want_post) post = row_bytes<ObjectTable>(*row);
       break;
     }
 
@@ -152,43 +194,44 @@ void ShardStore::apply(LogEntry& e) {
       auto k = decode_key<TaskTable>(key_of());
       TaskRecord* row = k ? tasks.find(*k) : nullptr;
       if (!row) {
-        e.result = not_found(TableId::kTasks);
+        result = not_found(TableId::kTasks);
         break;
       }
       row->state = op.task_state;
       row->node = op.node;
-      e.notify = e.present = true;
-      e.post = row_bytes<TaskTable>(*row);
+      notify = present = true;
+      if (want_post) post = row_bytes<TaskTable>(*row);
       break;
     }
 
     case OpKind::kSubscribe:
       if (op.key.empty()) {
-        table_subs_[op.table].insert(e.client);
+        table_subs_[op.table].insert(client);
       } else {
-        key_subs_[{op.table, op.key}].insert(e.client);
+        key_subs_[{op.table, op.key}].insert(client);
         // The reply carries the row as of this write, so a subscriber that
         // checks "is it there yet?" cannot miss an update in between.
-        e.result = get(op.table, op.key);
-        if (e.result.code == Errc::kNotFound) e.result = ok_result();
+        result = get(op.table, op.key);
+        if (result.code == Errc::kNotFound) result = ok_result();
       }
       break;
 
     case OpKind::kUnsubscribe:
       if (op.key.empty()) {
         auto it = table_subs_.find(op.table);
-        if (it != table_subs_.end() && it->second.erase(e.client) && it->second.empty())
+        if (it != table_subs_.end() && it->second.erase(client) && it->second.empty())
           table_subs_.erase(it);
       } else {
         auto it = key_subs_.find({op.table, op.key});
-        if (it != key_subs_.end() && it->second.erase(e.client) && it->second.empty())
+        if (it != key_subs_.end() && it->second.erase(client) && it->second.empty())
           key_subs_.erase(it);
       }
       break;
-  }
 
-  sess.done[e.req_id] = SessionEntry{e.seq, e.result};
-  while (sess.done.size() > kMaxSessionEntries) sess.done.erase(sess.done.begin());
+    case OpKind::kBatch:  // validated away (no nesting); defensive
+      result = {Errc::kInvalidArgument, "nested batch", false, {}};
+      break;
+  }
 }
 
 std::pair<ShardStore::Seen, const SessionEntry*> ShardStore::seen(int client, uint64_t incarnation,

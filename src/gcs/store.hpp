@@ -101,8 +101,19 @@ class ShardStore {
   /// Whole state, for state transfer. decode() replaces this store.
   void encode(Writer& w) const;
   void decode(Reader& r);
+  /// Whether anyone subscribes to `key` of `table` (or to the whole table).
+  bool has_subscribers(TableId table, std::span<const std::byte> key) const;
 
  private:
+  struct Outcome {  // where apply_one() puts what one op did
+    OpResult& result;
+    bool& notify;
+    bool& present;
+    Bytes& post;
+  };
+  /// Applies one non-batch op; `want_post`: fill the row after the write.
+  void apply_one(const WriteOp& op, int client, Outcome out, bool want_post);
+
   std::map<std::pair<TableId, Bytes>, std::set<int>> key_subs_;
   std::map<TableId, std::set<int>> table_subs_;
   std::map<int, ClientSession> sessions_;

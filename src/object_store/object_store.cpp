@@ -1,6 +1,10 @@
 #include "object_store/object_store.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "object_store/spill_file.hpp"
 
 namespace prism::object_store {
 
@@ -16,51 +20,129 @@ Status StoredObject::register_memory() {
   return Status::ok();
 }
 
+ObjectStore::~ObjectStore() {
+  for (auto& [id, slot] : objects_)
+    if (!slot.spill_file.empty()) std::remove(slot.spill_file.c_str());
+}
+
+void ObjectStore::touch_locked(Slot& slot, const ObjectId& id) {
+  lru_.erase(slot.lru);
+  slot.lru = lru_.insert(lru_.end(), id);
+}
+
+Status ObjectStore::spill_locked(const ObjectId& id, Slot& slot) {
+  std::error_code ec;
+  std::filesystem::create_directories(spill_dir_, ec);
+  const std::string path = spill_dir_ + "/" + std::to_string(id.owner_rank) + "-" +
+                           std::to_string(id.seq) + "-" + std::to_string(id.index) + ".h5";
+  PRISM_RETURN_IF_ERROR(write_spill_file(path, slot.in_memory->bytes()));
+  slot.spill_file = path;
+  slot.in_memory.reset();  // unpinned: this was the last reference
+  lru_.erase(slot.lru);
+  bytes_ -= slot.size;
+  spilled_bytes_ += slot.size;
+  ++spilled_objects_;
+  ++spill_writes_;
+  return Status::ok();
+}
+
+Status ObjectStore::make_room_locked(uint64_t size, const ObjectId& for_id) {
+  if (!capacity_ || bytes_ + size <= capacity_) return Status::ok();
+  auto too_big = [&](const std::string& why) {
+    return Status{Errc::kOutOfMemory,
+                  "object " + for_id.to_string() + " of " + std::to_string(size) +
+                      " bytes does not fit in the object store (capacity " +
+                      std::to_string(capacity_) + " bytes, " + std::to_string(bytes_) +
+                      " in use" + why + "); raise --prism-store-capacity"};
+  };
+  if (size > capacity_) return too_big(", the object alone exceeds it");
+  if (spill_dir_.empty()) return too_big(", spilling disabled");
+  for (auto it = lru_.begin(); it != lru_.end() && bytes_ + size > capacity_;) {
+    const ObjectId victim = *it++;  // advance first: spilling unlinks it
+    auto& slot = objects_.at(victim);
+    if (slot.in_memory.use_count() > 1) continue;  // pinned by a reader or a transfer
+    PRISM_RETURN_IF_ERROR(spill_locked(victim, slot));
+  }
+  if (bytes_ + size > capacity_) {
+    Status st = too_big(", every other object is pinned by readers");
+    return {Errc::kBusy, st.message()};  // room comes back as readers let go
+  }
+  return Status::ok();
+}
+
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id,
                                                                  std::vector<std::byte> data) {
   const uint64_t size = data.size();
-  {
-    std::lock_guard lk(mu_);
-    if (objects_.count(id)) return Status{Errc::kInvalidArgument, id.to_string() + " already sealed"};
-    if (capacity_ && bytes_ + size > capacity_)
-      return Status{Errc::kOutOfMemory,
-                    "object " + id.to_string() + " of " + std::to_string(size) +
-                        " bytes does not fit in the object store (" + std::to_string(bytes_) +
-                        " of " + std::to_string(capacity_) + " bytes in use)"};
-    bytes_ += size;  // reserve before the (slow) registration
-    peak_ = std::max(peak_, bytes_);
-  }
-  auto obj = std::make_shared<StoredObject>(std::move(data), &transport_);
-  if (Status st = obj->register_memory(); !st) {
-    std::lock_guard lk(mu_);
-    bytes_ -= size;
-    return st;
-  }
   std::lock_guard lk(mu_);
-  objects_.emplace(id, obj);
+  if (objects_.count(id)) return Status{Errc::kInvalidArgument, id.to_string() + " already sealed"};
+  PRISM_RETURN_IF_ERROR(make_room_locked(size, id));
+  auto obj = std::make_shared<StoredObject>(std::move(data), &transport_);
+  PRISM_RETURN_IF_ERROR(obj->register_memory());
+  Slot slot;
+  slot.in_memory = obj;
+  slot.size = size;
+  slot.lru = lru_.insert(lru_.end(), id);
+  objects_.emplace(id, std::move(slot));
+  bytes_ += size;
+  peak_ = std::max(peak_, bytes_);
   return std::shared_ptr<const StoredObject>(obj);
 }
 
-std::shared_ptr<const StoredObject> ObjectStore::lookup(const ObjectId& id) const {
+Expected<std::shared_ptr<const StoredObject>> ObjectStore::acquire(const ObjectId& id) {
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
-  return it == objects_.end() ? nullptr : it->second;
+  if (it == objects_.end()) return Status{Errc::kNotFound, id.to_string() + " is not in this store"};
+  auto& slot = it->second;
+  if (slot.in_memory) {
+    touch_locked(slot, id);
+    return std::shared_ptr<const StoredObject>(slot.in_memory);
+  }
+  // Restore: room first (may spill others), then read the file back.
+  PRISM_RETURN_IF_ERROR(make_room_locked(slot.size, id));
+  auto bytes = read_spill_file(slot.spill_file, slot.size);
+  if (!bytes) return bytes.status();
+  auto obj = std::make_shared<StoredObject>(std::move(bytes.value()), &transport_);
+  PRISM_RETURN_IF_ERROR(obj->register_memory());
+  std::remove(slot.spill_file.c_str());
+  slot.spill_file.clear();
+  slot.in_memory = obj;
+  slot.lru = lru_.insert(lru_.end(), id);
+  bytes_ += slot.size;
+  peak_ = std::max(peak_, bytes_);
+  spilled_bytes_ -= slot.size;
+  --spilled_objects_;
+  ++restores_;
+  return std::shared_ptr<const StoredObject>(obj);
+}
+
+bool ObjectStore::contains(const ObjectId& id) const {
+  std::lock_guard lk(mu_);
+  return objects_.count(id) != 0;
 }
 
 bool ObjectStore::erase(const ObjectId& id) {
-  std::shared_ptr<StoredObject> victim;  // destroyed outside the lock
+  std::shared_ptr<StoredObject> victim;  // destroyed after the lock is released
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
   if (it == objects_.end()) return false;
-  bytes_ -= it->second->bytes().size();
-  victim = std::move(it->second);
+  auto& slot = it->second;
+  if (slot.in_memory) {
+    bytes_ -= slot.size;
+    lru_.erase(slot.lru);
+    victim = std::move(slot.in_memory);
+  } else {
+    std::remove(slot.spill_file.c_str());
+    spilled_bytes_ -= slot.size;
+    --spilled_objects_;
+  }
   objects_.erase(it);
   return true;
 }
 
 StoreStats ObjectStore::stats() const {
   std::lock_guard lk(mu_);
-  return {objects_.size(), bytes_, capacity_, peak_};
+  return {lru_.size(), bytes_, capacity_, peak_, spilled_objects_, spilled_bytes_, spill_writes_,
+          restores_};
 }
 
 }  // namespace prism::object_store

@@ -65,9 +65,9 @@ struct GcsAgentOptions {
   uint64_t flush_interval_us = 1000;
   /// Node table row refresh (load, last_heartbeat_us).
   uint64_t heartbeat_interval_us = 500'000;
-  /// Writes in flight at once; more wait (and coalesce) in the agent. Keep
-  /// well under the servers' 4096 remembered outcomes per client and shard.
-  size_t max_in_flight = 2048;
+  /// Row updates in flight at once (in batches of up to 64); more wait (and
+  /// coalesce) in the agent.
+  size_t max_in_flight = 4096;
   gcs::GcsClientOptions client;
 };
 
@@ -80,8 +80,9 @@ struct NodeLoadSample {
 
 struct GcsAgentStats {
   uint64_t events = 0;          // observer events enqueued
-  uint64_t writes_issued = 0;   // GCS writes sent for them (after coalescing)
-  uint64_t writes_failed = 0;   // completed with an error (given up)
+  uint64_t writes_issued = 0;   // GCS write requests sent for them (batches)
+  uint64_t ops_written = 0;     // row updates in those batches (after coalescing)
+  uint64_t writes_failed = 0;   // row updates that failed for good
   uint64_t heartbeats = 0;
   uint64_t rounds = 0;          // agent thread wake-ups
   size_t in_flight = 0;
@@ -207,9 +208,17 @@ class GcsAgent {
   void apply(Event& e);
   void mark_task(TaskEntry& t);
   void mark_object(ObjectEntry& o);
+  // One op of a batch, and the entry it completes.
+  struct Pending {
+    gcs::WriteOp op;
+    TaskEntry* task = nullptr;
+    ObjectEntry* object = nullptr;
+    bool put_or_add = false;  // task: a full-row put; object: add (else remove)
+  };
+  static constexpr size_t kBatchOps = 64;  // ops per batched write (~6 KB)
   void issue_writes();
-  void issue_task(TaskEntry& t);
-  void issue_object(ObjectEntry& o);
+  void task_written(TaskEntry& t, bool put, const Status& st);
+  void object_written(ObjectEntry& o, bool add, const Status& st);
   void unclean(uint64_t gen);
   void clean(uint64_t gen);
   void fire_flushes();

@@ -69,15 +69,8 @@ int GcsRole::run() {
     // A deadline the tick did not move must not turn this into a busy loop.
     if (timeout == 0 && just_ticked) timeout = 1000;
     if (timeout != 0) {
-      const uint64_t t0 = now_us();
       transport_.wait_for_events(timeout);
       ++stats_.wakeups;
-      const uint64_t slept = now_us() - t0;
-      static uint64_t hist[6];
-      hist[timeout < 0 ? 0 : timeout < 1000 ? 1 : timeout <= 1000 ? 2 : timeout < 10000 ? 3 : 4]++;
-      if (slept < 100) hist[5]++;
-      if (stats_.wakeups % 2000 == 0)
-        PRISM_LOG_WARN("rank {} hist inf {} <1ms {} =1ms {} <10ms {} >=10ms {} short {} last deadline-now {}", layout_.world_rank, hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], timeout);
     }
   }
   outbox_.flush();

@@ -24,7 +24,6 @@ struct NodeRuntime::ObjectEntry {
   std::atomic<bool> ready{false};  // read without mu_ by waiters
   ObjectValue value;               // valid once ready (inline bytes moved to `cached`)
   std::shared_ptr<const std::vector<std::byte>> cached;  // inline value or fetched copy
-  std::shared_ptr<const object_store::StoredObject> local;  // when this rank holds it
   std::string task_name;           // the creating task, for error messages
   int handles = 0;                 // live ObjectHandles in this process
   int in_transit = 0;              // refs sent to other ranks, not yet counted by the owner
@@ -55,7 +54,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
       layout_(std::move(layout)),
       engine_(transport, config.spin_us, static_cast<uint32_t>(std::max(1, config.spinners)),
               host_spin),
-      store_(transport, config.store_capacity),
+      store_(transport, config.store_capacity, config.spill_dir),
       pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
              .pin = config.pin_workers,
              .topology = topology},
@@ -294,9 +293,6 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
   if (e.ready.load()) return;  // duplicate result
   if (value.kind == ObjectValue::Kind::kInline)
     e.cached = std::make_shared<const std::vector<std::byte>>(std::move(value.bytes));
-  else if (value.kind == ObjectValue::Kind::kRemote &&
-           value.location.holder == static_cast<uint32_t>(layout_.world_rank))
-    e.local = store_.lookup(id);
   e.value = std::move(value);
   e.ready.store(true, std::memory_order_release);
 
@@ -316,7 +312,7 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
   for (auto [seq, arg] : deps) {
     auto it = waiting_.find(seq);
     if (it == waiting_.end()) continue;
-    resolve_arg_locked(*it->second, arg, e);
+    resolve_arg_locked(*it->second, arg, id, e);
     if (--it->second->unresolved == 0) {
       auto task = std::move(it->second);
       waiting_.erase(it);
@@ -336,12 +332,44 @@ void NodeRuntime::request_status_locked(const ObjectId& id, ObjectEntry& e) {
     PRISM_LOG_ERROR("status request for {}: {}", id.to_string(), st.to_string());
 }
 
-// Pulls a remote object into `into` with one RDMA get, and records it.
-Status NodeRuntime::fetch(const RemoteLocation& loc, void* into, const std::string& what) {
+// Pulls a remote object: pin at the holder (which restores it if it was
+// spilled), one RDMA get, unpin. Records it in the timeline.
+Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* into,
+                          const std::string& what) {
   const int64_t t0 = Timeline::now_us();
-  Status st = transport_.rdma_get(static_cast<int>(loc.holder), loc.address, loc.rkey, into, loc.size);
+  const int holder = static_cast<int>(loc.holder);
+  const uint64_t req = next_fetch_.fetch_add(1);
+  auto slot = std::make_shared<FetchSlot>();
+  {
+    std::lock_guard lk(mu_);
+    fetches_[req] = slot;
+  }
+  Writer w(32);
+  w.put(MessageKind::kFetchRequest);
+  w.put(req);
+  encode_object_id(id, w);
+  Status st = send(holder, w);
+  // Not lending the slot: the fetch is part of this task's own start, and
+  // lending would only start more fetches competing for the holder's memory.
+  if (st) wait_for([&] { return slot->done.load(std::memory_order_acquire); }, -1, nullptr, false);
+  {
+    std::lock_guard lk(mu_);
+    fetches_.erase(req);
+  }
+  if (st && !slot->ok) st = {Errc::kNotFound, slot->error};
+  if (st && slot->location.size != loc.size)
+    st = {Errc::kMalformedMessage, id.to_string() + ": holder reports " +
+                                       std::to_string(slot->location.size) + " bytes, expected " +
+                                       std::to_string(loc.size)};
+  if (st) {
+    st = transport_.rdma_get(holder, slot->location.address, slot->location.rkey, into, loc.size);
+    Writer done(16);
+    done.put(MessageKind::kFetchDone);
+    done.put(req);
+    if (Status s2 = send(holder, done); !s2) PRISM_LOG_WARN("fetch done: {}", s2.to_string());
+  }
   const int64_t t1 = Timeline::now_us();
-  timeline_.record({"fetch " + what + " from node " + std::to_string(loc.holder), "transfer", t0,
+  timeline_.record({"fetch " + what + " from node " + std::to_string(holder), "transfer", t0,
                     t1 - t0, layout_.world_rank, worker::WorkerPool::current_index(), loc.size,
                     !st.is_ok()});
   if (st) {
@@ -349,6 +377,70 @@ Status NodeRuntime::fetch(const RemoteLocation& loc, void* into, const std::stri
     stats_.bytes_fetched += loc.size;
   }
   return st;
+}
+
+void NodeRuntime::on_fetch_request(int src, Reader& r) {
+  const auto req = r.get<uint64_t>();
+  const ObjectId id = decode_object_id(r);
+  if (!r.finish("fetch request")) return;
+  serve_fetch(src, req, id);
+}
+
+// Pins (restoring if spilled) and answers with the address and rkey. When the
+// store has no room only because other reads pin objects, the request waits
+// for those reads to finish instead of failing.
+void NodeRuntime::serve_fetch(int src, uint64_t req, const ObjectId& id) {
+  auto obj = store_.acquire(id);
+  if (!obj && obj.status().code() == Errc::kBusy) {
+    std::lock_guard lk(mu_);
+    if (!pinned_reads_.empty()) {
+      deferred_fetches_.push_back({src, req, id});
+      return;
+    }
+  }
+  Writer w(64);
+  w.put(MessageKind::kFetchReply);
+  w.put(req);
+  w.put<uint8_t>(obj.has_value());
+  if (obj) {
+    const auto& o = *obj;
+    w.put(reinterpret_cast<uint64_t>(o->bytes().data()));
+    w.put(static_cast<uint64_t>(o->bytes().size()));
+    w.put_bytes(o->region().remote_key);
+    std::lock_guard lk(mu_);
+    pinned_reads_[{src, req}] = o;
+  } else {
+    w.put_string(obj.status().message() + " (on node " + std::to_string(layout_.world_rank) + ")");
+  }
+  if (Status st = send(src, w); !st) {
+    PRISM_LOG_WARN("fetch reply to rank {}: {}", src, st.to_string());
+    std::lock_guard lk(mu_);
+    pinned_reads_.erase({src, req});
+  }
+}
+
+void NodeRuntime::on_fetch_reply(Reader& r) {
+  const auto req = r.get<uint64_t>();
+  const bool ok = r.get<uint8_t>() != 0;
+  RemoteLocation loc;
+  std::string error;
+  if (ok) {
+    loc.address = r.get<uint64_t>();
+    loc.size = r.get<uint64_t>();
+    auto k = r.get_bytes();
+    loc.rkey.assign(k.begin(), k.end());
+  } else {
+    error = r.get_string();
+  }
+  if (!r.finish("fetch reply")) return;
+  std::lock_guard lk(mu_);
+  auto it = fetches_.find(req);
+  if (it == fetches_.end()) return;
+  it->second->ok = ok;
+  it->second->location = std::move(loc);
+  it->second->error = std::move(error);
+  it->second->done.store(true, std::memory_order_release);
+  engine_.notify();
 }
 
 // ------------------------------------------------------------------ tasks ---
@@ -398,7 +490,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
         task->arg_refs.push_back(a.ref);
         auto dep = entry_locked(rid);
         if (dep->ready.load()) {
-          resolve_arg_locked(*task, i, *dep);
+          resolve_arg_locked(*task, i, rid, *dep);
         } else {
           dep->dependents.emplace_back(seq, i);
           ++task->unresolved;
@@ -414,7 +506,8 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
 }
 
 // Fills argument `arg` of `task` from the ready object `dep`.
-void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const ObjectEntry& dep) {
+void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
+                                     const ObjectEntry& dep) {
   auto& w = task.spec.args[arg];
   switch (dep.value.kind) {
     case ObjectValue::Kind::kInline:
@@ -427,6 +520,7 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
         w.value = *dep.cached;
       } else {
         w.kind = WireArg::Kind::kRemoteValue;
+        w.ref = dep_id;  // the object to fetch
         w.location = dep.value.location;
       }
       break;
@@ -498,6 +592,7 @@ void NodeRuntime::execute(TaskSpec spec) {
                               " (every rank must run the same binary with PRISM_REMOTE)");
     std::vector<detail::ArgValue> args(spec.args.size());
     std::vector<std::vector<std::byte>> fetched;
+    std::vector<std::shared_ptr<const object_store::StoredObject>> pinned;
     fetched.reserve(spec.args.size());
     for (size_t i = 0; i < spec.args.size(); ++i) {
       auto& w = spec.args[i];
@@ -512,10 +607,13 @@ void NodeRuntime::execute(TaskSpec spec) {
         case WireArg::Kind::kRemoteValue: {
           const auto& loc = w.location;
           if (loc.holder == static_cast<uint32_t>(layout_.world_rank)) {
-            a.bytes = {reinterpret_cast<const std::byte*>(loc.address), loc.size};
+            auto obj = store_.acquire(w.ref);  // pinned for the task's duration
+            if (!obj) throw Error("argument " + std::to_string(i) + ": " + obj.status().message());
+            a.bytes = (*obj)->bytes();
+            pinned.push_back(std::move(obj.value()));
           } else {
             fetched.emplace_back(loc.size);
-            Status st = fetch(loc, fetched.back().data(), "argument " + std::to_string(i));
+            Status st = fetch(w.ref, loc, fetched.back().data(), "argument " + std::to_string(i));
             if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
             a.bytes = fetched.back();
           }
@@ -566,13 +664,14 @@ void NodeRuntime::execute(TaskSpec spec) {
 
 // ---------------------------------------------------------------- waiting ---
 
-void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out) {
+void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,
+                           bool lend_slot) {
   auto deadline = timeout_us < 0 ? transport::ProgressEngine::Clock::time_point::max()
                                  : transport::ProgressEngine::Clock::now() +
                                        std::chrono::microseconds(timeout_us);
   // Inside a task: lend the CPU slot while blocked (nested tasks need it).
   auto* pool = worker::WorkerPool::current();
-  const bool lend = pool == &pool_ && !done();
+  const bool lend = lend_slot && pool == &pool_ && !done();
   if (lend) pool_.lend_slot();
   engine_.wait_until([&] { return done() || engine_.stopping(); }, deadline);
   if (lend) pool_.reclaim_slot();
@@ -609,14 +708,23 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     case ObjectValue::Kind::kRemote:
       break;
   }
-  if (e->local) return {e->local->bytes(), e->local};
-  if (e->cached) return {*e->cached, e->cached};
   const RemoteLocation loc = e->value.location;
+  if (loc.holder == static_cast<uint32_t>(layout_.world_rank)) {  // zero copy from our store
+    lk.unlock();
+    auto obj = store_.acquire(id);  // restores it if it was spilled
+    if (!obj) {
+      if (obj.status().code() == Errc::kOutOfMemory) throw ObjectStoreFullError(obj.status().message());
+      throw Error(obj.status().message());
+    }
+    auto pinned = std::move(obj.value());
+    return {pinned->bytes(), pinned};
+  }
+  if (e->cached) return {*e->cached, e->cached};
   lk.unlock();
   // Pull it with RDMA outside the lock; concurrent getters may both fetch,
   // the first copy wins.
   auto buf = std::make_shared<std::vector<std::byte>>(loc.size);
-  Status st = fetch(loc, buf->data(), id.to_string());
+  Status st = fetch(id, loc, buf->data(), id.to_string());
   if (!st)
     throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " +
                 st.to_string());
@@ -667,6 +775,24 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kObjectStatusReply: on_status_reply(src, r); return;
     case MessageKind::kFreeObject: on_free(r); return;
     case MessageKind::kAddBorrower: on_add_borrower(src, r); return;
+    case MessageKind::kFetchRequest: on_fetch_request(src, r); return;
+    case MessageKind::kFetchReply: on_fetch_reply(r); return;
+    case MessageKind::kFetchDone: {
+      const auto req = r.get<uint64_t>();
+      if (!r.finish("fetch done")) return;
+      std::vector<DeferredFetch> retry;
+      {
+        std::shared_ptr<const object_store::StoredObject> unpinned;  // released before retrying
+        std::lock_guard lk(mu_);
+        if (auto it = pinned_reads_.find({src, req}); it != pinned_reads_.end()) {
+          unpinned = std::move(it->second);
+          pinned_reads_.erase(it);
+        }
+        retry.swap(deferred_fetches_);
+      }
+      for (const auto& d : retry) serve_fetch(d.src, d.req, d.id);  // may defer again
+      return;
+    }
     case MessageKind::kRemoveBorrower: on_remove_borrower(src, r); return;
     case MessageKind::kTransitDone: {
       const ObjectId id = decode_object_id(r);

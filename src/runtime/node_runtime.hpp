@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -136,15 +137,39 @@ class NodeRuntime {
   EntryPtr entry_locked(const ObjectId& id);
   void request_status_locked(const ObjectId& id, ObjectEntry& e);
   void complete_locked(const ObjectId& id, ObjectValue value);
-  void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectEntry& dep);
+  void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
+                          const ObjectEntry& dep);
   void dispatch_locked(std::unique_ptr<PendingTask> task);
   void maybe_free_locked(const ObjectId& id);
   void execute(TaskSpec spec);
   ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);
   detail::HandlePtr make_handle_locked(const ObjectId& id);
   [[nodiscard]] Status send(int dst, const Writer& w);
-  void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out);
-  [[nodiscard]] Status fetch(const RemoteLocation& loc, void* into, const std::string& what);
+  void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,
+                bool lend_slot = true);
+  // Pulls object `id` held by loc.holder into `into` (loc.size bytes): asks the
+  // holder to pin it (restoring it if spilled), RDMA-reads it, unpins.
+  [[nodiscard]] Status fetch(const ObjectId& id, const RemoteLocation& loc, void* into,
+                             const std::string& what);
+  void on_fetch_request(int src, Reader& r);
+  void on_fetch_reply(Reader& r);
+  struct FetchSlot {
+    std::atomic<bool> done{false};
+    bool ok = false;
+    RemoteLocation location;
+    std::string error;
+  };
+  std::unordered_map<uint64_t, std::shared_ptr<FetchSlot>> fetches_;  // by request id (mu_)
+  std::map<std::pair<int, uint64_t>, std::shared_ptr<const object_store::StoredObject>>
+      pinned_reads_;  // (reader, request id) -> object pinned for its RDMA read (mu_)
+  std::atomic<uint64_t> next_fetch_{1};
+  struct DeferredFetch {
+    int src;
+    uint64_t req;
+    ObjectId id;
+  };
+  std::vector<DeferredFetch> deferred_fetches_;  // waiting for pinned reads to end (mu_)
+  void serve_fetch(int src, uint64_t req, const ObjectId& id);
 
   const Config config_;
   transport::Transport& transport_;

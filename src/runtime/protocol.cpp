@@ -48,7 +48,10 @@ void encode_task(const TaskSpec& t, Writer& w) {
     switch (a.kind) {
       case WireArg::Kind::kValue: w.put_bytes(a.value); break;
       case WireArg::Kind::kRef: encode_object_id(a.ref, w); break;
-      case WireArg::Kind::kRemoteValue: encode_location(a.location, w); break;
+      case WireArg::Kind::kRemoteValue:
+        encode_object_id(a.ref, w);
+        encode_location(a.location, w);
+        break;
     }
   }
 }
@@ -73,7 +76,10 @@ Status decode_task(Reader& r, TaskSpec& t) {
         break;
       }
       case WireArg::Kind::kRef: a.ref = decode_object_id(r); break;
-      case WireArg::Kind::kRemoteValue: decode_location(r, a.location); break;
+      case WireArg::Kind::kRemoteValue:
+        a.ref = decode_object_id(r);
+        decode_location(r, a.location);
+        break;
     }
   }
   if (!r.ok()) return r.finish("task spec");

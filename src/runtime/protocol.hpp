@@ -29,6 +29,9 @@ enum class MessageKind : uint8_t {
   kAddBorrower = 0x07,         // borrower -> owner: I hold a ref (received from `sender`)
   kRemoveBorrower = 0x08,      // borrower -> owner: I dropped my `count` registrations
   kTransitDone = 0x09,         // owner -> sender: the receiver of your ref is counted
+  kFetchRequest = 0x0A,        // reader -> holder: pin (restore if spilled) and locate
+  kFetchReply = 0x0B,          // holder -> reader: address + rkey, or an error
+  kFetchDone = 0x0C,           // reader -> holder: RDMA read finished, unpin
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -56,8 +59,8 @@ struct WireArg {
   enum class Kind : uint8_t { kValue = 0, kRef = 1, kRemoteValue = 2 };
   Kind kind = Kind::kValue;
   std::vector<std::byte> value;  // kValue
-  ObjectId ref;                  // kRef: the task receives the reference itself
-  RemoteLocation location;       // kRemoteValue: the executor pulls the value first
+  ObjectId ref;                  // kRef: the reference itself; kRemoteValue: the object to pull
+  RemoteLocation location;       // kRemoteValue: its holder and size
 };
 
 struct TaskSpec {

@@ -130,6 +130,8 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
 
   runtime::MpiBootstrap boot(MPI_COMM_WORLD);
   if (config->run_dir.empty()) config->run_dir = default_run_dir(boot.comm());
+  if (config->spill_dir.empty())  // per rank: a holder's files are its own
+    config->spill_dir = config->run_dir + "/spill/rank-" + std::to_string(rank);
   std::string log_file;
   if (config->log_to_files) {
     std::error_code ec;
@@ -246,6 +248,12 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
                                runtime::Timeline::now_us() - job_start);
   }
   std::fflush(stdout);
+  {  // leave no empty spill or run directories behind (files went with the store)
+    std::error_code ec;
+    std::filesystem::remove(config->spill_dir, ec);
+    std::filesystem::remove(std::filesystem::path(config->spill_dir).parent_path(), ec);
+    std::filesystem::remove(config->run_dir, ec);
+  }
   transport::destroy_ucx_transport(std::move(transport.value()), boot);
   spdlog::default_logger()->flush();
   return exit_code;

@@ -1,0 +1,17 @@
+// One spilled object as an HDF5 file: a 1-D dataset "data" of bytes, plus the
+// object's size as an attribute for inspection with h5dump.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.hpp"
+
+namespace prism::object_store {
+
+[[nodiscard]] Status write_spill_file(const std::string& path, std::span<const std::byte> bytes);
+[[nodiscard]] Expected<std::vector<std::byte>> read_spill_file(const std::string& path,
+                                                               uint64_t expected_size);
+
+}  // namespace prism::object_store
