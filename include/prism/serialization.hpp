@@ -100,10 +100,14 @@ void encode_into(const T& v, std::vector<std::byte>& out) {
     std::memcpy(out.data() + at, &fp, sizeof fp);
     std::memcpy(out.data() + at + kValueHeaderSize, &v, sizeof(T));
   } else if constexpr (contiguous<T>::value) {
+    // insert() copies once; resize()+memcpy would zero-fill first (a second
+    // pass over a large object).
     const size_t n = v.size() * sizeof(typename contiguous<T>::element);
-    out.resize(at + kValueHeaderSize + n);
-    std::memcpy(out.data() + at, &fp, sizeof fp);
-    if (n) std::memcpy(out.data() + at + kValueHeaderSize, v.data(), n);
+    const auto* fpb = reinterpret_cast<const std::byte*>(&fp);
+    const auto* p = reinterpret_cast<const std::byte*>(v.data());
+    out.reserve(at + kValueHeaderSize + n);
+    out.insert(out.end(), fpb, fpb + sizeof fp);
+    out.insert(out.end(), p, p + n);
   } else {
     out.resize(at + kValueHeaderSize);
     std::memcpy(out.data() + at, &fp, sizeof fp);

@@ -24,6 +24,8 @@ GcsClient::GcsClient(GcsLayout layout, int my_rank, Outbox& out, GcsClientOption
   if (opt_.incarnation == 0) opt_.incarnation = wall_clock_us();
   if (opt_.max_attempts < 1) opt_.max_attempts = 1;
   view_.resize(static_cast<size_t>(layout_.shards));
+  write_hint_.assign(static_cast<size_t>(layout_.shards), -1);
+  read_hint_.assign(static_cast<size_t>(layout_.shards), -1);
   for (int s = 0; s < layout_.shards; ++s) view_[static_cast<size_t>(s)] = layout_.initial_chain(s);
 }
 
@@ -50,19 +52,22 @@ int GcsClient::target_of(const Pending& p) const {
   // then every other GCS rank; any of them can redirect us.
   const ChainConfig& c = view_[p.shard];
   std::vector<int> order;
+  const int hint = (p.is_write ? write_hint_ : read_hint_)[p.shard];
   const int primary = p.is_write ? c.head() : c.tail();
-  if (primary >= 0) order.push_back(primary);
+  if (hint >= 0) order.push_back(hint);
+  if (primary >= 0 && primary != hint) order.push_back(primary);
   for (int m : c.members)
-    if (m != primary) order.push_back(m);
+    if (m != primary && m != hint) order.push_back(m);
   for (int r : layout_.ranks)
-    if (!c.contains(r)) order.push_back(r);
+    if (!c.contains(r) && r != hint) order.push_back(r);
   return order[static_cast<size_t>(p.rotation) % order.size()];
 }
 
 void GcsClient::transmit(Pending& p) {
   ++p.attempts;
   p.deadline = now_ + backoff(p.attempts);
-  out_.send(target_of(p), p.msg);
+  p.last_target = target_of(p);
+  out_.send(p.last_target, p.msg);
 }
 
 uint64_t GcsClient::submit(Pending p) {
@@ -140,6 +145,17 @@ Status GcsClient::handle(int src, std::span<const std::byte> msg) {
       PRISM_RETURN_IF_ERROR(decode(msg, r));
       auto it = pending_.find(r.req_id);
       if (it == pending_.end()) return Status::ok();  // a duplicate reply
+      const Pending& p = it->second;
+      if (p.attempts > 1) {
+        // Answered after retries: most likely by the rank the last attempt
+        // went to. If that is not our view's head/tail, the chain moved
+        // without telling us: try that rank first from now on.
+        const ChainConfig& c = view_[p.shard];
+        const int primary = p.is_write ? c.head() : c.tail();
+        auto& hint = (p.is_write ? write_hint_ : read_hint_)[p.shard];
+        if (p.last_target != primary) hint = p.last_target;
+        else hint = -1;
+      }
       RawCallback done = std::move(it->second.done);
       pending_.erase(it);
       if (done) done(r.result, r.seq);
@@ -153,8 +169,23 @@ Status GcsClient::handle(int src, std::span<const std::byte> msg) {
         return {Errc::kMalformedMessage, "redirect to an unknown shard"};
       for (int m : r.config.members)
         if (!layout_.is_gcs_rank(m)) return {Errc::kMalformedMessage, "redirect to a non-GCS rank"};
-      if (!supersedes(r.config, view_[r.shard])) return Status::ok();  // wait for the timeout
+      if (!supersedes(r.config, view_[r.shard])) {
+        // A rank we tried first on a hint says it is not the head/tail after
+        // all: drop the hint and go to our view's primary at once. Any other
+        // stale redirect waits for the timeout.
+        auto it = pending_.find(r.req_id);
+        if (it != pending_.end() && it->second.shard == r.shard && it->second.last_target == src) {
+          auto& hint = (it->second.is_write ? write_hint_ : read_hint_)[r.shard];
+          if (hint == src) {
+            hint = -1;
+            it->second.rotation = 0;
+            transmit(it->second);
+          }
+        }
+        return Status::ok();
+      }
       view_[r.shard] = r.config;
+      write_hint_[r.shard] = read_hint_[r.shard] = -1;
       auto it = pending_.find(r.req_id);
       if (it != pending_.end() && it->second.shard == r.shard) {
         it->second.rotation = 0;

@@ -164,6 +164,7 @@ class GcsClient {
     uint64_t deadline = 0;
     int attempts = 0;  // sends so far
     int rotation = 0;  // index into the target order
+    int last_target = -1;  // where the latest attempt went
   };
   struct KeySub {
     RawNotifyCallback cb;
@@ -201,6 +202,12 @@ class GcsClient {
   Outbox& out_;
   GcsClientOptions opt_;
   std::vector<ChainConfig> view_;
+  // Per shard, the rank that last answered a write (head) / read (tail)
+  // that our view's head / tail did not: tried first until a redirect brings
+  // a newer view. After a failover the retry that succeeds often reaches the
+  // new head directly, which answers instead of redirecting, so without this
+  // every later request would first wait out a timeout at the dead rank.
+  std::vector<int> write_hint_, read_hint_;
   std::map<uint64_t, Pending> pending_;  // by request id; begin() is the ack floor
   std::map<std::pair<TableId, Bytes>, KeySub> key_subs_;
   std::map<TableId, RawNotifyCallback> table_subs_;

@@ -229,6 +229,7 @@ void GcsAgent::flush(DoneCallback done) {
 uint64_t GcsAgent::next_wake(uint64_t now) const {
   uint64_t d = std::min(client_deadline_, next_heartbeat_us_);
   if (now - last_event_us_ < kActiveWindowUs) d = std::min(d, now + opt_.flush_interval_us);
+  if (!deferred_.empty()) d = std::min(d, std::max(now, deferred_.front().first));
   return d;
 }
 
@@ -294,10 +295,13 @@ void GcsAgent::run() {
       last_tick_us_ = now;
       client_deadline_ = client_.next_deadline_us();
     }
+    last_round_us_ = now;
     for (auto& e : events) apply(e);
     if (!events.empty()) last_event_us_ = now;
     for (auto& c : cmds) c(client_);
     heartbeat(now);
+    last_round_us_ = now;
+    release_deferred(now, /*all=*/!flushes_.empty());
     issue_writes();
     fire_flushes();
     outbox_.flush();
@@ -305,7 +309,7 @@ void GcsAgent::run() {
     if (client_.in_flight() > 0)
       client_deadline_ = std::min(client_deadline_, last_tick_us_ + opt_.client.request_timeout_us);
     stats_.in_flight = in_flight_;
-    stats_.backlog = task_backlog_.size() + object_backlog_.size();
+    stats_.backlog = task_backlog_.size() + object_backlog_.size() + deferred_.size();
     events.clear();
     cmds.clear();
     inbox.clear();
@@ -384,7 +388,28 @@ void GcsAgent::mark_task(TaskEntry& t) {
   }
   if (!t.dirty) {
     t.dirty = true;
-    if (!t.in_flight) task_backlog_.push_back(&t);
+    if (t.in_flight) return;  // queued again when the write completes
+    if (t.final || opt_.coalesce_us == 0) {
+      task_backlog_.push_back(&t);
+    } else {
+      // Only dispatched: wait a little for the finish, so that a short task
+      // costs one row write instead of two.
+      t.deferred = true;
+      deferred_.emplace_back(last_round_us_ + opt_.coalesce_us, t.id);
+    }
+  } else if (t.deferred && t.final) {
+    t.deferred = false;  // finished while waiting: write it now
+    task_backlog_.push_back(&t);
+  }
+}
+
+void GcsAgent::release_deferred(uint64_t now, bool all) {
+  while (!deferred_.empty() && (all || deferred_.front().first <= now)) {
+    auto it = tasks_.find(deferred_.front().second);
+    deferred_.pop_front();
+    if (it == tasks_.end() || !it->second.deferred) continue;
+    it->second.deferred = false;
+    task_backlog_.push_back(&it->second);
   }
 }
 

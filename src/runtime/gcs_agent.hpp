@@ -63,6 +63,10 @@ struct GcsAgentOptions {
   /// While events flow, the agent wakes this often to write them in one
   /// batch; the first event after a quiet spell wakes it at once.
   uint64_t flush_interval_us = 1000;
+  /// A task row that says only "running on node N" waits this long for the
+  /// task to finish, so that a short task costs one row write, not two. Tasks
+  /// that run longer show up as running after this delay. 0: write at once.
+  uint64_t coalesce_us = 5000;
   /// Node table row refresh (load, last_heartbeat_us).
   uint64_t heartbeat_interval_us = 500'000;
   /// Row updates in flight at once (in batches of up to 64); more wait (and
@@ -190,6 +194,7 @@ class GcsAgent {
     bool known = false;        // rec came from a dispatch event (a full row)
     bool row_written = false;  // the GCS has a row for it
     bool dirty = false, in_flight = false, final = false;
+    bool deferred = false;  // dirty, waiting in deferred_ (not in the backlog)
     uint64_t gen = 0;
   };
   struct ObjectEntry {
@@ -207,6 +212,7 @@ class GcsAgent {
              Bytes& inbox_bytes, std::vector<std::pair<int, std::pair<size_t, size_t>>>& inbox);
   void apply(Event& e);
   void mark_task(TaskEntry& t);
+  void release_deferred(uint64_t now, bool all);
   void mark_object(ObjectEntry& o);
   // One op of a batch, and the entry it completes.
   struct Pending {
@@ -255,6 +261,8 @@ class GcsAgent {
   std::unordered_map<ObjectId, TaskEntry, ObjectIdHash> tasks_;
   std::unordered_map<ObjectId, ObjectEntry, ObjectIdHash> objects_;
   std::deque<TaskEntry*> task_backlog_;      // dirty, not in flight
+  std::deque<std::pair<uint64_t, ObjectId>> deferred_;  // (due, task): dispatched only
+  uint64_t last_round_us_ = 0;
   std::deque<ObjectEntry*> object_backlog_;  // want != written, not in flight
   size_t in_flight_ = 0;
   uint64_t gen_ = 1;                       // current flush generation

@@ -23,7 +23,8 @@ struct NodeRuntime::ObjectEntry {
   bool owned = false;
   std::atomic<bool> ready{false};  // read without mu_ by waiters
   ObjectValue value;               // valid once ready (inline bytes moved to `cached`)
-  std::shared_ptr<const std::vector<std::byte>> cached;  // inline value or fetched copy
+  std::shared_ptr<const std::vector<std::byte>> cached;  // inline value
+  std::shared_ptr<const std::byte[]> fetched;            // a copy pulled from the holder
   std::string task_name;           // the creating task, for error messages
   int handles = 0;                 // live ObjectHandles in this process
   int in_transit = 0;              // refs sent to other ranks, not yet counted by the owner
@@ -514,15 +515,10 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
       w.kind = WireArg::Kind::kValue;
       w.value = *dep.cached;
       break;
-    case ObjectValue::Kind::kRemote:
-      if (dep.cached) {  // we already hold a copy: send it along if small enough
-        w.kind = WireArg::Kind::kValue;
-        w.value = *dep.cached;
-      } else {
-        w.kind = WireArg::Kind::kRemoteValue;
-        w.ref = dep_id;  // the object to fetch
-        w.location = dep.value.location;
-      }
+    case ObjectValue::Kind::kRemote:  // the executor pulls it from the holder
+      w.kind = WireArg::Kind::kRemoteValue;
+      w.ref = dep_id;
+      w.location = dep.value.location;
       break;
     case ObjectValue::Kind::kError:
       // The task fails without running, with the argument's error.
@@ -591,7 +587,7 @@ void NodeRuntime::execute(TaskSpec spec) {
                               std::to_string(layout_.world_rank) +
                               " (every rank must run the same binary with PRISM_REMOTE)");
     std::vector<detail::ArgValue> args(spec.args.size());
-    std::vector<std::vector<std::byte>> fetched;
+    std::vector<std::unique_ptr<std::byte[]>> fetched;
     std::vector<std::shared_ptr<const object_store::StoredObject>> pinned;
     fetched.reserve(spec.args.size());
     for (size_t i = 0; i < spec.args.size(); ++i) {
@@ -612,10 +608,10 @@ void NodeRuntime::execute(TaskSpec spec) {
             a.bytes = (*obj)->bytes();
             pinned.push_back(std::move(obj.value()));
           } else {
-            fetched.emplace_back(loc.size);
-            Status st = fetch(w.ref, loc, fetched.back().data(), "argument " + std::to_string(i));
+            fetched.emplace_back(new std::byte[loc.size]);  // no zero-fill pass
+            Status st = fetch(w.ref, loc, fetched.back().get(), "argument " + std::to_string(i));
             if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
-            a.bytes = fetched.back();
+            a.bytes = {fetched.back().get(), loc.size};
           }
           break;
         }
@@ -719,18 +715,20 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     auto pinned = std::move(obj.value());
     return {pinned->bytes(), pinned};
   }
-  if (e->cached) return {*e->cached, e->cached};
+  if (e->fetched) return {{e->fetched.get(), loc.size}, e->fetched};
   lk.unlock();
   // Pull it with RDMA outside the lock; concurrent getters may both fetch,
   // the first copy wins.
-  auto buf = std::make_shared<std::vector<std::byte>>(loc.size);
-  Status st = fetch(id, loc, buf->data(), id.to_string());
+  // Not a vector: its value-initialization would zero-fill the whole object
+  // before the RDMA read overwrites it.
+  std::shared_ptr<std::byte[]> buf(new std::byte[loc.size]);
+  Status st = fetch(id, loc, buf.get(), id.to_string());
   if (!st)
     throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " +
                 st.to_string());
   lk.lock();
-  if (!e->cached) e->cached = buf;
-  return {*e->cached, e->cached};
+  if (!e->fetched) e->fetched = std::move(buf);
+  return {{e->fetched.get(), loc.size}, e->fetched};
 }
 
 std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handles,

@@ -431,3 +431,37 @@ TEST(GcsFailover, RandomCrashesAndRevivalsOverTwoShards) {
 
 }  // namespace
 }  // namespace prism::gcs
+
+// ---- the client's view after a failover ------------------------------------------
+
+namespace prism::gcs {
+namespace {
+
+// After a head failure, the retry that finally succeeds may reach the new head
+// directly: it answers instead of redirecting, so the client never sees the
+// new chain. Later requests must not keep paying a timeout at the dead rank
+// (regression: every write after the failover waited request_timeout_us).
+TEST(GcsFailover, ClientStopsWaitingOnADeadHeadAfterFailover) {
+  for (uint64_t failure_ms : {130, 230, 330, 430}) {
+    ClusterOptions o{.gcs = 3, .replicas = 3, .clients = 1};
+    o.server.failure_timeout_us = failure_ms * 1000;
+    o.client.request_timeout_us = 50'000;
+    o.client.max_backoff_us = 50'000;
+    Cluster c(o);
+    ASSERT_TRUE(c.await([&](DoneCallback d) { c.client().put<ActorTable>(oid(1), actor(1), d); }));
+    c.server(100).set_silent(true);
+    ASSERT_TRUE(c.await([&](DoneCallback d) { c.client().put<ActorTable>(oid(2), actor(2), d); }))
+        << failure_ms;
+    for (uint32_t i = 3; i <= 6; ++i) {
+      const uint64_t t0 = c.now;
+      ASSERT_TRUE(c.await([&](DoneCallback d) { c.client().put<ActorTable>(oid(i), actor(i), d); }));
+      EXPECT_LT(c.now - t0, o.client.request_timeout_us)
+          << "write " << i << " waited for a timeout (failure timeout " << failure_ms << " ms)";
+      auto got = c.get<ActorTable>(oid(i));
+      ASSERT_TRUE(got);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace prism::gcs
