@@ -15,6 +15,8 @@ struct ClusterLayout {
   int world_rank = 0;
   int num_nodes = 1;
   std::vector<int> gcs_ranks;
+  int host_rank = 0;      // this rank's index among the ranks on its host
+  int ranks_on_host = 1;
 
   bool is_node() const noexcept { return world_rank < num_nodes; }
   bool is_driver() const noexcept { return world_rank == 0; }

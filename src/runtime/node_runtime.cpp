@@ -58,7 +58,9 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
       store_(transport, config.store_capacity, config.spill_dir),
       pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
              .pin = config.pin_workers,
-             .topology = topology},
+             .topology = topology,
+             .first_core = layout_.host_rank *
+                           static_cast<int>(nodes.at(layout_.world_rank).num_cpus)},
             engine_),
       scheduler_(layout_.world_rank, std::move(nodes)),
       timeline_(!config.timeline.empty()) {

@@ -167,6 +167,8 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   MPI_Comm_split_type(boot.comm(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
   MPI_Comm_size(host, &per_host);
   MPI_Comm_rank(host, &host_rank);
+  layout->host_rank = host_rank;
+  layout->ranks_on_host = per_host;
   MPI_Win spin_win;
   std::atomic<uint32_t>* host_busy = nullptr;
   {

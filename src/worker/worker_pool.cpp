@@ -92,7 +92,7 @@ bool WorkerPool::run_inline(uint64_t key) {
 void WorkerPool::thread_main(int index) {
   tls_pool = this;
   tls_index = index;
-  if (options_.pin && options_.topology) options_.topology->pin_current_thread(index);
+  if (options_.pin && options_.topology) options_.topology->pin_current_thread(options_.first_core + index);
   while (true) {
     idle_.fetch_add(1, std::memory_order_acq_rel);
     engine_.wait_until([this] {

@@ -30,6 +30,8 @@ class WorkerPool {
     int slots = 1;
     bool pin = false;
     const Topology* topology = nullptr;  // for pinning; may be null
+    int first_core = 0;  // worker i is pinned to core first_core + i (mod cores): ranks sharing
+                         // a host pass different offsets so their workers do not pile up
   };
 
   WorkerPool(Options options, transport::ProgressEngine& engine);

@@ -361,6 +361,7 @@ TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
   // The stream: up to kWindow writes in flight, each a new actor row; the
   // next is issued from the previous one's completion (on the agent thread).
   constexpr size_t kWindow = 32;
+  constexpr uint64_t kPerMs = 8;
   struct Stream {
     std::mutex mu;
     Clock::time_point start;
@@ -382,7 +383,13 @@ TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
       uint64_t k;
       {
         std::lock_guard lk(st->mu);
-        if (st->stopping || st->in_flight >= kWindow) return;
+        // Paced at kPerMs writes per millisecond, so the table stays small
+        // enough to scan (and to transfer to a spare) quickly.
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                              st->start);
+        if (st->stopping || st->in_flight >= kWindow ||
+            st->next > static_cast<uint64_t>(ms.count() + 1) * kPerMs)
+          return;
         k = st->next++;
         ++st->in_flight;
       }
@@ -412,7 +419,8 @@ TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
   const auto deadline = st->start + 25s;
   Clock::time_point recovered{};
   while (Clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(5ms);
+    agent().post([pump](gcs::GcsClient& c) { (*pump)(c); });  // resume a paced stream
     std::lock_guard lk(st->mu);
     if (recovered == Clock::time_point{} && longest_gap() > 300ms) recovered = Clock::now();
     if (recovered != Clock::time_point{} && Clock::now() - recovered > 1500ms) break;
@@ -442,11 +450,11 @@ TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
     if (it == rows.end() || it->second != record(k)) ++missing;
   }
   EXPECT_EQ(missing, 0u) << "of " << st->acked.size() << " acknowledged writes";
-  // A silenced head is no longer the head the client writes to.
-  if (silenced == layout.initial_chain(0).head() && layout.shards == 1) {
-    auto view = ask<gcs::ChainConfig>([](gcs::GcsClient& c, auto reply) { reply(c.view(0)); });
-    ASSERT_TRUE(view);
-    EXPECT_FALSE(view->contains(silenced)) << view->to_string();
-    EXPECT_GT(view->epoch, 1u);
-  }
+  // After the pause the stream is back to full speed: requests no longer
+  // wait out a timeout at the silenced rank (at most kWindow per 200 ms if
+  // they did).
+  size_t last_second = 0;
+  const auto end = st->acked.back().second;
+  for (auto& [k, t] : st->acked) last_second += end - t < 1s;
+  EXPECT_GT(last_second, 2000u) << "acknowledgements in the last second of the stream";
 }
