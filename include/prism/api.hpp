@@ -126,6 +126,11 @@ struct MemoryStats {
 /// Example: `auto m = prism::memory_stats(); std::printf("%lu\n", m.bytes_in_store);`
 MemoryStats memory_stats();
 
+/// GPU ids granted to the calling task (options .num_gpus); empty outside a
+/// task or when it asked for none. When Prism is built with CUDA the task's
+/// thread already has the first one as its current device.
+std::vector<int> gpu_ids();
+
 /// Number of node ranks (nodes that run tasks) in this job.
 int num_nodes();
 /// The node this code runs on (0 .. num_nodes()-1); the driver is on node 0.

@@ -97,6 +97,7 @@ std::string object_id_string(const ObjectIdPod& id) { return to_id(id).to_string
 MemoryStats memory_stats() { return rt().memory_stats(); }
 
 int num_nodes() { return rt().num_nodes(); }
+std::vector<int> gpu_ids() { return runtime::NodeRuntime::current_gpu_ids(); }
 int node_id() { return rt().node_id(); }
 int world_rank() { return rt().world_rank(); }
 

@@ -72,7 +72,12 @@ struct GcsAgentOptions {
   /// Row updates in flight at once (in batches of up to 64); more wait (and
   /// coalesce) in the agent.
   size_t max_in_flight = 4096;
-  gcs::GcsClientOptions client;
+  /// Retries: every 200 ms, backing off only to 400 ms (a failover costs the
+  /// client ~1 failure timeout plus one retry interval), for ~60 s.
+  gcs::GcsClientOptions client = {.request_timeout_us = 200'000,
+                                  .max_backoff_us = 400'000,
+                                  .max_attempts = 150,
+                                  .incarnation = 0};
 };
 
 /// What the node's heartbeat reports, from NodeRuntime::stats().

@@ -6,11 +6,13 @@
 #include "common/log.hpp"
 #include "prism/errors.hpp"
 #include "prism/remote.hpp"
+#include "worker/gpu_device.hpp"
 
 namespace prism::runtime {
 namespace {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
+thread_local std::vector<int> tls_gpu_ids;  // of the task running on this thread
 std::atomic<NodeRuntime*> process_runtime{nullptr};
 
 ObjectId to_id(const detail::ObjectIdPod& p) { return {p.owner_rank, p.index, p.seq}; }
@@ -63,7 +65,8 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
                            static_cast<int>(nodes.at(layout_.world_rank).num_cpus)},
             engine_),
       scheduler_(layout_.world_rank, std::move(nodes)),
-      timeline_(!config.timeline.empty()) {
+      timeline_(!config.timeline.empty()),
+      gpus_(static_cast<int>(scheduler_.node(layout_.world_rank).num_gpus)) {
   stats_.slots = static_cast<uint64_t>(pool_.slots());
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
@@ -74,6 +77,7 @@ NodeRuntime* NodeRuntime::current() noexcept {
   return tls_runtime ? tls_runtime : process_runtime.load(std::memory_order_acquire);
 }
 void NodeRuntime::set_process_runtime(NodeRuntime* rt) noexcept { process_runtime.store(rt); }
+std::vector<int> NodeRuntime::current_gpu_ids() { return tls_gpu_ids; }
 NodeRuntime::Scope::Scope(NodeRuntime* rt) noexcept : previous_(tls_runtime) { tls_runtime = rt; }
 NodeRuntime::Scope::~Scope() { tls_runtime = previous_; }
 
@@ -582,12 +586,30 @@ void NodeRuntime::execute(TaskSpec spec) {
   const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
   std::string error;
+  std::vector<int> gpu_grant;
   try {
     const auto* fn = detail::find_function(spec.function);
     if (!fn)
       throw RegistrationError("function '" + spec.function + "' is not registered on rank " +
                               std::to_string(layout_.world_rank) +
                               " (every rank must run the same binary with PRISM_REMOTE)");
+    // GPUs: wait until the ledger grants them (a device is never shared beyond
+    // 1.0); the thread's CUDA device is the first granted.
+    if (spec.num_gpus > 0) {
+      std::optional<std::vector<int>> granted;
+      while (!(granted = gpus_.acquire(spec.num_gpus))) {
+        const uint32_t seen = gpu_releases_.load(std::memory_order_acquire);
+        if (auto retry = gpus_.acquire(spec.num_gpus)) {
+          granted = std::move(retry);
+          break;
+        }
+        wait_for([&] { return gpu_releases_.load(std::memory_order_acquire) != seen; }, -1,
+                 nullptr, false);
+      }
+      gpu_grant = std::move(*granted);
+      tls_gpu_ids = gpu_grant;
+      if (!gpu_grant.empty()) worker::set_current_device(gpu_grant.front());
+    }
     std::vector<detail::ArgValue> args(spec.args.size());
     std::vector<std::unique_ptr<std::byte[]>> fetched;
     std::vector<std::shared_ptr<const object_store::StoredObject>> pinned;
@@ -624,6 +646,12 @@ void NodeRuntime::execute(TaskSpec spec) {
     error = std::string(e.what()) + " [node " + std::to_string(layout_.world_rank) + "]";
   } catch (...) {
     error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
+  }
+  if (spec.num_gpus > 0 && !gpu_grant.empty()) {
+    gpus_.release(gpu_grant, spec.num_gpus);
+    tls_gpu_ids.clear();
+    gpu_releases_.fetch_add(1, std::memory_order_acq_rel);
+    engine_.notify();
   }
   const int64_t t1 = Timeline::now_us();
   timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,

@@ -28,6 +28,7 @@
 #include "runtime/layout.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/timeline.hpp"
+#include "scheduler/gpu_ledger.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/progress_engine.hpp"
 #include "worker/topology.hpp"
@@ -93,6 +94,8 @@ class NodeRuntime {
   void release(const ObjectId& id) noexcept;
   void note_shared(const ObjectId& id) noexcept;
 
+  /// GPU ids held by the task running on the calling thread (empty if none).
+  static std::vector<int> current_gpu_ids();
   int node_id() const noexcept { return layout_.world_rank; }
   int num_nodes() const noexcept { return layout_.num_nodes; }
   int world_rank() const noexcept { return layout_.world_rank; }
@@ -191,6 +194,8 @@ class NodeRuntime {
   scheduler::Scheduler scheduler_;
   NodeStats stats_;
   Timeline timeline_;
+  scheduler::GpuLedger gpus_;
+  std::atomic<uint32_t> gpu_releases_{0};  // bumped when GPUs free up
 
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<bool> shutdown_{false};

@@ -1,5 +1,9 @@
 #include "worker/topology.hpp"
 
+#include <algorithm>
+
+#include "worker/gpu_device.hpp"
+
 #include <hwloc.h>
 
 #include <cstring>
@@ -57,6 +61,8 @@ Expected<std::unique_ptr<Topology>> Topology::discover() {
         (std::strncmp(o->name, "cuda", 4) == 0 || std::strncmp(o->name, "rsmi", 4) == 0))
       ++t->num_gpus_;
   }
+  // Without hwloc's CUDA/NVML plugins, ask the CUDA runtime (when built with it).
+  t->num_gpus_ = std::max(t->num_gpus_, cuda_device_count());
   hwloc_obj_t root = hwloc_get_root_obj(im.topo);
   t->total_memory_ = root ? root->total_memory : 0;
   return t;

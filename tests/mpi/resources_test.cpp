@@ -1,0 +1,91 @@
+// GPU slots with declared GPUs (PRISM_NUM_GPUS=2 on every node rank): no GPU
+// is over-subscribed, fractions share a device, ids reach the task.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <prism/prism.hpp>
+#include <thread>
+
+namespace {
+struct Span {
+  int node, first_gpu, num_ids;
+  double start, end;
+};
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Span on_gpu(int ms) {
+  auto ids = prism::gpu_ids();
+  const double t0 = now_s();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return {prism::node_id(), ids.empty() ? -1 : ids[0], static_cast<int>(ids.size()), t0, now_s()};
+}
+PRISM_REMOTE(on_gpu);
+
+// Largest number of spans overlapping in time on one (node, gpu).
+int max_concurrency(const std::vector<Span>& spans) {
+  std::map<std::pair<int, int>, std::vector<std::pair<double, int>>> events;
+  for (const auto& s : spans) {
+    events[{s.node, s.first_gpu}].push_back({s.start, +1});
+    events[{s.node, s.first_gpu}].push_back({s.end, -1});
+  }
+  int worst = 0;
+  for (auto& [key, ev] : events) {
+    std::sort(ev.begin(), ev.end(), [](auto& a, auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second < b.second;  // ends first
+    });
+    int cur = 0;
+    for (auto& [t, d] : ev) worst = std::max(worst, cur += d);
+  }
+  return worst;
+}
+
+std::vector<Span> run_all(double gpus, int n) {
+  std::vector<prism::ObjectRef<Span>> refs;
+  for (int i = 0; i < n; ++i)
+    refs.push_back(prism::task(on_gpu).options({.num_gpus = gpus,
+                                                .placement = prism::Placement::kSpread})
+                       .remote(40));
+  return prism::get(refs);
+}
+}  // namespace
+
+class Gpus : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    try {
+      (void)prism::task(on_gpu).options({.num_gpus = 2}).remote(0);
+    } catch (const prism::InfeasibleError&) {
+      GTEST_SKIP() << "run with PRISM_NUM_GPUS=2 (ctest: mpi_gpu_slots)";
+    }
+  }
+};
+
+TEST_F(Gpus, WholeGpusAreNeverShared) {
+  auto spans = run_all(1, 16);
+  for (const auto& s : spans) {
+    EXPECT_EQ(s.num_ids, 1);
+    EXPECT_GE(s.first_gpu, 0);
+    EXPECT_LT(s.first_gpu, 2);
+  }
+  EXPECT_EQ(max_concurrency(spans), 1);
+}
+
+TEST_F(Gpus, FractionsShareUpToOneDevice) {
+  auto spans = run_all(0.5, 16);
+  EXPECT_LE(max_concurrency(spans), 2);
+}
+
+TEST_F(Gpus, MultiGpuTasksGetDistinctIds) {
+  auto s = prism::get(prism::task(on_gpu).options({.num_gpus = 2}).remote(1));
+  EXPECT_EQ(s.num_ids, 2);
+  EXPECT_THROW((void)prism::task(on_gpu).options({.num_gpus = 3}).remote(1), prism::InfeasibleError);
+}
+
+TEST_F(Gpus, NoGpuOutsideAGpuTask) {
+  EXPECT_TRUE(prism::gpu_ids().empty());
+  EXPECT_EQ(prism::get(prism::task(on_gpu).remote(0)).num_ids, 0);
+}
