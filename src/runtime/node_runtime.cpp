@@ -548,6 +548,11 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
     complete_locked(id, std::move(v));
     return;
   }
+  for (const auto& a : task->spec.args)  // locality: where is the largest argument?
+    if (a.kind == WireArg::Kind::kRemoteValue && a.location.size > task->request.data_bytes) {
+      task->request.data_bytes = a.location.size;
+      task->request.data_node = static_cast<int>(a.location.holder);
+    }
   auto node = scheduler_.pick(task->request);
   if (!node) {
     unpin_refs();

@@ -57,6 +57,12 @@ Expected<int> Scheduler::pick(const TaskRequest& r) {
     int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
     return pick;
   }
+  // Locality: a large argument draws the task to its holder, unless that node
+  // is already twice over its slots (then moving the data is cheaper).
+  if (r.placement == 0 && r.data_node >= 0 && r.data_node < n && r.data_bytes >= kLocalityThreshold &&
+      infeasibility(r.data_node, r).empty() &&
+      in_flight_[r.data_node] < 2 * static_cast<int>(nodes_[r.data_node].num_cpus + 0.5))
+    return r.data_node;
   if (local_ok && (has_room(local_) || r.placement == 2)) return local_;
   // Least loaded feasible node, starting after the last choice to rotate ties.
   int best = -1;

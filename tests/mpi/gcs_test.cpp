@@ -434,27 +434,36 @@ TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
     return st->in_flight == 0;
   }, 60s));
   agent().post([pump](gcs::GcsClient&) { *pump = {}; });  // break the self-reference
-  std::lock_guard lk(st->mu);
-  const double pause_ms = std::chrono::duration<double, std::milli>(longest_gap()).count();
+  // Copied out: the agent thread takes st->mu (posted pumps) while we wait on it.
+  std::vector<std::pair<uint64_t, Clock::time_point>> acked;
+  uint64_t failed = 0;
+  double pause_ms = 0;
+  {
+    std::lock_guard lk(st->mu);
+    acked = st->acked;
+    failed = st->failed;
+    pause_ms = std::chrono::duration<double, std::milli>(longest_gap()).count();
+  }
   std::printf("[ failover ] GCS rank %d silenced: %zu writes acknowledged, %lu failed, "
               "longest client-visible pause %.0f ms\n",
-              silenced, st->acked.size(), static_cast<unsigned long>(st->failed), pause_ms);
+              silenced, acked.size(), static_cast<unsigned long>(failed), pause_ms);
   EXPECT_GT(pause_ms, 300.0) << "the replica was not silenced during the stream";
-  EXPECT_EQ(st->failed, 0u);
+  EXPECT_EQ(failed, 0u);
+  ASSERT_FALSE(acked.empty());
 
   // Every acknowledged write is readable afterwards, with its value.
   auto rows = scan_table<gcs::ActorTable>();
   size_t missing = 0;
-  for (auto& [k, t] : st->acked) {
+  for (auto& [k, t] : acked) {
     auto it = rows.find(key(k));
     if (it == rows.end() || it->second != record(k)) ++missing;
   }
-  EXPECT_EQ(missing, 0u) << "of " << st->acked.size() << " acknowledged writes";
+  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged writes";
   // After the pause the stream is back to full speed: requests no longer
   // wait out a timeout at the silenced rank (at most kWindow per 200 ms if
   // they did).
   size_t last_second = 0;
-  const auto end = st->acked.back().second;
-  for (auto& [k, t] : st->acked) last_second += end - t < 1s;
+  const auto end = acked.back().second;
+  for (auto& [k, t] : acked) last_second += end - t < 1s;
   EXPECT_GT(last_second, 2000u) << "acknowledgements in the last second of the stream";
 }

@@ -143,3 +143,16 @@ TEST(Tasks, InfeasibleRequestFailsAtOnce) {
                prism::InfeasibleError);
   EXPECT_THROW((void)prism::task(node_of).options({.node = 99}).remote(), prism::Error);
 }
+
+namespace {
+std::vector<char> hundred_mb() { return std::vector<char>(100u << 20, 'z'); }
+PRISM_REMOTE(hundred_mb);
+int where_with(std::vector<char> data) { return data.size() == (100u << 20) ? prism::node_id() : -1; }
+PRISM_REMOTE(where_with);
+}  // namespace
+
+TEST(Tasks, TaskGoesToTheNodeHoldingItsLargeArgument) {
+  const int holder = prism::num_nodes() - 1;
+  auto data = prism::task(hundred_mb).options({.node = holder}).remote();
+  EXPECT_EQ(prism::get(prism::task(where_with).remote(data)), holder);
+}

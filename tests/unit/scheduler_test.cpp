@@ -79,3 +79,16 @@ TEST(Scheduler, SpreadRotates) {
   for (int i = 0; i < 3; ++i) seen.insert(*s.pick(r));
   EXPECT_EQ(seen.size(), 3u);
 }
+
+TEST(Scheduler, LargeArgumentDrawsTheTaskToItsNode) {
+  Scheduler s(0, three_nodes());
+  TaskRequest r;
+  r.data_node = 2;
+  r.data_bytes = 100 << 20;
+  EXPECT_EQ(*s.pick(r), 2);  // although the local node has room
+  r.data_bytes = 1000;       // small: local first
+  EXPECT_EQ(*s.pick(r), 0);
+  r.data_bytes = 100 << 20;
+  for (int i = 0; i < 8; ++i) s.on_dispatch(2);  // node 2 far over its 4 slots
+  EXPECT_NE(*s.pick(r), 2);
+}
