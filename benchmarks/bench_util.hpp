@@ -2,6 +2,8 @@
 // (`--csv FILE` writes rows `metric,value,unit`).
 #pragma once
 
+#include <mpi.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,29 @@ inline double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
+}
+
+/// The baseline of the latency benchmarks: median over 5 rounds of the mean
+/// round trip of `iters` 8-byte MPI_Send/MPI_Recv ping-pongs between world
+/// ranks 0 and 1 (other ranks only join the barriers). Collective.
+inline double mpi_pingpong_roundtrip_us(int rank, int iters) {
+  std::vector<double> rounds;
+  char buf[8] = {};
+  for (int round = 0; round < 5; ++round) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    auto t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) {
+      if (rank == 0) {
+        MPI_Send(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
+        MPI_Recv(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      } else if (rank == 1) {
+        MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+      }
+    }
+    rounds.push_back(seconds_since(t0) / iters * 1e6);
+  }
+  return median(rounds);
 }
 
 /// Collects figures, prints each as it comes, writes them to CSV at the end.

@@ -19,26 +19,6 @@ namespace {
 int empty() { return 0; }
 PRISM_REMOTE(empty);
 
-// Median over rounds of the mean round trip of `iters` 8-byte ping-pongs.
-double mpi_pingpong_us(int rank, int iters) {
-  std::vector<double> rounds;
-  char buf[8] = {};
-  for (int round = 0; round < 5; ++round) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    auto t0 = Clock::now();
-    for (int i = 0; i < iters; ++i) {
-      if (rank == 0) {
-        MPI_Send(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
-        MPI_Recv(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      } else if (rank == 1) {
-        MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
-      }
-    }
-    rounds.push_back(seconds_since(t0) / iters * 1e6);
-  }
-  return median(rounds);
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,7 +39,7 @@ int main(int argc, char** argv) {
   }
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const double mpi_rtt = mpi_pingpong_us(rank, iters);
+  const double mpi_rtt = mpi_pingpong_roundtrip_us(rank, iters);
 
   int rc = prism::run(argc, argv, [&] {
     Report report(csv);

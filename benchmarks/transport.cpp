@@ -21,26 +21,6 @@ using namespace prism::bench;
 
 namespace {
 
-double mpi_rtt_us(int rank, int iters) {
-  char buf[8] = {};
-  std::vector<double> rounds;
-  for (int round = 0; round < 5; ++round) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    auto t0 = Clock::now();
-    for (int i = 0; i < iters; ++i) {
-      if (rank == 0) {
-        MPI_Send(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
-        MPI_Recv(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      } else {
-        MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
-      }
-    }
-    rounds.push_back(seconds_since(t0) / iters * 1e6);
-  }
-  return median(rounds);
-}
-
 double mpi_bandwidth_gbs(int rank, size_t bytes, int reps) {
   std::vector<char> buf(bytes, 1);
   MPI_Barrier(MPI_COMM_WORLD);
@@ -112,7 +92,7 @@ int main(int argc, char** argv) {
   auto say = [&](const char* m, double v, const char* u) {
     if (rank == 0) report.add(m, v, u);
   };
-  const double mpi_rtt = mpi_rtt_us(rank, iters);
+  const double mpi_rtt = mpi_pingpong_roundtrip_us(rank, iters);
   say("mpi_pingpong_roundtrip_8B", mpi_rtt, "us");
   say("mpi_bandwidth_64MiB", mpi_bandwidth_gbs(rank, big, 10), "GB/s");
 

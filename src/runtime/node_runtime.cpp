@@ -171,12 +171,16 @@ detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender) {
   if (!e.owned) {
     ++e.registrations;
     send_id_message(MessageKind::kAddBorrower, static_cast<int>(id.owner_rank), id, sender);
-  } else if (sender == layout_.world_rank) {
-    transit_done_locked(id);  // the ref came home to its owner and sender
-  } else if (sender >= 0) {
-    send_id_message(MessageKind::kTransitDone, sender, id);
+  } else {
+    release_transit_pin_locked(id, sender);  // the ref came home to its owner
   }
   return h;
+}
+
+// The owner has counted the receiver of a ref `sender` pinned: unpin it.
+void NodeRuntime::release_transit_pin_locked(const ObjectId& id, int sender) {
+  if (sender == layout_.world_rank) transit_done_locked(id);
+  else if (sender >= 0) send_id_message(MessageKind::kTransitDone, sender, id);
 }
 
 void NodeRuntime::send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra) {
@@ -202,8 +206,7 @@ void NodeRuntime::on_add_borrower(int src, Reader& r) {
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
   if (it != objects_.end()) ++it->second->borrowers[src];
-  if (sender == layout_.world_rank) transit_done_locked(id);
-  else if (sender >= 0) send_id_message(MessageKind::kTransitDone, sender, id);
+  release_transit_pin_locked(id, sender);
 }
 
 void NodeRuntime::on_remove_borrower(int src, Reader& r) {

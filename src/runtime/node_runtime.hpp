@@ -135,6 +135,7 @@ class NodeRuntime {
   void on_add_borrower(int src, Reader& r);
   void on_remove_borrower(int src, Reader& r);
   void transit_done_locked(const ObjectId& id);
+  void release_transit_pin_locked(const ObjectId& id, int sender);
   void send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra = -1);
 
   EntryPtr entry_locked(const ObjectId& id);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every benchmark with its baseline and writes one CSV per benchmark
+# (metric,value,unit) into OUT_DIR (default benchmarks/results). Figures are
+# also printed. Usage: benchmarks/run_all.sh [BUILD_DIR] [OUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}; out=${2:-benchmarks/results}
+mkdir -p "$out"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+b=$build/benchmarks
+run() { local name=$1; shift; echo "== $name: $*"; timeout 600 "$@" --csv "$out/$name.csv"; }
+run transport            mpirun -n 2 "$b/bench_transport"
+run task_roundtrip       mpirun -n 3 "$b/bench_task_roundtrip"
+run task_throughput_n4   mpirun -n 4 "$b/bench_task_throughput" --tasks 50000
+run task_throughput_n8   mpirun -n 8 "$b/bench_task_throughput" --tasks 50000
+run objects              mpirun -n 3 "$b/bench_objects" --gib 1
+if [ -x "$b/bench_gcs_throughput" ]; then
+  for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
+fi
+echo "== rollouts (Prism vs BSP)"
+{
+  echo "metric,value,unit"
+  for mode in "bsp --per-step=1:-n 2" "bsp --per-step=10:-n 2" "prism:-n 3"; do
+    args=${mode%%:*}; np=${mode#*:}
+    # shellcheck disable=SC2086
+    line=$(timeout 300 mpirun $np "$build/apps/prism-rollouts" --mode=$args | head -1)
+    echo "$line" >&2
+    eff=$(grep -oE 'efficiency [0-9.]+' <<<"$line" | awk '{print $2}')
+    echo "rollouts_efficiency_${args// /_},$eff,fraction"
+  done
+} > "$out/rollouts.csv"
+echo "CSV files in $out"
