@@ -17,10 +17,10 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <prism/prism.hpp>
 #include <random>
 #include <thread>
-#include <ctime>
 
 namespace {
 
@@ -52,7 +52,9 @@ std::vector<int> durations(int n, double mean_us, unsigned seed) {
   return d;
 }
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 void report(const char* mode, double work_s, double wall_s, int cores, int n) {
   std::printf("%s: %d rollouts, work %.3f s, wall %.3f s on %d cores, efficiency %.2f\n", mode, n,

@@ -17,7 +17,9 @@ using namespace prism::bench;
 
 namespace {
 
-std::vector<char> big_block(uint64_t bytes) { return std::vector<char>(bytes, 'x'); }
+std::vector<char> big_block(uint64_t bytes) {
+  return std::vector<char>(bytes, 'x');
+}
 PRISM_REMOTE(big_block);
 
 // Raw baseline: a buffer registered on the callee's node, for a direct RDMA get.

@@ -16,7 +16,9 @@
 using namespace prism::bench;
 
 namespace {
-int empty() { return 0; }
+int empty() {
+  return 0;
+}
 PRISM_REMOTE(empty);
 
 }  // namespace

@@ -13,7 +13,9 @@
 using namespace prism::bench;
 
 namespace {
-int empty() { return 0; }
+int empty() {
+  return 0;
+}
 PRISM_REMOTE(empty);
 
 int submit_batch(int n) {  // a client that is itself a task

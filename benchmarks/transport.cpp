@@ -26,8 +26,11 @@ double mpi_bandwidth_gbs(int rank, size_t bytes, int reps) {
   MPI_Barrier(MPI_COMM_WORLD);
   auto t0 = Clock::now();
   for (int i = 0; i < reps; ++i) {
-    if (rank == 0) MPI_Recv(buf.data(), static_cast<int>(bytes), MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    else MPI_Send(buf.data(), static_cast<int>(bytes), MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+    if (rank == 0)
+      MPI_Recv(buf.data(), static_cast<int>(bytes), MPI_BYTE, 1, 0, MPI_COMM_WORLD,
+               MPI_STATUS_IGNORE);
+    else
+      MPI_Send(buf.data(), static_cast<int>(bytes), MPI_BYTE, 0, 0, MPI_COMM_WORLD);
   }
   MPI_Barrier(MPI_COMM_WORLD);
   return static_cast<double>(bytes) * reps / seconds_since(t0) / 1e9;
@@ -122,9 +125,10 @@ int main(int argc, char** argv) {
     MPI_Bcast(key.data(), static_cast<int>(key_len), MPI_BYTE, 1, MPI_COMM_WORLD);
     std::atomic<bool> stop{false};
     std::thread progress;  // rank 1 keeps its worker progressing (as a node rank's loop does)
-    if (rank == 1) progress = std::thread([&] {
-      while (!stop) tr.try_poll();
-    });
+    if (rank == 1)
+      progress = std::thread([&] {
+        while (!stop) tr.try_poll();
+      });
     if (rank == 0) {
       std::vector<double> rates;
       for (int i = 0; i < 5; ++i) {

@@ -68,7 +68,8 @@ auto get_view(const ObjectRef<T>& ref) {
   } else {
     using E = typename detail::contiguous<T>::element;
     if (payload.size() % sizeof(E) != 0)
-      throw SerializationError("value of type " + detail::type_name<T>() + " has a partial element");
+      throw SerializationError("value of type " + detail::type_name<T>() +
+                               " has a partial element");
     return View<E>({reinterpret_cast<const E*>(payload.data()), payload.size() / sizeof(E)},
                    v.keep_alive);
   }
@@ -108,7 +109,8 @@ std::pair<std::vector<ObjectRef<T>>, std::vector<ObjectRef<T>>> wait(
     handles.push_back(r.handle());
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
-  std::vector<bool> ready = detail::wait_handles(handles, num_returns, timeout.count() < 0 ? -1 : us);
+  std::vector<bool> ready =
+      detail::wait_handles(handles, num_returns, timeout.count() < 0 ? -1 : us);
   std::pair<std::vector<ObjectRef<T>>, std::vector<ObjectRef<T>>> out;
   for (size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.first : out.second).push_back(refs[i]);
   return out;
@@ -119,9 +121,9 @@ struct MemoryStats {
   uint64_t objects_in_store = 0;  ///< sealed objects held in this node's store
   uint64_t bytes_in_store = 0;
   uint64_t store_capacity = 0;
-  uint64_t objects_spilled = 0;   ///< currently on disk (HDF5), restored on demand
+  uint64_t objects_spilled = 0;  ///< currently on disk (HDF5), restored on demand
   uint64_t bytes_spilled = 0;
-  uint64_t tracked_objects = 0;   ///< objects this process owns or borrows
+  uint64_t tracked_objects = 0;  ///< objects this process owns or borrows
 };
 /// Example: `auto m = prism::memory_stats(); std::printf("%lu\n", m.bytes_in_store);`
 MemoryStats memory_stats();

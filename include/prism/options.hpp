@@ -18,9 +18,9 @@ enum class Placement : uint8_t {
 ///   prism::task(f).options({.num_gpus = 1, .name = "train"}).remote(x);
 /// Plain value type; thread-compatible.
 struct TaskOptions {
-  double num_cpus = 1;    ///< CPU slots (worker threads) held while the task runs
-  double num_gpus = 0;    ///< GPUs; fractions (0.5) share a device
-  uint64_t memory = 0;    ///< bytes of node memory reserved while it runs
+  double num_cpus = 1;  ///< CPU slots (worker threads) held while the task runs
+  double num_gpus = 0;  ///< GPUs; fractions (0.5) share a device
+  uint64_t memory = 0;  ///< bytes of node memory reserved while it runs
   std::map<std::string, double> resources = {};  ///< custom resources, e.g. {"fpga", 1}
   std::string name = {};  ///< shown in errors and the timeline (default: the function's name)
   int node = -1;          ///< run on this node (0 .. num_nodes()-1); -1: the scheduler decides

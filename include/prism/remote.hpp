@@ -71,7 +71,8 @@ std::vector<std::byte> invoke_function(const void* fn, std::span<const ArgValue>
     } else {
       return encode<R>(f(static_cast<P&&>(std::get<I>(decoded))...));
     }
-  }(std::index_sequence_for<P...>{});
+  }
+  (std::index_sequence_for<P...>{});
 }
 
 /// Made by PRISM_REMOTE at static-initialization time.
@@ -106,8 +107,10 @@ TaskArg make_task_arg(A&& a) {
                   "this parameter takes an ObjectRef: pass a ref (e.g. prism::put(value))");
     static_assert(std::is_convertible_v<A&&, D>,
                   "argument type does not convert to the remote function's parameter type");
-    if constexpr (std::is_same_v<AD, D>) return {TaskArg::Kind::kValue, encode<D>(a), nullptr};
-    else return {TaskArg::Kind::kValue, encode<D>(D(std::forward<A>(a))), nullptr};
+    if constexpr (std::is_same_v<AD, D>)
+      return {TaskArg::Kind::kValue, encode<D>(a), nullptr};
+    else
+      return {TaskArg::Kind::kValue, encode<D>(D(std::forward<A>(a))), nullptr};
   }
 }
 
@@ -146,7 +149,8 @@ class RemoteFunction<R(P...)> {
     std::vector<detail::TaskArg> encoded;
     encoded.reserve(sizeof...(A));
     (encoded.push_back(detail::make_task_arg<P>(std::forward<A>(args))), ...);
-    return ObjectRef<result_type>(detail::submit_task(info->name.c_str(), std::move(encoded), opts_));
+    return ObjectRef<result_type>(
+        detail::submit_task(info->name.c_str(), std::move(encoded), opts_));
   }
 
  private:
@@ -170,7 +174,7 @@ RemoteFunction<R(P...)> task(R (*fn)(P...)) {
 /// on every rank. Use once per function, at namespace scope:
 ///   int square(int x) { return x * x; }
 ///   PRISM_REMOTE(square);
-#define PRISM_REMOTE(fn)                                                           \
+#define PRISM_REMOTE(fn)                                                                    \
   static const ::prism::detail::Registrar PRISM_DETAIL_CAT(prism_registrar_, __COUNTER__) { \
-    #fn, &fn                                                                       \
+#fn, &fn                                                                                \
   }

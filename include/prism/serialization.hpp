@@ -47,8 +47,7 @@ inline constexpr bool is_raw_v =
 template <class T>
 struct contiguous : std::false_type {};
 template <class E, class A>
-struct contiguous<std::vector<E, A>>
-    : std::bool_constant<is_raw_v<E> && !std::is_same_v<E, bool>> {
+struct contiguous<std::vector<E, A>> : std::bool_constant<is_raw_v<E> && !std::is_same_v<E, bool>> {
   using element = E;
 };
 template <class C, class Tr, class A>
@@ -154,9 +153,9 @@ T decode(std::span<const std::byte> bytes) {
   } else if constexpr (contiguous<T>::value) {
     using E = typename contiguous<T>::element;
     if (p.size() % sizeof(E) != 0)
-      throw SerializationError("value of type " + type_name<T>() + ": " +
-                               std::to_string(p.size()) + " bytes is not a whole number of " +
-                               std::to_string(sizeof(E)) + "-byte elements");
+      throw SerializationError("value of type " + type_name<T>() + ": " + std::to_string(p.size()) +
+                               " bytes is not a whole number of " + std::to_string(sizeof(E)) +
+                               "-byte elements");
     T v;
     v.resize(p.size() / sizeof(E));
     if (!p.empty()) std::memcpy(v.data(), p.data(), p.size());

@@ -21,7 +21,9 @@ runtime::NodeRuntime& rt() {
   return *r;
 }
 
-ObjectId to_id(const detail::ObjectIdPod& p) { return {p.owner_rank, p.index, p.seq}; }
+ObjectId to_id(const detail::ObjectIdPod& p) {
+  return {p.owner_rank, p.index, p.seq};
+}
 
 // The registry of remote functions. Filled during static initialization (one
 // PRISM_REMOTE line per function), read-only afterwards: no lock needed then.
@@ -75,30 +77,48 @@ HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
   return rt().submit(function_name, std::move(args), options);
 }
 
-HandlePtr put_encoded(std::vector<std::byte> encoded) { return rt().put(std::move(encoded)); }
+HandlePtr put_encoded(std::vector<std::byte> encoded) {
+  return rt().put(std::move(encoded));
+}
 
-ValueBytes get_encoded(const HandlePtr& handle) { return rt().get(handle); }
+ValueBytes get_encoded(const HandlePtr& handle) {
+  return rt().get(handle);
+}
 
 std::vector<bool> wait_handles(const std::vector<HandlePtr>& handles, size_t num_returns,
                                int64_t timeout_us) {
   return rt().wait(handles, num_returns, timeout_us);
 }
 
-HandlePtr borrow_handle(ObjectIdPod id, int32_t sender) { return rt().borrow(to_id(id), sender); }
+HandlePtr borrow_handle(ObjectIdPod id, int32_t sender) {
+  return rt().borrow(to_id(id), sender);
+}
 
 void note_shared(const ObjectIdPod& id) noexcept {
   if (auto* r = runtime::NodeRuntime::current()) r->note_shared(to_id(id));
 }
 
-std::string object_id_string(const ObjectIdPod& id) { return to_id(id).to_string(); }
+std::string object_id_string(const ObjectIdPod& id) {
+  return to_id(id).to_string();
+}
 
 }  // namespace detail
 
-MemoryStats memory_stats() { return rt().memory_stats(); }
+MemoryStats memory_stats() {
+  return rt().memory_stats();
+}
 
-int num_nodes() { return rt().num_nodes(); }
-std::vector<int> gpu_ids() { return runtime::NodeRuntime::current_gpu_ids(); }
-int node_id() { return rt().node_id(); }
-int world_rank() { return rt().world_rank(); }
+int num_nodes() {
+  return rt().num_nodes();
+}
+std::vector<int> gpu_ids() {
+  return runtime::NodeRuntime::current_gpu_ids();
+}
+int node_id() {
+  return rt().node_id();
+}
+int world_rank() {
+  return rt().world_rank();
+}
 
 }  // namespace prism

@@ -28,7 +28,7 @@ class Writer {
   explicit Writer(size_t reserve) { buf_.reserve(reserve); }
 
   template <class T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T>
   void put(T v) {
     const size_t at = buf_.size();
     buf_.resize(at + sizeof(T));
@@ -63,8 +63,7 @@ class Reader {
   Reader(const void* p, size_t n) : b_(static_cast<const std::byte*>(p), n) {}
 
   template <class T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
-  T get() {
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T> T get() {
     T v{};
     if (!need(sizeof(T))) return v;
     std::memcpy(&v, b_.data() + pos_, sizeof(T));
@@ -87,17 +86,20 @@ class Reader {
     return s;
   }
   /// The bytes not read yet.
-  std::span<const std::byte> rest() const { return failed_ ? std::span<const std::byte>{} : b_.subspan(pos_); }
+  std::span<const std::byte> rest() const {
+    return failed_ ? std::span<const std::byte>{} : b_.subspan(pos_);
+  }
   bool ok() const noexcept { return !failed_; }
   size_t position() const noexcept { return pos_; }
   /// Ok if nothing failed and (when exact) every byte was consumed.
   Status finish(std::string_view what, bool exact = true) const {
     if (failed_)
       return {Errc::kMalformedMessage, std::string(what) + " truncated at byte " +
-                                           std::to_string(pos_) + " of " + std::to_string(b_.size())};
+                                           std::to_string(pos_) + " of " +
+                                           std::to_string(b_.size())};
     if (exact && pos_ != b_.size())
-      return {Errc::kMalformedMessage, std::string(what) + " has " +
-                                           std::to_string(b_.size() - pos_) + " trailing bytes"};
+      return {Errc::kMalformedMessage,
+              std::string(what) + " has " + std::to_string(b_.size() - pos_) + " trailing bytes"};
     return Status::ok();
   }
   /// Latch an error found by a caller's own validation (e.g. a bad enum).

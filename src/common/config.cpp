@@ -19,9 +19,8 @@ Expected<long long> parse_int(const std::string& name, const std::string& v, lon
   errno = 0;
   long long x = std::strtoll(v.c_str(), &end, 10);
   if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
-    return Status{Errc::kInvalidArgument, "option " + name + "='" + v +
-                                              "' is not an integer in [" + std::to_string(lo) +
-                                              ", " + std::to_string(hi) + "]"};
+    return Status{Errc::kInvalidArgument, "option " + name + "='" + v + "' is not an integer in [" +
+                                              std::to_string(lo) + ", " + std::to_string(hi) + "]"};
   return x;
 }
 
@@ -73,8 +72,9 @@ OptionDef bool_opt(const char* name, const char* help, const char* def, F field)
 OptionDef bytes_opt(const char* name, const char* help, const char* def, uint64_t Config::*field) {
   return {{name, help, def}, [=](Config& c, const std::string& v) -> Status {
             auto x = parse_bytes(v);
-            if (!x) return {Errc::kInvalidArgument, std::string("option ") + name + ": " +
-                                                        x.status().message()};
+            if (!x)
+              return {Errc::kInvalidArgument,
+                      std::string("option ") + name + ": " + x.status().message()};
             c.*field = *x;
             return Status::ok();
           }};
@@ -102,8 +102,8 @@ const std::vector<OptionDef>& option_defs() {
          c.resources = *r;
          return Status::ok();
        }},
-      bytes_opt("inline-threshold", "objects up to this size travel inside control messages",
-                "64K", &Config::inline_threshold),
+      bytes_opt("inline-threshold", "objects up to this size travel inside control messages", "64K",
+                &Config::inline_threshold),
       bytes_opt("store-capacity", "object store bytes per node rank (0: automatic)", "0",
                 &Config::store_capacity),
       str_opt("spill-dir", "directory for objects spilled to HDF5 (default <run-dir>/spill)", "",
@@ -186,12 +186,18 @@ Expected<uint64_t> parse_bytes(const std::string& text) {
   std::transform(unit.begin(), unit.end(), unit.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   double mul = 1;
-  if (unit == "" || unit == "b") mul = 1;
-  else if (unit == "k" || unit == "kb" || unit == "kib") mul = 1024.0;
-  else if (unit == "m" || unit == "mb" || unit == "mib") mul = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gb" || unit == "gib") mul = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tb" || unit == "tib") mul = 1024.0 * 1024 * 1024 * 1024;
-  else return Status{Errc::kInvalidArgument, "bad byte size '" + text + "' (use e.g. 64K, 2G)"};
+  if (unit == "" || unit == "b")
+    mul = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    mul = 1024.0;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    mul = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    mul = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tb" || unit == "tib")
+    mul = 1024.0 * 1024 * 1024 * 1024;
+  else
+    return Status{Errc::kInvalidArgument, "bad byte size '" + text + "' (use e.g. 64K, 2G)"};
   if (errno != 0 || x < 0) return Status{Errc::kInvalidArgument, "bad byte size '" + text + "'"};
   return static_cast<uint64_t>(x * mul);
 }
@@ -201,7 +207,8 @@ Expected<std::map<std::string, double>> parse_resources(const std::string& text)
   size_t pos = 0;
   while (pos < text.size()) {
     size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? text.size() : comma + 1;
     if (item.empty()) continue;
     size_t eq = item.find('=');

@@ -17,24 +17,24 @@
 namespace prism {
 
 struct Config {
-  int gcs_ranks = 1;             // ranks in the GCS group (the last ranks of the world)
-  int gcs_replicas = 0;          // replicas per shard chain; 0 = derived from gcs_ranks
-  int num_cpus = 0;              // worker threads per node rank; 0 = cores in the rank's cpuset
-  double num_gpus = -1;          // GPUs per node rank; <0 = discovered
+  int gcs_ranks = 1;     // ranks in the GCS group (the last ranks of the world)
+  int gcs_replicas = 0;  // replicas per shard chain; 0 = derived from gcs_ranks
+  int num_cpus = 0;      // worker threads per node rank; 0 = cores in the rank's cpuset
+  double num_gpus = -1;  // GPUs per node rank; <0 = discovered
   std::map<std::string, double> resources;  // custom resources, e.g. fpga=2
   uint64_t inline_threshold = 64 * 1024;    // objects up to this size travel inside messages
-  uint64_t store_capacity = 0;   // bytes per node store; 0 = half the rank's memory share
-  std::string spill_dir;         // where spilled objects go; default <run_dir>/spill
-  std::string run_dir;           // logs, timeline, snapshots; default ./prism-run-<jobid>
+  uint64_t store_capacity = 0;     // bytes per node store; 0 = half the rank's memory share
+  std::string spill_dir;           // where spilled objects go; default <run_dir>/spill
+  std::string run_dir;             // logs, timeline, snapshots; default ./prism-run-<jobid>
   std::string log_level = "warn";  // trace|debug|info|warn|error|off
-  bool log_to_files = false;     // one log file per rank under run_dir
-  std::string timeline;          // write a Chrome/Perfetto trace JSON here ("" = off)
-  uint32_t spin_us = 50;         // how long an idle thread polls before it blocks
-  int spinners = 0;              // threads per rank that may spin at once; 0 = cores / ranks on the host
-  bool pin_workers = true;       // pin worker threads to cores with hwloc
-  bool summary = false;          // print a run summary at shutdown
-  bool gcs_lineage = true;       // node ranks record task lineage and object locations in the GCS
-  std::string gcs_snapshot;      // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)
+  bool log_to_files = false;       // one log file per rank under run_dir
+  std::string timeline;            // write a Chrome/Perfetto trace JSON here ("" = off)
+  uint32_t spin_us = 50;           // how long an idle thread polls before it blocks
+  int spinners = 0;         // threads per rank that may spin at once; 0 = cores / ranks on the host
+  bool pin_workers = true;  // pin worker threads to cores with hwloc
+  bool summary = false;     // print a run summary at shutdown
+  bool gcs_lineage = true;  // node ranks record task lineage and object locations in the GCS
+  std::string gcs_snapshot;  // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)
   // Fault injection (hidden option gcs-fault=RANK:AFTER_MS, for tests and
   // benchmarks): GCS rank `gcs_fault_rank` goes silent AFTER_MS after it starts.
   int gcs_fault_rank = -1;

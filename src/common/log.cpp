@@ -9,14 +9,14 @@ Status init_rank_logging(int rank, const std::string& role, const std::string& l
                          const std::string& file) {
   auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
-    return {Errc::kInvalidArgument, "unknown log level '" + level +
-                                        "' (use trace, debug, info, warn, error or off)"};
+    return {Errc::kInvalidArgument,
+            "unknown log level '" + level + "' (use trace, debug, info, warn, error or off)"};
   std::shared_ptr<spdlog::logger> logger;
   const std::string name = role + "-" + std::to_string(rank);
   try {
     if (file.empty())
-      logger = std::make_shared<spdlog::logger>(
-          name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+      logger =
+          std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
     else
       logger = std::make_shared<spdlog::logger>(
           name, std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/true));

@@ -53,7 +53,7 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Expected(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Expected(Status status) : v_(std::move(status)) {}  // NOLINT
 
   bool has_value() const noexcept { return v_.index() == 0; }
@@ -74,8 +74,8 @@ class [[nodiscard]] Expected {
 }  // namespace prism
 
 /// Propagate a failed Status out of the enclosing function.
-#define PRISM_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::prism::Status prism_st_ = (expr);        \
-    if (!prism_st_.is_ok()) return prism_st_;  \
+#define PRISM_RETURN_IF_ERROR(expr)           \
+  do {                                        \
+    ::prism::Status prism_st_ = (expr);       \
+    if (!prism_st_.is_ok()) return prism_st_; \
   } while (0)

@@ -18,7 +18,9 @@
 //   which holds only committed writes. Subscriptions are writes too, so every
 //   replica knows every subscriber; notifications are sent by the tail at
 //   commit, carry the row and its version (the commit sequence number), and
-//   are delivered at least once.
+//   are delivered at least once. A kBatch write carries many row updates of
+//   one shard as one write (one sequence number, one reply with a code per
+//   update): the runtime records lineage that way.
 //
 // CLIENT RETRIES
 //   Every request has a client-unique id. A client that gets no reply

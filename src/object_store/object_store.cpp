@@ -52,8 +52,8 @@ Status ObjectStore::make_room_locked(uint64_t size, const ObjectId& for_id) {
     return Status{Errc::kOutOfMemory,
                   "object " + for_id.to_string() + " of " + std::to_string(size) +
                       " bytes does not fit in the object store (capacity " +
-                      std::to_string(capacity_) + " bytes, " + std::to_string(bytes_) +
-                      " in use" + why + "); raise --prism-store-capacity"};
+                      std::to_string(capacity_) + " bytes, " + std::to_string(bytes_) + " in use" +
+                      why + "); raise --prism-store-capacity"};
   };
   if (size > capacity_) return too_big(", the object alone exceeds it");
   if (spill_dir_.empty()) return too_big(", spilling disabled");
@@ -71,7 +71,7 @@ Status ObjectStore::make_room_locked(uint64_t size, const ObjectId& for_id) {
 }
 
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id,
-                                                                 std::vector<std::byte> data) {
+                                                                std::vector<std::byte> data) {
   const uint64_t size = data.size();
   std::lock_guard lk(mu_);
   if (objects_.count(id)) return Status{Errc::kInvalidArgument, id.to_string() + " already sealed"};
@@ -91,7 +91,8 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& 
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::acquire(const ObjectId& id) {
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
-  if (it == objects_.end()) return Status{Errc::kNotFound, id.to_string() + " is not in this store"};
+  if (it == objects_.end())
+    return Status{Errc::kNotFound, id.to_string() + " is not in this store"};
   auto& slot = it->second;
   if (slot.in_memory) {
     touch_locked(slot, id);
@@ -141,8 +142,8 @@ bool ObjectStore::erase(const ObjectId& id) {
 
 StoreStats ObjectStore::stats() const {
   std::lock_guard lk(mu_);
-  return {lru_.size(), bytes_, capacity_, peak_, spilled_objects_, spilled_bytes_, spill_writes_,
-          restores_};
+  return {lru_.size(),      bytes_,         capacity_,     peak_,
+          spilled_objects_, spilled_bytes_, spill_writes_, restores_};
 }
 
 }  // namespace prism::object_store

@@ -68,7 +68,7 @@ class ObjectStore {
   /// Seals `data` as object `id` (registered for remote reads), spilling
   /// others if needed. kOutOfMemory names the sizes when it cannot fit.
   [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> seal(const ObjectId& id,
-                                                                    std::vector<std::byte> data);
+                                                                   std::vector<std::byte> data);
   /// The object, restored from disk if it was spilled; the returned pointer
   /// pins it in memory. kNotFound if absent; kOutOfMemory if it cannot be
   /// restored (everything else pinned).
@@ -84,8 +84,8 @@ class ObjectStore {
   struct Slot {
     std::shared_ptr<StoredObject> in_memory;  // null while spilled
     uint64_t size = 0;
-    std::string spill_file;                   // set while spilled
-    std::list<ObjectId>::iterator lru;        // position in lru_ while in memory
+    std::string spill_file;             // set while spilled
+    std::list<ObjectId>::iterator lru;  // position in lru_ while in memory
   };
   // Frees room for `size` more bytes by spilling unpinned objects. Requires mu_.
   Status make_room_locked(uint64_t size, const ObjectId& for_id);

@@ -9,14 +9,16 @@ Status write_spill_file(const std::string& path, std::span<const std::byte> byte
   if (file < 0) return {Errc::kInternal, "cannot create spill file " + path};
   hsize_t dims[1] = {bytes.size()};
   hid_t space = H5Screate_simple(1, dims, nullptr);
-  hid_t dset = H5Dcreate2(file, "data", H5T_NATIVE_UINT8, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t dset =
+      H5Dcreate2(file, "data", H5T_NATIVE_UINT8, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   herr_t w = dset >= 0 && !bytes.empty()
                  ? H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data())
                  : (dset >= 0 ? 0 : -1);
   if (dset >= 0) H5Dclose(dset);
   H5Sclose(space);
   herr_t c = H5Fclose(file);
-  if (w < 0 || c < 0) return {Errc::kInternal, "writing spill file " + path + " failed (disk full?)"};
+  if (w < 0 || c < 0)
+    return {Errc::kInternal, "writing spill file " + path + " failed (disk full?)"};
   return Status::ok();
 }
 

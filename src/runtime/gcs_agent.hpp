@@ -10,12 +10,15 @@
 //    dispatched / finished, object sealed / freed. The callbacks append a small
 //    event under a mutex and return; they never wait for the GCS. The agent
 //    thread drains the events every `flush_interval_us` while work flows and
-//    coalesces them per key before writing: a task dispatched and finished
-//    within one window becomes one put of its final row; an object sealed and
-//    freed within one window costs nothing. At most one write per key is in
-//    flight (so writes to a key apply in order even across retries and
-//    failover), and at most `max_in_flight` writes in all; what waits keeps
-//    coalescing. So the GCS can fall behind, but it never slows tasks down.
+//    coalesces them per key before writing: a task row that says only
+//    "running" waits `coalesce_us` for the finish, so a short task costs one
+//    row write; an object sealed and freed within one round costs nothing.
+//    At most one write per key is in flight (so writes to a key apply in order
+//    even across retries and failover), and at most `max_in_flight` in all;
+//    what waits keeps coalescing. Ready rows go out as gcs::OpKind::kBatch
+//    writes, one per shard and up to 64 rows, in one bundled transport message
+//    per GCS rank (runtime/gcs_wire.hpp). So the GCS can fall behind, but it
+//    never makes a task wait.
 //  * Node table: the node's row (resources from scheduler::NodeResources) is
 //    written at start() and re-written with its load every
 //    `heartbeat_interval_us`.

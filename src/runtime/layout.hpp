@@ -15,7 +15,7 @@ struct ClusterLayout {
   int world_rank = 0;
   int num_nodes = 1;
   std::vector<int> gcs_ranks;
-  int host_rank = 0;      // this rank's index among the ranks on its host
+  int host_rank = 0;  // this rank's index among the ranks on its host
   int ranks_on_host = 1;
 
   bool is_node() const noexcept { return world_rank < num_nodes; }
@@ -27,8 +27,7 @@ struct ClusterLayout {
 /// Splits `world_size` ranks; fails with a message naming the counts when
 /// there are too few ranks.
 inline Expected<ClusterLayout> make_layout(int world_size, int world_rank, int gcs_ranks) {
-  if (gcs_ranks < 1)
-    return Status{Errc::kInvalidArgument, "the GCS group needs at least 1 rank"};
+  if (gcs_ranks < 1) return Status{Errc::kInvalidArgument, "the GCS group needs at least 1 rank"};
   if (world_size < gcs_ranks + 1)
     return Status{Errc::kInvalidArgument,
                   "Prism needs at least " + std::to_string(gcs_ranks + 1) + " ranks (" +

@@ -15,8 +15,12 @@ thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local std::vector<int> tls_gpu_ids;  // of the task running on this thread
 std::atomic<NodeRuntime*> process_runtime{nullptr};
 
-ObjectId to_id(const detail::ObjectIdPod& p) { return {p.owner_rank, p.index, p.seq}; }
-detail::ObjectIdPod to_pod(const ObjectId& id) { return {id.owner_rank, id.index, id.seq}; }
+ObjectId to_id(const detail::ObjectIdPod& p) {
+  return {p.owner_rank, p.index, p.seq};
+}
+detail::ObjectIdPod to_pod(const ObjectId& id) {
+  return {id.owner_rank, id.index, id.seq};
+}
 
 }  // namespace
 
@@ -27,14 +31,14 @@ struct NodeRuntime::ObjectEntry {
   ObjectValue value;               // valid once ready (inline bytes moved to `cached`)
   std::shared_ptr<const std::vector<std::byte>> cached;  // inline value
   std::shared_ptr<const std::byte[]> fetched;            // a copy pulled from the holder
-  std::string task_name;           // the creating task, for error messages
-  int handles = 0;                 // live ObjectHandles in this process
-  int in_transit = 0;              // refs sent to other ranks, not yet counted by the owner
-  int registrations = 0;           // borrowed: AddBorrower messages sent to the owner
+  std::string task_name;                                 // the creating task, for error messages
+  int handles = 0;                                       // live ObjectHandles in this process
+  int in_transit = 0;                      // refs sent to other ranks, not yet counted by the owner
+  int registrations = 0;                   // borrowed: AddBorrower messages sent to the owner
   std::unordered_map<int, int> borrowers;  // owned: rank -> registrations
-  bool shared = false;             // a ref escaped inside a value: kept for the job (see docs)
-  bool status_requested = false;   // borrowed: asked the owner
-  std::vector<int> subscribers;    // owned: ranks to tell when ready
+  bool shared = false;            // a ref escaped inside a value: kept for the job (see docs)
+  bool status_requested = false;  // borrowed: asked the owner
+  std::vector<int> subscribers;   // owned: ranks to tell when ready
   std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
 };
 
@@ -61,8 +65,8 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
       pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
              .pin = config.pin_workers,
              .topology = topology,
-             .first_core = layout_.host_rank *
-                           static_cast<int>(nodes.at(layout_.world_rank).num_cpus)},
+             .first_core =
+                 layout_.host_rank * static_cast<int>(nodes.at(layout_.world_rank).num_cpus)},
             engine_),
       scheduler_(layout_.world_rank, std::move(nodes)),
       timeline_(!config.timeline.empty()),
@@ -71,15 +75,25 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
 
-NodeRuntime::~NodeRuntime() { stop(); }
+NodeRuntime::~NodeRuntime() {
+  stop();
+}
 
 NodeRuntime* NodeRuntime::current() noexcept {
   return tls_runtime ? tls_runtime : process_runtime.load(std::memory_order_acquire);
 }
-void NodeRuntime::set_process_runtime(NodeRuntime* rt) noexcept { process_runtime.store(rt); }
-std::vector<int> NodeRuntime::current_gpu_ids() { return tls_gpu_ids; }
-NodeRuntime::Scope::Scope(NodeRuntime* rt) noexcept : previous_(tls_runtime) { tls_runtime = rt; }
-NodeRuntime::Scope::~Scope() { tls_runtime = previous_; }
+void NodeRuntime::set_process_runtime(NodeRuntime* rt) noexcept {
+  process_runtime.store(rt);
+}
+std::vector<int> NodeRuntime::current_gpu_ids() {
+  return tls_gpu_ids;
+}
+NodeRuntime::Scope::Scope(NodeRuntime* rt) noexcept : previous_(tls_runtime) {
+  tls_runtime = rt;
+}
+NodeRuntime::Scope::~Scope() {
+  tls_runtime = previous_;
+}
 
 void NodeRuntime::start() {
   pool_.start();
@@ -179,8 +193,10 @@ detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender) {
 
 // The owner has counted the receiver of a ref `sender` pinned: unpin it.
 void NodeRuntime::release_transit_pin_locked(const ObjectId& id, int sender) {
-  if (sender == layout_.world_rank) transit_done_locked(id);
-  else if (sender >= 0) send_id_message(MessageKind::kTransitDone, sender, id);
+  if (sender == layout_.world_rank)
+    transit_done_locked(id);
+  else if (sender >= 0)
+    send_id_message(MessageKind::kTransitDone, sender, id);
 }
 
 void NodeRuntime::send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra) {
@@ -256,7 +272,8 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
       Writer w;
       w.put(MessageKind::kFreeObject);
       encode_object_id(id, w);
-      if (Status st = send(holder, w); !st) PRISM_LOG_WARN("free {}: {}", id.to_string(), st.to_string());
+      if (Status st = send(holder, w); !st)
+        PRISM_LOG_WARN("free {}: {}", id.to_string(), st.to_string());
     }
   }
   objects_.erase(it);
@@ -465,8 +482,9 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
   task->spec.name = options.name.empty() ? function : options.name;
   task->spec.num_cpus = options.num_cpus;
   task->spec.num_gpus = options.num_gpus;
-  task->request = {options.num_cpus, options.num_gpus, options.memory, options.resources,
-                   options.node, static_cast<int>(options.placement), task->spec.name};
+  task->request = {options.num_cpus,  options.num_gpus, options.memory,
+                   options.resources, options.node,     static_cast<int>(options.placement),
+                   task->spec.name};
 
   std::lock_guard lk(mu_);
   // Infeasible requests fail at once, before anything is queued.
@@ -510,8 +528,10 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
       }
     }
   }
-  if (task->unresolved == 0) dispatch_locked(std::move(task));
-  else waiting_.emplace(seq, std::move(task));
+  if (task->unresolved == 0)
+    dispatch_locked(std::move(task));
+  else
+    waiting_.emplace(seq, std::move(task));
   return result;
 }
 
@@ -611,8 +631,8 @@ void NodeRuntime::execute(TaskSpec spec) {
           granted = std::move(retry);
           break;
         }
-        wait_for([&] { return gpu_releases_.load(std::memory_order_acquire) != seen; }, -1,
-                 nullptr, false);
+        wait_for([&] { return gpu_releases_.load(std::memory_order_acquire) != seen; }, -1, nullptr,
+                 false);
       }
       gpu_grant = std::move(*granted);
       tls_gpu_ids = gpu_grant;
@@ -626,7 +646,9 @@ void NodeRuntime::execute(TaskSpec spec) {
       auto& w = spec.args[i];
       auto& a = args[i];
       switch (w.kind) {
-        case WireArg::Kind::kValue: a.bytes = w.value; break;
+        case WireArg::Kind::kValue:
+          a.bytes = w.value;
+          break;
         case WireArg::Kind::kRef:
           a.is_ref = true;
           a.ref = to_pod(w.ref);
@@ -747,7 +769,8 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     lk.unlock();
     auto obj = store_.acquire(id);  // restores it if it was spilled
     if (!obj) {
-      if (obj.status().code() == Errc::kOutOfMemory) throw ObjectStoreFullError(obj.status().message());
+      if (obj.status().code() == Errc::kOutOfMemory)
+        throw ObjectStoreFullError(obj.status().message());
       throw Error(obj.status().message());
     }
     auto pinned = std::move(obj.value());
@@ -788,7 +811,8 @@ std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handle
     return n;
   };
   bool timed_out = false;
-  if (count_ready() < num_returns) wait_for([&] { return count_ready() >= num_returns; }, timeout_us, &timed_out);
+  if (count_ready() < num_returns)
+    wait_for([&] { return count_ready() >= num_returns; }, timeout_us, &timed_out);
   std::vector<bool> ready(entries.size(), false);
   size_t taken = 0;
   for (size_t i = 0; i < entries.size() && taken < num_returns; ++i)
@@ -805,14 +829,30 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
   Reader r(msg);
   const auto kind = r.get<MessageKind>();
   switch (kind) {
-    case MessageKind::kSubmitTask: on_submit(src, r); return;
-    case MessageKind::kTaskResult: on_task_result(src, r); return;
-    case MessageKind::kObjectStatusRequest: on_status_request(src, r); return;
-    case MessageKind::kObjectStatusReply: on_status_reply(src, r); return;
-    case MessageKind::kFreeObject: on_free(r); return;
-    case MessageKind::kAddBorrower: on_add_borrower(src, r); return;
-    case MessageKind::kFetchRequest: on_fetch_request(src, r); return;
-    case MessageKind::kFetchReply: on_fetch_reply(r); return;
+    case MessageKind::kSubmitTask:
+      on_submit(src, r);
+      return;
+    case MessageKind::kTaskResult:
+      on_task_result(src, r);
+      return;
+    case MessageKind::kObjectStatusRequest:
+      on_status_request(src, r);
+      return;
+    case MessageKind::kObjectStatusReply:
+      on_status_reply(src, r);
+      return;
+    case MessageKind::kFreeObject:
+      on_free(r);
+      return;
+    case MessageKind::kAddBorrower:
+      on_add_borrower(src, r);
+      return;
+    case MessageKind::kFetchRequest:
+      on_fetch_request(src, r);
+      return;
+    case MessageKind::kFetchReply:
+      on_fetch_reply(r);
+      return;
     case MessageKind::kFetchDone: {
       const auto req = r.get<uint64_t>();
       if (!r.finish("fetch done")) return;
@@ -829,7 +869,9 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       for (const auto& d : retry) serve_fetch(d.src, d.req, d.id);  // may defer again
       return;
     }
-    case MessageKind::kRemoveBorrower: on_remove_borrower(src, r); return;
+    case MessageKind::kRemoveBorrower:
+      on_remove_borrower(src, r);
+      return;
     case MessageKind::kTransitDone: {
       const ObjectId id = decode_object_id(r);
       if (!r.finish("transit done")) return;
@@ -844,7 +886,8 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       return;
     default:
       if (static_cast<uint8_t>(kind) >= static_cast<uint8_t>(MessageKind::kGcsFirst) &&
-          static_cast<uint8_t>(kind) <= static_cast<uint8_t>(MessageKind::kGcsLast) && gcs_handler_) {
+          static_cast<uint8_t>(kind) <= static_cast<uint8_t>(MessageKind::kGcsLast) &&
+          gcs_handler_) {
         gcs_handler_(src, msg);
         return;
       }
@@ -925,7 +968,8 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
 
 void NodeRuntime::on_free(Reader& r) {
   const ObjectId id = decode_object_id(r);
-  if (r.finish("free object") && store_.erase(id) && observer_.object_freed) observer_.object_freed(id);
+  if (r.finish("free object") && store_.erase(id) && observer_.object_freed)
+    observer_.object_freed(id);
 }
 
 }  // namespace prism::runtime

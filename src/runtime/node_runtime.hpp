@@ -44,7 +44,7 @@ struct NodeStats {
   uint64_t tasks_failed = 0;     // of those, threw
   uint64_t busy_us = 0;          // worker time spent in tasks
   uint64_t objects_put = 0;
-  uint64_t bytes_fetched = 0;    // pulled from other nodes' stores
+  uint64_t bytes_fetched = 0;  // pulled from other nodes' stores
   uint64_t slots = 0;
 };
 
@@ -67,7 +67,7 @@ class NodeRuntime {
     std::function<void(const TaskSpec&, int node)> task_dispatched;
     std::function<void(const ObjectId&, bool failed, int executor)> task_finished;
     std::function<void(const ObjectId&, uint64_t size)> object_sealed;  // stored on this rank
-    std::function<void(const ObjectId&)> object_freed;                   // dropped from this rank
+    std::function<void(const ObjectId&)> object_freed;                  // dropped from this rank
   };
   void set_observer(Observer observer) { observer_ = std::move(observer); }
   const ClusterLayout& layout() const noexcept { return layout_; }

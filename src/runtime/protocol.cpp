@@ -46,8 +46,12 @@ void encode_task(const TaskSpec& t, Writer& w) {
   for (const auto& a : t.args) {
     w.put(a.kind);
     switch (a.kind) {
-      case WireArg::Kind::kValue: w.put_bytes(a.value); break;
-      case WireArg::Kind::kRef: encode_object_id(a.ref, w); break;
+      case WireArg::Kind::kValue:
+        w.put_bytes(a.value);
+        break;
+      case WireArg::Kind::kRef:
+        encode_object_id(a.ref, w);
+        break;
       case WireArg::Kind::kRemoteValue:
         encode_object_id(a.ref, w);
         encode_location(a.location, w);
@@ -67,7 +71,8 @@ Status decode_task(Reader& r, TaskSpec& t) {
   t.args.resize(n);
   for (auto& a : t.args) {
     const auto kind = r.get<uint8_t>();
-    if (kind > 2) return {Errc::kMalformedMessage, "task spec: bad argument kind " + std::to_string(kind)};
+    if (kind > 2)
+      return {Errc::kMalformedMessage, "task spec: bad argument kind " + std::to_string(kind)};
     a.kind = static_cast<WireArg::Kind>(kind);
     switch (a.kind) {
       case WireArg::Kind::kValue: {
@@ -75,7 +80,9 @@ Status decode_task(Reader& r, TaskSpec& t) {
         a.value.assign(b.begin(), b.end());
         break;
       }
-      case WireArg::Kind::kRef: a.ref = decode_object_id(r); break;
+      case WireArg::Kind::kRef:
+        a.ref = decode_object_id(r);
+        break;
       case WireArg::Kind::kRemoteValue:
         a.ref = decode_object_id(r);
         decode_location(r, a.location);
@@ -91,9 +98,15 @@ Status decode_task(Reader& r, TaskSpec& t) {
 void encode_object_value(const ObjectValue& v, Writer& w) {
   w.put(v.kind);
   switch (v.kind) {
-    case ObjectValue::Kind::kInline: w.put_bytes(v.bytes); break;
-    case ObjectValue::Kind::kRemote: encode_location(v.location, w); break;
-    case ObjectValue::Kind::kError: w.put_string(v.error); break;
+    case ObjectValue::Kind::kInline:
+      w.put_bytes(v.bytes);
+      break;
+    case ObjectValue::Kind::kRemote:
+      encode_location(v.location, w);
+      break;
+    case ObjectValue::Kind::kError:
+      w.put_string(v.error);
+      break;
   }
 }
 
@@ -107,8 +120,12 @@ Status decode_object_value(Reader& r, ObjectValue& v) {
       v.bytes.assign(b.begin(), b.end());
       break;
     }
-    case ObjectValue::Kind::kRemote: decode_location(r, v.location); break;
-    case ObjectValue::Kind::kError: v.error = r.get_string(); break;
+    case ObjectValue::Kind::kRemote:
+      decode_location(r, v.location);
+      break;
+    case ObjectValue::Kind::kError:
+      v.error = r.get_string();
+      break;
   }
   return r.ok() ? Status::ok() : r.finish("object value");
 }

@@ -21,17 +21,17 @@ namespace prism::runtime {
 
 enum class MessageKind : uint8_t {
   kSubmitTask = 0x01,
-  kTaskResult = 0x02,          // executor -> owner: the task's return value
-  kObjectStatusRequest = 0x03, // borrower -> owner: tell me when this object is ready
-  kObjectStatusReply = 0x04,   // owner -> borrower
-  kFreeObject = 0x05,          // owner -> holder: drop your copy
-  kShutdown = 0x06,            // driver -> everyone
-  kAddBorrower = 0x07,         // borrower -> owner: I hold a ref (received from `sender`)
-  kRemoveBorrower = 0x08,      // borrower -> owner: I dropped my `count` registrations
-  kTransitDone = 0x09,         // owner -> sender: the receiver of your ref is counted
-  kFetchRequest = 0x0A,        // reader -> holder: pin (restore if spilled) and locate
-  kFetchReply = 0x0B,          // holder -> reader: address + rkey, or an error
-  kFetchDone = 0x0C,           // reader -> holder: RDMA read finished, unpin
+  kTaskResult = 0x02,           // executor -> owner: the task's return value
+  kObjectStatusRequest = 0x03,  // borrower -> owner: tell me when this object is ready
+  kObjectStatusReply = 0x04,    // owner -> borrower
+  kFreeObject = 0x05,           // owner -> holder: drop your copy
+  kShutdown = 0x06,             // driver -> everyone
+  kAddBorrower = 0x07,          // borrower -> owner: I hold a ref (received from `sender`)
+  kRemoveBorrower = 0x08,       // borrower -> owner: I dropped my `count` registrations
+  kTransitDone = 0x09,          // owner -> sender: the receiver of your ref is counted
+  kFetchRequest = 0x0A,         // reader -> holder: pin (restore if spilled) and locate
+  kFetchReply = 0x0B,           // holder -> reader: address + rkey, or an error
+  kFetchDone = 0x0C,            // reader -> holder: RDMA read finished, unpin
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };

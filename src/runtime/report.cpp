@@ -22,7 +22,8 @@ std::vector<std::vector<std::byte>> gather_to_root(MPI_Comm comm, std::span<cons
     total += lens[i];
   }
   std::vector<std::byte> all(static_cast<size_t>(total));
-  MPI_Gatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), displs.data(), MPI_BYTE, 0, comm);
+  MPI_Gatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), displs.data(), MPI_BYTE, 0,
+              comm);
   std::vector<std::vector<std::byte>> out(lens.size());
   for (size_t i = 0; i < lens.size(); ++i)
     out[i].assign(all.begin() + displs[i], all.begin() + displs[i] + lens[i]);
@@ -53,7 +54,8 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
     if (is_root) {
       std::vector<TimelineEvent> events;
       for (const auto& b : all)
-        if (Status st = decode_events(b, events); !st) PRISM_LOG_ERROR("timeline: {}", st.to_string());
+        if (Status st = decode_events(b, events); !st)
+          PRISM_LOG_ERROR("timeline: {}", st.to_string());
       if (Status st = write_chrome_trace(events, layout.num_nodes, config.timeline); !st)
         std::fprintf(stderr, "prism: %s\n", st.to_string().c_str());
       else
@@ -64,9 +66,9 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
   if (!config.summary) return;
   NodeStats s = node ? node->stats() : NodeStats{};
   Writer w;
-  for (uint64_t v : {s.tasks_submitted, s.tasks_executed, s.tasks_failed, s.busy_us, s.slots,
-                     s.bytes_fetched, s.objects_put, transport.messages_sent, transport.bytes_sent,
-                     transport.rdma_bytes})
+  for (uint64_t v :
+       {s.tasks_submitted, s.tasks_executed, s.tasks_failed, s.busy_us, s.slots, s.bytes_fetched,
+        s.objects_put, transport.messages_sent, transport.bytes_sent, transport.rdma_bytes})
     w.put(v);
   auto all = gather_to_root(boot.comm(), w.buffer());
   if (!is_root) return;
@@ -82,14 +84,18 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
     if (!rd.ok()) continue;
     const bool is_node = static_cast<int>(r) < layout.num_nodes;
     const double util = is_node && v[4] && wall_us > 0
-                            ? 100.0 * static_cast<double>(v[3]) / (static_cast<double>(wall_us) * static_cast<double>(v[4]))
+                            ? 100.0 * static_cast<double>(v[3]) /
+                                  (static_cast<double>(wall_us) * static_cast<double>(v[4]))
                             : 0.0;
     total_exec += v[1];
     total_failed += v[2];
     total_rdma += v[9];
     std::fprintf(stderr, "  %-6zu %-6s %10lu %10lu %8lu %8.1f %12s %10lu\n", r,
-                 r == 0 ? "driver" : is_node ? "node" : "gcs", static_cast<unsigned long>(v[0]),
-                 static_cast<unsigned long>(v[1]), static_cast<unsigned long>(v[2]), util,
+                 r == 0    ? "driver"
+                 : is_node ? "node"
+                           : "gcs",
+                 static_cast<unsigned long>(v[0]), static_cast<unsigned long>(v[1]),
+                 static_cast<unsigned long>(v[2]), util,
                  human_bytes(static_cast<double>(v[9])).c_str(), static_cast<unsigned long>(v[7]));
   }
   std::fprintf(stderr, "  total: %lu tasks run, %lu failed, %s pulled over RDMA, 0 B spilled\n",

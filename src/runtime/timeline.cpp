@@ -46,24 +46,27 @@ Status write_chrome_trace(const std::vector<TimelineEvent>& events, int num_node
   using nlohmann::json;
   json trace = json::array();
   for (int n = 0; n < num_nodes; ++n) {
-    trace.push_back({{"name", "process_name"},
-                     {"ph", "M"},
-                     {"pid", n},
-                     {"args", {{"name", n == 0 ? "node 0 (driver)" : "node " + std::to_string(n)}}}});
-    trace.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", n}, {"args", {{"sort_index", n}}}});
+    trace.push_back(
+        {{"name", "process_name"},
+         {"ph", "M"},
+         {"pid", n},
+         {"args", {{"name", n == 0 ? "node 0 (driver)" : "node " + std::to_string(n)}}}});
+    trace.push_back(
+        {{"name", "process_sort_index"}, {"ph", "M"}, {"pid", n}, {"args", {{"sort_index", n}}}});
   }
   for (const auto& e : events) {
     json args = {{"node", e.node}};
     if (e.bytes) args["bytes"] = e.bytes;
     if (e.failed) args["failed"] = true;
-    trace.push_back({{"name", e.name},
-                     {"cat", e.category},
-                     {"ph", "X"},
-                     {"ts", e.start_us},
-                     {"dur", std::max<int64_t>(e.duration_us, 1)},
-                     {"pid", e.node},
-                     {"tid", e.thread < 0 ? "driver/progress" : "worker " + std::to_string(e.thread)},
-                     {"args", args}});
+    trace.push_back(
+        {{"name", e.name},
+         {"cat", e.category},
+         {"ph", "X"},
+         {"ts", e.start_us},
+         {"dur", std::max<int64_t>(e.duration_us, 1)},
+         {"pid", e.node},
+         {"tid", e.thread < 0 ? "driver/progress" : "worker " + std::to_string(e.thread)},
+         {"args", args}});
   }
   std::ofstream f(path);
   if (!f) return {Errc::kInvalidArgument, "cannot write timeline to '" + path + "'"};

@@ -22,9 +22,9 @@ struct TimelineEvent {
   std::string category;  // "task", "transfer", "get"
   int64_t start_us = 0;  // microseconds since the Unix epoch (comparable across ranks)
   int64_t duration_us = 0;
-  int32_t node = 0;      // world rank
-  int32_t thread = 0;    // worker index, or -1 for the driver / progress thread
-  uint64_t bytes = 0;    // transfers: bytes moved
+  int32_t node = 0;    // world rank
+  int32_t thread = 0;  // worker index, or -1 for the driver / progress thread
+  uint64_t bytes = 0;  // transfers: bytes moved
   bool failed = false;
 };
 
@@ -56,7 +56,8 @@ class Timeline {
 
 /// Encodes events for gathering (compact binary, common/codec.hpp).
 std::vector<std::byte> encode_events(const std::vector<TimelineEvent>& events);
-[[nodiscard]] Status decode_events(std::span<const std::byte> bytes, std::vector<TimelineEvent>& out);
+[[nodiscard]] Status decode_events(std::span<const std::byte> bytes,
+                                   std::vector<TimelineEvent>& out);
 /// Writes Chrome trace JSON ({"traceEvents": [...]}) to `path`.
 [[nodiscard]] Status write_chrome_trace(const std::vector<TimelineEvent>& events, int num_nodes,
                                         const std::string& path);

@@ -12,7 +12,8 @@ std::optional<std::vector<int>> GpuLedger::acquire(double amount) {
     // Best fit: the fullest device that still has room, so fractions pack.
     int best = -1;
     for (size_t i = 0; i < used_.size(); ++i)
-      if (used_[i] + amount <= 1.0 + kEps && (best < 0 || used_[i] > used_[static_cast<size_t>(best)]))
+      if (used_[i] + amount <= 1.0 + kEps &&
+          (best < 0 || used_[i] > used_[static_cast<size_t>(best)]))
         best = static_cast<int>(i);
     if (best < 0) return std::nullopt;
     used_[static_cast<size_t>(best)] += amount;

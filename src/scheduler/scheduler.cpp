@@ -11,8 +11,10 @@ Scheduler::Scheduler(int local_node, std::vector<NodeResources> nodes)
 std::string Scheduler::infeasibility(int i, const TaskRequest& r) const {
   const auto& n = nodes_[i];
   std::ostringstream why;
-  if (r.num_cpus > n.num_cpus) why << "num_cpus=" << r.num_cpus << " > " << n.num_cpus;
-  else if (r.num_gpus > n.num_gpus) why << "num_gpus=" << r.num_gpus << " > " << n.num_gpus;
+  if (r.num_cpus > n.num_cpus)
+    why << "num_cpus=" << r.num_cpus << " > " << n.num_cpus;
+  else if (r.num_gpus > n.num_gpus)
+    why << "num_gpus=" << r.num_gpus << " > " << n.num_gpus;
   else if (r.memory > 0 && n.memory > 0 && r.memory > n.memory)
     why << "memory=" << r.memory << " > " << n.memory;
   else
@@ -37,16 +39,18 @@ Expected<int> Scheduler::pick(const TaskRequest& r) {
                                                 std::to_string(r.node) + " but the job has " +
                                                 std::to_string(n) + " nodes"};
     if (auto why = infeasibility(r.node, r); !why.empty())
-      return Status{Errc::kInfeasible,
-                    "task '" + r.name + "' can never run on node " + std::to_string(r.node) + ": " + why};
+      return Status{Errc::kInfeasible, "task '" + r.name + "' can never run on node " +
+                                           std::to_string(r.node) + ": " + why};
     return r.node;
   }
   std::vector<int> feasible;
   std::string first_reason;
   for (int i = 0; i < n; ++i) {
     auto why = infeasibility(i, r);
-    if (why.empty()) feasible.push_back(i);
-    else if (first_reason.empty()) first_reason = why;
+    if (why.empty())
+      feasible.push_back(i);
+    else if (first_reason.empty())
+      first_reason = why;
   }
   if (feasible.empty())
     return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: no node has enough (" +
@@ -59,8 +63,8 @@ Expected<int> Scheduler::pick(const TaskRequest& r) {
   }
   // Locality: a large argument draws the task to its holder, unless that node
   // is already twice over its slots (then moving the data is cheaper).
-  if (r.placement == 0 && r.data_node >= 0 && r.data_node < n && r.data_bytes >= kLocalityThreshold &&
-      infeasibility(r.data_node, r).empty() &&
+  if (r.placement == 0 && r.data_node >= 0 && r.data_node < n &&
+      r.data_bytes >= kLocalityThreshold && infeasibility(r.data_node, r).empty() &&
       in_flight_[r.data_node] < 2 * static_cast<int>(nodes_[r.data_node].num_cpus + 0.5))
     return r.data_node;
   if (local_ok && (has_room(local_) || r.placement == 2)) return local_;

@@ -29,11 +29,11 @@ struct TaskRequest {
   double num_gpus = 0;
   uint64_t memory = 0;
   std::map<std::string, double> custom;
-  int node = -1;      // required node index, -1 = any
-  int placement = 0;  // 0 default, 1 spread, 2 pack (prism::Placement)
-  std::string name;   // for error messages
-  int data_node = -1;        // node holding the task's largest argument, if any
-  uint64_t data_bytes = 0;   // its size
+  int node = -1;            // required node index, -1 = any
+  int placement = 0;        // 0 default, 1 spread, 2 pack (prism::Placement)
+  std::string name;         // for error messages
+  int data_node = -1;       // node holding the task's largest argument, if any
+  uint64_t data_bytes = 0;  // its size
 };
 
 /// Arguments at least this large pull a default-placed task to their node.

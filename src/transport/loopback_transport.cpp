@@ -63,8 +63,10 @@ class LoopbackTransport final : public Transport {
   void wait_for_events(int64_t timeout_us) override {
     std::unique_lock lk(mu_);
     auto ready = [&] { return !inbox_.empty() || woken_; };
-    if (timeout_us < 0) cv_.wait(lk, ready);
-    else cv_.wait_for(lk, std::chrono::microseconds(timeout_us), ready);
+    if (timeout_us < 0)
+      cv_.wait(lk, ready);
+    else
+      cv_.wait_for(lk, std::chrono::microseconds(timeout_us), ready);
     woken_ = false;
   }
 
@@ -110,8 +112,8 @@ class LoopbackTransport final : public Transport {
   std::condition_variable cv_;
   std::vector<Message> inbox_;
   bool woken_ = false;
-  std::atomic<uint64_t> sent_msgs_{0}, sent_bytes_{0}, recv_msgs_{0}, recv_bytes_{0},
-      rdma_gets_{0}, rdma_bytes_{0};
+  std::atomic<uint64_t> sent_msgs_{0}, sent_bytes_{0}, recv_msgs_{0}, recv_bytes_{0}, rdma_gets_{0},
+      rdma_bytes_{0};
 };
 
 }  // namespace
@@ -125,7 +127,11 @@ LoopbackFabric::LoopbackFabric(int size) : impl_(std::make_unique<Impl>()) {
     impl_->ranks.push_back(std::make_unique<LoopbackTransport>(r, &impl_->ranks));
 }
 LoopbackFabric::~LoopbackFabric() = default;
-Transport& LoopbackFabric::at(int rank) { return *impl_->ranks.at(rank); }
-int LoopbackFabric::size() const { return static_cast<int>(impl_->ranks.size()); }
+Transport& LoopbackFabric::at(int rank) {
+  return *impl_->ranks.at(rank);
+}
+int LoopbackFabric::size() const {
+  return static_cast<int>(impl_->ranks.size());
+}
 
 }  // namespace prism::transport

@@ -10,7 +10,9 @@
 namespace prism::transport {
 namespace {
 
-inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+inline void cpu_relax() noexcept {
+  __builtin_ia32_pause();
+}
 
 // Plain futex calls: std::atomic::wait has no timeout.
 void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_ns) {
@@ -21,8 +23,8 @@ void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_
     ts.tv_nsec = timeout_ns % 1000000000;
     tsp = &ts;
   }
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, tsp,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr,
+          0);
 }
 
 void futex_wake(std::atomic<uint32_t>& word, int count) {
@@ -30,7 +32,9 @@ void futex_wake(std::atomic<uint32_t>& word, int count) {
           nullptr, 0);
 }
 
-void futex_wake_all(std::atomic<uint32_t>& word) { futex_wake(word, INT_MAX); }
+void futex_wake_all(std::atomic<uint32_t>& word) {
+  futex_wake(word, INT_MAX);
+}
 
 }  // namespace
 
@@ -39,8 +43,10 @@ void ProgressEngine::notify(Channel channel, uint32_t needed) noexcept {
   c.epoch.fetch_add(1, std::memory_order_acq_rel);
   if (c.sleepers.load(std::memory_order_acquire) == 0) return;
   const uint32_t spinning = c.spinners.load(std::memory_order_acquire);
-  if (needed == UINT32_MAX) futex_wake_all(c.epoch);
-  else if (needed > spinning) futex_wake(c.epoch, static_cast<int>(needed - spinning));
+  if (needed == UINT32_MAX)
+    futex_wake_all(c.epoch);
+  else if (needed > spinning)
+    futex_wake(c.epoch, static_cast<int>(needed - spinning));
 }
 
 void ProgressEngine::notify_all() noexcept {
@@ -67,7 +73,9 @@ bool ProgressEngine::acquire_spin_slot() noexcept {
   return true;
 }
 
-void ProgressEngine::release_host_slot() noexcept { leave_busy(); }
+void ProgressEngine::release_host_slot() noexcept {
+  leave_busy();
+}
 
 void ProgressEngine::adapt_spin(int channel, Clock::duration waited, bool slept) noexcept {
   auto& c = channels_[channel];
@@ -76,8 +84,10 @@ void ProgressEngine::adapt_spin(int channel, Clock::duration waited, bool slept)
   const int64_t lo = std::chrono::duration_cast<std::chrono::nanoseconds>(spin_).count();
   const int64_t hi = std::chrono::duration_cast<std::chrono::nanoseconds>(max_spin_).count();
   int64_t next = cur;
-  if (slept && w <= hi) next = std::min(hi, w + w / 4);  // just missed: spin a bit longer
-  else if (slept) next = std::max(lo, cur / 2);           // long wait: back towards sleeping
+  if (slept && w <= hi)
+    next = std::min(hi, w + w / 4);  // just missed: spin a bit longer
+  else if (slept)
+    next = std::max(lo, cur / 2);  // long wait: back towards sleeping
   if (next != cur) c.spin_ns.store(next, std::memory_order_relaxed);
 }
 
@@ -134,11 +144,12 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
     if (now >= deadline) return false;
     ch.sleepers.fetch_add(1, std::memory_order_acq_rel);
     if (ch.epoch.load(std::memory_order_acquire) == e && !done()) {
-      int64_t ns = deadline == Clock::time_point::max()
-                       ? 100'000'000  // re-check now and then: a lost wake-up costs 100 ms, never a hang
-                       : std::min<int64_t>(100'000'000,
-                                           std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               deadline - now).count());
+      int64_t ns =
+          deadline == Clock::time_point::max()
+              ? 100'000'000  // re-check now and then: a lost wake-up costs 100 ms, never a hang
+              : std::min<int64_t>(
+                    100'000'000,
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
       futex_wait(ch.epoch, e, ns);
     }
     ch.sleepers.fetch_sub(1, std::memory_order_acq_rel);

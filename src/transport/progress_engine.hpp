@@ -70,7 +70,8 @@ class ProgressEngine {
   /// not block. Thread-safe. Example:
   ///   engine.wait_until([&] { return ready.load(); });
   bool wait_until(const std::function<bool()>& done,
-                  Clock::time_point deadline = Clock::time_point::max(), Channel channel = kObjects);
+                  Clock::time_point deadline = Clock::time_point::max(),
+                  Channel channel = kObjects);
 
   /// Wakes the channel's sleeping waiters so they re-check their condition.
   /// `needed`: how many waiters the change can satisfy (e.g. 1 for one queued

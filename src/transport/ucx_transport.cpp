@@ -133,8 +133,8 @@ class UcxTransport final : public Transport {
   Status send(int dst, std::span<const std::byte> header,
               std::span<const std::byte> body) override {
     if (dst < 0 || dst >= size_)
-      return {Errc::kInvalidArgument, "send to rank " + std::to_string(dst) + " of " +
-                                          std::to_string(size_)};
+      return {Errc::kInvalidArgument,
+              "send to rank " + std::to_string(dst) + " of " + std::to_string(size_)};
     sent_msgs_.fetch_add(1, std::memory_order_relaxed);
     sent_bytes_.fetch_add(header.size() + body.size(), std::memory_order_relaxed);
     if (dst == rank_) {  // loop back without UCX: straight into the inbox
@@ -263,8 +263,8 @@ class UcxTransport final : public Transport {
   }
 
   TransportStats stats() const override {
-    return {sent_msgs_.load(), sent_bytes_.load(), recv_msgs_.load(),
-            recv_bytes_.load(), rdma_gets_.load(), rdma_bytes_.load()};
+    return {sent_msgs_.load(),  sent_bytes_.load(), recv_msgs_.load(),
+            recv_bytes_.load(), rdma_gets_.load(),  rdma_bytes_.load()};
   }
 
   std::string describe(int peer) const override {
@@ -281,8 +281,8 @@ class UcxTransport final : public Transport {
   }
 
  private:
-  static ucs_status_t am_callback(void* arg, const void* header, size_t header_length,
-                                  void* data, size_t length, const ucp_am_recv_param_t* param) {
+  static ucs_status_t am_callback(void* arg, const void* header, size_t header_length, void* data,
+                                  size_t length, const ucp_am_recv_param_t* param) {
     auto* self = static_cast<UcxTransport*>(arg);
     int src = -1;
     if (header_length == sizeof(int)) std::memcpy(&src, header, sizeof(int));

@@ -27,10 +27,12 @@ Expected<std::unique_ptr<Topology>> Topology::discover() {
   std::unique_ptr<Topology> t(new Topology());
   t->impl_ = std::make_unique<Impl>();
   auto& im = *t->impl_;
-  if (hwloc_topology_init(&im.topo) != 0) return Status{Errc::kInternal, "hwloc_topology_init failed"};
+  if (hwloc_topology_init(&im.topo) != 0)
+    return Status{Errc::kInternal, "hwloc_topology_init failed"};
   // I/O devices let us count GPUs without CUDA.
   hwloc_topology_set_io_types_filter(im.topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-  if (hwloc_topology_load(im.topo) != 0) return Status{Errc::kInternal, "hwloc_topology_load failed"};
+  if (hwloc_topology_load(im.topo) != 0)
+    return Status{Errc::kInternal, "hwloc_topology_load failed"};
 
   hwloc_bitmap_t bound = hwloc_bitmap_alloc();
   if (hwloc_get_cpubind(im.topo, bound, HWLOC_CPUBIND_PROCESS) != 0)

@@ -6,18 +6,24 @@ namespace prism::worker {
 namespace {
 thread_local WorkerPool* tls_pool = nullptr;
 thread_local int tls_index = -1;
-}
+}  // namespace
 
-int WorkerPool::current_index() noexcept { return tls_index; }
+int WorkerPool::current_index() noexcept {
+  return tls_index;
+}
 
 WorkerPool::WorkerPool(Options options, transport::ProgressEngine& engine)
     : options_(options), engine_(engine) {
   if (options_.slots < 1) options_.slots = 1;
 }
 
-WorkerPool::~WorkerPool() { stop(); }
+WorkerPool::~WorkerPool() {
+  stop();
+}
 
-WorkerPool* WorkerPool::current() noexcept { return tls_pool; }
+WorkerPool* WorkerPool::current() noexcept {
+  return tls_pool;
+}
 
 void WorkerPool::start() {
   std::lock_guard lk(mu_);
@@ -48,9 +54,9 @@ void WorkerPool::submit(Job job, uint64_t key) {
     queue_.push_back(std::move(e));
     queued_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
-    needed = static_cast<uint32_t>(
-        std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(queued_.load()),
-                                               options_.slots - active_.load())));
+    needed = static_cast<uint32_t>(std::max<int64_t>(
+        1,
+        std::min<int64_t>(static_cast<int64_t>(queued_.load()), options_.slots - active_.load())));
   }
   engine_.notify(transport::ProgressEngine::kWork, needed);
 }
@@ -92,14 +98,17 @@ bool WorkerPool::run_inline(uint64_t key) {
 void WorkerPool::thread_main(int index) {
   tls_pool = this;
   tls_index = index;
-  if (options_.pin && options_.topology) options_.topology->pin_current_thread(options_.first_core + index);
+  if (options_.pin && options_.topology)
+    options_.topology->pin_current_thread(options_.first_core + index);
   while (true) {
     idle_.fetch_add(1, std::memory_order_acq_rel);
-    engine_.wait_until([this] {
-      return stop_.load(std::memory_order_acquire) ||
-             (queued_.load(std::memory_order_acquire) > 0 &&
-              active_.load(std::memory_order_acquire) < options_.slots);
-    }, transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
+    engine_.wait_until(
+        [this] {
+          return stop_.load(std::memory_order_acquire) ||
+                 (queued_.load(std::memory_order_acquire) > 0 &&
+                  active_.load(std::memory_order_acquire) < options_.slots);
+        },
+        transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
     idle_.fetch_sub(1, std::memory_order_acq_rel);
     if (stop_.load(std::memory_order_acquire)) break;
     std::shared_ptr<Entry> entry;
@@ -115,7 +124,8 @@ void WorkerPool::thread_main(int index) {
     engine_.leave_busy();
     entry.reset();
     active_.fetch_sub(1, std::memory_order_acq_rel);
-    if (queued_.load(std::memory_order_acquire) > 0) engine_.notify(transport::ProgressEngine::kWork, 1);
+    if (queued_.load(std::memory_order_acquire) > 0)
+      engine_.notify(transport::ProgressEngine::kWork, 1);
   }
   tls_pool = nullptr;
 }

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -87,9 +87,9 @@ class WorkerPool {
   std::unordered_map<uint64_t, std::weak_ptr<Entry>> by_key_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> queued_{0};
-  std::atomic<int> active_{0};  // jobs holding a slot
-  std::atomic<int> idle_{0};    // threads waiting for a job
-  std::atomic<int> blocked_{0}; // jobs that lent their slot (blocked in get)
+  std::atomic<int> active_{0};   // jobs holding a slot
+  std::atomic<int> idle_{0};     // threads waiting for a job
+  std::atomic<int> blocked_{0};  // jobs that lent their slot (blocked in get)
   std::atomic<bool> stop_{false};
 };
 

@@ -4,7 +4,9 @@
 
 #include <stdexcept>
 
-int slow_square(int x) { return x * x; }
+int slow_square(int x) {
+  return x * x;
+}
 PRISM_REMOTE(slow_square);
 
 int main(int argc, char** argv) {

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <prism/prism.hpp>
 #include <functional>
+#include <prism/prism.hpp>
 #include <thread>
 
 namespace {
@@ -23,10 +23,14 @@ std::vector<double> ramp(int n) {
 }
 PRISM_REMOTE(ramp);
 
-std::string ref_id(prism::ObjectRef<int> r) { return r.id(); }
+std::string ref_id(prism::ObjectRef<int> r) {
+  return r.id();
+}
 PRISM_REMOTE(ref_id);
 
-int deref_plus(prism::ObjectRef<int> r, int k) { return prism::get(r) + k; }
+int deref_plus(prism::ObjectRef<int> r, int k) {
+  return prism::get(r) + k;
+}
 PRISM_REMOTE(deref_plus);
 
 int sleepy(int ms) {
@@ -43,13 +47,19 @@ long fib(int n) {
 }
 PRISM_REMOTE(fib);
 
-prism::ObjectRef<int> make_ref(int v) { return prism::put(v); }
+prism::ObjectRef<int> make_ref(int v) {
+  return prism::put(v);
+}
 PRISM_REMOTE(make_ref);
 
-int fails_always(int) { throw std::logic_error("upstream broke"); }
+int fails_always(int) {
+  throw std::logic_error("upstream broke");
+}
 PRISM_REMOTE(fails_always);
 
-int plus_one(int x) { return x + 1; }
+int plus_one(int x) {
+  return x + 1;
+}
 PRISM_REMOTE(plus_one);
 
 int slow_plus_one(int x) {
@@ -156,7 +166,9 @@ TEST(Nested, RecursionDeeperThanTheWorkerCount) {
 }
 
 namespace {
-prism::MemoryStats stats_here() { return prism::memory_stats(); }
+prism::MemoryStats stats_here() {
+  return prism::memory_stats();
+}
 PRISM_REMOTE(stats_here);
 
 double sum_ref(prism::ObjectRef<std::vector<double>> r) {
@@ -201,10 +213,10 @@ TEST(RefCount, LargeObjectsAreFreedEverywhereWhenDropped) {
   const int last = prism::num_nodes() - 1;
   {
     auto made = prism::task(ramp).options({.node = last}).remote(1 << 18);  // held on `last`
-    auto mine = prism::put(std::vector<double>(1 << 18, 1.0));               // held here
-    EXPECT_DOUBLE_EQ(prism::get(prism::task(sum_ref).options({.node = 1 % prism::num_nodes()})
-                                    .remote(mine)),
-                     double(1 << 18));  // a borrower on another node
+    auto mine = prism::put(std::vector<double>(1 << 18, 1.0));              // held here
+    EXPECT_DOUBLE_EQ(
+        prism::get(prism::task(sum_ref).options({.node = 1 % prism::num_nodes()}).remote(mine)),
+        double(1 << 18));  // a borrower on another node
     EXPECT_EQ(prism::get(made).size(), size_t(1) << 18);
     EXPECT_EQ(all_nodes_stats()[last].objects_in_store, before[last].objects_in_store + 1);
   }

@@ -46,8 +46,8 @@ int max_concurrency(const std::vector<Span>& spans) {
 std::vector<Span> run_all(double gpus, int n) {
   std::vector<prism::ObjectRef<Span>> refs;
   for (int i = 0; i < n; ++i)
-    refs.push_back(prism::task(on_gpu).options({.num_gpus = gpus,
-                                                .placement = prism::Placement::kSpread})
+    refs.push_back(prism::task(on_gpu)
+                       .options({.num_gpus = gpus, .placement = prism::Placement::kSpread})
                        .remote(40));
   return prism::get(refs);
 }
@@ -82,7 +82,8 @@ TEST_F(Gpus, FractionsShareUpToOneDevice) {
 TEST_F(Gpus, MultiGpuTasksGetDistinctIds) {
   auto s = prism::get(prism::task(on_gpu).options({.num_gpus = 2}).remote(1));
   EXPECT_EQ(s.num_ids, 2);
-  EXPECT_THROW((void)prism::task(on_gpu).options({.num_gpus = 3}).remote(1), prism::InfeasibleError);
+  EXPECT_THROW((void)prism::task(on_gpu).options({.num_gpus = 3}).remote(1),
+               prism::InfeasibleError);
 }
 
 TEST_F(Gpus, NoGpuOutsideAGpuTask) {

@@ -10,10 +10,14 @@ std::vector<double> block(int id, int n) {
 }
 PRISM_REMOTE(block);
 
-double first_plus_last(std::vector<double> v) { return v.front() + v.back(); }
+double first_plus_last(std::vector<double> v) {
+  return v.front() + v.back();
+}
 PRISM_REMOTE(first_plus_last);
 
-prism::MemoryStats stats_on_node() { return prism::memory_stats(); }
+prism::MemoryStats stats_on_node() {
+  return prism::memory_stats();
+}
 PRISM_REMOTE(stats_on_node);
 
 constexpr int kDoubles = 128 * 1024;  // 1 MiB objects
@@ -42,14 +46,16 @@ TEST_F(Spill, EveryValueSurvivesSpillingAndRestoring) {
   // Other nodes read spilled objects too: the holder restores before the RDMA read.
   std::vector<prism::ObjectRef<double>> sums;
   for (int i = 0; i < 20; ++i)
-    sums.push_back(prism::task(first_plus_last).options({.node = 1}).remote(refs[static_cast<size_t>(i)]));
+    sums.push_back(
+        prism::task(first_plus_last).options({.node = 1}).remote(refs[static_cast<size_t>(i)]));
   for (int i = 0; i < 20; ++i) EXPECT_EQ(prism::get(sums[static_cast<size_t>(i)]), 2.0 * i);
 }
 
 TEST_F(Spill, RemoteProducerSpillsItsResults) {
   const int last = prism::num_nodes() - 1;
   std::vector<prism::ObjectRef<std::vector<double>>> made;
-  for (int i = 0; i < 12; ++i) made.push_back(prism::task(block).options({.node = last}).remote(i, kDoubles));
+  for (int i = 0; i < 12; ++i)
+    made.push_back(prism::task(block).options({.node = last}).remote(i, kDoubles));
   for (int i = 0; i < 12; ++i) EXPECT_EQ(prism::get(made[static_cast<size_t>(i)]).back(), i);
   auto remote = prism::get(prism::task(stats_on_node).options({.node = last}).remote());
   EXPECT_GT(remote.objects_spilled + remote.objects_in_store, 0u);

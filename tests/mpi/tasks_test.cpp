@@ -9,13 +9,19 @@
 
 namespace {
 
-int node_of() { return prism::node_id(); }
+int node_of() {
+  return prism::node_id();
+}
 PRISM_REMOTE(node_of);
 
-int pid_of() { return static_cast<int>(getpid()); }
+int pid_of() {
+  return static_cast<int>(getpid());
+}
 PRISM_REMOTE(pid_of);
 
-long add(long a, long b) { return a + b; }
+long add(long a, long b) {
+  return a + b;
+}
 PRISM_REMOTE(add);
 
 std::string shout(std::string s, int times) {
@@ -51,7 +57,9 @@ PRISM_REMOTE(thrower);
 void returns_nothing(int) {}
 PRISM_REMOTE(returns_nothing);
 
-int not_registered(int x) { return x; }
+int not_registered(int x) {
+  return x;
+}
 
 }  // namespace
 
@@ -66,8 +74,8 @@ TEST(Tasks, RunOnEveryNodeAcrossRanks) {
   auto got = prism::get(where);
   for (int n = 0; n < nodes; ++n) EXPECT_EQ(got[n], n);
   auto p = prism::get(pids);
-  EXPECT_EQ(p[0], getpid());      // node 0 is the driver's process
-  EXPECT_NE(p[1], getpid());      // node 1 is another process
+  EXPECT_EQ(p[0], getpid());  // node 0 is the driver's process
+  EXPECT_NE(p[1], getpid());  // node 1 is another process
 }
 
 TEST(Tasks, ManyTasksAreAllAccountedFor) {
@@ -145,9 +153,13 @@ TEST(Tasks, InfeasibleRequestFailsAtOnce) {
 }
 
 namespace {
-std::vector<char> hundred_mb() { return std::vector<char>(100u << 20, 'z'); }
+std::vector<char> hundred_mb() {
+  return std::vector<char>(100u << 20, 'z');
+}
 PRISM_REMOTE(hundred_mb);
-int where_with(std::vector<char> data) { return data.size() == (100u << 20) ? prism::node_id() : -1; }
+int where_with(std::vector<char> data) {
+  return data.size() == (100u << 20) ? prism::node_id() : -1;
+}
 PRISM_REMOTE(where_with);
 }  // namespace
 

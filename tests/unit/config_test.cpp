@@ -78,3 +78,26 @@ TEST(Config, ByteSizes) {
   EXPECT_EQ(*parse_bytes("100"), 100u);
   EXPECT_FALSE(parse_bytes("12 parsecs").has_value());
 }
+
+TEST(Config, GcsOptionsAndTheHiddenFaultHook) {
+  Args a({"app", "--prism-gcs-snapshot=/tmp/x", "--prism-gcs-lineage=false",
+          "--prism-gcs-fault=5:1500"});
+  auto cfg = parse_config(a.argc, a.ptrs.data(), env_of({}));
+  ASSERT_TRUE(cfg) << cfg.status().to_string();
+  EXPECT_EQ(cfg->gcs_snapshot, "/tmp/x");
+  EXPECT_FALSE(cfg->gcs_lineage);
+  EXPECT_EQ(cfg->gcs_fault_rank, 5);
+  EXPECT_EQ(cfg->gcs_fault_after_ms, 1500u);
+  EXPECT_EQ(a.argc, 1);
+  // From the environment too; malformed values are refused.
+  Args b({"app"});
+  cfg = parse_config(b.argc, b.ptrs.data(), env_of({{"PRISM_GCS_FAULT", "3:0"}}));
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->gcs_fault_rank, 3);
+  for (const char* bad : {"3", "x:1", "3:-1", ":5"}) {
+    Args c({"app", std::string("--prism-gcs-fault=") + bad});
+    EXPECT_FALSE(parse_config(c.argc, c.ptrs.data(), env_of({}))) << bad;
+  }
+  // Hidden: not listed for --prism-help or the docs.
+  for (const auto& o : config_options()) EXPECT_NE(o.name, "gcs-fault");
+}

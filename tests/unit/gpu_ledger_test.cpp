@@ -10,8 +10,8 @@ TEST(GpuLedger, WholeGpusAreExclusive) {
   auto b = l.acquire(1);
   ASSERT_TRUE(a && b);
   EXPECT_NE(a->at(0), b->at(0));
-  EXPECT_FALSE(l.acquire(1).has_value());   // both taken
-  EXPECT_FALSE(l.acquire(0.5).has_value()); // no room for a fraction either
+  EXPECT_FALSE(l.acquire(1).has_value());    // both taken
+  EXPECT_FALSE(l.acquire(0.5).has_value());  // no room for a fraction either
   l.release(*a, 1);
   auto c = l.acquire(1);
   ASSERT_TRUE(c);

@@ -12,9 +12,9 @@ std::vector<std::byte> bytes_of(size_t n, int fill) {
   return std::vector<std::byte>(n, static_cast<std::byte>(fill));
 }
 struct SpillDir {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("prism-spill-test-" + std::to_string(::getpid())))
-                         .string();
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("prism-spill-test-" + std::to_string(::getpid())))
+          .string();
   ~SpillDir() { std::filesystem::remove_all(path); }
 };
 }  // namespace
@@ -52,7 +52,7 @@ TEST(ObjectStore, SpillsLeastRecentlyUsedAndRestores) {
   object_store::ObjectStore store(fabric.at(0), 2500, dir.path);
   ASSERT_TRUE(store.seal({0, 0, 1}, bytes_of(1000, 1)).has_value());
   ASSERT_TRUE(store.seal({0, 0, 2}, bytes_of(1000, 2)).has_value());
-  ASSERT_TRUE(store.acquire({0, 0, 1}).has_value());  // 1 is now more recent than 2
+  ASSERT_TRUE(store.acquire({0, 0, 1}).has_value());                  // 1 is now more recent than 2
   ASSERT_TRUE(store.seal({0, 0, 3}, bytes_of(1000, 3)).has_value());  // spills 2
   auto st = store.stats();
   EXPECT_EQ(st.objects_spilled, 1u);

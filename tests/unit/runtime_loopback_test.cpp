@@ -10,10 +10,14 @@
 using namespace prism;
 
 namespace {
-int where_am_i() { return prism::node_id(); }
+int where_am_i() {
+  return prism::node_id();
+}
 PRISM_REMOTE(where_am_i);
 
-std::vector<double> make_big(int n) { return std::vector<double>(static_cast<size_t>(n), 1.5); }
+std::vector<double> make_big(int n) {
+  return std::vector<double>(static_cast<size_t>(n), 1.5);
+}
 PRISM_REMOTE(make_big);
 
 double sum(std::vector<double> v) {
@@ -23,7 +27,9 @@ double sum(std::vector<double> v) {
 }
 PRISM_REMOTE(sum);
 
-int fails(int) { throw std::runtime_error("deliberate failure"); }
+int fails(int) {
+  throw std::runtime_error("deliberate failure");
+}
 PRISM_REMOTE(fails);
 
 class LoopbackCluster : public ::testing::Test {
@@ -35,7 +41,8 @@ class LoopbackCluster : public ::testing::Test {
     std::vector<scheduler::NodeResources> nodes = {{0, 1, 0, 0, {}}, {1, 2, 0, 0, {}}};
     for (int r = 0; r < 2; ++r) {
       auto layout = runtime::make_layout(3, r, 1);
-      rts.push_back(std::make_unique<runtime::NodeRuntime>(cfg, fabric.at(r), *layout, nodes, nullptr));
+      rts.push_back(
+          std::make_unique<runtime::NodeRuntime>(cfg, fabric.at(r), *layout, nodes, nullptr));
       rts.back()->start();
     }
   }

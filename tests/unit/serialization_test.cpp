@@ -94,8 +94,9 @@ TEST(Serialization, TruncatedPayloadsNeverCrash) {
                  SerializationError)
         << "cut at " << cut;
   auto raw = encode(std::vector<double>{1, 2, 3});
-  EXPECT_THROW((void)decode<std::vector<double>>(std::span<const std::byte>(raw.data(), raw.size() - 3)),
-               SerializationError);
+  EXPECT_THROW(
+      (void)decode<std::vector<double>>(std::span<const std::byte>(raw.data(), raw.size() - 3)),
+      SerializationError);
   auto p = encode(Particle{});
   EXPECT_THROW((void)decode<Particle>(std::span<const std::byte>(p.data(), p.size() - 1)),
                SerializationError);

@@ -24,7 +24,8 @@ TEST_F(PoolFixture, RunsJobsOnSlots) {
   pool.start();
   std::atomic<int> done{0};
   for (int i = 0; i < 100; ++i) pool.submit([&] { ++done; });
-  EXPECT_TRUE(engine.wait_until([&] { return done == 100; }, Clock::now() + std::chrono::seconds(10)));
+  EXPECT_TRUE(
+      engine.wait_until([&] { return done == 100; }, Clock::now() + std::chrono::seconds(10)));
   pool.stop();
 }
 
@@ -43,12 +44,14 @@ TEST_F(PoolFixture, JobQueuedAfterEveryThreadBlockedStillRuns) {
     finished = true;
     engine.notify();
   });
-  ASSERT_TRUE(engine.wait_until([&] { return blocked.load(); }, Clock::now() + std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      engine.wait_until([&] { return blocked.load(); }, Clock::now() + std::chrono::seconds(10)));
   pool.submit([&] {
     released = true;
     engine.notify();
   });
-  EXPECT_TRUE(engine.wait_until([&] { return finished.load(); }, Clock::now() + std::chrono::seconds(10)));
+  EXPECT_TRUE(
+      engine.wait_until([&] { return finished.load(); }, Clock::now() + std::chrono::seconds(10)));
   EXPECT_TRUE(released.load()) << "the late job never ran: deadlock";
   pool.stop();
 }

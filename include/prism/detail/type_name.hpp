@@ -22,7 +22,8 @@ template <class T>
 uint64_t type_fingerprint() {
   static const uint64_t fp = [] {
     uint64_t h = 1469598103934665603ull;
-    for (const char* p = typeid(T).name(); *p; ++p) h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
+    for (const char* p = typeid(T).name(); *p; ++p)
+      h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
     return h;
   }();
   return fp;

@@ -2,7 +2,9 @@
 
 #include <cstdio>
 
-int cube(int x) { return x * x * x; }
+int cube(int x) {
+  return x * x * x;
+}
 PRISM_REMOTE(cube);
 
 int main(int argc, char** argv) {
