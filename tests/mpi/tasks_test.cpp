@@ -4,8 +4,11 @@
 
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/vector.hpp>
+#include <chrono>
+#include <cstdio>
 #include <numeric>
 #include <prism/prism.hpp>
+#include <thread>
 
 namespace {
 
@@ -167,4 +170,41 @@ TEST(Tasks, TaskGoesToTheNodeHoldingItsLargeArgument) {
   const int holder = prism::num_nodes() - 1;
   auto data = prism::task(hundred_mb).options({.node = holder}).remote();
   EXPECT_EQ(prism::get(prism::task(where_with).remote(data)), holder);
+}
+
+namespace {
+// Worker slots of the calling node: the cores of its cpuset (no --prism-num-cpus here).
+int slot_count() {
+  return static_cast<int>(std::thread::hardware_concurrency());
+}
+PRISM_REMOTE(slot_count);
+
+int nap(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+PRISM_REMOTE(nap);
+}  // namespace
+
+// Heterogeneous durations keep every worker slot busy: utilisation is
+// measured (slot-seconds of work / slot-seconds available), not assumed.
+// Sleeping tasks need no CPU, so this holds on a loaded 2-core machine too.
+TEST(Tasks, HeterogeneousDurationsKeepEveryWorkerBusy) {
+  int slots = 0;
+  for (int n = 0; n < prism::num_nodes(); ++n)
+    slots += prism::get(prism::task(slot_count).options({.node = n}).remote());
+  std::vector<int> durations;
+  for (int i = 0; i < 12 * slots; ++i) durations.push_back(5 + (i * 37) % 60);  // 5..64 ms
+  long work_ms = 0;
+  for (int d : durations) work_ms += d;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<prism::ObjectRef<int>> refs;
+  for (int d : durations) refs.push_back(prism::task(nap).remote(d));
+  for (auto& r : refs) (void)prism::get(r);
+  const double wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double utilisation = work_ms / (wall_ms * slots);
+  std::printf("utilisation %.2f over %d slots (%ld ms of work in %.0f ms)\n", utilisation, slots,
+              work_ms, wall_ms);
+  EXPECT_GT(utilisation, 0.7);
 }
