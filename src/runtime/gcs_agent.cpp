@@ -111,8 +111,8 @@ void GcsAgent::on_task_dispatched(const TaskSpec& spec, int node) {
   e.id = spec.id;
   e.node = node;
   e.function = spec.function;
-  for (const auto& a : spec.args)
-    if (a.kind == WireArg::Kind::kRef) e.args.push_back(a.ref);
+  e.args = spec.arg_ids;
+  e.parent = spec.parent;
   enqueue(std::move(e));
 }
 
@@ -346,6 +346,7 @@ void GcsAgent::apply(Event& e) {
       t.id = e.id;
       t.rec.function_name = std::move(e.function);
       t.rec.args = std::move(e.args);
+      t.rec.parent = e.parent;
       t.rec.num_returns = 1;
       if (!t.final) {
         t.rec.state = gcs::TaskState::kRunning;

@@ -191,6 +191,7 @@ class GcsAgent {
     uint64_t size = 0;
     std::string function;
     std::vector<ObjectId> args;
+    ObjectId parent;
   };
   // A key whose row this rank writes. `gen` is the flush generation in which
   // it last became unclean (dirty or in flight); flushes wait on it.

@@ -13,6 +13,7 @@ namespace {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local std::vector<int> tls_gpu_ids;  // of the task running on this thread
+thread_local ObjectId tls_current_task;     // the task running on this thread (lineage)
 std::atomic<NodeRuntime*> process_runtime{nullptr};
 
 ObjectId to_id(const detail::ObjectIdPod& p) {
@@ -482,6 +483,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
   task->spec.name = options.name.empty() ? function : options.name;
   task->spec.num_cpus = options.num_cpus;
   task->spec.num_gpus = options.num_gpus;
+  task->spec.parent = tls_current_task;
   task->request = {options.num_cpus,  options.num_gpus, options.memory,
                    options.resources, options.node,     static_cast<int>(options.placement),
                    task->spec.name};
@@ -509,6 +511,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
         const ObjectId rid = to_id(a.ref->id());
         w.kind = WireArg::Kind::kRef;
         w.ref = rid;
+        task->spec.arg_ids.push_back(rid);
         ++entry_locked(rid)->in_transit;  // released when the executor's borrow is counted
         task->arg_refs.push_back(a.ref);
         break;
@@ -516,6 +519,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
       case detail::TaskArg::Kind::kResolveRef: {
         const ObjectId rid = to_id(a.ref->id());
         task->arg_refs.push_back(a.ref);
+        task->spec.arg_ids.push_back(rid);
         auto dep = entry_locked(rid);
         if (dep->ready.load()) {
           resolve_arg_locked(*task, i, rid, *dep);
@@ -611,6 +615,11 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
 // Runs on a worker thread.
 void NodeRuntime::execute(TaskSpec spec) {
   Scope scope(this);
+  struct CurrentTask {  // nested tasks submitted from here name this one as parent
+    ObjectId saved = tls_current_task;
+    explicit CurrentTask(const ObjectId& id) { tls_current_task = id; }
+    ~CurrentTask() { tls_current_task = saved; }
+  } current_task(spec.id);
   const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
   std::string error;

@@ -69,6 +69,10 @@ struct TaskSpec {
   std::string name;      // display name
   std::vector<WireArg> args;
   double num_cpus = 1, num_gpus = 0;
+  // Lineage, kept on the owner (not sent): every object the task reads,
+  // whether it receives the ref or its value, and the task that submitted it.
+  std::vector<ObjectId> arg_ids;
+  ObjectId parent;  // nil when the driver submitted it
 };
 
 void encode_task(const TaskSpec& t, Writer& w);

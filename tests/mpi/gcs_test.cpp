@@ -41,6 +41,10 @@ int fails(int code) {
 }
 PRISM_REMOTE(fails);
 
+// A task that submits a task: the child's row names it as parent.
+prism::ObjectRef<int> spawn_child(int x) { return prism::task(plus_one).options({.node = 0}).remote(x); }
+PRISM_REMOTE(spawn_child);
+
 constexpr int kBigBytes = 200'000;  // above the inline threshold: stored, so located
 
 GcsAgent& agent() {
@@ -182,6 +186,29 @@ TEST(GcsRecording, TaskLineageAndObjectLocations) {
       if (rank < 0 || rank >= nodes || !rec.alive || rec.resources["CPU"] <= 0) return false;
     return true;
   }));
+}
+
+TEST(GcsRecording, LineageNamesValueArgumentsAndTheParentTask) {
+  auto input = prism::put(41);
+  auto by_value = prism::task(plus_one).options({.node = 1}).remote(input);  // T parameter
+  auto outer = prism::task(spawn_child).options({.node = 1}).remote(1);
+  prism::ObjectRef<int> child = prism::get(outer);
+  EXPECT_EQ(prism::get(by_value), 42);
+  EXPECT_EQ(prism::get(child), 2);
+  ASSERT_TRUE(agent().drain(20'000'000));
+  std::map<ObjectId, gcs::TaskRecord> tasks;
+  const auto deadline = Clock::now() + 20s;  // node 1's agent writes the child's row
+  do {
+    tasks = scan_table<gcs::TaskTable>();
+    if (tasks.count(id_of(child))) break;
+    std::this_thread::sleep_for(20ms);
+  } while (Clock::now() < deadline);
+  ASSERT_TRUE(tasks.count(id_of(by_value)));
+  ASSERT_EQ(tasks[id_of(by_value)].args.size(), 1u);
+  EXPECT_EQ(tasks[id_of(by_value)].args[0], id_of(input));  // received as a value, still lineage
+  EXPECT_TRUE(tasks[id_of(by_value)].parent.is_nil());       // the driver submitted it
+  ASSERT_TRUE(tasks.count(id_of(child))) << "no row for the nested task";
+  EXPECT_EQ(tasks[id_of(child)].parent, id_of(outer));
 }
 
 TEST(GcsRecording, FreedObjectLeavesItsLocationAndSubscribersHear) {
