@@ -43,6 +43,7 @@ Status ObjectStore::spill_locked(const ObjectId& id, Slot& slot) {
   spilled_bytes_ += slot.size;
   ++spilled_objects_;
   ++spill_writes_;
+  spilled_total_ += slot.size;
   return Status::ok();
 }
 
@@ -142,8 +143,8 @@ bool ObjectStore::erase(const ObjectId& id) {
 
 StoreStats ObjectStore::stats() const {
   std::lock_guard lk(mu_);
-  return {lru_.size(),      bytes_,         capacity_,     peak_,
-          spilled_objects_, spilled_bytes_, spill_writes_, restores_};
+  return {lru_.size(),      bytes_,         capacity_,     peak_,     spilled_objects_,
+          spilled_bytes_,    spill_writes_,  restores_,     spilled_total_};
 }
 
 }  // namespace prism::object_store

@@ -55,6 +55,7 @@ struct StoreStats {
   uint64_t objects_spilled = 0;  // on disk now
   uint64_t bytes_spilled = 0;
   uint64_t spill_writes = 0, restores = 0;  // since start
+  uint64_t bytes_spilled_total = 0;          // written to disk since start
 };
 
 class ObjectStore {
@@ -99,7 +100,7 @@ class ObjectStore {
   std::unordered_map<ObjectId, Slot, ObjectIdHash> objects_;
   std::list<ObjectId> lru_;  // in-memory objects, least recently used first
   uint64_t bytes_ = 0, peak_ = 0, spilled_bytes_ = 0, spilled_objects_ = 0;
-  uint64_t spill_writes_ = 0, restores_ = 0;
+  uint64_t spill_writes_ = 0, restores_ = 0, spilled_total_ = 0;
 };
 
 }  // namespace prism::object_store

@@ -76,10 +76,10 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
                static_cast<double>(wall_us) / 1e6, layout.num_nodes, layout.gcs_ranks.size());
   std::fprintf(stderr, "  %-6s %-6s %10s %10s %8s %8s %12s %10s\n", "rank", "role", "submitted",
                "executed", "failed", "util%", "rdma-in", "messages");
-  uint64_t total_exec = 0, total_failed = 0, total_rdma = 0;
+  uint64_t total_exec = 0, total_failed = 0, total_rdma = 0, total_spilled = 0;
   for (size_t r = 0; r < all.size(); ++r) {
     Reader rd(all[r]);
-    uint64_t v[10];
+    uint64_t v[11];
     for (auto& x : v) x = rd.get<uint64_t>();
     if (!rd.ok()) continue;
     const bool is_node = static_cast<int>(r) < layout.num_nodes;
@@ -90,6 +90,7 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
     total_exec += v[1];
     total_failed += v[2];
     total_rdma += v[9];
+    total_spilled += v[10];
     std::fprintf(stderr, "  %-6zu %-6s %10lu %10lu %8lu %8.1f %12s %10lu\n", r,
                  r == 0    ? "driver"
                  : is_node ? "node"
@@ -98,9 +99,10 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
                  static_cast<unsigned long>(v[2]), util,
                  human_bytes(static_cast<double>(v[9])).c_str(), static_cast<unsigned long>(v[7]));
   }
-  std::fprintf(stderr, "  total: %lu tasks run, %lu failed, %s pulled over RDMA, 0 B spilled\n",
+  std::fprintf(stderr, "  total: %lu tasks run, %lu failed, %s pulled over RDMA, %s spilled to disk\n",
                static_cast<unsigned long>(total_exec), static_cast<unsigned long>(total_failed),
-               human_bytes(static_cast<double>(total_rdma)).c_str());
+               human_bytes(static_cast<double>(total_rdma)).c_str(),
+               human_bytes(static_cast<double>(total_spilled)).c_str());
 }
 
 }  // namespace prism::runtime
