@@ -65,10 +65,12 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
   }
   if (!config.summary) return;
   NodeStats s = node ? node->stats() : NodeStats{};
+  const auto store = node ? node->store().stats() : object_store::StoreStats{};
   Writer w;
   for (uint64_t v :
        {s.tasks_submitted, s.tasks_executed, s.tasks_failed, s.busy_us, s.slots, s.bytes_fetched,
-        s.objects_put, transport.messages_sent, transport.bytes_sent, transport.rdma_bytes})
+        s.objects_put, transport.messages_sent, transport.bytes_sent, transport.rdma_bytes,
+        store.bytes_spilled_total})
     w.put(v);
   auto all = gather_to_root(boot.comm(), w.buffer());
   if (!is_root) return;

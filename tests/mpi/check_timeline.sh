@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs an app with --prism-timeline and checks the file is valid Chrome trace
-# JSON with one complete ("X") task event per node rank.
+# Runs an app with --prism-timeline and --prism-summary: the file must be valid
+# Chrome trace JSON with task events on every node rank, and the summary must
+# count the tasks.
 set -euo pipefail
 mpiexec=$1; app=$2; np=$3
 out=$(mktemp /tmp/prism-timeline.XXXXXX.json)
 trap 'rm -f "$out"' EXIT
-"$mpiexec" -n "$np" --oversubscribe "$app" --prism-timeline="$out" --prism-summary
+summary=$("$mpiexec" -n "$np" --oversubscribe "$app" --prism-timeline="$out" --prism-summary 2>&1)
+echo "$summary"
+# The run summary names every node rank's tasks and the totals.
+grep -qE "total: $((np - 1)) tasks run, 0 failed" <<<"$summary" ||
+  { echo "run summary missing or wrong"; exit 1; }
 python3 - "$out" "$((np - 1))" <<'PY'
 import json, sys
 path, nodes = sys.argv[1], int(sys.argv[2])
