@@ -306,12 +306,22 @@ detail::HandlePtr NodeRuntime::put(std::vector<std::byte> encoded) {
   const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
   ObjectValue v = make_value(id, std::move(encoded));
   if (v.kind == ObjectValue::Kind::kError) throw ObjectStoreFullError(v.error);
-  std::lock_guard lk(mu_);
-  auto e = entry_locked(id);
+  // A fresh id: nobody can subscribe to, depend on or wait for it yet, so the
+  // entry is built ready, without complete_locked's notifications.
+  auto e = std::make_shared<ObjectEntry>();
+  e->owned = true;
   e->task_name = "put";
-  ++stats_.objects_put;
-  complete_locked(id, std::move(v));
-  return make_handle_locked(id);
+  e->handles = 1;
+  if (v.kind == ObjectValue::Kind::kInline)
+    e->cached = std::make_shared<const std::vector<std::byte>>(std::move(v.bytes));
+  e->value = std::move(v);
+  e->ready.store(true, std::memory_order_release);
+  {
+    std::lock_guard lk(mu_);
+    objects_.emplace(id, std::move(e));
+    ++stats_.objects_put;
+  }
+  return std::make_shared<detail::ObjectHandle>(to_pod(id));
 }
 
 // The object is ready: record its value, tell subscribers, wake dependents.
