@@ -117,11 +117,6 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::acquire(const ObjectI
   return std::shared_ptr<const StoredObject>(obj);
 }
 
-bool ObjectStore::contains(const ObjectId& id) const {
-  std::lock_guard lk(mu_);
-  return objects_.count(id) != 0;
-}
-
 bool ObjectStore::erase(const ObjectId& id) {
   std::shared_ptr<StoredObject> victim;  // destroyed after the lock is released
   std::lock_guard lk(mu_);
@@ -143,8 +138,8 @@ bool ObjectStore::erase(const ObjectId& id) {
 
 StoreStats ObjectStore::stats() const {
   std::lock_guard lk(mu_);
-  return {lru_.size(),      bytes_,         capacity_,     peak_,     spilled_objects_,
-          spilled_bytes_,    spill_writes_,  restores_,     spilled_total_};
+  return {lru_.size(),    bytes_,        capacity_, peak_,         spilled_objects_,
+          spilled_bytes_, spill_writes_, restores_, spilled_total_};
 }
 
 }  // namespace prism::object_store

@@ -55,7 +55,7 @@ struct StoreStats {
   uint64_t objects_spilled = 0;  // on disk now
   uint64_t bytes_spilled = 0;
   uint64_t spill_writes = 0, restores = 0;  // since start
-  uint64_t bytes_spilled_total = 0;          // written to disk since start
+  uint64_t bytes_spilled_total = 0;         // written to disk since start
 };
 
 class ObjectStore {
@@ -74,7 +74,6 @@ class ObjectStore {
   /// pins it in memory. kNotFound if absent; kOutOfMemory if it cannot be
   /// restored (everything else pinned).
   [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> acquire(const ObjectId& id);
-  bool contains(const ObjectId& id) const;
   /// Forgets the object (in memory or on disk); returns whether it was there.
   /// Readers still holding it keep their bytes.
   bool erase(const ObjectId& id);

@@ -296,9 +296,7 @@ ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> b
   if (observer_.object_sealed) observer_.object_sealed(id, (*stored)->bytes().size());
   v.kind = ObjectValue::Kind::kRemote;
   v.location.holder = static_cast<uint32_t>(layout_.world_rank);
-  v.location.address = reinterpret_cast<uint64_t>((*stored)->bytes().data());
   v.location.size = (*stored)->bytes().size();
-  v.location.rkey = (*stored)->region().remote_key;
   return v;
 }
 
@@ -395,12 +393,12 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
     fetches_.erase(req);
   }
   if (st && !slot->ok) st = {Errc::kNotFound, slot->error};
-  if (st && slot->location.size != loc.size)
+  if (st && slot->size != loc.size)
     st = {Errc::kMalformedMessage, id.to_string() + ": holder reports " +
-                                       std::to_string(slot->location.size) + " bytes, expected " +
+                                       std::to_string(slot->size) + " bytes, expected " +
                                        std::to_string(loc.size)};
   if (st) {
-    st = transport_.rdma_get(holder, slot->location.address, slot->location.rkey, into, loc.size);
+    st = transport_.rdma_get(holder, slot->address, slot->rkey, into, loc.size);
     Writer done(16);
     done.put(MessageKind::kFetchDone);
     done.put(req);
@@ -460,13 +458,14 @@ void NodeRuntime::serve_fetch(int src, uint64_t req, const ObjectId& id) {
 void NodeRuntime::on_fetch_reply(Reader& r) {
   const auto req = r.get<uint64_t>();
   const bool ok = r.get<uint8_t>() != 0;
-  RemoteLocation loc;
+  uint64_t address = 0, size = 0;
+  std::vector<std::byte> rkey;
   std::string error;
   if (ok) {
-    loc.address = r.get<uint64_t>();
-    loc.size = r.get<uint64_t>();
+    address = r.get<uint64_t>();
+    size = r.get<uint64_t>();
     auto k = r.get_bytes();
-    loc.rkey.assign(k.begin(), k.end());
+    rkey.assign(k.begin(), k.end());
   } else {
     error = r.get_string();
   }
@@ -474,10 +473,13 @@ void NodeRuntime::on_fetch_reply(Reader& r) {
   std::lock_guard lk(mu_);
   auto it = fetches_.find(req);
   if (it == fetches_.end()) return;
-  it->second->ok = ok;
-  it->second->location = std::move(loc);
-  it->second->error = std::move(error);
-  it->second->done.store(true, std::memory_order_release);
+  auto& slot = *it->second;
+  slot.ok = ok;
+  slot.address = address;
+  slot.size = size;
+  slot.rkey = std::move(rkey);
+  slot.error = std::move(error);
+  slot.done.store(true, std::memory_order_release);
   engine_.notify();
 }
 

@@ -159,8 +159,9 @@ class NodeRuntime {
   void on_fetch_reply(Reader& r);
   struct FetchSlot {
     std::atomic<bool> done{false};
-    bool ok = false;
-    RemoteLocation location;
+    bool ok = false;  // then: where the pinned object is, for the RDMA get
+    uint64_t address = 0, size = 0;
+    std::vector<std::byte> rkey;
     std::string error;
   };
   std::unordered_map<uint64_t, std::shared_ptr<FetchSlot>> fetches_;  // by request id (mu_)

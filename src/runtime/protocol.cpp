@@ -7,17 +7,12 @@ constexpr size_t kMaxArgs = 1024;
 
 void encode_location(const RemoteLocation& l, Writer& w) {
   w.put(l.holder);
-  w.put(l.address);
   w.put(l.size);
-  w.put_bytes(l.rkey);
 }
 
 void decode_location(Reader& r, RemoteLocation& l) {
   l.holder = r.get<uint32_t>();
-  l.address = r.get<uint64_t>();
   l.size = r.get<uint64_t>();
-  auto k = r.get_bytes();
-  l.rkey.assign(k.begin(), k.end());
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // Data flow of one task (see docs/architecture.md):
 //   owner --SubmitTask--> executor --TaskResult--> owner
 // A large result stays in the executor's store; TaskResult then carries its
-// location (rank, address, size, rkey) and readers pull it with RDMA.
+// location (holder rank, size). A reader asks the holder to pin it, gets the
+// address and rkey in the reply, and pulls it with one RDMA get.
 #pragma once
 
 #include <cstdint>
@@ -36,12 +37,12 @@ enum class MessageKind : uint8_t {
   kGcsLast = 0x5F,
 };
 
-/// Where a stored object can be read with RDMA.
+/// Which rank's store holds an object, and its size. (The address and rkey
+/// come from the holder when a reader pins it: a spilled and restored object
+/// moves.)
 struct RemoteLocation {
-  uint32_t holder = 0;   // world rank whose store holds it
-  uint64_t address = 0;  // in the holder's address space
+  uint32_t holder = 0;  // world rank whose store holds it
   uint64_t size = 0;
-  std::vector<std::byte> rkey;
 };
 
 /// The state of a finished object as it travels: its bytes, where they are,

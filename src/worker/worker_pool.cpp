@@ -35,11 +35,6 @@ void WorkerPool::spawn_locked() {
   threads_.emplace_back([this, index] { thread_main(index); });
 }
 
-size_t WorkerPool::threads() const {
-  std::lock_guard lk(mu_);
-  return threads_.size();
-}
-
 void WorkerPool::ensure_runner_locked() {
   if (stop_ || queued_.load() == 0 || active_.load() >= options_.slots) return;
   if (static_cast<int>(threads_.size()) < options_.slots + blocked_.load()) spawn_locked();

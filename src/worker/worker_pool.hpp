@@ -61,9 +61,6 @@ class WorkerPool {
   static int current_index() noexcept;
 
   int slots() const noexcept { return options_.slots; }
-  int running() const noexcept { return active_.load(std::memory_order_relaxed); }
-  size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
-  size_t threads() const;
 
  private:
   void thread_main(int index);

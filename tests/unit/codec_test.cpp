@@ -51,7 +51,7 @@ TEST(Protocol, TaskSpecRoundTrip) {
   t.args[1].kind = runtime::WireArg::Kind::kRef;
   t.args[1].ref = {1, 0, 9};
   t.args[2].kind = runtime::WireArg::Kind::kRemoteValue;
-  t.args[2].location = {2, 0x1000, 64, {std::byte{7}}};
+  t.args[2].location = {2, 64};
   Writer w;
   encode_task(t, w);
   Reader r(w.buffer());
