@@ -102,6 +102,9 @@ const std::vector<OptionDef>& option_defs() {
          c.resources = *r;
          return Status::ok();
        }},
+      bytes_opt("memory",
+                "memory a node rank offers tasks' memory reservations (0: its share of the host)",
+                "0", &Config::memory),
       bytes_opt("inline-threshold", "objects up to this size travel inside control messages", "64K",
                 &Config::inline_threshold),
       bytes_opt("store-capacity", "object store bytes per node rank (0: automatic)", "0",
@@ -126,6 +129,17 @@ const std::vector<OptionDef>& option_defs() {
       bool_opt("gcs-lineage",
                "record task lineage and object locations in the GCS (false: node table only)",
                "true", &Config::gcs_lineage),
+      bool_opt("global-scheduler",
+               "tasks a node cannot take go to the global scheduler on the first GCS rank "
+               "(false: submitters balance by their own counts)",
+               "true", &Config::global_scheduler),
+      int_opt("local-queue",
+              "plain tasks that may wait on their submitter's node before it spills (0: its CPU "
+              "slots)",
+              "0", 0, 1 << 20, &Config::local_queue),
+      int_opt("heartbeat-us",
+              "a busy node rank reports its load to the global scheduler at most this often",
+              "1000", 10, 10000000, &Config::heartbeat_us),
       str_opt("gcs-snapshot",
               "at shutdown every GCS rank writes its tables to PATH.rank<N>.h5 (prism-gcs-dump)",
               "", &Config::gcs_snapshot),

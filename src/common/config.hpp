@@ -23,6 +23,7 @@ struct Config {
   double num_gpus = -1;  // GPUs per node rank; <0 = discovered
   std::map<std::string, double> resources;  // custom resources, e.g. fpga=2
   uint64_t inline_threshold = 64 * 1024;    // objects up to this size travel inside messages
+  uint64_t memory = 0;             // memory a node rank offers tasks; 0 = its share of the host
   uint64_t store_capacity = 0;     // bytes per node store; 0 = half the rank's memory share
   std::string spill_dir;           // where spilled objects go; default <run_dir>/spill
   std::string run_dir;             // logs, timeline, snapshots; default ./prism-run-<jobid>
@@ -34,6 +35,9 @@ struct Config {
   bool pin_workers = true;  // pin worker threads to cores with hwloc
   bool summary = false;     // print a run summary at shutdown
   bool gcs_lineage = true;  // node ranks record task lineage and object locations in the GCS
+  bool global_scheduler = true;  // spilled tasks go through the global scheduler (GCS group)
+  int local_queue = 0;           // plain tasks that may wait locally before spilling; 0 = CPU slots
+  int heartbeat_us = 1000;       // at most one load report per this interval while busy
   std::string gcs_snapshot;  // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)
   // Fault injection (hidden option gcs-fault=RANK:AFTER_MS, for tests and
   // benchmarks): GCS rank `gcs_fault_rank` goes silent AFTER_MS after it starts.

@@ -24,13 +24,17 @@ constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 }  // namespace
 
 GcsRole::GcsRole(const Config& config, transport::Transport& transport, ClusterLayout layout,
-                 gcs::GcsLayout gcs_layout, gcs::GcsServerOptions options)
+                 gcs::GcsLayout gcs_layout, std::vector<scheduler::NodeResources> nodes,
+                 gcs::GcsServerOptions options)
     : config_(config),
       transport_(transport),
       layout_(std::move(layout)),
       gcs_layout_(std::move(gcs_layout)),
       outbox_(transport, gcs_layout_),
       server_(std::make_unique<gcs::GcsServer>(gcs_layout_, layout_.world_rank, outbox_, options)) {
+  if (config_.global_scheduler && !nodes.empty() && !layout_.gcs_ranks.empty() &&
+      layout_.gcs_ranks.front() == layout_.world_rank)
+    global_scheduler_ = std::make_unique<scheduler::GlobalScheduler>(std::move(nodes));
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
 
@@ -86,9 +90,10 @@ int GcsRole::run() {
                        1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
   PRISM_LOG_INFO(
       "GCS rank {}: {:.2f} s CPU in {:.2f} s; {} messages ({} dropped) in {} transport sends, "
-      "{} wake-ups, {} ticks",
+      "{} wake-ups, {} ticks; global scheduler: {} tasks placed, {} heartbeats",
       layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), stats_.messages,
-      stats_.dropped, outbox_.stats().transport_sends, stats_.wakeups, stats_.ticks);
+      stats_.dropped, outbox_.stats().transport_sends, stats_.wakeups, stats_.ticks,
+      stats_.tasks_placed, stats_.heartbeats);
   transport_.set_handler([](int, std::span<const std::byte>) {});
   return exit_code_;
 }
@@ -117,8 +122,66 @@ void GcsRole::on_message(int src, std::span<const std::byte> msg) {
     stop_ = true;
     return;
   }
+  if (global_scheduler_ && kind == MessageKind::kSpillTask) return on_spill_task(src, msg);
+  if (global_scheduler_ && kind == MessageKind::kNodeLoad) return on_node_load(src, msg);
   PRISM_LOG_WARN("GCS rank {}: dropped a message of kind {} from rank {} ({} bytes)",
                  layout_.world_rank, static_cast<int>(kind), src, msg.size());
+}
+
+// The task travels on as the SubmitTask it would have been: its bytes after
+// the spill header are forwarded without decoding. The executor sends the
+// result straight to the owner.
+void GcsRole::on_spill_task(int src, std::span<const std::byte> msg) {
+  Reader r(msg.subspan(1));
+  scheduler::TaskRequest request;
+  if (Status st = decode_spill_header(r, request); !st) {
+    ++stats_.dropped;
+    PRISM_LOG_WARN("global scheduler: dropped a malformed spilled task from rank {}: {}", src,
+                   st.to_string());
+    return;
+  }
+  const auto task = r.rest();
+  Reader id_reader(task);
+  const ObjectId id = decode_object_id(id_reader);
+  if (!id_reader.ok() || id.is_nil()) {
+    ++stats_.dropped;
+    PRISM_LOG_WARN("global scheduler: dropped a spilled task without an id from rank {}", src);
+    return;
+  }
+  auto node = global_scheduler_->pick(request);
+  if (!node) {  // cannot happen for a request the submitter checked; answer, never drop
+    Writer w(64);
+    w.put(MessageKind::kTaskResult);
+    encode_object_id(id, w);
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = node.status().message();
+    encode_object_value(v, w);
+    if (Status st = transport_.send(static_cast<int>(id.owner_rank), w.buffer()); !st)
+      PRISM_LOG_ERROR("global scheduler: error result to rank {}: {}", id.owner_rank,
+                      st.to_string());
+    return;
+  }
+  Writer w(task.size() + 1);
+  w.put(MessageKind::kSubmitTask);
+  w.append(task.data(), task.size());
+  ++stats_.tasks_placed;
+  if (Status st = transport_.send(*node, w.buffer()); !st)
+    PRISM_LOG_ERROR("global scheduler: task {} to node {}: {}", id.to_string(), *node,
+                    st.to_string());
+}
+
+void GcsRole::on_node_load(int src, std::span<const std::byte> msg) {
+  Reader r(msg.subspan(1));
+  scheduler::NodeLoad load;
+  if (Status st = decode_node_load(r, load); !st) {
+    ++stats_.dropped;
+    PRISM_LOG_WARN("global scheduler: dropped a malformed heartbeat from rank {}: {}", src,
+                   st.to_string());
+    return;
+  }
+  ++stats_.heartbeats;
+  global_scheduler_->on_heartbeat(src, load);
 }
 
 }  // namespace prism::runtime

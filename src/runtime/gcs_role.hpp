@@ -17,6 +17,7 @@
 #include "gcs/gcs.hpp"
 #include "runtime/gcs_wire.hpp"
 #include "runtime/layout.hpp"
+#include "scheduler/global_scheduler.hpp"
 #include "transport/transport.hpp"
 
 namespace prism::runtime {
@@ -27,14 +28,19 @@ struct GcsRoleStats {
   uint64_t dropped = 0;   // of those, rejected by the server (Status returned)
   uint64_t wakeups = 0;   // returns from the event wait
   uint64_t ticks = 0;
+  uint64_t tasks_placed = 0;  // by the global scheduler
+  uint64_t heartbeats = 0;
 };
 
 /// One GCS rank. Not thread-safe: construct, run() and destroy on the main
 /// thread. Example (run.cpp): `GcsRole gcs(config, transport, layout, *gcs_layout); rc = gcs.run();`
 class GcsRole {
  public:
+  /// `nodes`: every node rank's resources; the first GCS rank runs the global
+  /// scheduler over them (unless config.global_scheduler is off).
   GcsRole(const Config& config, transport::Transport& transport, ClusterLayout layout,
-          gcs::GcsLayout gcs_layout, gcs::GcsServerOptions options = {});
+          gcs::GcsLayout gcs_layout, std::vector<scheduler::NodeResources> nodes = {},
+          gcs::GcsServerOptions options = {});
   ~GcsRole();
   GcsRole(const GcsRole&) = delete;
   GcsRole& operator=(const GcsRole&) = delete;
@@ -46,6 +52,9 @@ class GcsRole {
 
  private:
   void on_message(int src, std::span<const std::byte> msg);
+  // Global scheduler: place a spilled task / take a node's heartbeat.
+  void on_spill_task(int src, std::span<const std::byte> msg);
+  void on_node_load(int src, std::span<const std::byte> msg);
 
   const Config config_;
   transport::Transport& transport_;
@@ -54,6 +63,7 @@ class GcsRole {
   GcsOutbox outbox_;
   std::unique_ptr<gcs::GcsServer> server_;
   GcsRoleStats stats_;
+  std::unique_ptr<scheduler::GlobalScheduler> global_scheduler_;  // first GCS rank only
   bool stop_ = false;
   int exit_code_ = 0;
 };

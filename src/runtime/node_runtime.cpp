@@ -12,7 +12,6 @@ namespace prism::runtime {
 namespace {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
-thread_local std::vector<int> tls_gpu_ids;  // of the task running on this thread
 thread_local ObjectId tls_current_task;     // the task running on this thread (lineage)
 std::atomic<NodeRuntime*> process_runtime{nullptr};
 
@@ -63,16 +62,23 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
       engine_(transport, config.spin_us, static_cast<uint32_t>(std::max(1, config.spinners)),
               host_spin),
       store_(transport, config.store_capacity, config.spill_dir),
-      pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
+      pool_({.resources = nodes.at(layout_.world_rank),
              .pin = config.pin_workers,
              .topology = topology,
              .first_core =
-                 layout_.host_rank * static_cast<int>(nodes.at(layout_.world_rank).num_cpus)},
+                 layout_.host_rank * static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
+             .after_job = [this] { send_heartbeat(); }},
             engine_),
       scheduler_(layout_.world_rank, std::move(nodes)),
-      timeline_(!config.timeline.empty()),
-      gpus_(static_cast<int>(scheduler_.node(layout_.world_rank).num_gpus)) {
+      timeline_(!config.timeline.empty()) {
   stats_.slots = static_cast<uint64_t>(pool_.slots());
+  // The global scheduler lives on the first GCS rank (runtime/gcs_role.cpp).
+  if (config.global_scheduler && !layout_.gcs_ranks.empty() && layout_.num_nodes > 1) {
+    global_scheduler_ = layout_.gcs_ranks.front();
+    scheduler_.use_global_scheduler(true);
+  }
+  local_queue_limit_ =
+      static_cast<size_t>(config.local_queue > 0 ? config.local_queue : pool_.slots());
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
 
@@ -87,7 +93,7 @@ void NodeRuntime::set_process_runtime(NodeRuntime* rt) noexcept {
   process_runtime.store(rt);
 }
 std::vector<int> NodeRuntime::current_gpu_ids() {
-  return tls_gpu_ids;
+  return worker::WorkerPool::current_gpu_ids();
 }
 NodeRuntime::Scope::Scope(NodeRuntime* rt) noexcept : previous_(tls_runtime) {
   tls_runtime = rt;
@@ -493,8 +499,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
   task->spec.id = id;
   task->spec.function = function;
   task->spec.name = options.name.empty() ? function : options.name;
-  task->spec.num_cpus = options.num_cpus;
-  task->spec.num_gpus = options.num_gpus;
+  task->spec.resources = {options.num_cpus, options.num_gpus, options.memory, options.resources};
   task->spec.parent = tls_current_task;
   task->request = {options.num_cpus,  options.num_gpus, options.memory,
                    options.resources, options.node,     static_cast<int>(options.placement),
@@ -592,7 +597,8 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
       task->request.data_bytes = a.location.size;
       task->request.data_node = static_cast<int>(a.location.holder);
     }
-  auto node = scheduler_.pick(task->request);
+  auto node =
+      scheduler_.pick(task->request, pool_.has_room(task->spec.resources, local_queue_limit_));
   if (!node) {
     unpin_refs();
     ObjectValue v;
@@ -602,21 +608,30 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
     return;
   }
   task->node = *node;
-  scheduler_.on_dispatch(*node);
-  if (observer_.task_dispatched) observer_.task_dispatched(task->spec, *node);
+  const bool via_global = *node == scheduler::Scheduler::kGlobal;
+  if (!via_global) scheduler_.on_dispatch(*node);
+  // Via the global scheduler the executor is known only when the result comes.
+  if (observer_.task_dispatched) observer_.task_dispatched(task->spec, via_global ? -1 : *node);
   if (*node == layout_.world_rank) {
     // Keyed by seq: a get() of this object may run it inline (run_inline).
-    pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); }, id.seq);
+    pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); }, id.seq,
+                 task->spec.resources);
   } else {
     Writer w(64);
-    w.put(MessageKind::kSubmitTask);
+    if (via_global) {
+      w.put(MessageKind::kSpillTask);
+      encode_spill_header(task->request, w);
+    } else {
+      w.put(MessageKind::kSubmitTask);
+    }
     encode_task(task->spec, w);
-    if (Status st = send(*node, w); !st) {
+    const int dst = via_global ? global_scheduler_ : *node;
+    if (Status st = send(dst, w); !st) {
       unpin_refs();
-      scheduler_.on_complete(*node);
+      if (!via_global) scheduler_.on_complete(*node);
       ObjectValue v;
       v.kind = ObjectValue::Kind::kError;
-      v.error = "could not send the task to node " + std::to_string(*node) + ": " + st.to_string();
+      v.error = "could not send the task to rank " + std::to_string(dst) + ": " + st.to_string();
       complete_locked(id, std::move(v));
       return;
     }
@@ -635,30 +650,16 @@ void NodeRuntime::execute(TaskSpec spec) {
   const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
   std::string error;
-  std::vector<int> gpu_grant;
   try {
     const auto* fn = detail::find_function(spec.function);
     if (!fn)
       throw RegistrationError("function '" + spec.function + "' is not registered on rank " +
                               std::to_string(layout_.world_rank) +
                               " (every rank must run the same binary with PRISM_REMOTE)");
-    // GPUs: wait until the ledger grants them (a device is never shared beyond
-    // 1.0); the thread's CUDA device is the first granted.
-    if (spec.num_gpus > 0) {
-      std::optional<std::vector<int>> granted;
-      while (!(granted = gpus_.acquire(spec.num_gpus))) {
-        const uint32_t seen = gpu_releases_.load(std::memory_order_acquire);
-        if (auto retry = gpus_.acquire(spec.num_gpus)) {
-          granted = std::move(retry);
-          break;
-        }
-        wait_for([&] { return gpu_releases_.load(std::memory_order_acquire) != seen; }, -1, nullptr,
-                 false);
-      }
-      gpu_grant = std::move(*granted);
-      tls_gpu_ids = gpu_grant;
-      if (!gpu_grant.empty()) worker::set_current_device(gpu_grant.front());
-    }
+    // GPUs: the worker pool granted them before the task started (a device
+    // is never shared beyond 1.0); the thread's CUDA device is the first.
+    if (const auto& gpus = worker::WorkerPool::current_gpu_ids(); !gpus.empty())
+      worker::set_current_device(gpus.front());
     std::vector<detail::ArgValue> args(spec.args.size());
     std::vector<std::unique_ptr<std::byte[]>> fetched;
     std::vector<std::shared_ptr<const object_store::StoredObject>> pinned;
@@ -698,12 +699,6 @@ void NodeRuntime::execute(TaskSpec spec) {
   } catch (...) {
     error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
   }
-  if (spec.num_gpus > 0 && !gpu_grant.empty()) {
-    gpus_.release(gpu_grant, spec.num_gpus);
-    tls_gpu_ids.clear();
-    gpu_releases_.fetch_add(1, std::memory_order_acq_rel);
-    engine_.notify();
-  }
   const int64_t t1 = Timeline::now_us();
   timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
                     worker::WorkerPool::current_index(), 0, !error.empty()});
@@ -721,7 +716,7 @@ void NodeRuntime::execute(TaskSpec spec) {
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
   if (owner == layout_.world_rank) {
     if (auto it = in_flight_.find(spec.id.seq); it != in_flight_.end()) {
-      scheduler_.on_complete(it->second->node);
+      if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
       if (observer_.task_finished)
         observer_.task_finished(spec.id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
       in_flight_.erase(it);
@@ -923,7 +918,35 @@ void NodeRuntime::on_submit(int src, Reader& r) {
     PRISM_LOG_ERROR("dropped task from rank {}: {}", src, st.to_string());
     return;
   }
-  pool_.submit([this, spec = std::move(spec)]() mutable { execute(std::move(spec)); });
+  if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
+  auto demand = spec.resources;
+  pool_.submit([this, spec = std::move(spec)]() mutable { execute(std::move(spec)); }, 0,
+               std::move(demand));
+  send_heartbeat();
+}
+
+void NodeRuntime::send_heartbeat() {
+  if (global_scheduler_ < 0) return;
+  const int64_t now = Timeline::now_us();
+  const int64_t last = last_heartbeat_us_.load(std::memory_order_relaxed);
+  const bool due = now - last >= static_cast<int64_t>(config_.heartbeat_us);
+  if (!due && !pool_.idle()) return;
+  const auto load = pool_.load();
+  std::unique_lock lk(heartbeat_mu_, std::try_to_lock);
+  if (!lk) return;  // another thread is reporting right now
+  scheduler::NodeLoad l{load.queued, load.running, load.usage.cpus_free, load.usage.gpus_free,
+                        received_from_global_.load(std::memory_order_relaxed)};
+  // Nothing new since the last report (an idle node stays silent).
+  if (l.queued == last_heartbeat_.queued && l.running == last_heartbeat_.running &&
+      l.received_from_global == last_heartbeat_.received_from_global)
+    return;
+  last_heartbeat_ = l;
+  last_heartbeat_us_.store(now, std::memory_order_relaxed);
+  Writer w(48);
+  w.put(MessageKind::kNodeLoad);
+  encode_node_load(l, w);
+  if (Status st = send(global_scheduler_, w); !st)
+    PRISM_LOG_WARN("heartbeat to rank {}: {}", global_scheduler_, st.to_string());
 }
 
 void NodeRuntime::on_task_result(int src, Reader& r) {
@@ -935,9 +958,9 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
   }
   std::lock_guard lk(mu_);
   if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
-    scheduler_.on_complete(it->second->node);
+    if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
     if (observer_.task_finished)
-      observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, it->second->node);
+      observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, src);
     in_flight_.erase(it);
     ++stats_.tasks_finished;
   }

@@ -28,7 +28,6 @@
 #include "runtime/layout.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/timeline.hpp"
-#include "scheduler/gpu_ledger.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/progress_engine.hpp"
 #include "worker/topology.hpp"
@@ -136,6 +135,9 @@ class NodeRuntime {
   void on_remove_borrower(int src, Reader& r);
   void transit_done_locked(const ObjectId& id);
   void release_transit_pin_locked(const ObjectId& id, int sender);
+  // Reports this node's load to the global scheduler: at most once per
+  // heartbeat interval while busy, at once when it turns idle, never when idle.
+  void send_heartbeat();
   void send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra = -1);
 
   EntryPtr entry_locked(const ObjectId& id);
@@ -196,8 +198,15 @@ class NodeRuntime {
   scheduler::Scheduler scheduler_;
   NodeStats stats_;
   Timeline timeline_;
-  scheduler::GpuLedger gpus_;
-  std::atomic<uint32_t> gpu_releases_{0};  // bumped when GPUs free up
+
+  // Bottom-up scheduling: the global scheduler's rank (-1: none) and this
+  // node's heartbeats to it (see send_heartbeat).
+  int global_scheduler_ = -1;
+  size_t local_queue_limit_ = 1;
+  std::atomic<uint64_t> received_from_global_{0};
+  std::atomic<int64_t> last_heartbeat_us_{0};
+  std::mutex heartbeat_mu_;             // one sender at a time (try_lock)
+  scheduler::NodeLoad last_heartbeat_;  // what was sent last (heartbeat_mu_)
 
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<bool> shutdown_{false};

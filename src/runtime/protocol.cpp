@@ -15,7 +15,83 @@ void decode_location(Reader& r, RemoteLocation& l) {
   l.size = r.get<uint64_t>();
 }
 
+constexpr uint32_t kMaxCustomResources = 256;
+
+void encode_custom(const std::map<std::string, double>& custom, Writer& w) {
+  w.put(static_cast<uint32_t>(custom.size()));
+  for (const auto& [k, v] : custom) {
+    w.put_string(k);
+    w.put(v);
+  }
+}
+
+Status decode_custom(Reader& r, std::map<std::string, double>& custom) {
+  const auto n = r.get<uint32_t>();
+  if (!r.ok() || n > kMaxCustomResources)
+    return {Errc::kMalformedMessage, "bad custom resource count"};
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    auto k = r.get_string();
+    custom[k] = r.get<double>();
+  }
+  return r.ok() ? Status::ok() : r.finish("custom resources");
+}
+
+void encode_demand(const scheduler::ResourceDemand& d, Writer& w) {
+  w.put(d.num_cpus);
+  w.put(d.num_gpus);
+  w.put(d.memory);
+  encode_custom(d.custom, w);
+}
+
+Status decode_demand(Reader& r, scheduler::ResourceDemand& d) {
+  d.num_cpus = r.get<double>();
+  d.num_gpus = r.get<double>();
+  d.memory = r.get<uint64_t>();
+  if (Status st = decode_custom(r, d.custom); !st) return st;
+  if (!(d.num_cpus >= 0) || !(d.num_gpus >= 0))
+    return {Errc::kMalformedMessage, "task spec: negative resource amount"};
+  return Status::ok();
+}
+
 }  // namespace
+
+void encode_spill_header(const scheduler::TaskRequest& q, Writer& w) {
+  w.put(q.num_cpus);
+  w.put(q.num_gpus);
+  w.put(q.memory);
+  encode_custom(q.custom, w);
+  w.put<int32_t>(q.data_node);
+  w.put(q.data_bytes);
+  w.put_string(q.name);
+}
+
+Status decode_spill_header(Reader& r, scheduler::TaskRequest& q) {
+  q.num_cpus = r.get<double>();
+  q.num_gpus = r.get<double>();
+  q.memory = r.get<uint64_t>();
+  if (Status st = decode_custom(r, q.custom); !st) return st;
+  q.data_node = r.get<int32_t>();
+  q.data_bytes = r.get<uint64_t>();
+  q.name = r.get_string();
+  return r.ok() ? Status::ok() : r.finish("spill header");
+}
+
+void encode_node_load(const scheduler::NodeLoad& l, Writer& w) {
+  w.put(l.queued);
+  w.put(l.running);
+  w.put(l.cpus_free);
+  w.put(l.gpus_free);
+  w.put(l.received_from_global);
+}
+
+Status decode_node_load(Reader& r, scheduler::NodeLoad& l) {
+  l.queued = r.get<uint32_t>();
+  l.running = r.get<uint32_t>();
+  l.cpus_free = r.get<double>();
+  l.gpus_free = r.get<double>();
+  l.received_from_global = r.get<uint64_t>();
+  return r.finish("node load");
+}
 
 void encode_object_id(const ObjectId& id, Writer& w) {
   w.put(id.owner_rank);
@@ -35,8 +111,7 @@ void encode_task(const TaskSpec& t, Writer& w) {
   encode_object_id(t.id, w);
   w.put_string(t.function);
   w.put_string(t.name);
-  w.put(t.num_cpus);
-  w.put(t.num_gpus);
+  encode_demand(t.resources, w);
   w.put(static_cast<uint32_t>(t.args.size()));
   for (const auto& a : t.args) {
     w.put(a.kind);
@@ -59,8 +134,7 @@ Status decode_task(Reader& r, TaskSpec& t) {
   t.id = decode_object_id(r);
   t.function = r.get_string();
   t.name = r.get_string();
-  t.num_cpus = r.get<double>();
-  t.num_gpus = r.get<double>();
+  if (Status st = decode_demand(r, t.resources); !st) return st;
   const auto n = r.get<uint32_t>();
   if (!r.ok() || n > kMaxArgs) return {Errc::kMalformedMessage, "task spec: bad argument count"};
   t.args.resize(n);

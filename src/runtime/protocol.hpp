@@ -17,6 +17,8 @@
 #include "common/codec.hpp"
 #include "common/ids.hpp"
 #include "common/status.hpp"
+#include "scheduler/global_scheduler.hpp"
+#include "scheduler/resource_ledger.hpp"
 
 namespace prism::runtime {
 
@@ -33,6 +35,8 @@ enum class MessageKind : uint8_t {
   kFetchRequest = 0x0A,         // reader -> holder: pin (restore if spilled) and locate
   kFetchReply = 0x0B,           // holder -> reader: address + rkey, or an error
   kFetchDone = 0x0C,            // reader -> holder: RDMA read finished, unpin
+  kSpillTask = 0x0D,            // submitter -> global scheduler: place this task for me
+  kNodeLoad = 0x0E,             // node -> global scheduler: heartbeat with the node's load
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -69,7 +73,7 @@ struct TaskSpec {
   std::string function;  // registered name
   std::string name;      // display name
   std::vector<WireArg> args;
-  double num_cpus = 1, num_gpus = 0;
+  scheduler::ResourceDemand resources;  // held on the executor while it runs
   // Lineage, kept on the owner (not sent): every object the task reads,
   // whether it receives the ref or its value, and the task that submitted it.
   std::vector<ObjectId> arg_ids;
@@ -78,6 +82,13 @@ struct TaskSpec {
 
 void encode_task(const TaskSpec& t, Writer& w);
 [[nodiscard]] Status decode_task(Reader& r, TaskSpec& t);
+
+/// SpillTask: the placement facts the global scheduler needs, then the task
+/// exactly as SubmitTask carries it (forwarded without decoding).
+void encode_spill_header(const scheduler::TaskRequest& r, Writer& w);
+[[nodiscard]] Status decode_spill_header(Reader& r, scheduler::TaskRequest& req);
+void encode_node_load(const scheduler::NodeLoad& l, Writer& w);
+[[nodiscard]] Status decode_node_load(Reader& r, scheduler::NodeLoad& l);
 
 void encode_object_value(const ObjectValue& v, Writer& w);
 [[nodiscard]] Status decode_object_value(Reader& r, ObjectValue& v);

@@ -157,9 +157,6 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     mine.custom = config->resources;
     PRISM_LOG_INFO("node rank {}: {}; {} worker slots", rank, topology->describe(), mine.num_cpus);
   }
-  auto gathered = boot.all_gather(encode_resources(mine));
-  std::vector<NodeResources> nodes;
-  for (int r = 0; r < layout->num_nodes; ++r) nodes.push_back(decode_resources(r, gathered[r]));
   // Ranks sharing this host share its cores and memory, and one counter of
   // spinning threads in shared memory (see ProgressEngine::HostSpinBudget).
   int per_host = 1, host_rank = 0;
@@ -169,6 +166,13 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   MPI_Comm_rank(host, &host_rank);
   layout->host_rank = host_rank;
   layout->ranks_on_host = per_host;
+  // Node ranks sharing a host share its memory: each offers its share.
+  if (layout->is_node())
+    mine.memory = config->memory > 0 ? config->memory
+                                     : mine.memory / static_cast<uint64_t>(std::max(1, per_host));
+  auto gathered = boot.all_gather(encode_resources(mine));
+  std::vector<NodeResources> nodes;
+  for (int r = 0; r < layout->num_nodes; ++r) nodes.push_back(decode_resources(r, gathered[r]));
   MPI_Win spin_win;
   std::atomic<uint32_t>* host_busy = nullptr;
   {
@@ -190,7 +194,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     }
   } host_resources{host, spin_win};
   if (config->store_capacity == 0 && layout->is_node())  // half the host's memory share
-    config->store_capacity = mine.memory / 2 / static_cast<uint64_t>(std::max(1, per_host));
+    config->store_capacity = mine.memory / 2;
   if (config->spinners == 0) {
     const int cores = topology ? topology->num_cores() : 1;
     config->spinners = std::max(1, cores / std::max(1, per_host));
@@ -244,7 +248,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     runtime::write_job_reports(boot, *layout, *config, &rt, (*transport)->stats(),
                                runtime::Timeline::now_us() - job_start);
   } else {
-    runtime::GcsRole gcs(*config, **transport, *layout, *gcs_layout);
+    runtime::GcsRole gcs(*config, **transport, *layout, *gcs_layout, std::move(nodes));
     exit_code = gcs.run();
     runtime::write_job_reports(boot, *layout, *config, nullptr, (*transport)->stats(),
                                runtime::Timeline::now_us() - job_start);

@@ -29,7 +29,7 @@ std::string Scheduler::infeasibility(int i, const TaskRequest& r) const {
   return why.str();
 }
 
-Expected<int> Scheduler::pick(const TaskRequest& r) {
+Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_has_room) {
   const int n = num_nodes();
   if (r.num_cpus < 0 || r.num_gpus < 0)
     return Status{Errc::kInvalidArgument, "task '" + r.name + "': negative resource request"};
@@ -61,13 +61,23 @@ Expected<int> Scheduler::pick(const TaskRequest& r) {
     int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
     return pick;
   }
+  if (feasible.size() == 1) return feasible.front();  // nothing to choose
+  const bool room = local_has_room ? *local_has_room : has_room(local_);
+  const bool data_elsewhere = r.placement == 0 && r.data_node >= 0 && r.data_node < n &&
+                              r.data_node != local_ && r.data_bytes >= kLocalityThreshold &&
+                              infeasibility(r.data_node, r).empty();
+  const bool data_here =
+      r.placement == 0 && r.data_node == local_ && r.data_bytes >= kLocalityThreshold;
+  if (global_) {  // the global scheduler weighs load and locality with every node's heartbeat
+    if (local_ok && !data_elsewhere && (room || r.placement == 2 || data_here)) return local_;
+    return kGlobal;
+  }
   // Locality: a large argument draws the task to its holder, unless that node
   // is already twice over its slots (then moving the data is cheaper).
-  if (r.placement == 0 && r.data_node >= 0 && r.data_node < n &&
-      r.data_bytes >= kLocalityThreshold && infeasibility(r.data_node, r).empty() &&
+  if ((data_elsewhere || data_here) &&
       in_flight_[r.data_node] < 2 * static_cast<int>(nodes_[r.data_node].num_cpus + 0.5))
     return r.data_node;
-  if (local_ok && (has_room(local_) || r.placement == 2)) return local_;
+  if (local_ok && (room || r.placement == 2)) return local_;
   // Least loaded feasible node, starting after the last choice to rotate ties.
   int best = -1;
   double best_load = std::numeric_limits<double>::max();

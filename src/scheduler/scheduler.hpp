@@ -1,13 +1,16 @@
 // Placement of tasks on nodes, as seen from one submitter.
 //
 // Bottom-up, as in the Ray paper: a task runs on the submitter's node when
-// the node can ever satisfy it and has a free slot; otherwise it goes to the
-// feasible node with the lowest load (tasks this submitter has in flight
-// there per CPU slot). A request no node can ever satisfy fails at once,
-// naming the resource. Not thread-safe: the runtime serializes calls.
+// the node can ever satisfy it and has room; otherwise it spills to the
+// global scheduler (GlobalScheduler, on the GCS group), or — when the job runs
+// without one — to the feasible node with the lowest load this submitter has
+// sent it. Placement hints (a node, spread) are honoured here directly. A
+// request no node can ever satisfy fails at once, naming the resource. Not
+// thread-safe: the runtime serializes calls.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,8 +46,20 @@ class Scheduler {
  public:
   Scheduler(int local_node, std::vector<NodeResources> nodes);
 
-  /// The node index to run `r` on, or kInfeasible / kInvalidArgument.
-  [[nodiscard]] Expected<int> pick(const TaskRequest& r);
+  /// pick() result: let the global scheduler choose (see below).
+  static constexpr int kGlobal = -2;
+
+  /// With a global scheduler, pick() returns kGlobal for tasks the submitter's
+  /// node should not run (no room there, or a large argument elsewhere);
+  /// without one it chooses itself by the load it has sent each node.
+  void use_global_scheduler(bool on) noexcept { global_ = on; }
+  /// The node index to run `r` on (or kGlobal), or kInfeasible /
+  /// kInvalidArgument. `local_has_room`: whether the submitter's node can
+  /// take the task now; unset, this scheduler's own in-flight count decides.
+  [[nodiscard]] Expected<int> pick(const TaskRequest& r,
+                                   std::optional<bool> local_has_room = std::nullopt);
+  /// Empty when node `i` can ever run `r`; otherwise why not.
+  std::string infeasibility(int i, const TaskRequest& r) const;
   /// Bookkeeping: a task was sent to / finished on `node`.
   void on_dispatch(int node) { ++in_flight_.at(node); }
   void on_complete(int node) {
@@ -55,13 +70,11 @@ class Scheduler {
   const NodeResources& node(int i) const { return nodes_.at(i); }
 
  private:
-  /// Empty when node `i` can ever run `r`; otherwise why not.
-  std::string infeasibility(int i, const TaskRequest& r) const;
-
   int local_;
   std::vector<NodeResources> nodes_;
   std::vector<int> in_flight_;
   int next_spread_ = 0;
+  bool global_ = false;
 };
 
 }  // namespace prism::scheduler

@@ -1,21 +1,28 @@
 #include "worker/worker_pool.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace prism::worker {
 namespace {
 thread_local WorkerPool* tls_pool = nullptr;
 thread_local int tls_index = -1;
+thread_local const scheduler::ResourceDemand* tls_demand = nullptr;  // of the running job
+thread_local std::vector<int> tls_gpu_ids;                           // of the running job
 }  // namespace
 
 int WorkerPool::current_index() noexcept {
   return tls_index;
 }
+const std::vector<int>& WorkerPool::current_gpu_ids() noexcept {
+  return tls_gpu_ids;
+}
 
 WorkerPool::WorkerPool(Options options, transport::ProgressEngine& engine)
-    : options_(options), engine_(engine) {
-  if (options_.slots < 1) options_.slots = 1;
-}
+    : options_(std::move(options)),
+      slots_(std::max(1, static_cast<int>(std::ceil(options_.resources.num_cpus - 1e-9)))),
+      engine_(engine),
+      ledger_(options_.resources) {}
 
 WorkerPool::~WorkerPool() {
   stop();
@@ -27,7 +34,7 @@ WorkerPool* WorkerPool::current() noexcept {
 
 void WorkerPool::start() {
   std::lock_guard lk(mu_);
-  for (int i = 0; i < options_.slots; ++i) spawn_locked();
+  for (int i = 0; i < slots_; ++i) spawn_locked();
 }
 
 void WorkerPool::spawn_locked() {
@@ -35,36 +42,68 @@ void WorkerPool::spawn_locked() {
   threads_.emplace_back([this, index] { thread_main(index); });
 }
 
-void WorkerPool::ensure_runner_locked() {
-  if (stop_ || queued_.load() == 0 || active_.load() >= options_.slots) return;
-  if (static_cast<int>(threads_.size()) < options_.slots + blocked_.load()) spawn_locked();
+bool WorkerPool::head_fits_locked() const {
+  size_t scanned = 0;
+  for (const auto& e : queue_) {
+    if (e->claimed) continue;
+    if (ledger_.fits(e->demand)) return true;
+    if (++scanned >= kScanDepth) break;
+  }
+  return false;
 }
 
-void WorkerPool::submit(Job job, uint64_t key) {
-  uint32_t needed;
+void WorkerPool::ensure_runner_locked() {
+  if (stop_ || queued_.load() == 0 || threads_.empty()) return;  // not started: start() spawns
+  if (threads_.size() > running_.load()) return;  // a thread is free (idle or about to look again)
+  if (head_fits_locked()) spawn_locked();
+}
+
+void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand) {
   {
     std::lock_guard lk(mu_);
-    auto e = std::make_shared<Entry>(Entry{std::move(job), key, false});
+    auto e = std::make_shared<Entry>();
+    e->job = std::move(job);
+    e->key = key;
+    e->demand = std::move(demand);
     if (key) by_key_[key] = e;
     queue_.push_back(std::move(e));
     queued_.fetch_add(1, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
-    needed = static_cast<uint32_t>(std::max<int64_t>(
-        1,
-        std::min<int64_t>(static_cast<int64_t>(queued_.load()), options_.slots - active_.load())));
   }
-  engine_.notify(transport::ProgressEngine::kWork, needed);
+  engine_.notify(transport::ProgressEngine::kWork, 1);
 }
 
 std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
-  while (!queue_.empty()) {
-    auto e = std::move(queue_.front());
-    queue_.pop_front();
-    if (e->claimed) continue;  // run inline by a waiter already
-    e->claimed = true;
-    if (e->key) by_key_.erase(e->key);
-    queued_.fetch_sub(1, std::memory_order_release);
-    return e;
+  const scheduler::ResourceDemand* reserved = nullptr;  // a starving job's demand
+  Entry* first_unfit = nullptr;
+  size_t scanned = 0;
+  for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanDepth;) {
+    auto& e = *it;
+    if (e->claimed) {  // run inline by a waiter already
+      it = queue_.erase(it);
+      continue;
+    }
+    ++scanned;
+    if (reserved && ledger_.competes(*reserved, e->demand)) {
+      ++it;
+      continue;
+    }
+    if (auto grant = ledger_.try_acquire(e->demand)) {
+      auto taken = std::move(e);
+      queue_.erase(it);
+      taken->grant = std::move(*grant);
+      taken->claimed = true;
+      if (taken->key) by_key_.erase(taken->key);
+      queued_.fetch_sub(1, std::memory_order_release);
+      if (first_unfit) ++first_unfit->passed_over;
+      return taken;
+    }
+    if (!first_unfit) {
+      first_unfit = e.get();
+      if (e->passed_over >= kStarving) reserved = &e->demand;
+    }
+    ++it;
   }
   return nullptr;
 }
@@ -76,8 +115,10 @@ bool WorkerPool::run_inline(uint64_t key) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) return false;
     e = it->second.lock();
+    // Only plain jobs: they run on the caller's CPU slot. Anything that needs
+    // a grant (GPUs, several CPUs, ...) waits for the ledger like the rest.
+    if (!e || e->claimed || !e->demand.is_plain_cpu()) return false;
     by_key_.erase(it);
-    if (!e || e->claimed) return false;
     e->claimed = true;
     queued_.fetch_sub(1, std::memory_order_release);
   }
@@ -85,7 +126,10 @@ bool WorkerPool::run_inline(uint64_t key) {
   // (the driver) becomes busy for the job's duration.
   const bool counted = tls_pool == this;
   if (!counted) engine_.enter_busy();
+  auto outer_gpus = std::move(tls_gpu_ids);  // the inline job holds no GPUs of the caller's
+  tls_gpu_ids.clear();
   e->job();
+  tls_gpu_ids = std::move(outer_gpus);
   if (!counted) engine_.leave_busy();
   return true;
 }
@@ -95,31 +139,45 @@ void WorkerPool::thread_main(int index) {
   tls_index = index;
   if (options_.pin && options_.topology)
     options_.topology->pin_current_thread(options_.first_core + index);
-  while (true) {
-    idle_.fetch_add(1, std::memory_order_acq_rel);
-    engine_.wait_until(
-        [this] {
-          return stop_.load(std::memory_order_acquire) ||
-                 (queued_.load(std::memory_order_acquire) > 0 &&
-                  active_.load(std::memory_order_acquire) < options_.slots);
-        },
-        transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
-    idle_.fetch_sub(1, std::memory_order_acq_rel);
-    if (stop_.load(std::memory_order_acquire)) break;
+  while (!stop_.load(std::memory_order_acquire)) {
     std::shared_ptr<Entry> entry;
+    uint64_t seen;
     {
       std::lock_guard lk(mu_);
-      if (active_.load() >= options_.slots) continue;  // another thread won the slot
-      entry = pop_locked();
-      if (!entry) continue;  // another thread won the job
-      active_.fetch_add(1, std::memory_order_acq_rel);
+      seen = generation_.load(std::memory_order_acquire);
+      if (queued_.load() > 0) entry = pop_locked();
+      if (entry) {
+        ++running_;
+        ensure_runner_locked();  // more may fit (fractional CPUs, lent slots)
+      }
     }
+    if (!entry) {  // sleep until a job arrives or resources free up
+      engine_.wait_until(
+          [&] {
+            return stop_.load(std::memory_order_acquire) ||
+                   (generation_.load(std::memory_order_acquire) != seen &&
+                    queued_.load(std::memory_order_acquire) > 0);
+          },
+          transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
+      continue;
+    }
+    tls_demand = &entry->demand;
+    tls_gpu_ids = entry->grant.gpu_ids;
     engine_.enter_busy();
     entry->job();
     engine_.leave_busy();
+    tls_demand = nullptr;
+    tls_gpu_ids.clear();
+    {
+      std::lock_guard lk(mu_);
+      ledger_.release(entry->demand, entry->grant);
+      --running_;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
     entry.reset();
-    active_.fetch_sub(1, std::memory_order_acq_rel);
-    if (queued_.load(std::memory_order_acquire) > 0)
+    if (options_.after_job) options_.after_job();
+    // This thread looks again itself; wake another only if more may fit.
+    if (queued_.load(std::memory_order_acquire) > 1)
       engine_.notify(transport::ProgressEngine::kWork, 1);
   }
   tls_pool = nullptr;
@@ -129,8 +187,9 @@ void WorkerPool::lend_slot() {
   engine_.leave_busy();  // blocked in get(): its core is free for others
   {
     std::lock_guard lk(mu_);
+    if (tls_demand) ledger_.lend_cpus(tls_demand->num_cpus);
     blocked_.fetch_add(1, std::memory_order_acq_rel);
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    generation_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
   }
   engine_.notify(transport::ProgressEngine::kWork, 1);
@@ -139,8 +198,25 @@ void WorkerPool::lend_slot() {
 void WorkerPool::reclaim_slot() {
   engine_.enter_busy();
   std::lock_guard lk(mu_);
-  active_.fetch_add(1, std::memory_order_acq_rel);
+  if (tls_demand) ledger_.reclaim_cpus(tls_demand->num_cpus);
   blocked_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+bool WorkerPool::has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const {
+  if (queued_.load(std::memory_order_acquire) >= max_queued) return false;
+  if (demand.is_plain_cpu()) return true;
+  std::lock_guard lk(mu_);
+  return ledger_.fits(demand);
+}
+
+WorkerPool::Load WorkerPool::load() const {
+  std::lock_guard lk(mu_);
+  Load l;
+  l.queued = static_cast<uint32_t>(queued_.load());
+  const size_t running = running_.load();
+  l.running = static_cast<uint32_t>(running - std::min<size_t>(running, blocked_.load()));
+  l.usage = ledger_.usage();
+  return l;
 }
 
 size_t WorkerPool::stop() {

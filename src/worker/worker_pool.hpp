@@ -1,11 +1,19 @@
-// WorkerPool: the node rank's worker threads and its CPU slots.
+// WorkerPool: the node rank's worker threads and the resources they hold.
 //
-// `slots` jobs run at once. A job that blocks (get() inside a task) lends its
-// slot back with lend_slot(); if work is queued and no thread is idle, the pool
+// A queued job starts when the node's ResourceLedger can grant everything it
+// asked for (CPUs, GPUs, memory, custom resources); it holds them until it
+// returns. Plain one-CPU jobs take a fast path. Jobs start first-fit in queue
+// order, except that a job passed over many times reserves what it lacks:
+// later jobs that would compete for it wait behind it, so a 4-CPU or GPU task
+// is not starved by a stream of small ones.
+//
+// A job that blocks (get() inside a task) lends its CPUs back with
+// lend_slot(); when queued work then fits and no thread is free, the pool
 // starts one more thread, so nested tasks cannot deadlock a full node (Ray's
-// "release resources while blocked"). reclaim_slot() takes the slot back
-// without waiting: the node briefly runs one job over its slot count rather
-// than making the unblocked task queue behind newer ones.
+// "release resources while blocked"). reclaim_slot() takes the CPUs back
+// without waiting: the node briefly runs over its CPU count rather than making
+// the unblocked task queue behind newer ones. GPUs, memory and custom
+// resources stay held while a task blocks.
 #pragma once
 
 #include <atomic>
@@ -17,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "scheduler/resource_ledger.hpp"
 #include "transport/progress_engine.hpp"
 #include "worker/topology.hpp"
 
@@ -27,11 +36,19 @@ class WorkerPool {
   using Job = std::function<void()>;
 
   struct Options {
-    int slots = 1;
+    scheduler::NodeResources resources;  // what the ledger hands out (num_cpus: CPU slots)
     bool pin = false;
     const Topology* topology = nullptr;  // for pinning; may be null
     int first_core = 0;  // worker i is pinned to core first_core + i (mod cores): ranks sharing
                          // a host pass different offsets so their workers do not pile up
+    std::function<void()> after_job;  // runs on the worker once a job's resources are released
+  };
+
+  /// A snapshot of the pool's load, for heartbeats.
+  struct Load {
+    uint32_t queued = 0;   // waiting for resources
+    uint32_t running = 0;  // holding resources (not blocked in get)
+    scheduler::ResourceUsage usage;
   };
 
   WorkerPool(Options options, transport::ProgressEngine& engine);
@@ -39,13 +56,14 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  /// Starts `slots` threads.
+  /// Starts one thread per CPU slot.
   void start();
-  /// Queues a job. A non-zero `key` lets run_inline() find it. Thread-safe.
-  void submit(Job job, uint64_t key = 0);
-  /// Runs the queued job `key` on the calling thread if no worker started it
-  /// yet ("help while waiting": a get() on a local task that has not started
-  /// costs no thread wake-up). Returns whether it ran. Thread-safe.
+  /// Queues a job that will hold `demand` while it runs. A non-zero `key`
+  /// lets run_inline() find it. Thread-safe.
+  void submit(Job job, uint64_t key = 0, scheduler::ResourceDemand demand = {});
+  /// Runs the queued plain-CPU job `key` on the calling thread if no worker
+  /// started it yet ("help while waiting": a get() on a local task that has
+  /// not started costs no thread wake-up). Returns whether it ran. Thread-safe.
   bool run_inline(uint64_t key);
   /// Lets running jobs finish, drops queued ones, joins every thread.
   /// Returns the number of jobs dropped.
@@ -55,38 +73,60 @@ class WorkerPool {
   void lend_slot();
   void reclaim_slot();
 
+  /// Whether a job asking for `demand` should queue here rather than go
+  /// elsewhere: fewer than `max_queued` jobs wait, and — unless it is a
+  /// plain one-CPU job — its resources are free now.
+  bool has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const;
+  Load load() const;
+  /// Nothing queued or running (cheap: no lock).
+  bool idle() const noexcept { return queued_.load() == 0 && running_.load() == 0; }
+
   /// The pool whose worker thread is calling, or nullptr.
   static WorkerPool* current() noexcept;
   /// The calling worker thread's index in its pool, or -1.
   static int current_index() noexcept;
+  /// GPU ids granted to the job running on the calling thread (empty if none).
+  static const std::vector<int>& current_gpu_ids() noexcept;
 
-  int slots() const noexcept { return options_.slots; }
+  int slots() const noexcept { return slots_; }
 
  private:
-  void thread_main(int index);
-  void spawn_locked();
-  // Starts a thread when queued work has a free slot but no thread to run it
-  // (every thread is blocked in get()): threads = idle + running + blocked.
-  void ensure_runner_locked();
-
-  Options options_;
-  transport::ProgressEngine& engine_;
   struct Entry {
     Job job;
     uint64_t key = 0;
-    bool claimed = false;  // guarded by mu_: taken by a worker or run_inline
+    scheduler::ResourceDemand demand;
+    scheduler::ResourceGrant grant;
+    uint32_t passed_over = 0;  // times it did not fit while a later job started
+    bool claimed = false;      // guarded by mu_: taken by a worker or run_inline
   };
-  // Takes the first unclaimed job, or nothing. Requires mu_.
+  // A job passed over this often reserves what it lacks (see above).
+  static constexpr uint32_t kStarving = 16;
+  // How deep into the queue a free thread looks for a job that fits.
+  static constexpr size_t kScanDepth = 32;
+
+  void thread_main(int index);
+  void spawn_locked();
+  // Takes the first queued job that fits and grants its resources. Requires mu_.
   std::shared_ptr<Entry> pop_locked();
+  // Starts a thread when a queued job fits but every thread is taken (running
+  // or blocked in get). Requires mu_.
+  void ensure_runner_locked();
+  bool head_fits_locked() const;
+
+  Options options_;
+  int slots_;
+  transport::ProgressEngine& engine_;
 
   mutable std::mutex mu_;
+  scheduler::ResourceLedger ledger_;  // guarded by mu_
   std::deque<std::shared_ptr<Entry>> queue_;
   std::unordered_map<uint64_t, std::weak_ptr<Entry>> by_key_;
   std::vector<std::thread> threads_;
-  std::atomic<size_t> queued_{0};
-  std::atomic<int> active_{0};   // jobs holding a slot
-  std::atomic<int> idle_{0};     // threads waiting for a job
-  std::atomic<int> blocked_{0};  // jobs that lent their slot (blocked in get)
+  std::atomic<size_t> running_{0};       // jobs taken by pool threads, blocked ones included
+                                         // (changed under mu_, read without it)
+  std::atomic<size_t> queued_{0};        // unclaimed jobs in queue_
+  std::atomic<uint32_t> blocked_{0};     // jobs that lent their CPUs (blocked in get)
+  std::atomic<uint64_t> generation_{0};  // bumped when a job arrives or resources free up
   std::atomic<bool> stop_{false};
 };
 

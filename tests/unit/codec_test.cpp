@@ -45,7 +45,9 @@ TEST(Protocol, TaskSpecRoundTrip) {
   t.id = {3, 0, 42};
   t.function = "square";
   t.name = "sq";
-  t.num_cpus = 2;
+  t.resources.num_cpus = 2;
+  t.resources.memory = 1 << 20;
+  t.resources.custom["fpga"] = 1;
   t.args.resize(3);
   t.args[0].value = {std::byte{1}, std::byte{2}};
   t.args[1].kind = runtime::WireArg::Kind::kRef;
@@ -58,6 +60,9 @@ TEST(Protocol, TaskSpecRoundTrip) {
   runtime::TaskSpec u;
   ASSERT_TRUE(decode_task(r, u).is_ok());
   EXPECT_EQ(u.id, t.id);
+  EXPECT_EQ(u.resources.num_cpus, 2);
+  EXPECT_EQ(u.resources.memory, 1u << 20);
+  EXPECT_EQ(u.resources.custom.at("fpga"), 1);
   EXPECT_EQ(u.function, "square");
   EXPECT_EQ(u.args[0].value, t.args[0].value);
   EXPECT_EQ(u.args[1].ref, t.args[1].ref);
@@ -85,13 +90,52 @@ TEST(Protocol, BadArgumentKindIsRejected) {
   runtime::encode_object_id({0, 0, 1}, w);
   w.put_string("f");
   w.put_string("f");
-  w.put(1.0);
-  w.put(0.0);
-  w.put<uint32_t>(1);
+  w.put(1.0);          // num_cpus
+  w.put(0.0);          // num_gpus
+  w.put<uint64_t>(0);  // memory
+  w.put<uint32_t>(0);  // custom resources
+  w.put<uint32_t>(1);  // arguments
   w.put<uint8_t>(9);  // no such kind
   Reader r(w.buffer());
   runtime::TaskSpec u;
   Status st = decode_task(r, u);
   EXPECT_EQ(st.code(), Errc::kMalformedMessage);
   EXPECT_NE(st.message().find("argument kind"), std::string::npos);
+}
+
+TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
+  scheduler::TaskRequest q;
+  q.num_cpus = 2;
+  q.num_gpus = 0.5;
+  q.memory = 123;
+  q.custom["fpga"] = 1;
+  q.data_node = 3;
+  q.data_bytes = 1 << 27;
+  q.name = "train";
+  Writer w;
+  runtime::encode_spill_header(q, w);
+  Reader r(w.buffer());
+  scheduler::TaskRequest u;
+  ASSERT_TRUE(runtime::decode_spill_header(r, u).is_ok());
+  EXPECT_EQ(u.num_cpus, 2);
+  EXPECT_EQ(u.num_gpus, 0.5);
+  EXPECT_EQ(u.custom.at("fpga"), 1);
+  EXPECT_EQ(u.data_node, 3);
+  EXPECT_EQ(u.data_bytes, 1u << 27);
+  EXPECT_EQ(u.name, "train");
+
+  scheduler::NodeLoad l{4, 2, -1.0, 1.0, 77};
+  Writer w2;
+  runtime::encode_node_load(l, w2);
+  auto bytes = w2.take();
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {  // every truncation is an error
+    Reader rc(std::span<const std::byte>(bytes.data(), cut));
+    scheduler::NodeLoad x;
+    EXPECT_FALSE(runtime::decode_node_load(rc, x).is_ok());
+  }
+  Reader r2(bytes);
+  scheduler::NodeLoad m;
+  ASSERT_TRUE(runtime::decode_node_load(r2, m).is_ok());
+  EXPECT_EQ(m.queued, 4u);
+  EXPECT_EQ(m.received_from_global, 77u);
 }

@@ -38,6 +38,7 @@ class LoopbackCluster : public ::testing::Test {
     cfg.spin_us = 20;
     cfg.inline_threshold = 1024;
     cfg.pin_workers = false;
+    cfg.global_scheduler = false;  // no GCS rank in this cluster: submitters balance themselves
     std::vector<scheduler::NodeResources> nodes = {{0, 1, 0, 0, {}}, {1, 2, 0, 0, {}}};
     for (int r = 0; r < 2; ++r) {
       auto layout = runtime::make_layout(3, r, 1);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "scheduler/global_scheduler.hpp"
 #include "scheduler/scheduler.hpp"
 
 using namespace prism;
@@ -91,4 +92,85 @@ TEST(Scheduler, LargeArgumentDrawsTheTaskToItsNode) {
   r.data_bytes = 100 << 20;
   for (int i = 0; i < 8; ++i) s.on_dispatch(2);  // node 2 far over its 4 slots
   EXPECT_NE(*s.pick(r), 2);
+}
+
+// ---- with a global scheduler (the submitter's side) ----
+
+TEST(Scheduler, SpillsToTheGlobalSchedulerWhenTheLocalNodeIsFull) {
+  Scheduler s(0, three_nodes());
+  s.use_global_scheduler(true);
+  TaskRequest r;
+  EXPECT_EQ(*s.pick(r, true), 0);
+  EXPECT_EQ(*s.pick(r, false), Scheduler::kGlobal);
+  r.placement = 2;  // pack: stay even when full
+  EXPECT_EQ(*s.pick(r, false), 0);
+  TaskRequest gpu;  // only node 1 can: no choice to make, sent there directly
+  gpu.num_gpus = 1;
+  EXPECT_EQ(*s.pick(gpu, true), 1);
+}
+
+TEST(Scheduler, LargeArgumentElsewhereGoesThroughTheGlobalScheduler) {
+  Scheduler s(0, three_nodes());
+  s.use_global_scheduler(true);
+  TaskRequest r;
+  r.data_node = 2;
+  r.data_bytes = 100 << 20;
+  EXPECT_EQ(*s.pick(r, true), Scheduler::kGlobal);
+  r.data_node = 0;  // here: stays even when the node is busy
+  EXPECT_EQ(*s.pick(r, false), 0);
+}
+
+// ---- the global scheduler ----
+
+TEST(GlobalScheduler, BurstSpreadsByCpuSlotsBeforeAnyHeartbeat) {
+  GlobalScheduler g(three_nodes());  // 2, 2 and 4 CPU slots
+  std::vector<int> count(3, 0);
+  for (int i = 0; i < 80; ++i) ++count[*g.pick(TaskRequest{})];
+  EXPECT_NEAR(count[2], 2 * count[1], 3);
+  EXPECT_NEAR(count[0], count[1], 3);
+}
+
+TEST(GlobalScheduler, HeartbeatsSteerAwayFromBusyNodes) {
+  GlobalScheduler g(three_nodes());
+  // Node 2 is busy with local work the scheduler never sent; node 1 idle.
+  g.on_heartbeat(2, NodeLoad{40, 4, 0, 0, 0});
+  g.on_heartbeat(0, NodeLoad{4, 2, 0, 0, 0});
+  EXPECT_EQ(*g.pick(TaskRequest{}), 1);
+  EXPECT_EQ(*g.pick(TaskRequest{}), 1);
+  // Tasks sent but not yet reported received count as load.
+  EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 2.0);
+  g.on_heartbeat(1, NodeLoad{0, 2, 0, 0, 2});  // it got both, runs them
+  EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 2.0);
+  g.on_heartbeat(1, NodeLoad{0, 0, 2, 0, 2});  // and finished them
+  EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 0.0);
+  EXPECT_EQ(g.heartbeats(), 4u);
+}
+
+TEST(GlobalScheduler, PrefersTheNodeHoldingALargeArgumentUnlessOverloaded) {
+  GlobalScheduler g(three_nodes());
+  TaskRequest r;
+  r.data_node = 1;
+  r.data_bytes = 100 << 20;
+  EXPECT_EQ(*g.pick(r), 1);
+  g.on_heartbeat(1, NodeLoad{10, 2, 0, 0, 1});  // 12 tasks on 2 slots: move the data instead
+  EXPECT_NE(*g.pick(r), 1);
+  r.data_bytes = 1000;  // small: load decides
+  g.on_heartbeat(1, NodeLoad{0, 0, 2, 0, 1});
+  g.on_heartbeat(0, NodeLoad{5, 2, 0, 0, 0});
+  g.on_heartbeat(2, NodeLoad{9, 4, 0, 0, 1});
+  EXPECT_EQ(*g.pick(r), 1);
+}
+
+TEST(GlobalScheduler, RespectsResourcesAndNamesInfeasibleOnes) {
+  GlobalScheduler g(three_nodes());
+  TaskRequest fpga;
+  fpga.custom["fpga"] = 1;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(*g.pick(fpga), 1);
+  TaskRequest huge;
+  huge.num_cpus = 64;
+  huge.name = "huge";
+  auto n = g.pick(huge);
+  ASSERT_FALSE(n.has_value());
+  EXPECT_EQ(n.status().code(), Errc::kInfeasible);
+  EXPECT_NE(n.status().message().find("num_cpus"), std::string::npos);
 }

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "transport/loopback_transport.hpp"
 #include "transport/progress_engine.hpp"
@@ -10,6 +13,26 @@ using namespace prism;
 using Clock = transport::ProgressEngine::Clock;
 
 namespace {
+worker::WorkerPool::Options node(double cpus, double gpus = 0, uint64_t memory = 0,
+                                 std::map<std::string, double> custom = {}) {
+  worker::WorkerPool::Options o;
+  o.resources = {0, cpus, gpus, memory, std::move(custom)};
+  return o;
+}
+auto in_10s() {
+  return Clock::now() + std::chrono::seconds(10);
+}
+// Tracks how many jobs of a kind run at once, and the peak.
+struct Concurrency {
+  std::atomic<int> now{0}, peak{0};
+  void enter() {
+    const int n = ++now;
+    int p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+  }
+  void leave() { --now; }
+};
 struct PoolFixture : ::testing::Test {
   transport::LoopbackFabric fabric{1};
   transport::ProgressEngine engine{fabric.at(0), 10};
@@ -20,7 +43,7 @@ struct PoolFixture : ::testing::Test {
 }  // namespace
 
 TEST_F(PoolFixture, RunsJobsOnSlots) {
-  worker::WorkerPool pool({.slots = 2}, engine);
+  worker::WorkerPool pool(node(2), engine);
   pool.start();
   std::atomic<int> done{0};
   for (int i = 0; i < 100; ++i) pool.submit([&] { ++done; });
@@ -32,7 +55,7 @@ TEST_F(PoolFixture, RunsJobsOnSlots) {
 // Regression: a job that blocks (lends its slot) BEFORE the job it waits for
 // is queued. The pool must start a thread for the late job, or it deadlocks.
 TEST_F(PoolFixture, JobQueuedAfterEveryThreadBlockedStillRuns) {
-  worker::WorkerPool pool({.slots = 1}, engine);
+  worker::WorkerPool pool(node(1), engine);
   pool.start();
   std::atomic<bool> blocked{false}, released{false}, finished{false};
   pool.submit([&] {
@@ -53,5 +76,161 @@ TEST_F(PoolFixture, JobQueuedAfterEveryThreadBlockedStillRuns) {
   EXPECT_TRUE(
       engine.wait_until([&] { return finished.load(); }, Clock::now() + std::chrono::seconds(10)));
   EXPECT_TRUE(released.load()) << "the late job never ran: deadlock";
+  pool.stop();
+}
+
+// Executor-side holding: a 2-CPU job takes both slots of a 2-CPU node, so no
+// 1-CPU job runs beside it; two 1-CPU jobs do run together.
+TEST_F(PoolFixture, MultiCpuJobHoldsItsCpus) {
+  worker::WorkerPool pool(node(2), engine);
+  pool.start();
+  Concurrency cpus;  // CPUs in use, counted by the jobs themselves
+  std::atomic<int> done{0}, overlap_with_big{0};
+  std::atomic<bool> big_running{false};
+  for (int i = 0; i < 20; ++i) {
+    if (i % 5 == 0) {
+      scheduler::ResourceDemand two;
+      two.num_cpus = 2;
+      pool.submit(
+          [&] {
+            big_running = true;
+            cpus.enter();
+            cpus.enter();
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));
+            cpus.leave();
+            cpus.leave();
+            big_running = false;
+            ++done;
+          },
+          0, two);
+    } else {
+      pool.submit([&] {
+        if (big_running) ++overlap_with_big;
+        cpus.enter();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        cpus.leave();
+        ++done;
+      });
+    }
+  }
+  ASSERT_TRUE(engine.wait_until([&] { return done == 20; }, in_10s()));
+  EXPECT_EQ(overlap_with_big.load(), 0);
+  EXPECT_LE(cpus.peak.load(), 2);
+  pool.stop();
+}
+
+TEST_F(PoolFixture, CustomResourceAndMemoryAreHeld) {
+  worker::WorkerPool pool(node(4, 0, 1000, {{"fpga", 1}}), engine);
+  pool.start();
+  Concurrency fpga, mem;
+  std::atomic<int> done{0};
+  scheduler::ResourceDemand on_fpga, big_mem;
+  on_fpga.custom["fpga"] = 1;
+  big_mem.memory = 600;  // two never fit in 1000
+  for (int i = 0; i < 6; ++i) {
+    pool.submit(
+        [&] {
+          fpga.enter();
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          fpga.leave();
+          ++done;
+        },
+        0, on_fpga);
+    pool.submit(
+        [&] {
+          mem.enter();
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          mem.leave();
+          ++done;
+        },
+        0, big_mem);
+  }
+  ASSERT_TRUE(engine.wait_until([&] { return done == 12; }, in_10s()));
+  EXPECT_EQ(fpga.peak.load(), 1);
+  EXPECT_EQ(mem.peak.load(), 1);
+  pool.stop();
+}
+
+TEST_F(PoolFixture, GpuJobsSeeTheirGrant) {
+  worker::WorkerPool pool(node(4, 2), engine);
+  pool.start();
+  std::mutex mu;
+  std::vector<std::vector<int>> seen;
+  std::atomic<int> done{0};
+  scheduler::ResourceDemand one_gpu;
+  one_gpu.num_gpus = 1;
+  for (int i = 0; i < 4; ++i)
+    pool.submit(
+        [&] {
+          {
+            std::lock_guard lk(mu);
+            seen.push_back(worker::WorkerPool::current_gpu_ids());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          ++done;
+        },
+        0, one_gpu);
+  pool.submit([&] {
+    std::lock_guard lk(mu);
+    seen.push_back(worker::WorkerPool::current_gpu_ids());  // a CPU job: none
+    ++done;
+  });
+  ASSERT_TRUE(engine.wait_until([&] { return done == 5; }, in_10s()));
+  int with_gpu = 0;
+  for (const auto& ids : seen) {
+    if (ids.empty()) continue;
+    ++with_gpu;
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_TRUE(ids[0] == 0 || ids[0] == 1);
+  }
+  EXPECT_EQ(with_gpu, 4);
+  pool.stop();
+}
+
+// A 2-CPU job behind a stream of 1-CPU jobs on a 2-CPU node: without a
+// reservation it would wait until the stream ends.
+TEST_F(PoolFixture, BigJobIsNotStarvedBySmallOnes) {
+  worker::WorkerPool pool(node(2), engine);
+  pool.start();
+  std::atomic<int> small_done{0};
+  std::atomic<int> small_done_when_big_ran{-1};
+  auto small = [&] {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    ++small_done;
+  };
+  pool.submit(small);
+  scheduler::ResourceDemand two;
+  two.num_cpus = 2;
+  pool.submit([&] { small_done_when_big_ran = small_done.load(); }, 0, two);
+  for (int i = 0; i < 400; ++i) pool.submit(small);
+  ASSERT_TRUE(engine.wait_until([&] { return small_done == 401; }, in_10s()));
+  ASSERT_GE(small_done_when_big_ran.load(), 0) << "the 2-CPU job never ran";
+  EXPECT_LT(small_done_when_big_ran.load(), 100);
+  pool.stop();
+}
+
+// Fractional CPUs: four 0.5-CPU jobs run at once on 2 CPUs (the pool starts
+// threads beyond its slot count for them).
+TEST_F(PoolFixture, FractionalCpusShareSlots) {
+  worker::WorkerPool pool(node(2), engine);
+  pool.start();
+  Concurrency c;
+  std::atomic<int> done{0};
+  std::atomic<bool> go{false};
+  scheduler::ResourceDemand half;
+  half.num_cpus = 0.5;
+  for (int i = 0; i < 4; ++i)
+    pool.submit(
+        [&] {
+          c.enter();
+          engine.wait_until([&] { return go.load() || c.now.load() == 4; }, in_10s());
+          go = true;
+          engine.notify_all();
+          c.leave();
+          ++done;
+        },
+        0, half);
+  ASSERT_TRUE(engine.wait_until([&] { return done == 4; }, in_10s()));
+  EXPECT_EQ(c.peak.load(), 4);
   pool.stop();
 }

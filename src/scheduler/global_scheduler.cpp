@@ -1,0 +1,64 @@
+#include "scheduler/global_scheduler.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace prism::scheduler {
+
+GlobalScheduler::GlobalScheduler(std::vector<NodeResources> nodes)
+    : nodes_(nodes), views_(nodes.size()), feasibility_(0, std::move(nodes)) {}
+
+void GlobalScheduler::on_heartbeat(int node, const NodeLoad& load) {
+  if (node < 0 || node >= num_nodes()) return;
+  auto& v = views_[static_cast<size_t>(node)];
+  // Heartbeats may overtake each other only across restarts; keep the newest.
+  if (load.received_from_global < v.last.received_from_global) return;
+  v.last = load;
+  ++heartbeats_;
+}
+
+double GlobalScheduler::estimated_tasks(int i) const {
+  const auto& v = views_.at(static_cast<size_t>(i));
+  const uint64_t in_transit =
+      v.sent > v.last.received_from_global ? v.sent - v.last.received_from_global : 0;
+  return static_cast<double>(v.last.queued + v.last.running + in_transit);
+}
+
+Expected<int> GlobalScheduler::pick(const TaskRequest& r) {
+  const int n = num_nodes();
+  std::vector<int> feasible;
+  std::string first_reason;
+  for (int i = 0; i < n; ++i) {
+    auto why = feasibility_.infeasibility(i, r);
+    if (why.empty())
+      feasible.push_back(i);
+    else if (first_reason.empty())
+      first_reason = why;
+  }
+  if (feasible.empty())
+    return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: no node has enough (" +
+                                         first_reason + " on every node)"};
+  auto slots = [&](int i) { return std::max(1.0, nodes_[static_cast<size_t>(i)].num_cpus); };
+  int best = -1;
+  if (r.data_node >= 0 && r.data_node < n && r.data_bytes >= kLocalityThreshold &&
+      std::find(feasible.begin(), feasible.end(), r.data_node) != feasible.end() &&
+      estimated_tasks(r.data_node) < 2 * slots(r.data_node))
+    best = r.data_node;
+  if (best < 0) {
+    double best_load = std::numeric_limits<double>::max();
+    for (size_t k = 0; k < feasible.size(); ++k) {  // rotating the start breaks ties fairly
+      const int i = feasible[(k + rotate_) % feasible.size()];
+      const double load = estimated_tasks(i) / slots(i);
+      if (load < best_load) {
+        best_load = load;
+        best = i;
+      }
+    }
+    ++rotate_;
+  }
+  ++views_[static_cast<size_t>(best)].sent;
+  ++placed_;
+  return best;
+}
+
+}  // namespace prism::scheduler
