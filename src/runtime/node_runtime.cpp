@@ -40,6 +40,7 @@ struct NodeRuntime::ObjectEntry {
   bool status_requested = false;  // borrowed: asked the owner
   std::vector<int> subscribers;   // owned: ranks to tell when ready
   std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
+  transport::ProgressEngine::WakeWord wake;             // get()s sleeping until it is ready
 };
 
 // A submitted task not finished yet.
@@ -337,6 +338,7 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
     e.cached = std::make_shared<const std::vector<std::byte>>(std::move(value.bytes));
   e.value = std::move(value);
   e.ready.store(true, std::memory_order_release);
+  transport::ProgressEngine::notify(e.wake);
 
   if (!e.subscribers.empty()) {
     Writer w;
@@ -737,7 +739,7 @@ void NodeRuntime::execute(TaskSpec spec) {
 // ---------------------------------------------------------------- waiting ---
 
 void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,
-                           bool lend_slot) {
+                           bool lend_slot, transport::ProgressEngine::WakeWord* word) {
   auto deadline = timeout_us < 0 ? transport::ProgressEngine::Clock::time_point::max()
                                  : transport::ProgressEngine::Clock::now() +
                                        std::chrono::microseconds(timeout_us);
@@ -745,7 +747,8 @@ void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us
   auto* pool = worker::WorkerPool::current();
   const bool lend = lend_slot && pool == &pool_ && !done();
   if (lend) pool_.lend_slot();
-  engine_.wait_until([&] { return done() || engine_.stopping(); }, deadline);
+  engine_.wait_until([&] { return done() || engine_.stopping(); }, deadline,
+                     transport::ProgressEngine::kObjects, word);
   if (lend) pool_.reclaim_slot();
   if (done()) return;
   if (timed_out && !engine_.stopping()) {
@@ -770,7 +773,7 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
   // Help while waiting: a local task no worker has started runs right here.
   if (queued_here && !e->ready.load(std::memory_order_acquire)) pool_.run_inline(id.seq);
   if (!e->ready.load(std::memory_order_acquire))
-    wait_for([&] { return e->ready.load(std::memory_order_acquire); }, -1, nullptr);
+    wait_for([&] { return e->ready.load(std::memory_order_acquire); }, -1, nullptr, true, &e->wake);
   std::unique_lock lk(mu_);
   switch (e->value.kind) {
     case ObjectValue::Kind::kError:

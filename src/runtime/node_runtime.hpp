@@ -152,7 +152,7 @@ class NodeRuntime {
   detail::HandlePtr make_handle_locked(const ObjectId& id);
   [[nodiscard]] Status send(int dst, const Writer& w);
   void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,
-                bool lend_slot = true);
+                bool lend_slot = true, transport::ProgressEngine::WakeWord* word = nullptr);
   // Pulls object `id` held by loc.holder into `into` (loc.size bytes): asks the
   // holder to pin it (restoring it if spilled), RDMA-reads it, unpins.
   [[nodiscard]] Status fetch(const ObjectId& id, const RemoteLocation& loc, void* into,

@@ -8,7 +8,19 @@ namespace prism::scheduler {
 Scheduler::Scheduler(int local_node, std::vector<NodeResources> nodes)
     : local_(local_node), nodes_(std::move(nodes)), in_flight_(nodes_.size(), 0) {}
 
+bool Scheduler::can_ever_run(int i, const TaskRequest& r) const noexcept {
+  const auto& n = nodes_[static_cast<size_t>(i)];
+  if (r.num_cpus > n.num_cpus || r.num_gpus > n.num_gpus) return false;
+  if (r.memory > 0 && n.memory > 0 && r.memory > n.memory) return false;
+  for (const auto& [k, v] : r.custom) {
+    auto it = n.custom.find(k);
+    if (v > (it == n.custom.end() ? 0 : it->second)) return false;
+  }
+  return true;
+}
+
 std::string Scheduler::infeasibility(int i, const TaskRequest& r) const {
+  if (can_ever_run(i, r)) return {};  // the common case builds no message
   const auto& n = nodes_[i];
   std::ostringstream why;
   if (r.num_cpus > n.num_cpus)

@@ -58,6 +58,8 @@ class Scheduler {
   /// take the task now; unset, this scheduler's own in-flight count decides.
   [[nodiscard]] Expected<int> pick(const TaskRequest& r,
                                    std::optional<bool> local_has_room = std::nullopt);
+  /// Whether node `i` has enough of everything `r` asks for (when idle).
+  bool can_ever_run(int i, const TaskRequest& r) const noexcept;
   /// Empty when node `i` can ever run `r`; otherwise why not.
   std::string infeasibility(int i, const TaskRequest& r) const;
   /// Bookkeeping: a task was sent to / finished on `node`.

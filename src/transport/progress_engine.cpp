@@ -49,6 +49,11 @@ void ProgressEngine::notify(Channel channel, uint32_t needed) noexcept {
     futex_wake(c.epoch, static_cast<int>(needed - spinning));
 }
 
+void ProgressEngine::notify(WakeWord& word) noexcept {
+  word.epoch.fetch_add(1, std::memory_order_acq_rel);
+  if (word.sleepers.load(std::memory_order_acquire) != 0) futex_wake_all(word.epoch);
+}
+
 void ProgressEngine::notify_all() noexcept {
   for (int c = 0; c < kNumChannels; ++c) notify(static_cast<Channel>(c));
 }
@@ -92,7 +97,7 @@ void ProgressEngine::adapt_spin(int channel, Clock::duration waited, bool slept)
 }
 
 bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_point deadline,
-                                Channel channel) {
+                                Channel channel, WakeWord* word) {
   if (done()) return true;
   const auto started = Clock::now();
   bool finished = false, timed_out = false;
@@ -133,8 +138,10 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
   if (finished) return true;
   if (timed_out) return done();
   // Phase 2: sleep until notified (the progress thread keeps polling).
+  auto& epoch = word ? word->epoch : ch.epoch;
+  auto& sleepers = word ? word->sleepers : ch.sleepers;
   while (true) {
-    const uint32_t e = ch.epoch.load(std::memory_order_acquire);
+    const uint32_t e = epoch.load(std::memory_order_acquire);
     if (done()) {
       adapt_spin(channel, Clock::now() - started, true);
       return true;
@@ -142,17 +149,17 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
     if (stopping()) return done();
     auto now = Clock::now();
     if (now >= deadline) return false;
-    ch.sleepers.fetch_add(1, std::memory_order_acq_rel);
-    if (ch.epoch.load(std::memory_order_acquire) == e && !done()) {
+    sleepers.fetch_add(1, std::memory_order_acq_rel);
+    if (epoch.load(std::memory_order_acquire) == e && !done()) {
       int64_t ns =
           deadline == Clock::time_point::max()
               ? 100'000'000  // re-check now and then: a lost wake-up costs 100 ms, never a hang
               : std::min<int64_t>(
                     100'000'000,
                     std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
-      futex_wait(ch.epoch, e, ns);
+      futex_wait(epoch, e, ns);
     }
-    ch.sleepers.fetch_sub(1, std::memory_order_acq_rel);
+    sleepers.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

@@ -115,9 +115,15 @@ bool WorkerPool::run_inline(uint64_t key) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) return false;
     e = it->second.lock();
-    // Only plain jobs: they run on the caller's CPU slot. Anything that needs
-    // a grant (GPUs, several CPUs, ...) waits for the ledger like the rest.
+    // Only plain jobs. On a worker they run on the caller's CPU (it waits
+    // for the job); any other thread (the driver) must get a CPU from the
+    // ledger like a worker would. Anything needing a grant (GPUs, several
+    // CPUs, ...) waits for the ledger like the rest.
     if (!e || e->claimed || !e->demand.is_plain_cpu()) return false;
+    if (tls_pool != this) {
+      if (!ledger_.try_acquire(e->demand)) return false;
+      ++running_;
+    }
     by_key_.erase(it);
     e->claimed = true;
     queued_.fetch_sub(1, std::memory_order_release);
@@ -128,9 +134,27 @@ bool WorkerPool::run_inline(uint64_t key) {
   if (!counted) engine_.enter_busy();
   auto outer_gpus = std::move(tls_gpu_ids);  // the inline job holds no GPUs of the caller's
   tls_gpu_ids.clear();
+  // On another thread the job holds a ledger CPU: while it runs, the thread
+  // counts as this pool's, so a get() inside it lends that CPU like a worker's.
+  auto* outer_pool = tls_pool;
+  const auto* outer_demand = tls_demand;
+  if (!counted) {
+    tls_pool = this;
+    tls_demand = &e->demand;
+  }
   e->job();
+  tls_pool = outer_pool;
+  tls_demand = outer_demand;
   tls_gpu_ids = std::move(outer_gpus);
-  if (!counted) engine_.leave_busy();
+  if (!counted) {
+    engine_.leave_busy();
+    std::lock_guard lk(mu_);
+    ledger_.release(e->demand, e->grant);
+    --running_;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  if (!counted && queued_.load(std::memory_order_acquire) > 0)
+    engine_.notify(transport::ProgressEngine::kWork, 1);
   return true;
 }
 

@@ -63,7 +63,9 @@ class WorkerPool {
   void submit(Job job, uint64_t key = 0, scheduler::ResourceDemand demand = {});
   /// Runs the queued plain-CPU job `key` on the calling thread if no worker
   /// started it yet ("help while waiting": a get() on a local task that has
-  /// not started costs no thread wake-up). Returns whether it ran. Thread-safe.
+  /// not started costs no thread wake-up). A worker lends its own CPU to it;
+  /// another thread (the driver) needs a free CPU in the ledger. Returns
+  /// whether it ran. Thread-safe.
   bool run_inline(uint64_t key);
   /// Lets running jobs finish, drops queued ones, joins every thread.
   /// Returns the number of jobs dropped.
