@@ -11,8 +11,12 @@ b=$build/benchmarks
 run() { local name=$1; shift; echo "== $name: $*"; timeout 600 "$@" --csv "$out/$name.csv"; }
 run transport            mpirun -n 2 "$b/bench_transport"
 run task_roundtrip       mpirun -n 3 "$b/bench_task_roundtrip"
-run task_throughput_n4   mpirun -n 4 "$b/bench_task_throughput" --tasks 50000
-run task_throughput_n8   mpirun -n 8 "$b/bench_task_throughput" --tasks 50000
+# tasks/s with 1, 2, 4 and 8 node ranks (+1 GCS rank), then without the global scheduler
+for n in 1 2 4 8; do
+  run "task_throughput_nodes$n" mpirun -n $((n + 1)) "$b/bench_task_throughput" --tasks 50000
+done
+run task_throughput_nodes3_no_global_scheduler mpirun -n 4 "$b/bench_task_throughput" \
+  --tasks 50000 --prism-global-scheduler=false
 run objects              mpirun -n 3 "$b/bench_objects" --gib 1
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
