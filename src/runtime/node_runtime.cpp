@@ -29,8 +29,9 @@ detail::ObjectIdPod to_pod(const ObjectId& id) {
 struct NodeRuntime::ObjectEntry {
   bool owned = false;
   std::atomic<bool> ready{false};  // read without mu_ by waiters
-  ObjectValue value;               // valid once ready (inline bytes moved to `cached`)
-  std::shared_ptr<const std::vector<std::byte>> cached;  // inline value
+  // Valid once ready, then immutable: get() hands out views of inline bytes
+  // kept alive by the entry itself (no separate allocation per value).
+  ObjectValue value;
   std::shared_ptr<const std::byte[]> fetched;            // a copy pulled from the holder
   std::string task_name;                                 // the creating task, for error messages
   int handles = 0;                                       // live ObjectHandles in this process
@@ -69,6 +70,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
              .first_core =
                  layout_.host_rank * static_cast<int>(nodes.at(layout_.world_rank).num_cpus)},
             engine_),
+      objects_(static_cast<uint32_t>(layout_.world_rank)),
       scheduler_(layout_.world_rank, std::move(nodes)),
       timeline_(!config.timeline.empty()),
       gpus_(static_cast<int>(scheduler_.node(layout_.world_rank).num_gpus)) {
@@ -159,7 +161,7 @@ NodeStats NodeRuntime::stats() const {
 // ---------------------------------------------------------------- objects ---
 
 NodeRuntime::EntryPtr NodeRuntime::entry_locked(const ObjectId& id) {
-  auto& e = objects_[id];
+  auto& e = objects_.slot(id);
   if (!e) {
     e = std::make_shared<ObjectEntry>();
     e->owned = id.owner_rank == static_cast<uint32_t>(layout_.world_rank);
@@ -182,7 +184,7 @@ detail::HandlePtr NodeRuntime::make_handle_locked(const ObjectId& id) {
 detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender) {
   std::lock_guard lk(mu_);
   auto h = make_handle_locked(id);
-  auto& e = *objects_[id];
+  auto& e = **objects_.find(id);
   if (!e.owned) {
     ++e.registrations;
     send_id_message(MessageKind::kAddBorrower, static_cast<int>(id.owner_rank), id, sender);
@@ -210,9 +212,9 @@ void NodeRuntime::send_id_message(MessageKind kind, int dst, const ObjectId& id,
 }
 
 void NodeRuntime::transit_done_locked(const ObjectId& id) {
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return;
-  if (it->second->in_transit > 0) --it->second->in_transit;
+  auto* e = objects_.find(id);
+  if (!e) return;
+  if ((*e)->in_transit > 0) --(*e)->in_transit;
   maybe_free_locked(id);
 }
 
@@ -221,8 +223,7 @@ void NodeRuntime::on_add_borrower(int src, Reader& r) {
   const int sender = r.get<int32_t>();
   if (!r.finish("add borrower")) return;
   std::lock_guard lk(mu_);
-  auto it = objects_.find(id);
-  if (it != objects_.end()) ++it->second->borrowers[src];
+  if (auto* e = objects_.find(id)) ++(*e)->borrowers[src];
   release_transit_pin_locked(id, sender);
 }
 
@@ -231,37 +232,37 @@ void NodeRuntime::on_remove_borrower(int src, Reader& r) {
   const int count = r.get<int32_t>();
   if (!r.finish("remove borrower")) return;
   std::lock_guard lk(mu_);
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return;
-  auto b = it->second->borrowers.find(src);
-  if (b != it->second->borrowers.end() && (b->second -= count) <= 0) it->second->borrowers.erase(b);
+  auto* e = objects_.find(id);
+  if (!e) return;
+  auto b = (*e)->borrowers.find(src);
+  if (b != (*e)->borrowers.end() && (b->second -= count) <= 0) (*e)->borrowers.erase(b);
   maybe_free_locked(id);
 }
 
 void NodeRuntime::note_shared(const ObjectId& id) noexcept {
   std::lock_guard lk(mu_);
-  if (auto it = objects_.find(id); it != objects_.end()) it->second->shared = true;
+  if (auto* e = objects_.find(id)) (*e)->shared = true;
 }
 
 void NodeRuntime::release(const ObjectId& id) noexcept {
   std::lock_guard lk(mu_);
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return;
-  if (--it->second->handles <= 0) maybe_free_locked(id);
+  auto* e = objects_.find(id);
+  if (!e) return;
+  if (--(*e)->handles <= 0) maybe_free_locked(id);
 }
 
 // Frees (owner) or lets go of (borrower) an object nobody here refers to any
 // more, and no task, borrower or ref in transit needs.
 void NodeRuntime::maybe_free_locked(const ObjectId& id) {
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return;
-  auto& e = *it->second;
+  auto* found = objects_.find(id);
+  if (!found) return;
+  auto& e = **found;
   if (e.handles > 0 || e.in_transit > 0 || !e.dependents.empty() || e.shared) return;
   if (!e.owned) {  // a borrower lets go: tell the owner, drop the cached copy
     if (e.registrations > 0)
       send_id_message(MessageKind::kRemoveBorrower, static_cast<int>(id.owner_rank), id,
                       e.registrations);
-    objects_.erase(it);
+    objects_.erase(id);
     return;
   }
   if (!e.ready.load() || !e.subscribers.empty() || !e.borrowers.empty()) return;
@@ -277,7 +278,7 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
         PRISM_LOG_WARN("free {}: {}", id.to_string(), st.to_string());
     }
   }
-  objects_.erase(it);
+  objects_.erase(id);
 }
 
 ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> bytes) {
@@ -310,13 +311,11 @@ detail::HandlePtr NodeRuntime::put(std::vector<std::byte> encoded) {
   e->owned = true;
   e->task_name = "put";
   e->handles = 1;
-  if (v.kind == ObjectValue::Kind::kInline)
-    e->cached = std::make_shared<const std::vector<std::byte>>(std::move(v.bytes));
   e->value = std::move(v);
   e->ready.store(true, std::memory_order_release);
   {
     std::lock_guard lk(mu_);
-    objects_.emplace(id, std::move(e));
+    objects_.slot(id) = std::move(e);
     ++stats_.objects_put;
   }
   return std::make_shared<detail::ObjectHandle>(to_pod(id));
@@ -327,8 +326,6 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
   auto ep = entry_locked(id);
   auto& e = *ep;
   if (e.ready.load()) return;  // duplicate result
-  if (value.kind == ObjectValue::Kind::kInline)
-    e.cached = std::make_shared<const std::vector<std::byte>>(std::move(value.bytes));
   e.value = std::move(value);
   e.ready.store(true, std::memory_order_release);
 
@@ -336,9 +333,7 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
     Writer w;
     w.put(MessageKind::kObjectStatusReply);
     encode_object_id(id, w);
-    ObjectValue wire = e.value;
-    if (wire.kind == ObjectValue::Kind::kInline) wire.bytes = *e.cached;
-    encode_object_value(wire, w);
+    encode_object_value(e.value, w);
     for (int r : e.subscribers)
       if (Status st = send(r, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
     e.subscribers.clear();
@@ -558,7 +553,7 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
   switch (dep.value.kind) {
     case ObjectValue::Kind::kInline:
       w.kind = WireArg::Kind::kValue;
-      w.value = *dep.cached;
+      w.value = dep.value.bytes;
       break;
     case ObjectValue::Kind::kRemote:  // the executor pulls it from the holder
       w.kind = WireArg::Kind::kRemoteValue;
@@ -781,7 +776,7 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     case ObjectValue::Kind::kError:
       throw TaskError(e->task_name.empty() ? id.to_string() : e->task_name, e->value.error);
     case ObjectValue::Kind::kInline:
-      return {*e->cached, e->cached};
+      return {e->value.bytes, e};  // the entry keeps the bytes alive
     case ObjectValue::Kind::kRemote:
       break;
   }
@@ -949,8 +944,8 @@ void NodeRuntime::on_status_request(int src, Reader& r) {
   const ObjectId id = decode_object_id(r);
   if (!r.finish("status request")) return;
   std::lock_guard lk(mu_);
-  auto it = objects_.find(id);
-  if (it == objects_.end() || !it->second->owned) {
+  auto* found = objects_.find(id);
+  if (!found || !(*found)->owned) {
     Writer w;
     w.put(MessageKind::kObjectStatusReply);
     encode_object_id(id, w);
@@ -962,7 +957,7 @@ void NodeRuntime::on_status_request(int src, Reader& r) {
     if (Status st = send(src, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
     return;
   }
-  auto& e = *it->second;
+  auto& e = **found;
   if (!e.ready.load()) {
     e.subscribers.push_back(src);
     return;
@@ -970,9 +965,7 @@ void NodeRuntime::on_status_request(int src, Reader& r) {
   Writer w;
   w.put(MessageKind::kObjectStatusReply);
   encode_object_id(id, w);
-  ObjectValue wire = e.value;
-  if (wire.kind == ObjectValue::Kind::kInline) wire.bytes = *e.cached;
-  encode_object_value(wire, w);
+  encode_object_value(e.value, w);
   if (Status st = send(src, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
 }
 
@@ -984,7 +977,7 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
     return;
   }
   std::lock_guard lk(mu_);
-  if (objects_.count(id)) complete_locked(id, std::move(v));  // else: let go meanwhile
+  if (objects_.find(id)) complete_locked(id, std::move(v));  // else: let go meanwhile
 }
 
 void NodeRuntime::on_free(Reader& r) {

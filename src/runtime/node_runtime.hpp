@@ -26,6 +26,7 @@
 #include "prism/api.hpp"
 #include "prism/detail/core.hpp"
 #include "runtime/layout.hpp"
+#include "runtime/object_table.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/timeline.hpp"
 #include "scheduler/gpu_ledger.hpp"
@@ -190,7 +191,7 @@ class NodeRuntime {
   // Guards everything below. Recursive: dropping the last ObjectHandle (say,
   // an argument of a finished task) re-enters release() under the lock.
   mutable std::recursive_mutex mu_;
-  std::unordered_map<ObjectId, EntryPtr, ObjectIdHash> objects_;
+  ObjectTable<EntryPtr> objects_;  // owned and borrowed objects (object_table.hpp)
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> waiting_;    // by seq: deps unresolved
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> in_flight_;  // by seq: dispatched
   scheduler::Scheduler scheduler_;
