@@ -49,6 +49,9 @@ struct Unit {
 namespace detail {
 
 constexpr size_t kValueHeaderSize = sizeof(uint64_t);
+/// put() hands trivially copyable values larger than this to the runtime as
+/// raw bytes (put_contiguous) instead of encoding them into a buffer first.
+constexpr size_t kDirectPutMinBytes = 4096;
 
 template <class T>
 inline constexpr bool is_raw_v =

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "common/log.hpp"
 #include "prism/errors.hpp"
@@ -23,6 +24,13 @@ detail::ObjectIdPod to_pod(const ObjectId& id) {
   return {id.owner_rank, id.index, id.seq};
 }
 
+// --prism-store-reuse-bytes; "auto": the whole capacity (the store keeps idle
+// buffers within what live objects leave of it).
+uint64_t reuse_bytes(const Config& c) {
+  if (c.store_reuse_bytes != Config::kAutoReuse) return c.store_reuse_bytes;
+  return c.store_capacity ? c.store_capacity : uint64_t{2} << 30;
+}
+
 }  // namespace
 
 // One object this process knows about: owned (we created it) or borrowed.
@@ -32,7 +40,7 @@ struct NodeRuntime::ObjectEntry {
   // Valid once ready, then immutable: get() hands out views of inline bytes
   // kept alive by the entry itself (no separate allocation per value).
   ObjectValue value;
-  std::shared_ptr<const std::byte[]> fetched;            // a copy pulled from the holder
+  std::shared_ptr<const object_store::Buffer> fetched;   // a copy pulled from the holder
   std::string task_name;                                 // the creating task, for error messages
   int handles = 0;                                       // live ObjectHandles in this process
   int in_transit = 0;                      // refs sent to other ranks, not yet counted by the owner
@@ -63,7 +71,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
       layout_(std::move(layout)),
       engine_(transport, config.spin_us, static_cast<uint32_t>(std::max(1, config.spinners)),
               host_spin),
-      store_(transport, config.store_capacity, config.spill_dir),
+      store_(transport, config.store_capacity, config.spill_dir, reuse_bytes(config)),
       pool_({.slots = static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
              .pin = config.pin_workers,
              .topology = topology,
@@ -288,22 +296,54 @@ ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> b
     v.bytes = std::move(bytes);
     return v;
   }
-  auto stored = store_.seal(id, std::move(bytes));
+  const uint64_t size = bytes.size();
+  return stored_value(id, store_.seal(id, std::move(bytes)), size);  // keeps the vector's memory
+}
+
+// The value of an object just sealed in this rank's store (or why it is not).
+ObjectValue NodeRuntime::stored_value(
+    const ObjectId& id, const Expected<std::shared_ptr<const object_store::StoredObject>>& stored,
+    uint64_t size) {
+  ObjectValue v;
   if (!stored) {
     v.kind = ObjectValue::Kind::kError;
     v.error = stored.status().message();
     return v;
   }
-  if (observer_.object_sealed) observer_.object_sealed(id, (*stored)->bytes().size());
+  if (observer_.object_sealed) observer_.object_sealed(id, size);
   v.kind = ObjectValue::Kind::kRemote;
   v.location.holder = static_cast<uint32_t>(layout_.world_rank);
-  v.location.size = (*stored)->bytes().size();
+  v.location.size = size;
   return v;
 }
 
 detail::HandlePtr NodeRuntime::put(std::vector<std::byte> encoded) {
   const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
-  ObjectValue v = make_value(id, std::move(encoded));
+  return add_put(id, make_value(id, std::move(encoded)));
+}
+
+// A large contiguous value goes straight into a store buffer (header and
+// payload copied once), usually one a freed object left mapped and
+// registered: no intermediate vector, no fresh pages to fault in.
+detail::HandlePtr NodeRuntime::put_contiguous(std::span<const std::byte> header,
+                                              std::span<const std::byte> payload) {
+  const uint64_t size = header.size() + payload.size();
+  if (size <= config_.inline_threshold) {
+    std::vector<std::byte> bytes;
+    bytes.reserve(size);
+    bytes.insert(bytes.end(), header.begin(), header.end());
+    bytes.insert(bytes.end(), payload.begin(), payload.end());
+    return put(std::move(bytes));
+  }
+  const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
+  auto buffer = store_.allocate(size);
+  if (!buffer) throw ObjectStoreFullError(buffer.status().message());
+  std::memcpy(buffer->data(), header.data(), header.size());
+  if (!payload.empty()) std::memcpy(buffer->data() + header.size(), payload.data(), payload.size());
+  return add_put(id, stored_value(id, store_.seal(id, std::move(buffer.value()), size), size));
+}
+
+detail::HandlePtr NodeRuntime::add_put(const ObjectId& id, ObjectValue v) {
   if (v.kind == ObjectValue::Kind::kError) throw ObjectStoreFullError(v.error);
   // A fresh id: nobody can subscribe to, depend on or wait for it yet, so the
   // entry is built ready, without complete_locked's notifications.
@@ -792,20 +832,22 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     auto pinned = std::move(obj.value());
     return {pinned->bytes(), pinned};
   }
-  if (e->fetched) return {{e->fetched.get(), loc.size}, e->fetched};
+  if (e->fetched) return {{e->fetched->data(), loc.size}, e->fetched};
   lk.unlock();
   // Pull it with RDMA outside the lock; concurrent getters may both fetch,
-  // the first copy wins.
-  // Not a vector: its value-initialization would zero-fill the whole object
-  // before the RDMA read overwrites it.
-  std::shared_ptr<std::byte[]> buf(new std::byte[loc.size]);
-  Status st = fetch(id, loc, buf.get(), id.to_string());
+  // the first copy wins. The copy lives in a pooled buffer (warm, registered;
+  // never zero-filled) that goes back to the pool when the last reader lets go.
+  auto buf = store_.allocate(loc.size);
+  if (!buf)
+    throw Error("no memory for a copy of " + id.to_string() + ": " + buf.status().message());
+  auto copy = std::make_shared<const object_store::Buffer>(std::move(buf.value()));
+  Status st = fetch(id, loc, copy->data(), id.to_string());
   if (!st)
     throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " +
                 st.to_string());
   lk.lock();
-  if (!e->fetched) e->fetched = std::move(buf);
-  return {{e->fetched.get(), loc.size}, e->fetched};
+  if (!e->fetched) e->fetched = std::move(copy);
+  return {{e->fetched->data(), loc.size}, e->fetched};
 }
 
 std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handles,

@@ -88,6 +88,8 @@ class NodeRuntime {
   detail::HandlePtr submit(const char* function, std::vector<detail::TaskArg> args,
                            const TaskOptions& options);
   detail::HandlePtr put(std::vector<std::byte> encoded);
+  detail::HandlePtr put_contiguous(std::span<const std::byte> header,
+                                   std::span<const std::byte> payload);
   detail::ValueBytes get(const detail::HandlePtr& handle);
   std::vector<bool> wait(const std::vector<detail::HandlePtr>& handles, size_t num_returns,
                          int64_t timeout_us);
@@ -148,6 +150,10 @@ class NodeRuntime {
   void maybe_free_locked(const ObjectId& id);
   void execute(TaskSpec spec);
   ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);
+  ObjectValue stored_value(
+      const ObjectId& id, const Expected<std::shared_ptr<const object_store::StoredObject>>& stored,
+      uint64_t size);
+  detail::HandlePtr add_put(const ObjectId& id, ObjectValue v);
   detail::HandlePtr make_handle_locked(const ObjectId& id);
   [[nodiscard]] Status send(int dst, const Writer& w);
   void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,
