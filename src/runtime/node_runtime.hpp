@@ -160,8 +160,11 @@ class NodeRuntime {
                 bool lend_slot = true);
   // Pulls object `id` held by loc.holder into `into` (loc.size bytes): asks the
   // holder to pin it (restoring it if spilled), RDMA-reads it, unpins.
+  // With `aligned_offset`, `into` has kFetchSlack spare bytes and the object
+  // lands at into + *aligned_offset, which has the source's alignment.
   [[nodiscard]] Status fetch(const ObjectId& id, const RemoteLocation& loc, void* into,
-                             const std::string& what);
+                             const std::string& what, size_t* aligned_offset = nullptr);
+  static constexpr size_t kFetchSlack = 64;
   void on_fetch_request(int src, Reader& r);
   void on_fetch_reply(Reader& r);
   struct FetchSlot {
