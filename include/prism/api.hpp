@@ -90,7 +90,21 @@ template <class T>
 ObjectRef<std::decay_t<T>> put(T&& value) {
   using D = std::decay_t<T>;
   static_assert(!is_object_ref_v<D>, "put() of an ObjectRef: pass the ref itself instead");
-  return ObjectRef<D>(detail::put_encoded(detail::encode<D>(value)));
+  if constexpr (detail::contiguous<D>::value ||
+                (detail::is_raw_v<D> && sizeof(D) > detail::kDirectPutMinBytes)) {
+    // Large raw bytes: copied once, straight into the store (same encoding).
+    const uint64_t fp = detail::type_fingerprint<D>();
+    const auto* header = reinterpret_cast<const std::byte*>(&fp);
+    std::span<const std::byte> payload;
+    if constexpr (detail::contiguous<D>::value)
+      payload = {reinterpret_cast<const std::byte*>(value.data()),
+                 value.size() * sizeof(typename detail::contiguous<D>::element)};
+    else
+      payload = {reinterpret_cast<const std::byte*>(&value), sizeof(D)};
+    return ObjectRef<D>(detail::put_contiguous({header, sizeof fp}, payload));
+  } else {
+    return ObjectRef<D>(detail::put_encoded(detail::encode<D>(value)));
+  }
 }
 
 /// Ray's wait: returns {ready, not_ready}, each in the order given, once

@@ -7,16 +7,26 @@
 //    element bytes (the length follows from the size);
 //  * everything else: Boost.Serialization's binary archive. A user type needs
 //    only the usual member `template <class A> void serialize(A& a, unsigned)`.
-// Truncated or corrupt bytes raise SerializationError, never undefined behaviour.
+// Truncated or corrupt bytes raise SerializationError, never undefined behaviour,
+// and a corrupt length field never makes the decoder allocate more than the
+// payload could hold (CheckedBinaryIArchive).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_iarchive_impl.hpp>
 #include <boost/archive/binary_oarchive.hpp>
+#include <boost/archive/detail/register_archive.hpp>
+#include <boost/archive/impl/archive_serializer_map.ipp>
+#include <boost/archive/impl/basic_binary_iarchive.ipp>
+#include <boost/archive/impl/basic_binary_iprimitive.ipp>
+#include <boost/serialization/collection_size_type.hpp>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/unordered_map.hpp>
+#include <boost/serialization/unordered_set.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstring>
@@ -39,6 +49,9 @@ struct Unit {
 namespace detail {
 
 constexpr size_t kValueHeaderSize = sizeof(uint64_t);
+/// put() hands trivially copyable values larger than this to the runtime as
+/// raw bytes (put_contiguous) instead of encoding them into a buffer first.
+constexpr size_t kDirectPutMinBytes = 4096;
 
 template <class T>
 inline constexpr bool is_raw_v =
@@ -67,6 +80,128 @@ class SpanStreamBuf : public std::streambuf {
     setg(p, p, p + b.size());
   }
 };
+
+// Reads what boost::archive::binary_iarchive reads (the format is the same),
+// but refuses a length the remaining payload cannot hold before anything is
+// allocated for it: Boost itself resizes a container to whatever count the
+// stream claims, so one corrupt length field could ask for terabytes.
+//
+// A collection may legitimately claim more elements than bytes remain (its
+// elements can encode to nothing, e.g. empty structs), so collection counts
+// are refused only above kMaxUncheckedCount; a string's length never exceeds
+// the bytes left. Derived from binary_iarchive_impl (not binary_iarchive) so
+// that Boost's static dispatch reaches the overrides below.
+class CheckedBinaryIArchive
+    : public boost::archive::binary_iarchive_impl<CheckedBinaryIArchive, char,
+                                                  std::char_traits<char>> {
+  using Base =
+      boost::archive::binary_iarchive_impl<CheckedBinaryIArchive, char, std::char_traits<char>>;
+  using Primitive =
+      boost::archive::basic_binary_iprimitive<CheckedBinaryIArchive, char, std::char_traits<char>>;
+
+ public:
+  /// Collections claiming at most this many elements are never refused.
+  static constexpr uint64_t kMaxUncheckedCount = uint64_t{1} << 16;
+
+  /// `buf` must report the bytes left through in_avail() (SpanStreamBuf does).
+  CheckedBinaryIArchive(std::streambuf& buf, unsigned int flags) : Base(buf, flags), buf_(buf) {
+    init(flags);
+  }
+
+  /// An unordered container's bucket count: a capacity hint, not a number of
+  /// elements to read, so it is clamped (by the caller) instead of checked.
+  uint64_t load_bucket_count() {
+    boost::serialization::collection_size_type n;
+    Base::load_override(n);
+    return static_cast<std::size_t>(n);
+  }
+
+ private:
+  friend class boost::archive::detail::interface_iarchive<CheckedBinaryIArchive>;
+  friend class boost::archive::basic_binary_iarchive<CheckedBinaryIArchive>;
+  friend class boost::archive::load_access;
+  friend Primitive;
+
+  uint64_t remaining() const {
+    const std::streamsize n = buf_.in_avail();
+    return n > 0 ? static_cast<uint64_t>(n) : 0;
+  }
+
+  template <class T>
+  void load_override(T& t) {
+    Base::load_override(t);
+  }
+  void load_override(boost::serialization::collection_size_type& t) {
+    Base::load_override(t);
+    const uint64_t count = static_cast<std::size_t>(t);
+    if (count > kMaxUncheckedCount && count > remaining())
+      throw SerializationError("corrupt value: a collection claims " + std::to_string(count) +
+                               " elements but only " + std::to_string(remaining()) +
+                               " bytes remain");
+  }
+
+  using Primitive::load;
+  void load(std::string& s) {
+    std::size_t n = 0;
+    load(n);
+    if (n > remaining())
+      throw SerializationError("corrupt value: a string claims " + std::to_string(n) +
+                               " bytes but only " + std::to_string(remaining()) + " remain");
+    s.resize(n);
+    if (n) load_binary(s.data(), n);
+  }
+
+  std::streambuf& buf_;
+};
+
+// Boost's load of unordered containers, for CheckedBinaryIArchive (found by
+// argument-dependent lookup, preferred as more specialized): the element
+// count is checked as above; the bucket count is clamped rather than refused,
+// as a container reserved large but holding few elements legitimately
+// claims more buckets than the payload has bytes.
+template <class Container, class InputFunction>
+void load_unordered_checked(CheckedBinaryIArchive& ar, Container& s) {
+  boost::serialization::collection_size_type count;
+  ar >> BOOST_SERIALIZATION_NVP(count);
+  const uint64_t buckets = ar.load_bucket_count();
+  boost::serialization::item_version_type item_version(0);
+  if (boost::serialization::library_version_type(3) < ar.get_library_version())
+    ar >> BOOST_SERIALIZATION_NVP(item_version);
+  s.clear();
+  s.rehash(static_cast<std::size_t>(
+      std::min<uint64_t>(buckets, std::max<uint64_t>(static_cast<std::size_t>(count),
+                                                     CheckedBinaryIArchive::kMaxUncheckedCount))));
+  InputFunction input;
+  for (std::size_t n = count; n-- > 0;) input(ar, s, item_version);
+}
+
+template <class K, class V, class H, class E, class A>
+void load(CheckedBinaryIArchive& ar, std::unordered_map<K, V, H, E, A>& t, const unsigned int) {
+  using C = std::unordered_map<K, V, H, E, A>;
+  load_unordered_checked<
+      C, boost::serialization::stl::archive_input_unordered_map<CheckedBinaryIArchive, C>>(ar, t);
+}
+template <class K, class V, class H, class E, class A>
+void load(CheckedBinaryIArchive& ar, std::unordered_multimap<K, V, H, E, A>& t,
+          const unsigned int) {
+  using C = std::unordered_multimap<K, V, H, E, A>;
+  load_unordered_checked<
+      C, boost::serialization::stl::archive_input_unordered_multimap<CheckedBinaryIArchive, C>>(ar,
+                                                                                                t);
+}
+template <class K, class H, class E, class A>
+void load(CheckedBinaryIArchive& ar, std::unordered_set<K, H, E, A>& t, const unsigned int) {
+  using C = std::unordered_set<K, H, E, A>;
+  load_unordered_checked<
+      C, boost::serialization::stl::archive_input_unordered_set<CheckedBinaryIArchive, C>>(ar, t);
+}
+template <class K, class H, class E, class A>
+void load(CheckedBinaryIArchive& ar, std::unordered_multiset<K, H, E, A>& t, const unsigned int) {
+  using C = std::unordered_multiset<K, H, E, A>;
+  load_unordered_checked<
+      C, boost::serialization::stl::archive_input_unordered_multiset<CheckedBinaryIArchive, C>>(ar,
+                                                                                                t);
+}
 
 // An output streambuf appending to a byte vector.
 class VectorStreamBuf : public std::streambuf {
@@ -163,7 +298,7 @@ T decode(std::span<const std::byte> bytes) {
   } else {
     try {
       SpanStreamBuf buf(p);
-      boost::archive::binary_iarchive ar(buf, boost::archive::no_header);
+      CheckedBinaryIArchive ar(buf, boost::archive::no_header);
       T v{};
       ar >> v;
       return v;
@@ -178,6 +313,11 @@ T decode(std::span<const std::byte> bytes) {
 
 }  // namespace detail
 }  // namespace prism
+
+// Like binary_iarchive: user types exported for pointer serialization are
+// registered with this archive too, and arrays of bitwise types load in one read.
+BOOST_SERIALIZATION_REGISTER_ARCHIVE(prism::detail::CheckedBinaryIArchive)
+BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(prism::detail::CheckedBinaryIArchive)
 
 namespace boost::serialization {
 template <class Archive>

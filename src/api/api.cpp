@@ -81,6 +81,10 @@ HandlePtr put_encoded(std::vector<std::byte> encoded) {
   return rt().put(std::move(encoded));
 }
 
+HandlePtr put_contiguous(std::span<const std::byte> header, std::span<const std::byte> payload) {
+  return rt().put_contiguous(header, payload);
+}
+
 ValueBytes get_encoded(const HandlePtr& handle) {
   return rt().get(handle);
 }

@@ -109,6 +109,20 @@ const std::vector<OptionDef>& option_defs() {
                 &Config::inline_threshold),
       bytes_opt("store-capacity", "object store bytes per node rank (0: automatic)", "0",
                 &Config::store_capacity),
+      {{"store-reuse-bytes",
+        "bytes of freed object buffers kept mapped for reuse (auto: up to the store capacity)",
+        "auto"},
+       [](Config& c, const std::string& v) -> Status {
+         if (v == "auto") {
+           c.store_reuse_bytes = Config::kAutoReuse;
+           return Status::ok();
+         }
+         auto x = parse_bytes(v);
+         if (!x)
+           return {Errc::kInvalidArgument, "option store-reuse-bytes: " + x.status().message()};
+         c.store_reuse_bytes = *x;
+         return Status::ok();
+       }},
       str_opt("spill-dir", "directory for objects spilled to HDF5 (default <run-dir>/spill)", "",
               &Config::spill_dir),
       str_opt("run-dir", "directory for logs, timeline and snapshots", "prism-run-<job>",

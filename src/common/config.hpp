@@ -25,6 +25,11 @@ struct Config {
   uint64_t inline_threshold = 64 * 1024;    // objects up to this size travel inside messages
   uint64_t memory = 0;             // memory a node rank offers tasks; 0 = its share of the host
   uint64_t store_capacity = 0;     // bytes per node store; 0 = half the rank's memory share
+  // Most bytes of freed object buffers a node store keeps mapped for reuse,
+  // never more than live objects leave of the capacity; kAutoReuse = no
+  // bound but that one (2 GiB if the capacity is unlimited).
+  static constexpr uint64_t kAutoReuse = ~uint64_t{0};
+  uint64_t store_reuse_bytes = kAutoReuse;
   std::string spill_dir;           // where spilled objects go; default <run_dir>/spill
   std::string run_dir;             // logs, timeline, snapshots; default ./prism-run-<jobid>
   std::string log_level = "warn";  // trace|debug|info|warn|error|off

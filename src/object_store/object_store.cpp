@@ -8,18 +8,6 @@
 
 namespace prism::object_store {
 
-StoredObject::~StoredObject() {
-  if (region_.handle) transport_->deregister_memory(region_);
-}
-
-Status StoredObject::register_memory() {
-  if (data_.empty()) return Status::ok();
-  auto r = transport_->register_memory(data_.data(), data_.size());
-  if (!r) return r.status();
-  region_ = std::move(r.value());
-  return Status::ok();
-}
-
 ObjectStore::~ObjectStore() {
   for (auto& [id, slot] : objects_)
     if (!slot.spill_file.empty()) std::remove(slot.spill_file.c_str());
@@ -37,9 +25,11 @@ Status ObjectStore::spill_locked(const ObjectId& id, Slot& slot) {
                            std::to_string(id.seq) + "-" + std::to_string(id.index) + ".h5";
   PRISM_RETURN_IF_ERROR(write_spill_file(path, slot.in_memory->bytes()));
   slot.spill_file = path;
-  slot.in_memory.reset();  // unpinned: this was the last reference
+  auto victim = std::move(slot.in_memory);  // unpinned: this was the last reference
   lru_.erase(slot.lru);
   bytes_ -= slot.size;
+  live_bytes_changed_locked();
+  victim.reset();  // after the bound grew: its buffer may stay in the pool
   spilled_bytes_ += slot.size;
   ++spilled_objects_;
   ++spill_writes_;
@@ -74,11 +64,20 @@ Status ObjectStore::make_room_locked(uint64_t size, const ObjectId& for_id) {
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id,
                                                                 std::vector<std::byte> data) {
   const uint64_t size = data.size();
+  auto buffer = pool_.adopt(std::move(data));
+  if (!buffer) return buffer.status();
+  return seal(id, std::move(buffer.value()), size);
+}
+
+Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id, Buffer buffer,
+                                                                uint64_t size) {
+  if (size > buffer.capacity())
+    return Status{Errc::kInvalidArgument,
+                  id.to_string() + ": " + std::to_string(size) + " bytes do not fit its buffer"};
   std::lock_guard lk(mu_);
   if (objects_.count(id)) return Status{Errc::kInvalidArgument, id.to_string() + " already sealed"};
   PRISM_RETURN_IF_ERROR(make_room_locked(size, id));
-  auto obj = std::make_shared<StoredObject>(std::move(data), &transport_);
-  PRISM_RETURN_IF_ERROR(obj->register_memory());
+  auto obj = std::make_shared<StoredObject>(std::move(buffer), size);
   Slot slot;
   slot.in_memory = obj;
   slot.size = size;
@@ -86,6 +85,7 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& 
   objects_.emplace(id, std::move(slot));
   bytes_ += size;
   peak_ = std::max(peak_, bytes_);
+  live_bytes_changed_locked();
   return std::shared_ptr<const StoredObject>(obj);
 }
 
@@ -99,18 +99,20 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::acquire(const ObjectI
     touch_locked(slot, id);
     return std::shared_ptr<const StoredObject>(slot.in_memory);
   }
-  // Restore: room first (may spill others), then read the file back.
+  // Restore: room first (may spill others), then read the file back into a
+  // pooled buffer (often the very one spilling freed).
   PRISM_RETURN_IF_ERROR(make_room_locked(slot.size, id));
-  auto bytes = read_spill_file(slot.spill_file, slot.size);
-  if (!bytes) return bytes.status();
-  auto obj = std::make_shared<StoredObject>(std::move(bytes.value()), &transport_);
-  PRISM_RETURN_IF_ERROR(obj->register_memory());
+  auto buffer = pool_.acquire(slot.size);
+  if (!buffer) return buffer.status();
+  PRISM_RETURN_IF_ERROR(read_spill_file(slot.spill_file, {buffer->data(), slot.size}));
+  auto obj = std::make_shared<StoredObject>(std::move(buffer.value()), slot.size);
   std::remove(slot.spill_file.c_str());
   slot.spill_file.clear();
   slot.in_memory = obj;
   slot.lru = lru_.insert(lru_.end(), id);
   bytes_ += slot.size;
   peak_ = std::max(peak_, bytes_);
+  live_bytes_changed_locked();
   spilled_bytes_ -= slot.size;
   --spilled_objects_;
   ++restores_;
@@ -126,6 +128,7 @@ bool ObjectStore::erase(const ObjectId& id) {
   if (slot.in_memory) {
     bytes_ -= slot.size;
     lru_.erase(slot.lru);
+    live_bytes_changed_locked();
     victim = std::move(slot.in_memory);
   } else {
     std::remove(slot.spill_file.c_str());
@@ -138,8 +141,10 @@ bool ObjectStore::erase(const ObjectId& id) {
 
 StoreStats ObjectStore::stats() const {
   std::lock_guard lk(mu_);
-  return {lru_.size(),    bytes_,        capacity_, peak_,         spilled_objects_,
-          spilled_bytes_, spill_writes_, restores_, spilled_total_};
+  StoreStats st{lru_.size(),    bytes_,        capacity_, peak_,          spilled_objects_,
+                spilled_bytes_, spill_writes_, restores_, spilled_total_, {}};
+  st.pool = pool_.stats();
+  return st;
 }
 
 }  // namespace prism::object_store

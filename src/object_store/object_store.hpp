@@ -3,6 +3,12 @@
 // the transport while it is in memory, so other ranks pull it with one RDMA
 // get and the holder's CPU is not involved in the transfer.
 //
+// Memory: objects live in Buffers from a BufferPool (buffer_pool.hpp), so
+// the memory of a freed object, already mapped and registered, serves the next
+// object of a similar size; readers' copies of remote objects (allocate())
+// come from the same pool. Capacity and bytes_in_use count live objects only;
+// idle pooled buffers are reported apart (pool_idle_bytes).
+//
 // Memory pressure: when a new object does not fit in `capacity`, objects no
 // reader holds (least recently used first) are spilled to HDF5 files in the
 // spill directory; acquire() restores a spilled object transparently, spilling
@@ -13,6 +19,7 @@
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <list>
 #include <memory>
@@ -24,27 +31,25 @@
 
 #include "common/ids.hpp"
 #include "common/status.hpp"
+#include "object_store/buffer_pool.hpp"
 #include "transport/transport.hpp"
 
 namespace prism::object_store {
 
-/// One sealed object's bytes in memory, registered for remote reads.
+/// One sealed object's bytes in memory, registered for remote reads. Its
+/// buffer returns to the pool when the last holder lets go.
 class StoredObject {
  public:
-  StoredObject(std::vector<std::byte> data, transport::Transport* transport)
-      : data_(std::move(data)), transport_(transport) {}
-  ~StoredObject();
+  StoredObject(Buffer buffer, uint64_t size) : buffer_(std::move(buffer)), size_(size) {}
   StoredObject(const StoredObject&) = delete;
   StoredObject& operator=(const StoredObject&) = delete;
 
-  std::span<const std::byte> bytes() const noexcept { return data_; }
-  const transport::MemoryRegion& region() const noexcept { return region_; }
-  [[nodiscard]] Status register_memory();
+  std::span<const std::byte> bytes() const noexcept { return {buffer_.data(), size_}; }
+  const transport::MemoryRegion& region() const noexcept { return buffer_.region(); }
 
  private:
-  std::vector<std::byte> data_;
-  transport::Transport* transport_;
-  transport::MemoryRegion region_;
+  Buffer buffer_;
+  uint64_t size_;
 };
 
 struct StoreStats {
@@ -56,18 +61,34 @@ struct StoreStats {
   uint64_t bytes_spilled = 0;
   uint64_t spill_writes = 0, restores = 0;  // since start
   uint64_t bytes_spilled_total = 0;         // written to disk since start
+  PoolStats pool;                           // idle buffers kept for reuse (not in use)
 };
 
 class ObjectStore {
  public:
   /// capacity: bytes this store may hold in memory (0 = unlimited).
   /// spill_dir: where spilled objects go ("" = spilling disabled).
-  ObjectStore(transport::Transport& transport, uint64_t capacity, std::string spill_dir = {})
-      : transport_(transport), capacity_(capacity), spill_dir_(std::move(spill_dir)) {}
+  /// reuse_bytes: most bytes of freed buffers kept for reuse (BufferPool).
+  ObjectStore(transport::Transport& transport, uint64_t capacity, std::string spill_dir = {},
+              uint64_t reuse_bytes = 0)
+      : capacity_(capacity),
+        spill_dir_(std::move(spill_dir)),
+        reuse_bytes_(reuse_bytes),
+        pool_(transport, max_idle_locked()) {}
   ~ObjectStore();
 
-  /// Seals `data` as object `id` (registered for remote reads), spilling
-  /// others if needed. kOutOfMemory names the sizes when it cannot fit.
+  /// A registered buffer of at least `size` bytes to fill, then seal(), or to
+  /// hold a reader's copy of a remote object. Not counted in the store until
+  /// sealed; returns to the pool when dropped. Example:
+  ///   auto buf = store.allocate(n); std::memcpy(buf->data(), src, n);
+  ///   auto obj = store.seal(id, std::move(*buf), n);
+  [[nodiscard]] Expected<Buffer> allocate(uint64_t size) { return pool_.acquire(size); }
+  /// Seals the first `size` bytes of `buffer` as object `id`, spilling others
+  /// if needed. kOutOfMemory names the sizes when it cannot fit (the buffer
+  /// then returns to the pool).
+  [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> seal(const ObjectId& id,
+                                                                   Buffer buffer, uint64_t size);
+  /// Seals `data` as object `id`, keeping its memory (no copy).
   [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> seal(const ObjectId& id,
                                                                    std::vector<std::byte> data);
   /// The object, restored from disk if it was spilled; the returned pointer
@@ -91,14 +112,24 @@ class ObjectStore {
   Status make_room_locked(uint64_t size, const ObjectId& for_id);
   Status spill_locked(const ObjectId& id, Slot& slot);
   void touch_locked(Slot& slot, const ObjectId& id);
+  // Idle pooled bytes allowed now: within what live objects leave of the
+  // capacity, so live + idle memory stays within it. Requires mu_.
+  uint64_t max_idle_locked() const {
+    if (!capacity_) return reuse_bytes_;
+    return std::min(reuse_bytes_, capacity_ - std::min(bytes_, capacity_));
+  }
+  // After bytes_ changed. Requires mu_.
+  void live_bytes_changed_locked() { pool_.set_max_idle(max_idle_locked()); }
 
-  transport::Transport& transport_;
   const uint64_t capacity_;
   const std::string spill_dir_;
+  const uint64_t reuse_bytes_;
+  uint64_t bytes_ = 0;  // live objects in memory (mu_)
+  BufferPool pool_;     // declared before objects_: outlives every StoredObject it lends to
   mutable std::mutex mu_;
   std::unordered_map<ObjectId, Slot, ObjectIdHash> objects_;
   std::list<ObjectId> lru_;  // in-memory objects, least recently used first
-  uint64_t bytes_ = 0, peak_ = 0, spilled_bytes_ = 0, spilled_objects_ = 0;
+  uint64_t peak_ = 0, spilled_bytes_ = 0, spilled_objects_ = 0;
   uint64_t spill_writes_ = 0, restores_ = 0, spilled_total_ = 0;
 };
 

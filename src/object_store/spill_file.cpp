@@ -22,11 +22,11 @@ Status write_spill_file(const std::string& path, std::span<const std::byte> byte
   return Status::ok();
 }
 
-Expected<std::vector<std::byte>> read_spill_file(const std::string& path, uint64_t expected_size) {
+Status read_spill_file(const std::string& path, std::span<std::byte> into) {
+  const uint64_t expected_size = into.size();
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return Status{Errc::kNotFound, "spill file " + path + " is missing"};
   hid_t dset = H5Dopen2(file, "data", H5P_DEFAULT);
-  std::vector<std::byte> out;
   Status st;
   if (dset < 0) {
     st = {Errc::kMalformedMessage, "spill file " + path + " has no dataset 'data'"};
@@ -38,15 +38,13 @@ Expected<std::vector<std::byte>> read_spill_file(const std::string& path, uint64
       st = {Errc::kMalformedMessage, "spill file " + path + " holds " + std::to_string(n) +
                                          " bytes, expected " + std::to_string(expected_size)};
     } else {
-      out.resize(n);
-      if (n && H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+      if (n && H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, into.data()) < 0)
         st = {Errc::kInternal, "reading spill file " + path + " failed"};
     }
     H5Dclose(dset);
   }
   H5Fclose(file);
-  if (!st) return st;
-  return out;
+  return st;
 }
 
 }  // namespace prism::object_store

@@ -11,7 +11,7 @@
 namespace prism::object_store {
 
 [[nodiscard]] Status write_spill_file(const std::string& path, std::span<const std::byte> bytes);
-[[nodiscard]] Expected<std::vector<std::byte>> read_spill_file(const std::string& path,
-                                                               uint64_t expected_size);
+/// Reads the object back into `into`, which must be exactly its size.
+[[nodiscard]] Status read_spill_file(const std::string& path, std::span<std::byte> into);
 
 }  // namespace prism::object_store

@@ -26,6 +26,7 @@
 #include "prism/api.hpp"
 #include "prism/detail/core.hpp"
 #include "runtime/layout.hpp"
+#include "runtime/object_table.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/timeline.hpp"
 #include "scheduler/scheduler.hpp"
@@ -86,6 +87,8 @@ class NodeRuntime {
   detail::HandlePtr submit(const char* function, std::vector<detail::TaskArg> args,
                            const TaskOptions& options);
   detail::HandlePtr put(std::vector<std::byte> encoded);
+  detail::HandlePtr put_contiguous(std::span<const std::byte> header,
+                                   std::span<const std::byte> payload);
   detail::ValueBytes get(const detail::HandlePtr& handle);
   std::vector<bool> wait(const std::vector<detail::HandlePtr>& handles, size_t num_returns,
                          int64_t timeout_us);
@@ -149,14 +152,21 @@ class NodeRuntime {
   void maybe_free_locked(const ObjectId& id);
   void execute(TaskSpec spec);
   ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);
+  ObjectValue stored_value(
+      const ObjectId& id, const Expected<std::shared_ptr<const object_store::StoredObject>>& stored,
+      uint64_t size);
+  detail::HandlePtr add_put(const ObjectId& id, ObjectValue v);
   detail::HandlePtr make_handle_locked(const ObjectId& id);
   [[nodiscard]] Status send(int dst, const Writer& w);
   void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,
                 bool lend_slot = true, transport::ProgressEngine::WakeWord* word = nullptr);
   // Pulls object `id` held by loc.holder into `into` (loc.size bytes): asks the
   // holder to pin it (restoring it if spilled), RDMA-reads it, unpins.
+  // With `aligned_offset`, `into` has kFetchSlack spare bytes and the object
+  // lands at into + *aligned_offset, which has the source's alignment.
   [[nodiscard]] Status fetch(const ObjectId& id, const RemoteLocation& loc, void* into,
-                             const std::string& what);
+                             const std::string& what, size_t* aligned_offset = nullptr);
+  static constexpr size_t kFetchSlack = 64;
   void on_fetch_request(int src, Reader& r);
   void on_fetch_reply(Reader& r);
   struct FetchSlot {
@@ -192,7 +202,7 @@ class NodeRuntime {
   // Guards everything below. Recursive: dropping the last ObjectHandle (say,
   // an argument of a finished task) re-enters release() under the lock.
   mutable std::recursive_mutex mu_;
-  std::unordered_map<ObjectId, EntryPtr, ObjectIdHash> objects_;
+  ObjectTable<EntryPtr> objects_;  // owned and borrowed objects (object_table.hpp)
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> waiting_;    // by seq: deps unresolved
   std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> in_flight_;  // by seq: dispatched
   scheduler::Scheduler scheduler_;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "object_store/object_store.hpp"
@@ -84,4 +85,93 @@ TEST(ObjectStore, PinnedObjectsAreNeverSpilled) {
   EXPECT_EQ((*a)->bytes()[0], std::byte{1});  // the pinned one stayed in memory
   auto too_big = store.seal({0, 0, 4}, bytes_of(5000, 4));
   EXPECT_NE(too_big.status().message().find("exceeds"), std::string::npos);
+}
+
+TEST(BufferPool, FreedBuffersServeTheNextRequestOfASimilarSize) {
+  transport::LoopbackFabric fabric(1);
+  object_store::BufferPool pool(fabric.at(0), 4 << 20);
+  std::byte* first = nullptr;
+  std::vector<std::byte> key;
+  {
+    auto b = pool.acquire(1 << 20);
+    ASSERT_TRUE(b.has_value());
+    first = b->data();
+    key = b->region().remote_key;
+    EXPECT_FALSE(key.empty());
+    EXPECT_GE(b->capacity(), size_t{1} << 20);
+  }
+  EXPECT_EQ(pool.stats().idle_buffers, 1u);
+  {
+    auto again = pool.acquire((1 << 20) - 100);  // same memory, same registration
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->data(), first);
+    EXPECT_EQ(again->region().remote_key, key);
+    EXPECT_EQ(pool.stats().idle_buffers, 0u);
+    auto bigger = pool.acquire(2 << 20);  // nothing idle fits: fresh
+    auto smaller = pool.acquire(1 << 16);
+    ASSERT_TRUE(bigger.has_value() && smaller.has_value());
+  }
+  // Much smaller requests do not take a much larger buffer.
+  auto small = pool.acquire(1 << 16);
+  ASSERT_TRUE(small.has_value());
+  EXPECT_LT(small->capacity(), size_t{1} << 17);
+  const auto st = pool.stats();
+  EXPECT_EQ(st.reuses, 2u);
+  EXPECT_EQ(st.fresh, 3u);
+}
+
+TEST(BufferPool, IdleBytesStayWithinTheBound) {
+  transport::LoopbackFabric fabric(1);
+  object_store::BufferPool pool(fabric.at(0), (3 << 20) / 2);  // room for one 1 MiB buffer
+  {
+    auto a = pool.acquire(1 << 20);
+    auto b = pool.acquire(1 << 20);
+    auto huge = pool.acquire(2 << 20);  // larger than the bound: never kept
+    ASSERT_TRUE(a.has_value() && b.has_value() && huge.has_value());
+  }
+  auto st = pool.stats();
+  EXPECT_EQ(st.idle_buffers, 1u);
+  EXPECT_LE(st.idle_bytes, uint64_t{3 << 20} / 2);
+  EXPECT_EQ(st.dropped, 2u);
+  object_store::BufferPool none(fabric.at(0), 0);  // reuse disabled
+  { ASSERT_TRUE(none.acquire(1 << 20).has_value()); }
+  EXPECT_EQ(none.stats().idle_buffers, 0u);
+}
+
+TEST(ObjectStore, FreedObjectMemoryIsReusedButNotCounted) {
+  SpillDir dir;
+  transport::LoopbackFabric fabric(1);
+  object_store::ObjectStore store(fabric.at(0), 3 << 20, dir.path, 8 << 20);
+  const size_t n = 1 << 20;
+  auto fill = [&](int v) {
+    auto buf = store.allocate(n);
+    EXPECT_TRUE(buf.has_value());
+    std::memset(buf->data(), v, n);
+    return std::move(buf.value());
+  };
+  ASSERT_TRUE(store.seal({0, 0, 1}, fill(1), n).has_value());
+  EXPECT_EQ(store.stats().bytes_in_use, n);
+  EXPECT_TRUE(store.erase({0, 0, 1}));
+  auto st = store.stats();
+  EXPECT_EQ(st.bytes_in_use, 0u);  // idle pooled memory is not "in store"
+  EXPECT_EQ(st.objects, 0u);
+  EXPECT_EQ(st.pool.idle_buffers, 1u);
+  // The next objects reuse it; spilling returns buffers and restoring takes
+  // them again, with the bytes intact.
+  for (int i = 2; i <= 5; ++i) ASSERT_TRUE(store.seal({0, 0, uint64_t(i)}, fill(i), n).has_value());
+  EXPECT_GE(store.stats().pool.reuses, 1u);
+  EXPECT_GE(store.stats().objects_spilled, 1u);
+  for (int i = 2; i <= 5; ++i) {
+    auto o = store.acquire({0, 0, uint64_t(i)});
+    ASSERT_TRUE(o.has_value()) << o.status().to_string();
+    EXPECT_EQ((*o)->bytes().size(), n);
+    EXPECT_EQ((*o)->bytes()[n - 1], static_cast<std::byte>(i));
+  }
+  // Live objects and idle buffers together stay within the capacity.
+  st = store.stats();
+  EXPECT_LE(st.bytes_in_use + st.pool.idle_bytes, uint64_t{3} << 20);
+  for (int i = 2; i <= 5; ++i) store.erase({0, 0, uint64_t(i)});
+  st = store.stats();
+  EXPECT_EQ(st.bytes_in_use, 0u);
+  EXPECT_LE(st.pool.idle_bytes, uint64_t{3} << 20);
 }

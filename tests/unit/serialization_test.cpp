@@ -1,9 +1,41 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <map>
+#include <new>
 #include <prism/serialization.hpp>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
+
+// The largest single allocation made while a test tracks them: a corrupt
+// length must be refused before the decoder allocates for it, so a test can
+// tell "failed fast" from "allocated terabytes, then failed".
+// (GCC flags the replacement delete's free() as mismatched once it is inlined
+// into a new-expression: a false positive for a replaced operator new.)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+namespace {
+std::atomic<bool> g_track_allocations{false};
+std::atomic<size_t> g_largest_allocation{0};
+}  // namespace
+void* operator new(size_t n) {
+  if (g_track_allocations.load(std::memory_order_relaxed)) {
+    size_t seen = g_largest_allocation.load(std::memory_order_relaxed);
+    while (n > seen && !g_largest_allocation.compare_exchange_weak(seen, n)) {
+    }
+  }
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  std::free(p);
+}
 
 using namespace prism;
 using detail::decode;
@@ -41,6 +73,58 @@ class Account {  // private state with a custom serialize
   std::string owner_;
   long cents_ = 0;
 };
+
+struct Nested {  // custom serialize over nested STL containers of every kind
+  std::vector<std::vector<std::string>> rows;
+  std::unordered_map<std::string, std::set<int>> index;
+  std::unordered_set<long> ids;
+  std::map<int, Account> accounts;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& rows& index& ids& accounts;
+  }
+};
+
+struct AllocationTracker {  // records the largest allocation while it lives
+  AllocationTracker() {
+    g_largest_allocation = 0;
+    g_track_allocations = true;
+  }
+  ~AllocationTracker() { g_track_allocations = false; }
+  size_t largest() const { return g_largest_allocation.load(); }
+};
+
+// Offset of the first 8-byte little-endian `value` at or after `from`.
+size_t find_u64(const std::vector<std::byte>& b, uint64_t value, size_t from) {
+  for (size_t i = from; i + 8 <= b.size(); ++i) {
+    uint64_t v;
+    std::memcpy(&v, b.data() + i, 8);
+    if (v == value) return i;
+  }
+  ADD_FAILURE() << "value " << value << " not in the encoding";
+  return 0;
+}
+void put_u64(std::vector<std::byte>& b, size_t at, uint64_t value) {
+  std::memcpy(b.data() + at, &value, 8);
+}
+constexpr uint64_t kHuge = uint64_t{1} << 40;
+// A corrupt count up to CheckedBinaryIArchive::kMaxUncheckedCount may still
+// allocate that many elements; anything beyond is a failure.
+constexpr size_t kSmallAllocation = size_t{16} << 20;
+
+// Decodes `bytes` as T expecting a SerializationError that names `what`, with
+// no allocation above kSmallAllocation on the way.
+template <class T>
+void expect_fast_failure(const std::vector<std::byte>& bytes, const std::string& what) {
+  AllocationTracker track;
+  try {
+    (void)decode<T>(bytes);
+    ADD_FAILURE() << "decoded a corrupt value";
+  } catch (const SerializationError& e) {
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+  EXPECT_LT(track.largest(), kSmallAllocation);
+}
 }  // namespace
 
 TEST(Serialization, TriviallyCopyableIsRawBytes) {
@@ -107,13 +191,94 @@ TEST(Serialization, CorruptBytesNeverCrash) {
   auto b = encode(inv);
   for (size_t i = detail::kValueHeaderSize; i < b.size(); ++i) {
     auto c = b;
-    // Zeroed bytes: lengths shrink, tags change. (Growing a Boost length field
-    // to gigabytes makes Boost allocate that much before it notices the
-    // stream is short: a known limit of Boost archives, docs/objects.md.)
+    // Zeroed bytes: lengths shrink, tags change. (Grown lengths:
+    // CorruptLengthsNeverAllocateHugely.)
     c[i] = std::byte{0};
     try {
       (void)decode<Inventory>(c);  // may decode to something else; must not crash
     } catch (const SerializationError&) {
     }
   }
+}
+
+TEST(Serialization, HugeCollectionLengthFailsFast) {
+  const std::vector<std::string> words{"alpha", "beta", "gamma"};
+  auto b = encode(words);
+  auto count = b;  // the vector's element count
+  put_u64(count, find_u64(b, 3, detail::kValueHeaderSize), kHuge);
+  expect_fast_failure<std::vector<std::string>>(count, std::to_string(kHuge) + " elements");
+  auto length = b;  // the first string's length
+  put_u64(length, find_u64(b, 5, detail::kValueHeaderSize), kHuge);
+  expect_fast_failure<std::vector<std::string>>(length, std::to_string(kHuge) + " bytes");
+
+  const std::map<std::string, std::vector<int>> m{{"k", {1, 2, 3}}, {"l", {4}}};
+  auto mb = encode(m);
+  put_u64(mb, find_u64(mb, 2, detail::kValueHeaderSize), kHuge);
+  expect_fast_failure<std::map<std::string, std::vector<int>>>(mb, std::to_string(kHuge));
+  auto vb = encode(m);  // the element count of the inner vector<int> {1, 2, 3}
+  put_u64(vb, find_u64(vb, 3, detail::kValueHeaderSize), kHuge);
+  expect_fast_failure<std::map<std::string, std::vector<int>>>(vb, std::to_string(kHuge));
+
+  const std::unordered_map<int, int> u{{1, 2}, {3, 4}};
+  auto ub = encode(u);
+  put_u64(ub, find_u64(ub, 2, detail::kValueHeaderSize), kHuge);
+  expect_fast_failure<std::unordered_map<int, int>>(ub, std::to_string(kHuge));
+}
+
+TEST(Serialization, CorruptLengthsNeverAllocateHugely) {
+  // Every 8-byte window of a nested value overwritten with 2^40: whatever
+  // field it hits, decoding fails (or yields some value) without a huge
+  // allocation.
+  Nested n;
+  n.rows = {{"a", "bc"}, {}, {"def"}};
+  n.index = {{"x", {1, 2}}, {"y", {}}};
+  n.ids = {7, 8, 9};
+  n.accounts = {{1, Account("ada", 5)}};
+  const auto b = encode(n);
+  for (size_t i = detail::kValueHeaderSize; i + 8 <= b.size(); ++i) {
+    auto c = b;
+    put_u64(c, i, kHuge);
+    AllocationTracker track;
+    try {
+      (void)decode<Nested>(c);
+    } catch (const SerializationError&) {
+    }
+    EXPECT_LT(track.largest(), kSmallAllocation) << "length patched at byte " << i;
+  }
+}
+
+TEST(Serialization, NestedContainersAndCustomTypesRoundTrip) {
+  Nested n;
+  n.rows = {{"a", "bc"}, {}, {"def", std::string(100000, 'z')}};
+  n.index = {{"x", {1, 2}}, {"y", {}}};
+  n.ids = {7, 8, 9};
+  n.accounts = {{1, Account("ada", 5)}, {2, Account("", -3)}};
+  auto back = decode<Nested>(encode(n));
+  EXPECT_EQ(back.rows, n.rows);
+  EXPECT_EQ(back.index, n.index);
+  EXPECT_EQ(back.ids, n.ids);
+  ASSERT_EQ(back.accounts.size(), 2u);
+  EXPECT_EQ(back.accounts.at(1).owner(), "ada");
+  EXPECT_EQ(back.accounts.at(2).cents(), -3);
+
+  // Many elements (past the unchecked floor) whose payload is large enough.
+  std::vector<std::string> many(200000, "w");
+  EXPECT_EQ(decode<std::vector<std::string>>(encode(many)), many);
+  // A reserved, nearly empty unordered map claims far more buckets than the
+  // payload has bytes: a capacity, not a length, so it still decodes.
+  std::unordered_map<int, int> reserved;
+  reserved.reserve(1 << 20);
+  reserved[1] = 2;
+  EXPECT_EQ((decode<std::unordered_map<int, int>>(encode(reserved))), reserved);
+  // The format is binary_iarchive's: bytes written by Boost directly decode.
+  std::vector<std::byte> raw(detail::kValueHeaderSize);
+  const uint64_t fp = detail::type_fingerprint<Inventory>();
+  std::memcpy(raw.data(), &fp, sizeof fp);
+  {
+    detail::VectorStreamBuf buf(raw);
+    boost::archive::binary_oarchive ar(buf, boost::archive::no_header);
+    Inventory inv{{{"a", {1, 2}}}, {"t"}};
+    ar << inv;
+  }
+  EXPECT_EQ(decode<Inventory>(raw), (Inventory{{{"a", {1, 2}}}, {"t"}}));
 }

@@ -66,6 +66,10 @@ struct ArgValue {
 HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
                       const TaskOptions& options);
 HandlePtr put_encoded(std::vector<std::byte> encoded);
+/// put() of a contiguous value given as its type header and payload bytes:
+/// the runtime copies both once, straight into the object's final place (a
+/// store buffer for a large value), with no intermediate encoding buffer.
+HandlePtr put_contiguous(std::span<const std::byte> header, std::span<const std::byte> payload);
 ValueBytes get_encoded(const HandlePtr& handle);
 /// ready[i] is set for the first `num_returns` ready handles (in order) once
 /// that many are ready or the timeout (microseconds, <0: none) passes.
