@@ -666,8 +666,12 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   if (observer_.task_dispatched) observer_.task_dispatched(task->spec, via_global ? -1 : *node);
   if (*node == layout_.world_rank) {
     // Keyed by seq: a get() of this object may run it inline (run_inline).
-    pool_.submit([this, spec = task->spec]() mutable { execute(std::move(spec)); }, id.seq,
-                 task->spec.resources);
+    // The spec moves to the worker: after dispatch the owner needs only the
+    // id (kept: ObjectId is trivially copyable) and the argument handles.
+    auto demand = task->spec.resources;
+    pool_.submit([this, spec = std::move(task->spec)]() mutable { execute(std::move(spec)); },
+                 id.seq, std::move(demand));
+    task->spec.id = id;
   } else {
     Writer w(64);
     if (via_global) {

@@ -43,11 +43,18 @@ void WorkerPool::spawn_locked() {
 }
 
 bool WorkerPool::head_fits_locked() const {
+  // Called on every submit while all threads are busy: look at a few jobs
+  // only, and check one plain one-CPU job for all of them.
   size_t scanned = 0;
+  bool plain_checked = false;
   for (const auto& e : queue_) {
     if (e->claimed) continue;
+    if (++scanned > kSpawnScanDepth) break;
+    if (e->demand.is_plain_cpu() && e->demand.num_cpus == 1) {
+      if (plain_checked) continue;
+      plain_checked = true;
+    }
     if (ledger_.fits(e->demand)) return true;
-    if (++scanned >= kScanDepth) break;
   }
   return false;
 }

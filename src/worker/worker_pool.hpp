@@ -105,6 +105,8 @@ class WorkerPool {
   static constexpr uint32_t kStarving = 16;
   // How deep into the queue a free thread looks for a job that fits.
   static constexpr size_t kScanDepth = 32;
+  // How deep ensure_runner_locked looks for a job worth a new thread.
+  static constexpr size_t kSpawnScanDepth = 8;
 
   void thread_main(int index);
   void spawn_locked();
