@@ -103,7 +103,9 @@ ObjectRef<std::decay_t<T>> put(T&& value) {
       payload = {reinterpret_cast<const std::byte*>(&value), sizeof(D)};
     return ObjectRef<D>(detail::put_contiguous({header, sizeof fp}, payload));
   } else {
-    return ObjectRef<D>(detail::put_encoded(detail::encode<D>(value)));
+    detail::RefCapture refs;  // refs inside the value live as long as the object
+    auto bytes = detail::encode<D>(value);
+    return ObjectRef<D>(detail::put_encoded(std::move(bytes), refs.take()));
   }
 }
 

@@ -40,14 +40,14 @@ class ObjectRef {
   template <class Archive>
   void save(Archive& ar, const unsigned int) const {
     detail::ObjectIdPod id = handle_ ? handle_->id() : detail::ObjectIdPod{};
-    if (handle_) detail::note_shared(id);
+    if (handle_) detail::note_shared(handle_);
     ar << id.owner_rank << id.index << id.seq;
   }
   template <class Archive>
   void load(Archive& ar, const unsigned int) {
     detail::ObjectIdPod id;
     ar >> id.owner_rank >> id.index >> id.seq;
-    handle_ = id.seq == 0 ? nullptr : detail::borrow_handle(id);
+    handle_ = id.seq == 0 ? nullptr : detail::borrow_handle(id, detail::current_ref_sender());
   }
   BOOST_SERIALIZATION_SPLIT_MEMBER()
 

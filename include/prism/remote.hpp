@@ -17,8 +17,13 @@
 namespace prism {
 namespace detail {
 
+/// A task's encoded result and the refs serialized inside it.
+struct InvokeResult {
+  std::vector<std::byte> bytes;
+  std::vector<HandlePtr> contained;
+};
 /// Runs a registered function on encoded arguments; returns its encoded result.
-using Invoker = std::vector<std::byte> (*)(const void* fn, std::span<const ArgValue> args);
+using Invoker = InvokeResult (*)(const void* fn, std::span<const ArgValue> args);
 
 struct RemoteFunctionInfo {
   std::string name;
@@ -53,12 +58,13 @@ D decode_arg(const ArgValue& a, size_t position) {
       throw SerializationError("argument " + std::to_string(position) +
                                ": got a reference where a value of type " + type_name<D>() +
                                " was expected");
+    RefSenderScope sender(a.ref_sender);  // refs inside were pinned by the submitter
     return decode<D>(a.bytes);
   }
 }
 
 template <class R, class... P>
-std::vector<std::byte> invoke_function(const void* fn, std::span<const ArgValue> args) {
+InvokeResult invoke_function(const void* fn, std::span<const ArgValue> args) {
   if (args.size() != sizeof...(P))
     throw SerializationError("expects " + std::to_string(sizeof...(P)) + " arguments, got " +
                              std::to_string(args.size()));
@@ -67,9 +73,12 @@ std::vector<std::byte> invoke_function(const void* fn, std::span<const ArgValue>
     std::tuple<std::decay_t<P>...> decoded{decode_arg<std::decay_t<P>>(args[I], I)...};
     if constexpr (std::is_void_v<R>) {
       f(static_cast<P&&>(std::get<I>(decoded))...);
-      return encode(Unit{});
+      return InvokeResult{encode(Unit{}), {}};
     } else {
-      return encode<R>(f(static_cast<P&&>(std::get<I>(decoded))...));
+      R result = f(static_cast<P&&>(std::get<I>(decoded))...);
+      RefCapture refs;  // refs inside the result live as long as it does
+      auto bytes = encode<R>(result);
+      return InvokeResult{std::move(bytes), refs.take()};
     }
   }
   (std::index_sequence_for<P...>{});
@@ -107,10 +116,13 @@ TaskArg make_task_arg(A&& a) {
                   "this parameter takes an ObjectRef: pass a ref (e.g. prism::put(value))");
     static_assert(std::is_convertible_v<A&&, D>,
                   "argument type does not convert to the remote function's parameter type");
+    RefCapture refs;  // refs inside the value stay pinned until the executor counts them
+    std::vector<std::byte> bytes;
     if constexpr (std::is_same_v<AD, D>)
-      return {TaskArg::Kind::kValue, encode<D>(a), nullptr};
+      bytes = encode<D>(a);
     else
-      return {TaskArg::Kind::kValue, encode<D>(D(std::forward<A>(a))), nullptr};
+      bytes = encode<D>(D(std::forward<A>(a)));
+    return {TaskArg::Kind::kValue, std::move(bytes), nullptr, refs.take()};
   }
 }
 

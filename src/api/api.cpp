@@ -77,8 +77,8 @@ HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
   return rt().submit(function_name, std::move(args), options);
 }
 
-HandlePtr put_encoded(std::vector<std::byte> encoded) {
-  return rt().put(std::move(encoded));
+HandlePtr put_encoded(std::vector<std::byte> encoded, std::vector<HandlePtr> contained) {
+  return rt().put(std::move(encoded), std::move(contained));
 }
 
 HandlePtr put_contiguous(std::span<const std::byte> header, std::span<const std::byte> payload) {
@@ -98,8 +98,33 @@ HandlePtr borrow_handle(ObjectIdPod id, int32_t sender) {
   return rt().borrow(to_id(id), sender);
 }
 
-void note_shared(const ObjectIdPod& id) noexcept {
-  if (auto* r = runtime::NodeRuntime::current()) r->note_shared(to_id(id));
+namespace {
+thread_local RefCapture* tls_capture = nullptr;
+thread_local int32_t tls_ref_sender = -1;
+}  // namespace
+
+RefCapture::RefCapture() noexcept : outer_(tls_capture) {
+  tls_capture = this;
+}
+RefCapture::~RefCapture() {
+  tls_capture = outer_;
+}
+RefSenderScope::RefSenderScope(int32_t sender) noexcept : outer_(tls_ref_sender) {
+  tls_ref_sender = sender;
+}
+RefSenderScope::~RefSenderScope() {
+  tls_ref_sender = outer_;
+}
+int32_t current_ref_sender() noexcept {
+  return tls_ref_sender;
+}
+
+void note_shared(const HandlePtr& handle) {
+  if (tls_capture) {  // the value being encoded keeps the ref (see RefCapture)
+    tls_capture->add(handle);
+    return;
+  }
+  if (auto* r = runtime::NodeRuntime::current()) r->note_shared(to_id(handle->id()));
 }
 
 std::string object_id_string(const ObjectIdPod& id) {

@@ -12,6 +12,8 @@
 namespace prism::runtime {
 namespace {
 
+constexpr uint32_t kMaxContainedRefs = 1 << 20;  // per task result, against corrupt counts
+
 thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;     // the task running on this thread (lineage)
 std::atomic<NodeRuntime*> process_runtime{nullptr};
@@ -59,6 +61,7 @@ struct NodeRuntime::ObjectEntry {
   std::vector<int> subscribers;   // owned: ranks to tell when ready
   std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
   transport::ProgressEngine::WakeWord wake;             // get()s sleeping until it is ready
+  std::vector<detail::HandlePtr> contained;             // owned: refs serialized inside the value
 };
 
 // A submitted task not finished yet.
@@ -66,6 +69,7 @@ struct NodeRuntime::PendingTask {
   TaskSpec spec;
   scheduler::TaskRequest request;
   std::vector<detail::HandlePtr> arg_refs;  // keep argument objects alive until done
+  std::vector<ObjectId> value_refs;         // refs inside argument values, pinned for the trip
   size_t unresolved = 0;
   int node = -1;
   std::string arg_error;  // set when an argument's task failed: this one never runs
@@ -290,6 +294,9 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
     return;
   }
   if (!e.ready.load() || !e.subscribers.empty() || !e.borrowers.empty()) return;
+  // Refs inside the value go with it, after the entry is gone (releasing
+  // them re-enters release() for other entries).
+  auto contained = std::move(e.contained);
   if (e.value.kind == ObjectValue::Kind::kRemote) {
     const int holder = static_cast<int>(e.value.location.holder);
     if (holder == layout_.world_rank) {
@@ -333,9 +340,10 @@ ObjectValue NodeRuntime::stored_value(
   return v;
 }
 
-detail::HandlePtr NodeRuntime::put(std::vector<std::byte> encoded) {
+detail::HandlePtr NodeRuntime::put(std::vector<std::byte> encoded,
+                                   std::vector<detail::HandlePtr> contained) {
   const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
-  return add_put(id, make_value(id, std::move(encoded)));
+  return add_put(id, make_value(id, std::move(encoded)), std::move(contained));
 }
 
 // A large contiguous value goes straight into a store buffer (header and
@@ -359,7 +367,8 @@ detail::HandlePtr NodeRuntime::put_contiguous(std::span<const std::byte> header,
   return add_put(id, stored_value(id, store_.seal(id, std::move(buffer.value()), size), size));
 }
 
-detail::HandlePtr NodeRuntime::add_put(const ObjectId& id, ObjectValue v) {
+detail::HandlePtr NodeRuntime::add_put(const ObjectId& id, ObjectValue v,
+                                       std::vector<detail::HandlePtr> contained) {
   if (v.kind == ObjectValue::Kind::kError) throw ObjectStoreFullError(v.error);
   // A fresh id: nobody can subscribe to, depend on or wait for it yet, so the
   // entry is built ready, without complete_locked's notifications.
@@ -368,6 +377,7 @@ detail::HandlePtr NodeRuntime::add_put(const ObjectId& id, ObjectValue v) {
   e->task_name = "put";
   e->handles = 1;
   e->value = std::move(v);
+  e->contained = std::move(contained);
   e->ready.store(true, std::memory_order_release);
   {
     std::lock_guard lk(mu_);
@@ -573,8 +583,14 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
     auto& w = task->spec.args[i];
     switch (a.kind) {
       case detail::TaskArg::Kind::kValue:
-        w.kind = WireArg::Kind::kValue;
+        w.kind = a.contained.empty() ? WireArg::Kind::kValue : WireArg::Kind::kValueWithRefs;
         w.value = std::move(a.value);
+        for (auto& h : a.contained) {  // unpinned when the executor's borrow is counted
+          const ObjectId rid = to_id(h->id());
+          ++entry_locked(rid)->in_transit;
+          task->value_refs.push_back(rid);
+          task->arg_refs.push_back(std::move(h));
+        }
         break;
       case detail::TaskArg::Kind::kPassRef: {
         const ObjectId rid = to_id(a.ref->id());
@@ -635,6 +651,7 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   auto unpin_refs = [&] {  // the task never reaches an executor: nobody will borrow
     for (const auto& a : task->spec.args)
       if (a.kind == WireArg::Kind::kRef) transit_done_locked(a.ref);
+    for (const auto& r : task->value_refs) transit_done_locked(r);
   };
   if (!task->arg_error.empty()) {
     unpin_refs();
@@ -705,6 +722,7 @@ void NodeRuntime::execute(TaskSpec spec) {
   } current_task(spec.id);
   const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
+  std::vector<detail::HandlePtr> contained;  // refs serialized inside the result
   std::string error;
   try {
     const auto* fn = detail::find_function(spec.function);
@@ -726,6 +744,10 @@ void NodeRuntime::execute(TaskSpec spec) {
       switch (w.kind) {
         case WireArg::Kind::kValue:
           a.bytes = w.value;
+          break;
+        case WireArg::Kind::kValueWithRefs:
+          a.bytes = w.value;
+          a.ref_sender = static_cast<int32_t>(spec.id.owner_rank);  // the submitter pinned them
           break;
         case WireArg::Kind::kRef:
           a.is_ref = true;
@@ -749,7 +771,9 @@ void NodeRuntime::execute(TaskSpec spec) {
         }
       }
     }
-    result = fn->invoke(fn->fn, args);
+    auto out = fn->invoke(fn->fn, args);
+    result = std::move(out.bytes);
+    contained = std::move(out.contained);
   } catch (const std::exception& e) {
     error = std::string(e.what()) + " [node " + std::to_string(layout_.world_rank) + "]";
   } catch (...) {
@@ -779,6 +803,8 @@ void NodeRuntime::execute(TaskSpec spec) {
       ++stats_.tasks_finished;
     }
     complete_locked(spec.id, std::move(v));
+    if (auto* found = objects_.find(spec.id); found && !contained.empty())
+      (*found)->contained = std::move(contained);
     maybe_free_locked(spec.id);
     return;
   }
@@ -786,6 +812,14 @@ void NodeRuntime::execute(TaskSpec spec) {
   w.put(MessageKind::kTaskResult);
   encode_object_id(spec.id, w);
   encode_object_value(v, w);
+  // Refs inside the result: pinned here until the owner, which keeps them
+  // with the result, is counted as their borrower (TransitDone).
+  w.put(static_cast<uint32_t>(contained.size()));
+  for (const auto& h : contained) {
+    const ObjectId rid = to_id(h->id());
+    ++entry_locked(rid)->in_transit;
+    encode_object_id(rid, w);
+  }
   if (Status st = send(owner, w); !st)
     PRISM_LOG_ERROR("result of {} to rank {}: {}", spec.id.to_string(), owner, st.to_string());
 }
@@ -1011,7 +1045,12 @@ void NodeRuntime::send_heartbeat() {
 void NodeRuntime::on_task_result(int src, Reader& r) {
   const ObjectId id = decode_object_id(r);
   ObjectValue v;
-  if (Status st = decode_object_value(r, v); !st || !r.finish("task result").is_ok()) {
+  std::vector<ObjectId> contained;
+  Status st = decode_object_value(r, v);
+  const auto n = r.get<uint32_t>();
+  for (uint32_t i = 0; st && r.ok() && i < n && i < kMaxContainedRefs; ++i)
+    contained.push_back(decode_object_id(r));
+  if (!st || n > kMaxContainedRefs || !r.finish("task result").is_ok()) {
     PRISM_LOG_ERROR("dropped a malformed task result from rank {}", src);
     return;
   }
@@ -1023,7 +1062,14 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
     in_flight_.erase(it);
     ++stats_.tasks_finished;
   }
+  const bool fresh = !objects_.find(id) || !(*objects_.find(id))->ready.load();
   complete_locked(id, std::move(v));
+  if (!contained.empty()) {
+    // The result keeps its refs: borrowing them releases the executor's pins.
+    std::vector<detail::HandlePtr> held;
+    for (const auto& rid : contained) held.push_back(borrow(rid, src));
+    if (auto* found = objects_.find(id); found && fresh) (*found)->contained = std::move(held);
+  }
   maybe_free_locked(id);
 }
 

@@ -86,7 +86,8 @@ class NodeRuntime {
   // ---- the API (see include/prism/detail/core.hpp) ----
   detail::HandlePtr submit(const char* function, std::vector<detail::TaskArg> args,
                            const TaskOptions& options);
-  detail::HandlePtr put(std::vector<std::byte> encoded);
+  detail::HandlePtr put(std::vector<std::byte> encoded,
+                        std::vector<detail::HandlePtr> contained = {});
   detail::HandlePtr put_contiguous(std::span<const std::byte> header,
                                    std::span<const std::byte> payload);
   detail::ValueBytes get(const detail::HandlePtr& handle);
@@ -155,7 +156,8 @@ class NodeRuntime {
   ObjectValue stored_value(
       const ObjectId& id, const Expected<std::shared_ptr<const object_store::StoredObject>>& stored,
       uint64_t size);
-  detail::HandlePtr add_put(const ObjectId& id, ObjectValue v);
+  detail::HandlePtr add_put(const ObjectId& id, ObjectValue v,
+                            std::vector<detail::HandlePtr> contained = {});
   detail::HandlePtr make_handle_locked(const ObjectId& id);
   [[nodiscard]] Status send(int dst, const Writer& w);
   void wait_for(const std::function<bool()>& done, int64_t timeout_us, bool* timed_out,

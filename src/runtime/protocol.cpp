@@ -117,6 +117,7 @@ void encode_task(const TaskSpec& t, Writer& w) {
     w.put(a.kind);
     switch (a.kind) {
       case WireArg::Kind::kValue:
+      case WireArg::Kind::kValueWithRefs:
         w.put_bytes(a.value);
         break;
       case WireArg::Kind::kRef:
@@ -140,11 +141,12 @@ Status decode_task(Reader& r, TaskSpec& t) {
   t.args.resize(n);
   for (auto& a : t.args) {
     const auto kind = r.get<uint8_t>();
-    if (kind > 2)
+    if (kind > 3)
       return {Errc::kMalformedMessage, "task spec: bad argument kind " + std::to_string(kind)};
     a.kind = static_cast<WireArg::Kind>(kind);
     switch (a.kind) {
-      case WireArg::Kind::kValue: {
+      case WireArg::Kind::kValue:
+      case WireArg::Kind::kValueWithRefs: {
         auto b = r.get_bytes();
         a.value.assign(b.begin(), b.end());
         break;

@@ -61,9 +61,11 @@ struct ObjectValue {
 
 /// An argument on the wire.
 struct WireArg {
-  enum class Kind : uint8_t { kValue = 0, kRef = 1, kRemoteValue = 2 };
+  // kValueWithRefs: a value with refs serialized inside, which the submitter
+  // pinned for the trip (the executor's borrows release the pins).
+  enum class Kind : uint8_t { kValue = 0, kRef = 1, kRemoteValue = 2, kValueWithRefs = 3 };
   Kind kind = Kind::kValue;
-  std::vector<std::byte> value;  // kValue
+  std::vector<std::byte> value;  // kValue, kValueWithRefs
   ObjectId ref;                  // kRef: the reference itself; kRemoteValue: the object to pull
   RemoteLocation location;       // kRemoteValue: its holder and size
 };

@@ -261,3 +261,56 @@ TEST(Churn, SmallAndLargeObjectsReturnToBaseline) {
   EXPECT_EQ(after.bytes_in_store, before.bytes_in_store);
   EXPECT_LE(after.tracked_objects, before.tracked_objects);  // earlier tests may let go meanwhile
 }
+
+namespace {
+using Block = std::vector<double>;
+// The inner object is owned by the executor; the outer (the result) by the caller.
+std::vector<prism::ObjectRef<Block>> wrap_new_block(int n) {
+  return {prism::put(Block(static_cast<size_t>(n), 2.0))};
+}
+PRISM_REMOTE(wrap_new_block);
+double sum_inside(std::vector<prism::ObjectRef<Block>> refs) {
+  double s = 0;
+  for (const auto& r : refs)
+    for (double x : prism::get(r)) s += x;
+  return s;
+}
+PRISM_REMOTE(sum_inside);
+}  // namespace
+
+// Refs serialized inside values live as long as the value, not for the job:
+// the inner object survives its last direct ref while an outer value holds
+// it, and is freed everywhere once the outer value is gone too.
+TEST(RefCount, RefsInsideValuesAreFreedWithTheirValue) {
+  const auto before = all_nodes_stats();
+  const int last = prism::num_nodes() - 1;
+  constexpr int kN = 1 << 16;  // 512 KiB: in the stores, not inline
+  {
+    // 1. put of a value holding a ref; the direct ref is dropped at once.
+    auto outer = [] {
+      auto inner = prism::put(Block(kN, 1.0));
+      return prism::put(std::vector<prism::ObjectRef<Block>>{inner});
+    }();
+    EXPECT_DOUBLE_EQ(
+        prism::get(prism::task(sum_inside).options({.node = last}).remote(prism::get(outer))),
+        double(kN));
+    // 2. a result holding a ref the task created on its own node.
+    auto wrapped = prism::task(wrap_new_block).options({.node = last}).remote(kN);
+    EXPECT_DOUBLE_EQ(prism::get(prism::get(wrapped)[0])[5], 2.0);
+    // 3. a value argument holding a ref whose caller lets go right after submitting.
+    prism::ObjectRef<double> total;
+    {
+      std::vector<prism::ObjectRef<Block>> arg{prism::put(Block(kN, 3.0))};
+      total = prism::task(sum_inside).options({.node = last}).remote(arg);
+    }
+    EXPECT_DOUBLE_EQ(prism::get(total), 3.0 * kN);
+  }
+  EXPECT_TRUE(settles([&] {
+    auto now = all_nodes_stats();
+    for (size_t n = 0; n < now.size(); ++n)
+      if (now[n].objects_in_store != before[n].objects_in_store ||
+          now[n].bytes_in_store != before[n].bytes_in_store)
+        return false;
+    return true;
+  })) << "objects referenced only from inside freed values were kept";
+}

@@ -52,7 +52,39 @@ struct TaskArg {
   Kind kind = Kind::kValue;
   std::vector<std::byte> value;
   HandlePtr ref;
+  std::vector<HandlePtr> contained = {};  ///< kValue: refs serialized inside `value`
 };
+
+/// Collects the refs serialized on this thread while it lives (the innermost
+/// capture wins), so a value's contained refs live as long as the value does
+/// instead of for the whole job. Not copyable; stack-scoped.
+class RefCapture {
+ public:
+  RefCapture() noexcept;
+  ~RefCapture();
+  RefCapture(const RefCapture&) = delete;
+  RefCapture& operator=(const RefCapture&) = delete;
+  void add(const HandlePtr& h) { refs_.push_back(h); }
+  std::vector<HandlePtr> take() noexcept { return std::move(refs_); }
+
+ private:
+  std::vector<HandlePtr> refs_;
+  RefCapture* outer_;
+};
+
+/// While it lives, refs decoded on this thread were pinned for the trip by
+/// `sender` (the submitter of a task whose argument value contained them).
+class RefSenderScope {
+ public:
+  explicit RefSenderScope(int32_t sender) noexcept;
+  ~RefSenderScope();
+  RefSenderScope(const RefSenderScope&) = delete;
+  RefSenderScope& operator=(const RefSenderScope&) = delete;
+
+ private:
+  int32_t outer_;
+};
+int32_t current_ref_sender() noexcept;
 
 /// An argument as the executing side sees it.
 struct ArgValue {
@@ -65,7 +97,7 @@ struct ArgValue {
 // Implemented in the runtime (src/api). All throw prism::Error subclasses.
 HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
                       const TaskOptions& options);
-HandlePtr put_encoded(std::vector<std::byte> encoded);
+HandlePtr put_encoded(std::vector<std::byte> encoded, std::vector<HandlePtr> contained = {});
 /// put() of a contiguous value given as its type header and payload bytes:
 /// the runtime copies both once, straight into the object's final place (a
 /// store buffer for a large value), with no intermediate encoding buffer.
@@ -78,8 +110,9 @@ std::vector<bool> wait_handles(const std::vector<HandlePtr>& handles, size_t num
 /// A handle for a reference that arrived inside a value or an argument.
 /// `sender`: the rank that pinned the ref for the trip (-1: none).
 HandlePtr borrow_handle(ObjectIdPod id, int32_t sender = -1);
-/// Records that a reference is being serialized (it may reach another rank).
-void note_shared(const ObjectIdPod& id) noexcept;
+/// Records that a reference is being serialized: into the innermost
+/// RefCapture, or, outside any, by keeping the object for the job.
+void note_shared(const HandlePtr& handle);
 /// "obj:<owner>.<seq>.<index>"
 std::string object_id_string(const ObjectIdPod& id);
 
