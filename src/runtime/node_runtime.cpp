@@ -735,7 +735,7 @@ void NodeRuntime::execute(TaskSpec spec) {
     if (const auto& gpus = worker::WorkerPool::current_gpu_ids(); !gpus.empty())
       worker::set_current_device(gpus.front());
     std::vector<detail::ArgValue> args(spec.args.size());
-    std::vector<std::unique_ptr<std::byte[]>> fetched;
+    std::vector<std::unique_ptr<FetchedCopy>> fetched;  // pooled, warm, registered buffers
     std::vector<std::shared_ptr<const object_store::StoredObject>> pinned;
     fetched.reserve(spec.args.size());
     for (size_t i = 0; i < spec.args.size(); ++i) {
@@ -762,10 +762,16 @@ void NodeRuntime::execute(TaskSpec spec) {
             a.bytes = (*obj)->bytes();
             pinned.push_back(std::move(obj.value()));
           } else {
-            fetched.emplace_back(new std::byte[loc.size]);  // no zero-fill pass
-            Status st = fetch(w.ref, loc, fetched.back().get(), "argument " + std::to_string(i));
+            auto buf = store_.allocate(loc.size + kFetchSlack);
+            if (!buf)
+              throw Error("no memory for argument " + std::to_string(i) + ": " +
+                          buf.status().message());
+            fetched.push_back(std::make_unique<FetchedCopy>(std::move(buf.value())));
+            auto& copy = *fetched.back();
+            Status st = fetch(w.ref, loc, copy.buffer.data(), "argument " + std::to_string(i),
+                              &copy.offset);
             if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
-            a.bytes = {fetched.back().get(), loc.size};
+            a.bytes = {copy.data(), loc.size};
           }
           break;
         }
