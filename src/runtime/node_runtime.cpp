@@ -239,6 +239,10 @@ void NodeRuntime::send_id_message(MessageKind kind, int dst, const ObjectId& id,
     PRISM_LOG_WARN("reference message to rank {}: {}", dst, st.to_string());
 }
 
+void NodeRuntime::pin_for_trip_locked(const ObjectId& id) {
+  ++entry_locked(id)->in_transit;
+}
+
 void NodeRuntime::transit_done_locked(const ObjectId& id) {
   auto* e = objects_.find(id);
   if (!e) return;
@@ -569,9 +573,9 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
 
   std::lock_guard lk(mu_);
   // Infeasible requests fail at once, before anything is queued.
-  if (auto probe = scheduler_.pick(task->request); !probe) {
-    if (probe.status().code() == Errc::kInfeasible) throw InfeasibleError(probe.status().message());
-    throw Error(probe.status().message());
+  if (Status st = scheduler_.check(task->request); !st) {
+    if (st.code() == Errc::kInfeasible) throw InfeasibleError(st.message());
+    throw Error(st.message());
   }
   auto result = make_handle_locked(id);
   entry_locked(id)->task_name = task->spec.name;
@@ -587,7 +591,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
         w.value = std::move(a.value);
         for (auto& h : a.contained) {  // unpinned when the executor's borrow is counted
           const ObjectId rid = to_id(h->id());
-          ++entry_locked(rid)->in_transit;
+          pin_for_trip_locked(rid);
           task->value_refs.push_back(rid);
           task->arg_refs.push_back(std::move(h));
         }
@@ -597,7 +601,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
         w.kind = WireArg::Kind::kRef;
         w.ref = rid;
         task->spec.arg_ids.push_back(rid);
-        ++entry_locked(rid)->in_transit;  // released when the executor's borrow is counted
+        pin_for_trip_locked(rid);  // released when the executor's borrow is counted
         task->arg_refs.push_back(a.ref);
         break;
       }
@@ -823,7 +827,7 @@ void NodeRuntime::execute(TaskSpec spec) {
   w.put(static_cast<uint32_t>(contained.size()));
   for (const auto& h : contained) {
     const ObjectId rid = to_id(h->id());
-    ++entry_locked(rid)->in_transit;
+    pin_for_trip_locked(rid);
     encode_object_id(rid, w);
   }
   if (Status st = send(owner, w); !st)
@@ -1033,7 +1037,7 @@ void NodeRuntime::send_heartbeat() {
   const auto load = pool_.load();
   std::unique_lock lk(heartbeat_mu_, std::try_to_lock);
   if (!lk) return;  // another thread is reporting right now
-  scheduler::NodeLoad l{load.queued, load.running, load.usage.cpus_free, load.usage.gpus_free,
+  scheduler::NodeLoad l{load.queued, load.running,
                         received_from_global_.load(std::memory_order_relaxed)};
   // Nothing new since the last report (an idle node stays silent).
   if (l.queued == last_heartbeat_.queued && l.running == last_heartbeat_.running &&
@@ -1068,7 +1072,8 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
     in_flight_.erase(it);
     ++stats_.tasks_finished;
   }
-  const bool fresh = !objects_.find(id) || !(*objects_.find(id))->ready.load();
+  auto* before = objects_.find(id);
+  const bool fresh = !before || !(*before)->ready.load();
   complete_locked(id, std::move(v));
   if (!contained.empty()) {
     // The result keeps its refs: borrowing them releases the executor's pins.

@@ -137,6 +137,9 @@ class NodeRuntime {
   void on_free(Reader& r);
   void on_add_borrower(int src, Reader& r);
   void on_remove_borrower(int src, Reader& r);
+  // A ref leaves in a message: keep its object until the receiver is counted
+  // (TransitDone ends the pin in transit_done_locked).
+  void pin_for_trip_locked(const ObjectId& id);
   void transit_done_locked(const ObjectId& id);
   void release_transit_pin_locked(const ObjectId& id, int sender);
   // Reports this node's load to the global scheduler: at most once per

@@ -79,16 +79,12 @@ Status decode_spill_header(Reader& r, scheduler::TaskRequest& q) {
 void encode_node_load(const scheduler::NodeLoad& l, Writer& w) {
   w.put(l.queued);
   w.put(l.running);
-  w.put(l.cpus_free);
-  w.put(l.gpus_free);
   w.put(l.received_from_global);
 }
 
 Status decode_node_load(Reader& r, scheduler::NodeLoad& l) {
   l.queued = r.get<uint32_t>();
   l.running = r.get<uint32_t>();
-  l.cpus_free = r.get<double>();
-  l.gpus_free = r.get<double>();
   l.received_from_global = r.get<uint64_t>();
   return r.finish("node load");
 }

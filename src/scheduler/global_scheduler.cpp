@@ -6,7 +6,7 @@
 namespace prism::scheduler {
 
 GlobalScheduler::GlobalScheduler(std::vector<NodeResources> nodes)
-    : nodes_(nodes), views_(nodes.size()), feasibility_(0, std::move(nodes)) {}
+    : feasibility_(0, std::move(nodes)), views_(static_cast<size_t>(feasibility_.num_nodes())) {}
 
 void GlobalScheduler::on_heartbeat(int node, const NodeLoad& load) {
   if (node < 0 || node >= num_nodes()) return;
@@ -26,19 +26,10 @@ double GlobalScheduler::estimated_tasks(int i) const {
 
 Expected<int> GlobalScheduler::pick(const TaskRequest& r) {
   const int n = num_nodes();
-  std::vector<int> feasible;
-  std::string first_reason;
-  for (int i = 0; i < n; ++i) {
-    auto why = feasibility_.infeasibility(i, r);
-    if (why.empty())
-      feasible.push_back(i);
-    else if (first_reason.empty())
-      first_reason = why;
-  }
-  if (feasible.empty())
-    return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: no node has enough (" +
-                                         first_reason + " on every node)"};
-  auto slots = [&](int i) { return std::max(1.0, nodes_[static_cast<size_t>(i)].num_cpus); };
+  auto feasible_or = feasibility_.feasible_nodes(r);
+  if (!feasible_or) return feasible_or.status();
+  const std::vector<int>& feasible = *feasible_or;
+  auto slots = [&](int i) { return std::max(1.0, feasibility_.node(i).num_cpus); };
   int best = -1;
   if (r.data_node >= 0 && r.data_node < n && r.data_bytes >= kLocalityThreshold &&
       std::find(feasible.begin(), feasible.end(), r.data_node) != feasible.end() &&

@@ -25,8 +25,6 @@ namespace prism::scheduler {
 struct NodeLoad {
   uint32_t queued = 0;   // tasks waiting for resources
   uint32_t running = 0;  // tasks holding resources
-  double cpus_free = 0;  // may be < 0 while blocked tasks reclaim their slots
-  double gpus_free = 0;
   uint64_t received_from_global = 0;  // tasks this scheduler sent it, as counted by the node
 };
 
@@ -43,16 +41,15 @@ class GlobalScheduler {
   double estimated_tasks(int i) const;
   uint64_t heartbeats() const noexcept { return heartbeats_; }
   uint64_t placed() const noexcept { return placed_; }
-  int num_nodes() const noexcept { return static_cast<int>(nodes_.size()); }
+  int num_nodes() const noexcept { return feasibility_.num_nodes(); }
 
  private:
   struct View {
     NodeLoad last;      // latest heartbeat
     uint64_t sent = 0;  // tasks this scheduler sent the node, ever
   };
-  std::vector<NodeResources> nodes_;
+  Scheduler feasibility_;  // the nodes, and which can ever run a request
   std::vector<View> views_;
-  Scheduler feasibility_;  // for the infeasibility checks only
   size_t rotate_ = 0;
   uint64_t heartbeats_ = 0, placed_ = 0;
 };

@@ -7,7 +7,6 @@ namespace prism::scheduler {
 ResourceLedger::ResourceLedger(const NodeResources& totals)
     : cpus_total_(milli(totals.num_cpus)),
       memory_total_(totals.memory),
-      gpus_total_(totals.num_gpus),
       gpus_(static_cast<int>(totals.num_gpus)) {
   for (const auto& [k, v] : totals.custom) custom_total_[k] = milli(v);
 }
@@ -84,14 +83,6 @@ ResourceUsage ResourceLedger::usage() const {
   ResourceUsage u;
   u.cpus_free = static_cast<double>(cpus_total_ - cpus_used_) / 1000.0;
   u.memory_free = memory_total_ > memory_used_ ? memory_total_ - memory_used_ : 0;
-  // GpuLedger has no "free" query: count what a whole-device probe could take.
-  u.gpus_free = 0;
-  for (int k = static_cast<int>(gpus_total_); k > 0; --k)
-    if (auto ids = gpus_.acquire(k)) {
-      gpus_.release(*ids, k);
-      u.gpus_free = k;
-      break;
-    }
   return u;
 }
 

@@ -41,10 +41,9 @@ struct ResourceGrant {
   std::vector<int> gpu_ids;
 };
 
-/// A snapshot for heartbeats and logs.
+/// A snapshot of the counted amounts (GPUs are devices: see GpuLedger).
 struct ResourceUsage {
   double cpus_free = 0;  // may be negative while blocked tasks reclaim
-  double gpus_free = 0;
   uint64_t memory_free = 0;
 };
 
@@ -66,7 +65,6 @@ class ResourceLedger {
   bool competes(const ResourceDemand& head, const ResourceDemand& other) const;
 
   ResourceUsage usage() const;
-  double total_cpus() const noexcept { return static_cast<double>(cpus_total_) / 1000.0; }
 
  private:
   static int64_t milli(double v) { return static_cast<int64_t>(v * 1000.0 + 0.5); }
@@ -80,7 +78,6 @@ class ResourceLedger {
   int64_t cpus_total_, cpus_used_ = 0;
   uint64_t memory_total_, memory_used_ = 0;  // memory_total_ 0: not tracked
   std::map<std::string, int64_t> custom_total_, custom_used_;
-  double gpus_total_;
   mutable GpuLedger gpus_;  // probed by const queries (acquire + release)
 };
 

@@ -41,7 +41,20 @@ std::string Scheduler::infeasibility(int i, const TaskRequest& r) const {
   return why.str();
 }
 
-Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_has_room) {
+Expected<std::vector<int>> Scheduler::feasible_nodes(const TaskRequest& r) const {
+  std::vector<int> feasible;
+  for (int i = 0; i < num_nodes(); ++i)
+    if (can_ever_run(i, r)) feasible.push_back(i);
+  if (feasible.empty() && num_nodes() == 0)
+    return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: the job has no nodes"};
+  if (feasible.empty())  // the message names the first node's shortfall
+    return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: no node has enough (" +
+                                         infeasibility(0, r) + " on every node)"};
+  return feasible;
+}
+
+// The checks that need no placement state: amounts and an explicit node.
+Status Scheduler::check_request(const TaskRequest& r) const {
   const int n = num_nodes();
   if (r.num_cpus < 0 || r.num_gpus < 0)
     return Status{Errc::kInvalidArgument, "task '" + r.name + "': negative resource request"};
@@ -53,22 +66,26 @@ Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_ha
     if (auto why = infeasibility(r.node, r); !why.empty())
       return Status{Errc::kInfeasible, "task '" + r.name + "' can never run on node " +
                                            std::to_string(r.node) + ": " + why};
-    return r.node;
   }
-  std::vector<int> feasible;
-  std::string first_reason;
-  for (int i = 0; i < n; ++i) {
-    auto why = infeasibility(i, r);
-    if (why.empty())
-      feasible.push_back(i);
-    else if (first_reason.empty())
-      first_reason = why;
-  }
-  if (feasible.empty())
-    return Status{Errc::kInfeasible, "task '" + r.name + "' is infeasible: no node has enough (" +
-                                         first_reason + " on every node)"};
+  return Status::ok();
+}
+
+Status Scheduler::check(const TaskRequest& r) const {
+  PRISM_RETURN_IF_ERROR(check_request(r));
+  if (r.node >= 0) return Status::ok();
+  auto feasible = feasible_nodes(r);
+  return feasible ? Status::ok() : feasible.status();
+}
+
+Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_has_room) {
+  const int n = num_nodes();
+  PRISM_RETURN_IF_ERROR(check_request(r));
+  if (r.node >= 0) return r.node;
+  auto feasible_or = feasible_nodes(r);
+  if (!feasible_or) return feasible_or.status();
+  const std::vector<int>& feasible = *feasible_or;
   auto has_room = [&](int i) { return in_flight_[i] < static_cast<int>(nodes_[i].num_cpus + 0.5); };
-  const bool local_ok = infeasibility(local_, r).empty();
+  const bool local_ok = can_ever_run(local_, r);
   if (r.placement == 1) {  // spread
     int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
     return pick;
@@ -77,7 +94,7 @@ Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_ha
   const bool room = local_has_room ? *local_has_room : has_room(local_);
   const bool data_elsewhere = r.placement == 0 && r.data_node >= 0 && r.data_node < n &&
                               r.data_node != local_ && r.data_bytes >= kLocalityThreshold &&
-                              infeasibility(r.data_node, r).empty();
+                              can_ever_run(r.data_node, r);
   const bool data_here =
       r.placement == 0 && r.data_node == local_ && r.data_bytes >= kLocalityThreshold;
   if (global_) {  // the global scheduler weighs load and locality with every node's heartbeat

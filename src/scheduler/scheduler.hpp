@@ -58,6 +58,13 @@ class Scheduler {
   /// take the task now; unset, this scheduler's own in-flight count decides.
   [[nodiscard]] Expected<int> pick(const TaskRequest& r,
                                    std::optional<bool> local_has_room = std::nullopt);
+  /// What pick() would refuse (bad amounts, a bad or too small explicit
+  /// node, no feasible node), without choosing a node or moving the spread
+  /// rotation: for failing at submit time.
+  [[nodiscard]] Status check(const TaskRequest& r) const;
+  /// The nodes that can ever run `r`, in order; kInfeasible (naming the
+  /// resource) when there are none.
+  [[nodiscard]] Expected<std::vector<int>> feasible_nodes(const TaskRequest& r) const;
   /// Whether node `i` has enough of everything `r` asks for (when idle).
   bool can_ever_run(int i, const TaskRequest& r) const noexcept;
   /// Empty when node `i` can ever run `r`; otherwise why not.
@@ -72,6 +79,8 @@ class Scheduler {
   const NodeResources& node(int i) const { return nodes_.at(i); }
 
  private:
+  Status check_request(const TaskRequest& r) const;
+
   int local_;
   std::vector<NodeResources> nodes_;
   std::vector<int> in_flight_;

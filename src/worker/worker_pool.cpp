@@ -128,7 +128,9 @@ bool WorkerPool::run_inline(uint64_t key) {
     // CPUs, ...) waits for the ledger like the rest.
     if (!e || e->claimed || !e->demand.is_plain_cpu()) return false;
     if (tls_pool != this) {
-      if (!ledger_.try_acquire(e->demand)) return false;
+      auto grant = ledger_.try_acquire(e->demand);
+      if (!grant) return false;
+      e->grant = std::move(*grant);
       ++running_;
     }
     by_key_.erase(it);
@@ -156,13 +158,17 @@ bool WorkerPool::run_inline(uint64_t key) {
   if (!counted) {
     engine_.leave_busy();
     std::lock_guard lk(mu_);
-    ledger_.release(e->demand, e->grant);
-    --running_;
-    generation_.fetch_add(1, std::memory_order_release);
+    finish_locked(*e);
   }
   if (!counted && queued_.load(std::memory_order_acquire) > 0)
     engine_.notify(transport::ProgressEngine::kWork, 1);
   return true;
+}
+
+void WorkerPool::finish_locked(const Entry& e) {
+  ledger_.release(e.demand, e.grant);
+  --running_;
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 void WorkerPool::thread_main(int index) {
@@ -201,9 +207,7 @@ void WorkerPool::thread_main(int index) {
     tls_gpu_ids.clear();
     {
       std::lock_guard lk(mu_);
-      ledger_.release(entry->demand, entry->grant);
-      --running_;
-      generation_.fetch_add(1, std::memory_order_release);
+      finish_locked(*entry);
     }
     entry.reset();
     if (options_.after_job) options_.after_job();
@@ -241,12 +245,10 @@ bool WorkerPool::has_room(const scheduler::ResourceDemand& demand, size_t max_qu
 }
 
 WorkerPool::Load WorkerPool::load() const {
-  std::lock_guard lk(mu_);
   Load l;
   l.queued = static_cast<uint32_t>(queued_.load());
   const size_t running = running_.load();
   l.running = static_cast<uint32_t>(running - std::min<size_t>(running, blocked_.load()));
-  l.usage = ledger_.usage();
   return l;
 }
 

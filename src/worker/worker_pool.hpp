@@ -48,7 +48,6 @@ class WorkerPool {
   struct Load {
     uint32_t queued = 0;   // waiting for resources
     uint32_t running = 0;  // holding resources (not blocked in get)
-    scheduler::ResourceUsage usage;
   };
 
   WorkerPool(Options options, transport::ProgressEngine& engine);
@@ -79,7 +78,7 @@ class WorkerPool {
   /// elsewhere: fewer than `max_queued` jobs wait, and — unless it is a
   /// plain one-CPU job — its resources are free now.
   bool has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const;
-  Load load() const;
+  Load load() const;  // cheap: no lock
   /// Nothing queued or running (cheap: no lock).
   bool idle() const noexcept { return queued_.load() == 0 && running_.load() == 0; }
 
@@ -116,6 +115,8 @@ class WorkerPool {
   // or blocked in get). Requires mu_.
   void ensure_runner_locked();
   bool head_fits_locked() const;
+  // A job's resources go back to the ledger. Requires mu_.
+  void finish_locked(const Entry& e);
 
   Options options_;
   int slots_;

@@ -124,7 +124,7 @@ TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
   EXPECT_EQ(u.data_bytes, 1u << 27);
   EXPECT_EQ(u.name, "train");
 
-  scheduler::NodeLoad l{4, 2, -1.0, 1.0, 77};
+  scheduler::NodeLoad l{4, 2, 77};
   Writer w2;
   runtime::encode_node_load(l, w2);
   auto bytes = w2.take();

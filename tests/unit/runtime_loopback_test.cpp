@@ -2,6 +2,8 @@
 // in-process loopback fabric. Exercises the runtime's protocols without MPI.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <prism/prism.hpp>
 
 #include "runtime/node_runtime.hpp"
@@ -92,4 +94,14 @@ TEST_F(LoopbackCluster, ManyTasksBothNodes) {
   int on1 = 0;
   for (int n : get(refs)) on1 += n;
   EXPECT_GT(on1, 0);  // the driver's node (1 slot) spilled work to node 1
+}
+
+TEST_F(LoopbackCluster, SpreadUsesEveryNode) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  std::vector<ObjectRef<int>> refs;
+  for (int i = 0; i < 8; ++i)
+    refs.push_back(task(where_am_i).options({.placement = Placement::kSpread}).remote());
+  std::set<int> nodes;
+  for (int n : get(refs)) nodes.insert(n);
+  EXPECT_EQ(nodes.size(), 2u);
 }

@@ -133,15 +133,15 @@ TEST(GlobalScheduler, BurstSpreadsByCpuSlotsBeforeAnyHeartbeat) {
 TEST(GlobalScheduler, HeartbeatsSteerAwayFromBusyNodes) {
   GlobalScheduler g(three_nodes());
   // Node 2 is busy with local work the scheduler never sent; node 1 idle.
-  g.on_heartbeat(2, NodeLoad{40, 4, 0, 0, 0});
-  g.on_heartbeat(0, NodeLoad{4, 2, 0, 0, 0});
+  g.on_heartbeat(2, NodeLoad{40, 4, 0});
+  g.on_heartbeat(0, NodeLoad{4, 2, 0});
   EXPECT_EQ(*g.pick(TaskRequest{}), 1);
   EXPECT_EQ(*g.pick(TaskRequest{}), 1);
   // Tasks sent but not yet reported received count as load.
   EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 2.0);
-  g.on_heartbeat(1, NodeLoad{0, 2, 0, 0, 2});  // it got both, runs them
+  g.on_heartbeat(1, NodeLoad{0, 2, 2});  // it got both, runs them
   EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 2.0);
-  g.on_heartbeat(1, NodeLoad{0, 0, 2, 0, 2});  // and finished them
+  g.on_heartbeat(1, NodeLoad{0, 0, 2});  // and finished them
   EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 0.0);
   EXPECT_EQ(g.heartbeats(), 4u);
 }
@@ -152,12 +152,12 @@ TEST(GlobalScheduler, PrefersTheNodeHoldingALargeArgumentUnlessOverloaded) {
   r.data_node = 1;
   r.data_bytes = 100 << 20;
   EXPECT_EQ(*g.pick(r), 1);
-  g.on_heartbeat(1, NodeLoad{10, 2, 0, 0, 1});  // 12 tasks on 2 slots: move the data instead
+  g.on_heartbeat(1, NodeLoad{10, 2, 1});  // 12 tasks on 2 slots: move the data instead
   EXPECT_NE(*g.pick(r), 1);
   r.data_bytes = 1000;  // small: load decides
-  g.on_heartbeat(1, NodeLoad{0, 0, 2, 0, 1});
-  g.on_heartbeat(0, NodeLoad{5, 2, 0, 0, 0});
-  g.on_heartbeat(2, NodeLoad{9, 4, 0, 0, 1});
+  g.on_heartbeat(1, NodeLoad{0, 0, 1});
+  g.on_heartbeat(0, NodeLoad{5, 2, 0});
+  g.on_heartbeat(2, NodeLoad{9, 4, 1});
   EXPECT_EQ(*g.pick(r), 1);
 }
 
@@ -173,4 +173,25 @@ TEST(GlobalScheduler, RespectsResourcesAndNamesInfeasibleOnes) {
   ASSERT_FALSE(n.has_value());
   EXPECT_EQ(n.status().code(), Errc::kInfeasible);
   EXPECT_NE(n.status().message().find("num_cpus"), std::string::npos);
+}
+
+// The runtime checks a request at submit time and picks its node later:
+// the check must not move the spread rotation (it used to be a pick() call,
+// so with two nodes every spread task went to the same one).
+TEST(Scheduler, CheckingARequestDoesNotMoveTheSpreadRotation) {
+  Scheduler s(0, {{0, 2, 0, 0, {}}, {1, 2, 0, 0, {}}});
+  TaskRequest r;
+  r.placement = 1;
+  std::set<int> seen;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(s.check(r).is_ok());
+    seen.insert(*s.pick(r));
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  TaskRequest bad;
+  bad.node = 5;
+  EXPECT_EQ(s.check(bad).code(), Errc::kInvalidArgument);
+  bad.node = -1;
+  bad.num_gpus = 1;
+  EXPECT_EQ(s.check(bad).code(), Errc::kInfeasible);
 }
