@@ -148,27 +148,25 @@ void GcsRole::on_spill_task(int src, std::span<const std::byte> msg) {
     PRISM_LOG_WARN("global scheduler: dropped a spilled task without an id from rank {}", src);
     return;
   }
-  auto node = global_scheduler_->pick(request);
-  if (!node) {  // cannot happen for a request the submitter checked; answer, never drop
-    Writer w(64);
-    w.put(MessageKind::kTaskResult);
-    encode_object_id(id, w);
+  // A task that cannot be placed or sent fails at its owner: never dropped.
+  auto fail = [&](const std::string& why) {
     ObjectValue v;
     v.kind = ObjectValue::Kind::kError;
-    v.error = node.status().message();
-    encode_object_value(v, w);
+    v.error = "global scheduler: " + why;
+    Writer w(64);
+    encode_task_result(id, v, {}, w);
     if (Status st = transport_.send(static_cast<int>(id.owner_rank), w.buffer()); !st)
       PRISM_LOG_ERROR("global scheduler: error result to rank {}: {}", id.owner_rank,
                       st.to_string());
-    return;
-  }
+  };
+  auto node = global_scheduler_->pick(request);
+  if (!node) return fail(node.status().message());  // the submitter checked: not expected
   Writer w(task.size() + 1);
   w.put(MessageKind::kSubmitTask);
   w.append(task.data(), task.size());
-  ++stats_.tasks_placed;
   if (Status st = transport_.send(*node, w.buffer()); !st)
-    PRISM_LOG_ERROR("global scheduler: task {} to node {}: {}", id.to_string(), *node,
-                    st.to_string());
+    return fail("could not send the task to node " + std::to_string(*node) + ": " + st.to_string());
+  ++stats_.tasks_placed;
 }
 
 void GcsRole::on_node_load(int src, std::span<const std::byte> msg) {

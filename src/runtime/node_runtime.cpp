@@ -12,8 +12,6 @@
 namespace prism::runtime {
 namespace {
 
-constexpr uint32_t kMaxContainedRefs = 1 << 20;  // per task result, against corrupt counts
-
 thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;     // the task running on this thread (lineage)
 std::atomic<NodeRuntime*> process_runtime{nullptr};
@@ -819,17 +817,14 @@ void NodeRuntime::execute(TaskSpec spec) {
     return;
   }
   Writer w(32 + (v.kind == ObjectValue::Kind::kInline ? v.bytes.size() : 64));
-  w.put(MessageKind::kTaskResult);
-  encode_object_id(spec.id, w);
-  encode_object_value(v, w);
   // Refs inside the result: pinned here until the owner, which keeps them
   // with the result, is counted as their borrower (TransitDone).
-  w.put(static_cast<uint32_t>(contained.size()));
+  std::vector<ObjectId> contained_ids;
   for (const auto& h : contained) {
-    const ObjectId rid = to_id(h->id());
-    pin_for_trip_locked(rid);
-    encode_object_id(rid, w);
+    contained_ids.push_back(to_id(h->id()));
+    pin_for_trip_locked(contained_ids.back());
   }
+  encode_task_result(spec.id, v, contained_ids, w);
   if (Status st = send(owner, w); !st)
     PRISM_LOG_ERROR("result of {} to rank {}: {}", spec.id.to_string(), owner, st.to_string());
 }
@@ -1053,15 +1048,11 @@ void NodeRuntime::send_heartbeat() {
 }
 
 void NodeRuntime::on_task_result(int src, Reader& r) {
-  const ObjectId id = decode_object_id(r);
+  ObjectId id;
   ObjectValue v;
   std::vector<ObjectId> contained;
-  Status st = decode_object_value(r, v);
-  const auto n = r.get<uint32_t>();
-  for (uint32_t i = 0; st && r.ok() && i < n && i < kMaxContainedRefs; ++i)
-    contained.push_back(decode_object_id(r));
-  if (!st || n > kMaxContainedRefs || !r.finish("task result").is_ok()) {
-    PRISM_LOG_ERROR("dropped a malformed task result from rank {}", src);
+  if (Status st = decode_task_result(r, id, v, contained); !st) {
+    PRISM_LOG_ERROR("dropped a malformed task result from rank {}: {}", src, st.to_string());
     return;
   }
   std::lock_guard lk(mu_);

@@ -16,6 +16,7 @@ void decode_location(Reader& r, RemoteLocation& l) {
 }
 
 constexpr uint32_t kMaxCustomResources = 256;
+constexpr uint32_t kMaxContainedRefs = 1 << 20;  // per task result, against corrupt counts
 
 void encode_custom(const std::map<std::string, double>& custom, Writer& w) {
   w.put(static_cast<uint32_t>(custom.size()));
@@ -160,6 +161,26 @@ Status decode_task(Reader& r, TaskSpec& t) {
   if (t.id.is_nil() || t.function.empty())
     return {Errc::kMalformedMessage, "task spec: nil id or empty function name"};
   return Status::ok();
+}
+
+void encode_task_result(const ObjectId& id, const ObjectValue& v,
+                        std::span<const ObjectId> contained, Writer& w) {
+  w.put(MessageKind::kTaskResult);
+  encode_object_id(id, w);
+  encode_object_value(v, w);
+  w.put(static_cast<uint32_t>(contained.size()));
+  for (const auto& rid : contained) encode_object_id(rid, w);
+}
+
+Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v,
+                          std::vector<ObjectId>& contained) {
+  id = decode_object_id(r);
+  PRISM_RETURN_IF_ERROR(decode_object_value(r, v));
+  const auto n = r.get<uint32_t>();
+  if (n > kMaxContainedRefs)
+    return {Errc::kMalformedMessage, "task result: " + std::to_string(n) + " contained refs"};
+  for (uint32_t i = 0; i < n && r.ok(); ++i) contained.push_back(decode_object_id(r));
+  return r.finish("task result");
 }
 
 void encode_object_value(const ObjectValue& v, Writer& w) {

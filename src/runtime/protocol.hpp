@@ -92,6 +92,15 @@ void encode_spill_header(const scheduler::TaskRequest& r, Writer& w);
 void encode_node_load(const scheduler::NodeLoad& l, Writer& w);
 [[nodiscard]] Status decode_node_load(Reader& r, scheduler::NodeLoad& l);
 
+/// TaskResult (executor -> owner, or the global scheduler's error for a task
+/// it could not place): the object's id, its value, and the refs serialized
+/// inside the value (pinned by the sender until the owner borrows them).
+void encode_task_result(const ObjectId& id, const ObjectValue& v,
+                        std::span<const ObjectId> contained, Writer& w);
+/// Reads what encode_task_result wrote after the kind byte.
+[[nodiscard]] Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v,
+                                        std::vector<ObjectId>& contained);
+
 void encode_object_value(const ObjectValue& v, Writer& w);
 [[nodiscard]] Status decode_object_value(Reader& r, ObjectValue& v);
 

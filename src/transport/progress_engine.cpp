@@ -40,13 +40,13 @@ void futex_wake_all(std::atomic<uint32_t>& word) {
 
 void ProgressEngine::notify(Channel channel, uint32_t needed) noexcept {
   auto& c = channels_[channel];
-  c.epoch.fetch_add(1, std::memory_order_acq_rel);
-  if (c.sleepers.load(std::memory_order_acquire) == 0) return;
+  c.wake.epoch.fetch_add(1, std::memory_order_acq_rel);
+  if (c.wake.sleepers.load(std::memory_order_acquire) == 0) return;
   const uint32_t spinning = c.spinners.load(std::memory_order_acquire);
   if (needed == UINT32_MAX)
-    futex_wake_all(c.epoch);
+    futex_wake_all(c.wake.epoch);
   else if (needed > spinning)
-    futex_wake(c.epoch, static_cast<int>(needed - spinning));
+    futex_wake(c.wake.epoch, static_cast<int>(needed - spinning));
 }
 
 void ProgressEngine::notify(WakeWord& word) noexcept {
@@ -138,8 +138,9 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
   if (finished) return true;
   if (timed_out) return done();
   // Phase 2: sleep until notified (the progress thread keeps polling).
-  auto& epoch = word ? word->epoch : ch.epoch;
-  auto& sleepers = word ? word->sleepers : ch.sleepers;
+  WakeWord& sleep_on = word ? *word : ch.wake;
+  auto& epoch = sleep_on.epoch;
+  auto& sleepers = sleep_on.sleepers;
   while (true) {
     const uint32_t e = epoch.load(std::memory_order_acquire);
     if (done()) {

@@ -129,8 +129,7 @@ class ProgressEngine {
   const Clock::duration max_spin_;
   const uint32_t max_spinners_;
   struct alignas(64) Slot {
-    std::atomic<uint32_t> epoch{0};  // bumped by notify(); futex word
-    std::atomic<uint32_t> sleepers{0};
+    WakeWord wake;  // the channel's sleepers; notify() bumps it
     std::atomic<uint32_t> spinners{0};
     std::atomic<int64_t> spin_ns{0};  // current adaptive spin budget
   };

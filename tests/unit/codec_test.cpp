@@ -139,3 +139,33 @@ TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
   EXPECT_EQ(m.queued, 4u);
   EXPECT_EQ(m.received_from_global, 77u);
 }
+
+// Every sender of TaskResult (executor, global scheduler) goes through
+// encode_task_result; the owner reads it with decode_task_result.
+TEST(Protocol, TaskResultRoundTripsWithAndWithoutContainedRefs) {
+  runtime::ObjectValue v;
+  v.kind = runtime::ObjectValue::Kind::kError;
+  v.error = "global scheduler: no node";
+  for (std::vector<ObjectId> refs : {std::vector<ObjectId>{}, std::vector<ObjectId>{{1, 0, 5}}}) {
+    Writer w;
+    runtime::encode_task_result({2, 0, 7}, v, refs, w);
+    Reader r(w.buffer());
+    ASSERT_EQ(r.get<runtime::MessageKind>(), runtime::MessageKind::kTaskResult);
+    ObjectId id;
+    runtime::ObjectValue u;
+    std::vector<ObjectId> contained;
+    ASSERT_TRUE(runtime::decode_task_result(r, id, u, contained).is_ok());
+    EXPECT_EQ(id, (ObjectId{2, 0, 7}));
+    EXPECT_EQ(u.error, v.error);
+    EXPECT_EQ(contained, refs);
+  }
+  Writer bad;  // a corrupt count is refused before anything is allocated for it
+  runtime::encode_object_id({2, 0, 7}, bad);
+  runtime::encode_object_value(v, bad);
+  bad.put<uint32_t>(0xFFFFFFFF);
+  Reader r(bad.buffer());
+  ObjectId id;
+  runtime::ObjectValue u;
+  std::vector<ObjectId> contained;
+  EXPECT_EQ(runtime::decode_task_result(r, id, u, contained).code(), Errc::kMalformedMessage);
+}
