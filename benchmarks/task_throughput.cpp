@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   std::string csv;
   app.add_option("--tasks", tasks, "tasks per measurement");
   app.add_option("--csv", csv, "write metric,value,unit rows here");
+  bool async_only = false;
+  app.add_flag("--async-only", async_only, "only single_client_tasks_async (for profiling)");
   app.allow_extras();
   CLI11_PARSE(app, argc, argv);
   return prism::run(argc, argv, [&] {
@@ -69,6 +71,10 @@ int main(int argc, char** argv) {
     (void)rate(tasks, [&] { async_all({}); });  // warm up
     const double local = rate(tasks, [&] { async_all({}); });
     report.add("single_client_tasks_async", local, "tasks/s");
+    if (async_only) {
+      if (!report.write()) throw std::runtime_error("cannot write " + csv);
+      return;
+    }
     const double spread = rate(tasks, [&] { async_all({.placement = prism::Placement::kSpread}); });
     report.add("single_client_tasks_async_spread", spread, "tasks/s");
     report.add("per_task_time_spread", 1e6 / spread, "us");

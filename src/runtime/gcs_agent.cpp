@@ -44,7 +44,8 @@ GcsAgent::GcsAgent(const Config& config, transport::Transport& transport, gcs::G
       resources_(std::move(resources)),
       opt_(options),
       outbox_(transport, layout_),
-      client_(layout_, my_rank, outbox_, options.client) {}
+      client_(layout_, my_rank, outbox_, options.client),
+      tasks_(static_cast<uint32_t>(my_rank)) {}
 
 GcsAgent::~GcsAgent() {
   stop();
@@ -342,7 +343,7 @@ void GcsAgent::fire_flushes() {
 void GcsAgent::apply(Event& e) {
   switch (e.kind) {
     case Event::Kind::kDispatched: {
-      TaskEntry& t = tasks_[e.id];
+      TaskEntry& t = task_entry(e.id);
       t.id = e.id;
       t.rec.function_name = std::move(e.function);
       t.rec.args = std::move(e.args);
@@ -357,7 +358,7 @@ void GcsAgent::apply(Event& e) {
       return;
     }
     case Event::Kind::kFinished: {
-      TaskEntry& t = tasks_[e.id];
+      TaskEntry& t = task_entry(e.id);
       t.id = e.id;
       t.rec.state = e.failed ? gcs::TaskState::kFailed : gcs::TaskState::kFinished;
       t.rec.node = e.node;
@@ -380,6 +381,12 @@ void GcsAgent::apply(Event& e) {
       return;
     }
   }
+}
+
+GcsAgent::TaskEntry& GcsAgent::task_entry(const ObjectId& id) {
+  auto& p = tasks_.slot(id);
+  if (!p) p = make_pooled<TaskEntry>();
+  return *p;
 }
 
 void GcsAgent::mark_task(TaskEntry& t) {
@@ -406,11 +413,11 @@ void GcsAgent::mark_task(TaskEntry& t) {
 
 void GcsAgent::release_deferred(uint64_t now, bool all) {
   while (!deferred_.empty() && (all || deferred_.front().first <= now)) {
-    auto it = tasks_.find(deferred_.front().second);
+    auto* found = tasks_.find(deferred_.front().second);
     deferred_.pop_front();
-    if (it == tasks_.end() || !it->second.deferred) continue;
-    it->second.deferred = false;
-    task_backlog_.push_back(&it->second);
+    if (!found || !(*found)->deferred) continue;
+    (*found)->deferred = false;
+    task_backlog_.push_back(found->get());
   }
 }
 

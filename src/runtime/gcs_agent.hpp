@@ -50,10 +50,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "gcs/gcs.hpp"
 #include "runtime/gcs_wire.hpp"
+#include "runtime/object_table.hpp"
 #include "runtime/protocol.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/transport.hpp"
@@ -220,6 +222,7 @@ class GcsAgent {
   void round(std::vector<Event>& events, std::vector<std::function<void(gcs::GcsClient&)>>& cmds,
              Bytes& inbox_bytes, std::vector<std::pair<int, std::pair<size_t, size_t>>>& inbox);
   void apply(Event& e);
+  TaskEntry& task_entry(const ObjectId& id);  // created on first use
   void mark_task(TaskEntry& t);
   void release_deferred(uint64_t now, bool all);
   void mark_object(ObjectEntry& o);
@@ -267,7 +270,9 @@ class GcsAgent {
   gcs::GcsClient client_;
   std::thread thread_;
   std::atomic<bool> started_{false};
-  std::unordered_map<ObjectId, TaskEntry, ObjectIdHash> tasks_;
+  // The tasks this rank submitted, by id: a seq-indexed window (their ids
+  // are dense), entries pooled; addresses are stable for the backlog.
+  ObjectTable<PooledPtr<TaskEntry>> tasks_;
   std::unordered_map<ObjectId, ObjectEntry, ObjectIdHash> objects_;
   std::deque<TaskEntry*> task_backlog_;      // dirty, not in flight
   std::deque<std::pair<uint64_t, ObjectId>> deferred_;  // (due, task): dispatched only

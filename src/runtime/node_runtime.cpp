@@ -189,15 +189,17 @@ NodeStats NodeRuntime::stats() const {
 NodeRuntime::EntryPtr NodeRuntime::entry_locked(const ObjectId& id) {
   auto& e = objects_.slot(id);
   if (!e) {
-    e = std::make_shared<ObjectEntry>();
+    e = std::allocate_shared<ObjectEntry>(PoolAllocator<ObjectEntry>());
     e->owned = id.owner_rank == static_cast<uint32_t>(layout_.world_rank);
   }
   return e;
 }
 
 detail::HandlePtr NodeRuntime::make_handle_locked(const ObjectId& id) {
-  ++entry_locked(id)->handles;
-  return std::make_shared<detail::ObjectHandle>(to_pod(id));
+  auto& e = *entry_locked(id);
+  ++e.handles;  // the entry outlives the handle (maybe_free_locked)
+  return std::allocate_shared<detail::ObjectHandle>(PoolAllocator<detail::ObjectHandle>(),
+                                                    to_pod(id), &e, instance_);
 }
 
 // Distributed reference counting (Ray's ownership, simplified):
@@ -374,19 +376,21 @@ detail::HandlePtr NodeRuntime::add_put(const ObjectId& id, ObjectValue v,
   if (v.kind == ObjectValue::Kind::kError) throw ObjectStoreFullError(v.error);
   // A fresh id: nobody can subscribe to, depend on or wait for it yet, so the
   // entry is built ready, without complete_locked's notifications.
-  auto e = std::make_shared<ObjectEntry>();
+  auto e = std::allocate_shared<ObjectEntry>(PoolAllocator<ObjectEntry>());
   e->owned = true;
   e->task_name = "put";
   e->handles = 1;
   e->value = std::move(v);
   e->contained = std::move(contained);
   e->ready.store(true, std::memory_order_release);
+  void* const entry = e.get();
   {
     std::lock_guard lk(mu_);
     objects_.slot(id) = std::move(e);
     ++stats_.objects_put;
   }
-  return std::make_shared<detail::ObjectHandle>(to_pod(id));
+  return std::allocate_shared<detail::ObjectHandle>(PoolAllocator<detail::ObjectHandle>(),
+                                                    to_pod(id), entry, instance_);
 }
 
 // The object is ready: record its value, tell subscribers, wake dependents.
@@ -557,7 +561,7 @@ void NodeRuntime::on_fetch_reply(Reader& r) {
 
 detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::TaskArg> args,
                                       const TaskOptions& options) {
-  auto task = std::make_unique<PendingTask>();
+  auto task = make_pooled<PendingTask>();
   const uint64_t seq = next_seq_.fetch_add(1);
   const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, seq};
   task->spec.id = id;
@@ -648,7 +652,7 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
   }
 }
 
-void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
+void NodeRuntime::dispatch_locked(PendingPtr task) {
   const ObjectId id = task->spec.id;
   auto unpin_refs = [&] {  // the task never reaches an executor: nobody will borrow
     for (const auto& a : task->spec.args)
@@ -685,12 +689,11 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
   if (observer_.task_dispatched) observer_.task_dispatched(task->spec, via_global ? -1 : *node);
   if (*node == layout_.world_rank) {
     // Keyed by seq: a get() of this object may run it inline (run_inline).
-    // The spec moves to the worker: after dispatch the owner needs only the
-    // id (kept: ObjectId is trivially copyable) and the argument handles.
-    auto demand = task->spec.resources;
-    pool_.submit([this, spec = std::move(task->spec)]() mutable { execute(std::move(spec)); },
-                 id.seq, std::move(demand));
-    task->spec.id = id;
+    // The job reads the spec where it is: the record stays in in_flight_
+    // (inserted below, under the same lock) until execute() erases it, and
+    // two pointers fit std::function without a heap block.
+    pool_.submit([this, pending = task.get()] { execute(pending->spec); }, id.seq,
+                 task->spec.resources);
   } else {
     Writer w(64);
     if (via_global) {
@@ -715,7 +718,9 @@ void NodeRuntime::dispatch_locked(std::unique_ptr<PendingTask> task) {
 }
 
 // Runs on a worker thread.
-void NodeRuntime::execute(TaskSpec spec) {
+// For a local task `spec` lives in its in_flight_ record, erased at the end:
+// nothing here reads it after that.
+void NodeRuntime::execute(TaskSpec& spec) {
   Scope scope(this);
   struct CurrentTask {  // nested tasks submitted from here name this one as parent
     ObjectId saved = tls_current_task;
@@ -790,30 +795,31 @@ void NodeRuntime::execute(TaskSpec spec) {
   const int64_t t1 = Timeline::now_us();
   timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
                     worker::WorkerPool::current_index(), 0, !error.empty()});
+  const ObjectId id = spec.id;  // `spec` may be gone after in_flight_.erase below
   ObjectValue v;
   if (!error.empty()) {
     v.kind = ObjectValue::Kind::kError;
     v.error = std::move(error);
   } else {
-    v = make_value(spec.id, std::move(result));
+    v = make_value(id, std::move(result));
   }
-  const int owner = static_cast<int>(spec.id.owner_rank);
+  const int owner = static_cast<int>(id.owner_rank);
   std::lock_guard lk(mu_);
   ++stats_.tasks_executed;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
   if (owner == layout_.world_rank) {
-    if (auto it = in_flight_.find(spec.id.seq); it != in_flight_.end()) {
+    if (auto it = in_flight_.find(id.seq); it != in_flight_.end()) {
       if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
       if (observer_.task_finished)
-        observer_.task_finished(spec.id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
+        observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
       in_flight_.erase(it);
       ++stats_.tasks_finished;
     }
-    complete_locked(spec.id, std::move(v));
-    if (auto* found = objects_.find(spec.id); found && !contained.empty())
+    complete_locked(id, std::move(v));
+    if (auto* found = objects_.find(id); found && !contained.empty())
       (*found)->contained = std::move(contained);
-    maybe_free_locked(spec.id);
+    maybe_free_locked(id);
     return;
   }
   Writer w(32 + (v.kind == ObjectValue::Kind::kInline ? v.bytes.size() : 64));
@@ -824,9 +830,9 @@ void NodeRuntime::execute(TaskSpec spec) {
     contained_ids.push_back(to_id(h->id()));
     pin_for_trip_locked(contained_ids.back());
   }
-  encode_task_result(spec.id, v, contained_ids, w);
+  encode_task_result(id, v, contained_ids, w);
   if (Status st = send(owner, w); !st)
-    PRISM_LOG_ERROR("result of {} to rank {}: {}", spec.id.to_string(), owner, st.to_string());
+    PRISM_LOG_ERROR("result of {} to rank {}: {}", id.to_string(), owner, st.to_string());
 }
 
 // ---------------------------------------------------------------- waiting ---
@@ -852,6 +858,13 @@ void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us
 }
 
 detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
+  // Ready inline values need no lock: the entry lives as long as the handle
+  // and its value never changes once ready.
+  if (handle->runtime() == instance_) {
+    const auto& e = *static_cast<const ObjectEntry*>(handle->entry());
+    if (e.ready.load(std::memory_order_acquire) && e.value.kind == ObjectValue::Kind::kInline)
+      return {e.value.bytes, handle};
+  }
   const ObjectId id = to_id(handle->id());
   EntryPtr e;
   bool queued_here = false;
@@ -1018,8 +1031,7 @@ void NodeRuntime::on_submit(int src, Reader& r) {
   }
   if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
   auto demand = spec.resources;
-  pool_.submit([this, spec = std::move(spec)]() mutable { execute(std::move(spec)); }, 0,
-               std::move(demand));
+  pool_.submit([this, spec = std::move(spec)]() mutable { execute(spec); }, 0, std::move(demand));
   send_heartbeat();
 }
 

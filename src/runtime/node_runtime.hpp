@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "object_store/object_store.hpp"
@@ -128,6 +129,11 @@ class NodeRuntime {
   struct ObjectEntry;
   struct PendingTask;
   using EntryPtr = std::shared_ptr<ObjectEntry>;
+  // Task records and their map nodes come from BlockPools (common/block_pool.hpp).
+  using PendingPtr = PooledPtr<PendingTask>;
+  using PendingMap =
+      std::unordered_map<uint64_t, PendingPtr, std::hash<uint64_t>, std::equal_to<uint64_t>,
+                         PoolAllocator<std::pair<const uint64_t, PendingPtr>>>;
 
   void on_message(int src, std::span<const std::byte> msg);
   void on_submit(int src, Reader& r);
@@ -152,9 +158,9 @@ class NodeRuntime {
   void complete_locked(const ObjectId& id, ObjectValue value);
   void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
                           const ObjectEntry& dep);
-  void dispatch_locked(std::unique_ptr<PendingTask> task);
+  void dispatch_locked(PendingPtr task);
   void maybe_free_locked(const ObjectId& id);
-  void execute(TaskSpec spec);
+  void execute(TaskSpec& spec);
   ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);
   ObjectValue stored_value(
       const ObjectId& id, const Expected<std::shared_ptr<const object_store::StoredObject>>& stored,
@@ -208,11 +214,18 @@ class NodeRuntime {
   // an argument of a finished task) re-enters release() under the lock.
   mutable std::recursive_mutex mu_;
   ObjectTable<EntryPtr> objects_;  // owned and borrowed objects (object_table.hpp)
-  std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> waiting_;    // by seq: deps unresolved
-  std::unordered_map<uint64_t, std::unique_ptr<PendingTask>> in_flight_;  // by seq: dispatched
+  PendingMap waiting_;             // by seq: deps unresolved
+  PendingMap in_flight_;           // by seq: dispatched
   scheduler::Scheduler scheduler_;
   NodeStats stats_;
   Timeline timeline_;
+  // Which runtime instance made a handle: a handle's entry pointer is only
+  // trusted by the runtime that made it (see get()).
+  const uint64_t instance_ = next_instance();
+  static uint64_t next_instance() noexcept {
+    static std::atomic<uint64_t> n{0};
+    return ++n;
+  }
 
   // Bottom-up scheduling: the global scheduler's rank (-1: none) and this
   // node's heartbeats to it (see send_heartbeat).

@@ -73,30 +73,39 @@ Status Scheduler::check_request(const TaskRequest& r) const {
 Status Scheduler::check(const TaskRequest& r) const {
   PRISM_RETURN_IF_ERROR(check_request(r));
   if (r.node >= 0) return Status::ok();
-  auto feasible = feasible_nodes(r);
-  return feasible ? Status::ok() : feasible.status();
+  // Called for every task: no list, just "does any node qualify?".
+  if (can_ever_run(local_, r)) return Status::ok();
+  for (int i = 0; i < num_nodes(); ++i)
+    if (can_ever_run(i, r)) return Status::ok();
+  return feasible_nodes(r).status();  // builds the message naming the shortfall
 }
 
 Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_has_room) {
   const int n = num_nodes();
   PRISM_RETURN_IF_ERROR(check_request(r));
   if (r.node >= 0) return r.node;
-  auto feasible_or = feasible_nodes(r);
-  if (!feasible_or) return feasible_or.status();
-  const std::vector<int>& feasible = *feasible_or;
   auto has_room = [&](int i) { return in_flight_[i] < static_cast<int>(nodes_[i].num_cpus + 0.5); };
   const bool local_ok = can_ever_run(local_, r);
-  if (r.placement == 1) {  // spread
-    int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
-    return pick;
-  }
-  if (feasible.size() == 1) return feasible.front();  // nothing to choose
   const bool room = local_has_room ? *local_has_room : has_room(local_);
   const bool data_elsewhere = r.placement == 0 && r.data_node >= 0 && r.data_node < n &&
                               r.data_node != local_ && r.data_bytes >= kLocalityThreshold &&
                               can_ever_run(r.data_node, r);
   const bool data_here =
       r.placement == 0 && r.data_node == local_ && r.data_bytes >= kLocalityThreshold;
+  // The common case needs no list of feasible nodes (this runs for every
+  // task): it fits here, there is room, and no large argument pulls it away.
+  if (local_ok && r.placement != 1 && !data_elsewhere) {
+    if (global_ && (room || r.placement == 2 || data_here)) return local_;
+    if (!global_ && !data_here && (room || r.placement == 2)) return local_;
+  }
+  auto feasible_or = feasible_nodes(r);
+  if (!feasible_or) return feasible_or.status();
+  const std::vector<int>& feasible = *feasible_or;
+  if (r.placement == 1) {  // spread
+    int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
+    return pick;
+  }
+  if (feasible.size() == 1) return feasible.front();  // nothing to choose
   if (global_) {  // the global scheduler weighs load and locality with every node's heartbeat
     if (local_ok && !data_elsewhere && (room || r.placement == 2 || data_here)) return local_;
     return kGlobal;

@@ -68,7 +68,7 @@ void WorkerPool::ensure_runner_locked() {
 void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand) {
   {
     std::lock_guard lk(mu_);
-    auto e = std::make_shared<Entry>();
+    auto e = std::allocate_shared<Entry>(PoolAllocator<Entry>());
     e->job = std::move(job);
     e->key = key;
     e->demand = std::move(demand);

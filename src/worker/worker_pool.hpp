@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "scheduler/resource_ledger.hpp"
 #include "transport/progress_engine.hpp"
 #include "worker/topology.hpp"
@@ -125,7 +126,10 @@ class WorkerPool {
   mutable std::mutex mu_;
   scheduler::ResourceLedger ledger_;  // guarded by mu_
   std::deque<std::shared_ptr<Entry>> queue_;
-  std::unordered_map<uint64_t, std::weak_ptr<Entry>> by_key_;
+  // Entries and map nodes are pooled (common/block_pool.hpp): one of each per task.
+  std::unordered_map<uint64_t, std::weak_ptr<Entry>, std::hash<uint64_t>, std::equal_to<uint64_t>,
+                     PoolAllocator<std::pair<const uint64_t, std::weak_ptr<Entry>>>>
+      by_key_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> running_{0};       // jobs taken by pool threads, blocked ones included
                                          // (changed under mu_, read without it)

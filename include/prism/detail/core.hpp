@@ -24,14 +24,21 @@ struct ObjectIdPod {
 /// (the owner frees the object when none remain). Thread-safe.
 class ObjectHandle {
  public:
-  explicit ObjectHandle(ObjectIdPod id) noexcept : id_(id) {}
+  explicit ObjectHandle(ObjectIdPod id, void* entry = nullptr, uint64_t runtime = 0) noexcept
+      : id_(id), entry_(entry), runtime_(runtime) {}
   ~ObjectHandle();
   ObjectHandle(const ObjectHandle&) = delete;
   ObjectHandle& operator=(const ObjectHandle&) = delete;
   const ObjectIdPod& id() const noexcept { return id_; }
+  /// Runtime-private: the runtime's record of the object, which lives at
+  /// least as long as this handle, and which runtime instance made it.
+  void* entry() const noexcept { return entry_; }
+  uint64_t runtime() const noexcept { return runtime_; }
 
  private:
   ObjectIdPod id_;
+  void* entry_;
+  uint64_t runtime_;
 };
 using HandlePtr = std::shared_ptr<ObjectHandle>;
 
