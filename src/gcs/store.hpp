@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "common/codec.hpp"
 #include "gcs/messages.hpp"
 #include "gcs/records.hpp"
@@ -39,11 +40,14 @@ class KeyedTable {
   void put(const Key& k, Record v) { rows_.insert_or_assign(k, std::move(v)); }
   bool remove(const Key& k) { return rows_.erase(k) > 0; }
   size_t size() const noexcept { return rows_.size(); }
-  const std::map<Key, Record>& rows() const noexcept { return rows_; }
+  // Nodes are pooled: a task table takes a row per task, hundreds of
+  // thousands a second (common/block_pool.hpp).
+  using Rows = std::map<Key, Record, std::less<Key>, PoolAllocator<std::pair<const Key, Record>>>;
+  const Rows& rows() const noexcept { return rows_; }
   void clear() { rows_.clear(); }
 
  private:
-  std::map<Key, Record> rows_;
+  Rows rows_;
 };
 
 /// The outcome of one applied write, kept until the client acknowledges it.

@@ -99,8 +99,6 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
     global_scheduler_ = layout_.gcs_ranks.front();
     scheduler_.use_global_scheduler(true);
   }
-  local_queue_limit_ =
-      static_cast<size_t>(config.local_queue > 0 ? config.local_queue : pool_.slots());
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
 }
 
@@ -186,7 +184,7 @@ NodeStats NodeRuntime::stats() const {
 
 // ---------------------------------------------------------------- objects ---
 
-NodeRuntime::EntryPtr NodeRuntime::entry_locked(const ObjectId& id) {
+const NodeRuntime::EntryPtr& NodeRuntime::entry_locked(const ObjectId& id) {
   auto& e = objects_.slot(id);
   if (!e) {
     e = std::allocate_shared<ObjectEntry>(PoolAllocator<ObjectEntry>());
@@ -672,8 +670,9 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
       task->request.data_bytes = a.location.size;
       task->request.data_node = static_cast<int>(a.location.holder);
     }
-  auto node =
-      scheduler_.pick(task->request, pool_.has_room(task->spec.resources, local_queue_limit_));
+  auto node = scheduler_.pick(
+      task->request,
+      pool_.has_room(task->spec.resources, local_queue_limit_locked(task->spec.function)));
   if (!node) {
     unpin_refs();
     ObjectValue v;
@@ -715,6 +714,30 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
     }
   }
   in_flight_.emplace(id.seq, std::move(task));
+}
+
+// "The local queue is short" measured in time, not tasks: a task queued here
+// starts after about queued / slots x (mean task time), one sent away after a
+// hop (global scheduler, other node: ~kSpillHopUs of messages). So empty
+// tasks queue ~20 deep per slot before spilling (sending them away costs more
+// CPU than running them), while tasks of a millisecond or more spill as soon
+// as every slot has one waiting. The mean is per function (a job switching
+// from tiny tasks to long ones must not queue the long ones deep); a function
+// not run here yet counts as long. --prism-local-queue fixes the count.
+size_t NodeRuntime::local_queue_limit_locked(const std::string& function) const {
+  if (config_.local_queue > 0) return static_cast<size_t>(config_.local_queue);
+  const auto it = task_ns_.find(function);
+  if (it == task_ns_.end()) return static_cast<size_t>(pool_.slots());
+  const double task_us = kTaskOverheadUs + 1e-3 * static_cast<double>(it->second);
+  const double per_slot = std::clamp(kSpillHopUs / task_us, 1.0, kMaxQueuePerSlot);
+  return static_cast<size_t>(per_slot * pool_.slots());
+}
+
+// A moving average (1/8 per run) of the function's run time here.
+void NodeRuntime::note_task_time_locked(const std::string& function, int64_t us) {
+  const uint64_t sample = static_cast<uint64_t>(std::max<int64_t>(us, 0)) * 1000;
+  auto [it, fresh] = task_ns_.try_emplace(function, sample);
+  if (!fresh) it->second = it->second - it->second / 8 + sample / 8;
 }
 
 // Runs on a worker thread.
@@ -805,6 +828,7 @@ void NodeRuntime::execute(TaskSpec& spec) {
   }
   const int owner = static_cast<int>(id.owner_rank);
   std::lock_guard lk(mu_);
+  note_task_time_locked(spec.function, t1 - t0);  // before `spec` may go below
   ++stats_.tasks_executed;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;

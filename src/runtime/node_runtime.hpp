@@ -153,7 +153,8 @@ class NodeRuntime {
   void send_heartbeat();
   void send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra = -1);
 
-  EntryPtr entry_locked(const ObjectId& id);
+  // The slot stays valid until the entry is erased; copy it to keep the entry.
+  const EntryPtr& entry_locked(const ObjectId& id);
   void request_status_locked(const ObjectId& id, ObjectEntry& e);
   void complete_locked(const ObjectId& id, ObjectValue value);
   void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
@@ -230,7 +231,10 @@ class NodeRuntime {
   // Bottom-up scheduling: the global scheduler's rank (-1: none) and this
   // node's heartbeats to it (see send_heartbeat).
   int global_scheduler_ = -1;
-  size_t local_queue_limit_ = 1;
+  size_t local_queue_limit_locked(const std::string& function) const;
+  void note_task_time_locked(const std::string& function, int64_t us);
+  static constexpr double kSpillHopUs = 20, kTaskOverheadUs = 1, kMaxQueuePerSlot = 64;
+  std::unordered_map<std::string, uint64_t> task_ns_;  // function -> mean run time here (ns)
   std::atomic<uint64_t> received_from_global_{0};
   std::atomic<int64_t> last_heartbeat_us_{0};
   std::mutex heartbeat_mu_;             // one sender at a time (try_lock)
