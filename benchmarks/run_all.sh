@@ -11,12 +11,22 @@ b=$build/benchmarks
 run() { local name=$1; shift; echo "== $name: $*"; timeout 600 "$@" --csv "$out/$name.csv"; }
 run transport            mpirun -n 2 "$b/bench_transport"
 run task_roundtrip       mpirun -n 3 "$b/bench_task_roundtrip"
-# tasks/s with 1, 2, 4 and 8 node ranks (+1 GCS rank), then without the global scheduler
-for n in 1 2 4 8; do
-  run "task_throughput_nodes$n" mpirun -n $((n + 1)) "$b/bench_task_throughput" --tasks 50000
-done
-run task_throughput_nodes3_no_global_scheduler mpirun -n 4 "$b/bench_task_throughput" \
-  --tasks 50000 --prism-global-scheduler=false
+# tasks/s with 1, 2, 4 and 8 node ranks (+1 GCS rank), then without the global
+# scheduler and without GCS lineage records. Each measurement is its own job:
+# on 2 cores one measurement's GCS records would still be written during the next.
+throughput() {
+  local name=$1 np=$2; shift 2
+  echo "== $name: mpirun -n $np bench_task_throughput $*"
+  echo "metric,value,unit" > "$out/$name.csv"
+  for m in async spread multi nested sync; do
+    timeout 600 mpirun -n "$np" "$b/bench_task_throughput" --only $m "$@" --csv "$out/$name.$m.csv"
+    tail -n +2 "$out/$name.$m.csv" | grep -v '^node_ranks' >> "$out/$name.csv"
+    rm -f "$out/$name.$m.csv"
+  done
+}
+for n in 1 2 4 8; do throughput "task_throughput_nodes$n" $((n + 1)) --tasks 100000; done
+throughput task_throughput_nodes3_no_global_scheduler 4 --tasks 100000 --prism-global-scheduler=false
+throughput task_throughput_nodes1_no_lineage 2 --tasks 100000 --prism-gcs-lineage=false
 run objects              mpirun -n 3 "$b/bench_objects" --gib 1
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done

@@ -14,6 +14,9 @@ namespace {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;     // the task running on this thread (lineage)
+// While a task runs: the (ref, sender) pairs its decoding borrowed (see
+// release_unborrowed_locked).
+thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log = nullptr;
 std::atomic<NodeRuntime*> process_runtime{nullptr};
 
 ObjectId to_id(const detail::ObjectIdPod& p) {
@@ -208,6 +211,7 @@ detail::HandlePtr NodeRuntime::make_handle_locked(const ObjectId& id) {
 //    owner has counted the receiver and says so (TransitDone), so the count
 //    never touches zero while a ref is on the wire.
 detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender) {
+  if (tls_borrow_log) tls_borrow_log->emplace_back(id, sender);
   std::lock_guard lk(mu_);
   auto h = make_handle_locked(id);
   auto& e = **objects_.find(id);
@@ -593,6 +597,7 @@ detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::
           const ObjectId rid = to_id(h->id());
           pin_for_trip_locked(rid);
           task->value_refs.push_back(rid);
+          w.contained.push_back(rid);
           task->arg_refs.push_back(std::move(h));
         }
         break;
@@ -650,13 +655,16 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
   }
 }
 
+// The task never reached an executor: nobody will borrow its refs.
+void NodeRuntime::unpin_task_refs_locked(const PendingTask& task) {
+  for (const auto& a : task.spec.args)
+    if (a.kind == WireArg::Kind::kRef) transit_done_locked(a.ref);
+  for (const auto& r : task.value_refs) transit_done_locked(r);
+}
+
 void NodeRuntime::dispatch_locked(PendingPtr task) {
   const ObjectId id = task->spec.id;
-  auto unpin_refs = [&] {  // the task never reaches an executor: nobody will borrow
-    for (const auto& a : task->spec.args)
-      if (a.kind == WireArg::Kind::kRef) transit_done_locked(a.ref);
-    for (const auto& r : task->value_refs) transit_done_locked(r);
-  };
+  auto unpin_refs = [&] { unpin_task_refs_locked(*task); };
   if (!task->arg_error.empty()) {
     unpin_refs();
     ObjectValue v;
@@ -716,6 +724,27 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
   in_flight_.emplace(id.seq, std::move(task));
 }
 
+// A task that failed before it decoded all its arguments never borrowed some
+// of the refs its submitter pinned for the trip (ObjectRef arguments, refs
+// inside values): release those pins, or the objects would be kept for the
+// job. Refs it did borrow released their pins then.
+void NodeRuntime::release_unborrowed_locked(const TaskSpec& spec,
+                                            std::vector<std::pair<ObjectId, int>>& borrowed) {
+  const int sender = static_cast<int>(spec.id.owner_rank);
+  auto release_unless_borrowed = [&](const ObjectId& rid) {
+    auto it = std::find(borrowed.begin(), borrowed.end(), std::pair{rid, sender});
+    if (it != borrowed.end())
+      borrowed.erase(it);
+    else
+      release_transit_pin_locked(rid, sender);
+  };
+  for (const auto& a : spec.args) {
+    if (a.kind == WireArg::Kind::kRef) release_unless_borrowed(a.ref);
+    if (a.kind == WireArg::Kind::kValueWithRefs)
+      for (const auto& rid : a.contained) release_unless_borrowed(rid);
+  }
+}
+
 // "The local queue is short" measured in time, not tasks: a task queued here
 // starts after about queued / slots x (mean task time), one sent away after a
 // hop (global scheduler, other node: ~kSpillHopUs of messages). So empty
@@ -753,6 +782,7 @@ void NodeRuntime::execute(TaskSpec& spec) {
   const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
   std::vector<detail::HandlePtr> contained;  // refs serialized inside the result
+  std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
   std::string error;
   try {
     const auto* fn = detail::find_function(spec.function);
@@ -807,6 +837,11 @@ void NodeRuntime::execute(TaskSpec& spec) {
         }
       }
     }
+    struct BorrowLog {
+      std::vector<std::pair<ObjectId, int>>* outer = tls_borrow_log;
+      explicit BorrowLog(std::vector<std::pair<ObjectId, int>>* log) { tls_borrow_log = log; }
+      ~BorrowLog() { tls_borrow_log = outer; }
+    } log(&borrowed);
     auto out = fn->invoke(fn->fn, args);
     result = std::move(out.bytes);
     contained = std::move(out.contained);
@@ -829,6 +864,7 @@ void NodeRuntime::execute(TaskSpec& spec) {
   const int owner = static_cast<int>(id.owner_rank);
   std::lock_guard lk(mu_);
   note_task_time_locked(spec.function, t1 - t0);  // before `spec` may go below
+  if (v.kind == ObjectValue::Kind::kError) release_unborrowed_locked(spec, borrowed);
   ++stats_.tasks_executed;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
@@ -1093,6 +1129,10 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
   }
   std::lock_guard lk(mu_);
   if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
+    // The global scheduler fails only tasks it could not place: no executor
+    // saw them, so the submitter's pins on their refs go now.
+    if (src == global_scheduler_ && v.kind == ObjectValue::Kind::kError)
+      unpin_task_refs_locked(*it->second);
     if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
     if (observer_.task_finished)
       observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, src);

@@ -160,6 +160,9 @@ class NodeRuntime {
   void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
                           const ObjectEntry& dep);
   void dispatch_locked(PendingPtr task);
+  void unpin_task_refs_locked(const PendingTask& task);
+  void release_unborrowed_locked(const TaskSpec& spec,
+                                 std::vector<std::pair<ObjectId, int>>& borrowed);
   void maybe_free_locked(const ObjectId& id);
   void execute(TaskSpec& spec);
   ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);

@@ -16,7 +16,7 @@ void decode_location(Reader& r, RemoteLocation& l) {
 }
 
 constexpr uint32_t kMaxCustomResources = 256;
-constexpr uint32_t kMaxContainedRefs = 1 << 20;  // per task result, against corrupt counts
+constexpr uint32_t kMaxContainedRefs = 1 << 20;  // per result or argument, against corrupt counts
 
 void encode_custom(const std::map<std::string, double>& custom, Writer& w) {
   w.put(static_cast<uint32_t>(custom.size()));
@@ -114,8 +114,12 @@ void encode_task(const TaskSpec& t, Writer& w) {
     w.put(a.kind);
     switch (a.kind) {
       case WireArg::Kind::kValue:
+        w.put_bytes(a.value);
+        break;
       case WireArg::Kind::kValueWithRefs:
         w.put_bytes(a.value);
+        w.put(static_cast<uint32_t>(a.contained.size()));
+        for (const auto& rid : a.contained) encode_object_id(rid, w);
         break;
       case WireArg::Kind::kRef:
         encode_object_id(a.ref, w);
@@ -146,6 +150,12 @@ Status decode_task(Reader& r, TaskSpec& t) {
       case WireArg::Kind::kValueWithRefs: {
         auto b = r.get_bytes();
         a.value.assign(b.begin(), b.end());
+        if (a.kind == WireArg::Kind::kValue) break;
+        const auto n = r.get<uint32_t>();
+        if (n > kMaxContainedRefs)
+          return {Errc::kMalformedMessage,
+                  "task argument: " + std::to_string(n) + " contained refs"};
+        for (uint32_t k = 0; k < n && r.ok(); ++k) a.contained.push_back(decode_object_id(r));
         break;
       }
       case WireArg::Kind::kRef:

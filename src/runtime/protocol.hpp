@@ -66,6 +66,9 @@ struct WireArg {
   enum class Kind : uint8_t { kValue = 0, kRef = 1, kRemoteValue = 2, kValueWithRefs = 3 };
   Kind kind = Kind::kValue;
   std::vector<std::byte> value;  // kValue, kValueWithRefs
+  // kValueWithRefs: the refs inside `value`, so that an executor failing
+  // before it decodes the value can still release the submitter's pins.
+  std::vector<ObjectId> contained;
   ObjectId ref;                  // kRef: the reference itself; kRemoteValue: the object to pull
   RemoteLocation location;       // kRemoteValue: its holder and size
 };
