@@ -678,9 +678,11 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
       task->request.data_bytes = a.location.size;
       task->request.data_node = static_cast<int>(a.location.holder);
     }
-  auto node = scheduler_.pick(
-      task->request,
-      pool_.has_room(task->spec.resources, local_queue_limit_locked(task->spec.function)));
+  const auto timed = task_ns_.find(task->spec.function);  // its mean run time here, if known
+  const std::optional<uint64_t> mean_ns =
+      timed == task_ns_.end() ? std::nullopt : std::optional(timed->second);
+  auto node = scheduler_.pick(task->request,
+                              pool_.has_room(task->spec.resources, local_queue_limit(mean_ns)));
   if (!node) {
     unpin_refs();
     ObjectValue v;
@@ -700,7 +702,7 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
     // (inserted below, under the same lock) until execute() erases it, and
     // two pointers fit std::function without a heap block.
     pool_.submit([this, pending = task.get()] { execute(pending->spec); }, id.seq,
-                 task->spec.resources);
+                 task->spec.resources, mean_ns && *mean_ns < kShortTaskNs);
   } else {
     Writer w(64);
     if (via_global) {
@@ -753,11 +755,10 @@ void NodeRuntime::release_unborrowed_locked(const TaskSpec& spec,
 // as every slot has one waiting. The mean is per function (a job switching
 // from tiny tasks to long ones must not queue the long ones deep); a function
 // not run here yet counts as long. --prism-local-queue fixes the count.
-size_t NodeRuntime::local_queue_limit_locked(const std::string& function) const {
+size_t NodeRuntime::local_queue_limit(std::optional<uint64_t> mean_ns) const {
   if (config_.local_queue > 0) return static_cast<size_t>(config_.local_queue);
-  const auto it = task_ns_.find(function);
-  if (it == task_ns_.end()) return static_cast<size_t>(pool_.slots());
-  const double task_us = kTaskOverheadUs + 1e-3 * static_cast<double>(it->second);
+  if (!mean_ns) return static_cast<size_t>(pool_.slots());
+  const double task_us = kTaskOverheadUs + 1e-3 * static_cast<double>(*mean_ns);
   const double per_slot = std::clamp(kSpillHopUs / task_us, 1.0, kMaxQueuePerSlot);
   return static_cast<size_t>(per_slot * pool_.slots());
 }

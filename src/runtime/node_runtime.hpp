@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -234,9 +235,12 @@ class NodeRuntime {
   // Bottom-up scheduling: the global scheduler's rank (-1: none) and this
   // node's heartbeats to it (see send_heartbeat).
   int global_scheduler_ = -1;
-  size_t local_queue_limit_locked(const std::string& function) const;
+  size_t local_queue_limit(std::optional<uint64_t> mean_ns) const;
   void note_task_time_locked(const std::string& function, int64_t us);
   static constexpr double kSpillHopUs = 20, kTaskOverheadUs = 1, kMaxQueuePerSlot = 64;
+  // Tasks known to run shorter wake no sleeping worker while one is busy
+  // (WorkerPool::submit's short_job).
+  static constexpr uint64_t kShortTaskNs = 5000;
   std::unordered_map<std::string, uint64_t> task_ns_;  // function -> mean run time here (ns)
   std::atomic<uint64_t> received_from_global_{0};
   std::atomic<int64_t> last_heartbeat_us_{0};

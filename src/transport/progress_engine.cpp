@@ -45,8 +45,11 @@ void ProgressEngine::notify(Channel channel, uint32_t needed) noexcept {
   const uint32_t spinning = c.spinners.load(std::memory_order_acquire);
   if (needed == UINT32_MAX)
     futex_wake_all(c.wake.epoch);
-  else if (needed > spinning)
+  else if (needed == 1 && spinning == 0) {
+    if (c.wake_pending.exchange(1, std::memory_order_acq_rel) == 0) futex_wake(c.wake.epoch, 1);
+  } else if (needed > spinning) {
     futex_wake(c.wake.epoch, static_cast<int>(needed - spinning));
+  }
 }
 
 void ProgressEngine::notify(WakeWord& word) noexcept {
@@ -159,6 +162,7 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
                     100'000'000,
                     std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
       futex_wait(epoch, e, ns);
+      if (!word) ch.wake_pending.store(0, std::memory_order_release);  // (see Slot)
     }
     sleepers.fetch_sub(1, std::memory_order_acq_rel);
   }

@@ -132,6 +132,12 @@ class ProgressEngine {
     WakeWord wake;  // the channel's sleepers; notify() bumps it
     std::atomic<uint32_t> spinners{0};
     std::atomic<int64_t> spin_ns{0};  // current adaptive spin budget
+    // A single wake (notify with `needed` 1) is on its way: a sleeper was
+    // woken and has not run yet. On an oversubscribed host that takes a
+    // while, and waking again meanwhile would only be a wasted syscall per
+    // notify. The woken sleeper clears it; waiters that take work and see
+    // more must wake the next one themselves (WorkerPool does).
+    std::atomic<uint32_t> wake_pending{0};
   };
   Slot channels_[kNumChannels];
   alignas(64) std::atomic<uint32_t> spinners_{0};  // futex word for run()

@@ -65,7 +65,8 @@ void WorkerPool::ensure_runner_locked() {
   if (head_fits_locked()) spawn_locked();
 }
 
-void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand) {
+void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand, bool short_job) {
+  bool wake = true;
   {
     std::lock_guard lk(mu_);
     auto e = std::allocate_shared<Entry>(PoolAllocator<Entry>());
@@ -77,8 +78,15 @@ void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand)
     queued_.fetch_add(1, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
+    // A thread that is not idle nor blocked in get() looks at the queue again
+    // as soon as its job returns.
+    if (short_job) {
+      const size_t busy =
+          threads_.size() - std::min<size_t>(threads_.size(), idle_.load() + blocked_.load());
+      wake = queued_.load(std::memory_order_relaxed) > busy;
+    }
   }
-  engine_.notify(transport::ProgressEngine::kWork, 1);
+  if (wake) engine_.notify(transport::ProgressEngine::kWork, 1);
 }
 
 std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
@@ -188,7 +196,12 @@ void WorkerPool::thread_main(int index) {
         ensure_runner_locked();  // more may fit (fractional CPUs, lent slots)
       }
     }
+    // Took one and more wait: wake the next thread (notify() sends one wake
+    // at a time, so threads woken for a burst wake each other in turn).
+    if (entry && queued_.load(std::memory_order_acquire) > 0)
+      engine_.notify(transport::ProgressEngine::kWork, 1);
     if (!entry) {  // sleep until a job arrives or resources free up
+      idle_.fetch_add(1, std::memory_order_acq_rel);
       engine_.wait_until(
           [&] {
             return stop_.load(std::memory_order_acquire) ||
@@ -196,6 +209,7 @@ void WorkerPool::thread_main(int index) {
                     queued_.load(std::memory_order_acquire) > 0);
           },
           transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
+      idle_.fetch_sub(1, std::memory_order_acq_rel);
       continue;
     }
     tls_demand = &entry->demand;
