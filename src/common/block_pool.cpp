@@ -59,10 +59,6 @@ void* BlockPool::fresh() {
   return ::operator new(size_, std::align_val_t{align_});
 }
 
-BlockPool::Cache::~Cache() {
-  pool_.give(blocks_, n_);
-}
-
 size_t BlockPool::kept() const {
   std::lock_guard lk(mu_);
   return free_.size();

@@ -34,6 +34,8 @@ class BlockPool {
   /// Blocks waiting on the free list (for tests).
   size_t kept() const;
 
+  static constexpr size_t kKeepBytes = size_t{32} << 20;  // per block size
+
   /// The process-wide pool for blocks of Size bytes aligned to Align.
   template <size_t Size, size_t Align>
   static BlockPool& of() {
@@ -44,42 +46,60 @@ class BlockPool {
   /// A thread's cache in front of a pool: blocks move between it and the
   /// pool kBatch at a time, so threads that allocate what others free (the
   /// driver and its workers) take the pool's lock once per kBatch blocks,
-  /// not once per block.
+  /// not once per block. Trivially destructible, so it stays usable while
+  /// the thread exits (static destructors on the main thread); a Drain
+  /// hands its blocks back at thread exit and sends later calls to the pool.
   class Cache {
    public:
-    explicit Cache(BlockPool& pool) noexcept : pool_(pool) {}
-    ~Cache();
-    Cache(const Cache&) = delete;
-    Cache& operator=(const Cache&) = delete;
-    void* allocate() {
-      if (n_ == 0) n_ = pool_.take(blocks_, kBatch);
-      return n_ ? blocks_[--n_] : pool_.fresh();
+    void* allocate(BlockPool& pool) {
+      if (gone_) return pool.allocate();
+      if (n_ == 0) n_ = pool.take(blocks_, kBatch);
+      return n_ ? blocks_[--n_] : pool.fresh();
     }
-    void deallocate(void* p) noexcept {
+    void deallocate(BlockPool& pool, void* p) noexcept {
+      if (gone_) return pool.deallocate(p);
       if (n_ == kCapacity) {
-        pool_.give(blocks_ + (kCapacity - kBatch), kBatch);
+        pool.give(blocks_ + (kCapacity - kBatch), kBatch);
         n_ -= kBatch;
       }
       blocks_[n_++] = p;
     }
+    void drain(BlockPool& pool) noexcept {
+      pool.give(blocks_, n_);
+      n_ = 0;
+      gone_ = true;
+    }
 
    private:
     static constexpr size_t kBatch = 32, kCapacity = 2 * kBatch;
-    BlockPool& pool_;
     void* blocks_[kCapacity];
-    size_t n_ = 0;
+    size_t n_;
+    bool gone_;
   };
 
-  /// This thread's cache of the pool for Size/Align.
+  template <size_t Size, size_t Align>
+  static void* allocate_cached() {
+    return cache<Size, Align>().allocate(of<Size, Align>());
+  }
+  template <size_t Size, size_t Align>
+  static void deallocate_cached(void* p) noexcept {
+    cache<Size, Align>().deallocate(of<Size, Align>(), p);
+  }
+
+ private:
+  struct Drain {
+    Cache& cache;
+    BlockPool& pool;
+    ~Drain() { cache.drain(pool); }
+  };
   template <size_t Size, size_t Align>
   static Cache& cache() {
-    thread_local Cache c(of<Size, Align>());
+    thread_local Cache c{};  // zero-initialized, never destroyed
+    thread_local Drain drain{c, of<Size, Align>()};
+    (void)drain;
     return c;
   }
 
-  static constexpr size_t kKeepBytes = size_t{32} << 20;  // per block size
-
- private:
   size_t take(void** out, size_t n);             // up to n kept blocks
   void give(void* const* in, size_t n) noexcept;  // keeps or frees them
   void* fresh();                                  // a new block from operator new
@@ -100,12 +120,12 @@ struct PoolAllocator {
   PoolAllocator(const PoolAllocator<U>&) noexcept {}  // NOLINT: rebinding is implicit
 
   T* allocate(size_t n) {
-    if (n == 1) return static_cast<T*>(BlockPool::cache<sizeof(T), alignof(T)>().allocate());
+    if (n == 1) return static_cast<T*>(BlockPool::allocate_cached<sizeof(T), alignof(T)>());
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, size_t n) noexcept {
     if (n == 1)
-      BlockPool::cache<sizeof(T), alignof(T)>().deallocate(p);
+      BlockPool::deallocate_cached<sizeof(T), alignof(T)>(p);
     else
       std::allocator<T>().deallocate(p, n);
   }

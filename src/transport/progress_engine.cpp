@@ -147,6 +147,10 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
   while (true) {
     const uint32_t e = epoch.load(std::memory_order_acquire);
     if (done()) {
+      // Leaving: clear a wake that may have been meant for us, or that found
+      // no one in the kernel while we were between checks (else the next
+      // notify would skip a real sleeper until its safety re-check).
+      if (!word) ch.wake_pending.store(0, std::memory_order_release);
       adapt_spin(channel, Clock::now() - started, true);
       return true;
     }

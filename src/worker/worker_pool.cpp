@@ -9,6 +9,7 @@ thread_local WorkerPool* tls_pool = nullptr;
 thread_local int tls_index = -1;
 thread_local const scheduler::ResourceDemand* tls_demand = nullptr;  // of the running job
 thread_local std::vector<int> tls_gpu_ids;                           // of the running job
+thread_local bool tls_short = false;  // the pool thread's running job was submitted as short
 }  // namespace
 
 int WorkerPool::current_index() noexcept {
@@ -73,18 +74,14 @@ void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand,
     e->job = std::move(job);
     e->key = key;
     e->demand = std::move(demand);
+    e->short_job = short_job;
     if (key) by_key_[key] = e;
     queue_.push_back(std::move(e));
     queued_.fetch_add(1, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
-    // A thread that is not idle nor blocked in get() looks at the queue again
-    // as soon as its job returns.
-    if (short_job) {
-      const size_t busy =
-          threads_.size() - std::min<size_t>(threads_.size(), idle_.load() + blocked_.load());
-      wake = queued_.load(std::memory_order_relaxed) > busy;
-    }
+    // A thread running a short job looks at the queue again in microseconds.
+    if (short_job) wake = queued_.load(std::memory_order_relaxed) > running_short_.load();
   }
   if (wake) engine_.notify(transport::ProgressEngine::kWork, 1);
 }
@@ -201,7 +198,6 @@ void WorkerPool::thread_main(int index) {
     if (entry && queued_.load(std::memory_order_acquire) > 0)
       engine_.notify(transport::ProgressEngine::kWork, 1);
     if (!entry) {  // sleep until a job arrives or resources free up
-      idle_.fetch_add(1, std::memory_order_acq_rel);
       engine_.wait_until(
           [&] {
             return stop_.load(std::memory_order_acquire) ||
@@ -209,14 +205,17 @@ void WorkerPool::thread_main(int index) {
                     queued_.load(std::memory_order_acquire) > 0);
           },
           transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
-      idle_.fetch_sub(1, std::memory_order_acq_rel);
       continue;
     }
     tls_demand = &entry->demand;
     tls_gpu_ids = entry->grant.gpu_ids;
+    tls_short = entry->short_job;
+    if (tls_short) running_short_.fetch_add(1, std::memory_order_acq_rel);
     engine_.enter_busy();
     entry->job();
     engine_.leave_busy();
+    if (tls_short) running_short_.fetch_sub(1, std::memory_order_acq_rel);
+    tls_short = false;
     tls_demand = nullptr;
     tls_gpu_ids.clear();
     {
@@ -238,6 +237,7 @@ void WorkerPool::lend_slot() {
     std::lock_guard lk(mu_);
     if (tls_demand) ledger_.lend_cpus(tls_demand->num_cpus);
     blocked_.fetch_add(1, std::memory_order_acq_rel);
+    if (tls_short) running_short_.fetch_sub(1, std::memory_order_acq_rel);
     generation_.fetch_add(1, std::memory_order_release);
     ensure_runner_locked();
   }
@@ -249,6 +249,7 @@ void WorkerPool::reclaim_slot() {
   std::lock_guard lk(mu_);
   if (tls_demand) ledger_.reclaim_cpus(tls_demand->num_cpus);
   blocked_.fetch_sub(1, std::memory_order_acq_rel);
+  if (tls_short) running_short_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 bool WorkerPool::has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const {

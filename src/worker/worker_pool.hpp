@@ -60,9 +60,10 @@ class WorkerPool {
   void start();
   /// Queues a job that will hold `demand` while it runs. A non-zero `key`
   /// lets run_inline() find it. `short_job`: the caller expects it to take
-  /// microseconds, so when every queued job has a busy thread that will
-  /// look for it next, no sleeping thread is woken (a futex wake per job
-  /// cost ~15% of the submitter's time with empty tasks). Thread-safe.
+  /// microseconds, so while every queued job has a thread running a short
+  /// job that will look for it next, no sleeping thread is woken (a futex
+  /// wake per job cost ~15% of the submitter's time with empty tasks). A
+  /// thread running a long job, or blocked, does not count. Thread-safe.
   void submit(Job job, uint64_t key = 0, scheduler::ResourceDemand demand = {},
               bool short_job = false);
   /// Runs the queued plain-CPU job `key` on the calling thread if no worker
@@ -104,6 +105,7 @@ class WorkerPool {
     scheduler::ResourceGrant grant;
     uint32_t passed_over = 0;  // times it did not fit while a later job started
     bool claimed = false;      // guarded by mu_: taken by a worker or run_inline
+    bool short_job = false;    // submit()'s hint
   };
   // A job passed over this often reserves what it lacks (see above).
   static constexpr uint32_t kStarving = 16;
@@ -139,7 +141,7 @@ class WorkerPool {
                                          // (changed under mu_, read without it)
   std::atomic<size_t> queued_{0};        // unclaimed jobs in queue_
   std::atomic<uint32_t> blocked_{0};     // jobs that lent their CPUs (blocked in get)
-  std::atomic<uint32_t> idle_{0};        // pool threads waiting for a job (spinning or asleep)
+  std::atomic<uint32_t> running_short_{0};  // pool threads running a short job, not blocked
   std::atomic<uint64_t> generation_{0};  // bumped when a job arrives or resources free up
   std::atomic<bool> stop_{false};
 };

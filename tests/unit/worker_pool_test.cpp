@@ -272,3 +272,38 @@ TEST_F(PoolFixture, BurstWakesEveryThread) {
   }
   pool.stop();
 }
+
+// A short job must not wait behind a long one while another thread sleeps:
+// only threads running short jobs count as "about to look at the queue".
+TEST_F(PoolFixture, ShortJobDoesNotWaitBehindALongOne) {
+  worker::WorkerPool pool(node(2), engine);
+  pool.start();
+  auto fastest = Clock::duration::max();
+  for (int round = 0; round < 3; ++round) {  // the fastest of three: CI hosts stall
+    std::atomic<bool> long_running{false}, release{false}, short_ran{false};
+    pool.submit([&] {
+      long_running = true;
+      engine.notify();
+      const auto give_up = Clock::now() + std::chrono::seconds(10);
+      while (!release && Clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      engine.notify();  // the test waits for the pool to be idle
+    });
+    ASSERT_TRUE(engine.wait_until([&] { return long_running.load(); }, in_10s()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the other thread sleeps
+    const auto t0 = Clock::now();
+    pool.submit(
+        [&] {
+          short_ran = true;
+          engine.notify();
+        },
+        0, {}, /*short_job=*/true);
+    EXPECT_TRUE(engine.wait_until([&] { return short_ran.load(); }, in_10s()));
+    fastest = std::min(fastest, Clock::now() - t0);
+    release = true;
+    EXPECT_TRUE(engine.wait_until([&] { return pool.idle(); }, in_10s()));
+  }
+  // Woken at once, not by the sleeping thread's 100 ms safety re-check.
+  EXPECT_LT(fastest, std::chrono::milliseconds(50));
+  pool.stop();
+}
