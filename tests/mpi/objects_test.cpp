@@ -193,6 +193,18 @@ bool settles(const std::function<bool()>& ok) {
   }
   return ok();
 }
+
+// Every node's store holds what it held in `before` again (in time).
+bool stores_settle_at(const std::vector<prism::MemoryStats>& before) {
+  return settles([&] {
+    auto now = all_nodes_stats();
+    for (size_t n = 0; n < now.size(); ++n)
+      if (now[n].objects_in_store != before[n].objects_in_store ||
+          now[n].bytes_in_store != before[n].bytes_in_store)
+        return false;
+    return true;
+  });
+}
 }  // namespace
 
 // Regression: the last handle of a task's argument dies when the task's
@@ -305,14 +317,8 @@ TEST(RefCount, RefsInsideValuesAreFreedWithTheirValue) {
     }
     EXPECT_DOUBLE_EQ(prism::get(total), 3.0 * kN);
   }
-  EXPECT_TRUE(settles([&] {
-    auto now = all_nodes_stats();
-    for (size_t n = 0; n < now.size(); ++n)
-      if (now[n].objects_in_store != before[n].objects_in_store ||
-          now[n].bytes_in_store != before[n].bytes_in_store)
-        return false;
-    return true;
-  })) << "objects referenced only from inside freed values were kept";
+  EXPECT_TRUE(stores_settle_at(before))
+      << "objects referenced only from inside freed values were kept";
 }
 
 namespace {
@@ -358,12 +364,6 @@ TEST(RefCount, RefsOfATaskThatFailedBeforeDecodingThemAreReleased) {
           << e.what();
     }
   }
-  EXPECT_TRUE(settles([&] {
-    auto now = all_nodes_stats();
-    for (size_t n = 0; n < now.size(); ++n)
-      if (now[n].objects_in_store != before[n].objects_in_store ||
-          now[n].bytes_in_store != before[n].bytes_in_store)
-        return false;
-    return true;
-  })) << "objects sent to tasks that failed before decoding them were kept";
+  EXPECT_TRUE(stores_settle_at(before))
+      << "objects sent to tasks that failed before decoding them were kept";
 }
