@@ -148,8 +148,8 @@ const std::vector<OptionDef>& option_defs() {
                "(false: submitters balance by their own counts)",
                "true", &Config::global_scheduler),
       int_opt("local-queue",
-              "plain tasks that may wait on their submitter's node before it spills (0: its CPU "
-              "slots)",
+              "plain tasks that may wait on their submitter's node before it spills (0: by "
+              "expected wait, ~20 us of queued work and at least one task per CPU slot)",
               "0", 0, 1 << 20, &Config::local_queue),
       int_opt("heartbeat-us",
               "a busy node rank reports its load to the global scheduler at most this often",
