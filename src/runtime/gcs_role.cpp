@@ -122,7 +122,8 @@ void GcsRole::on_message(int src, std::span<const std::byte> msg) {
     stop_ = true;
     return;
   }
-  if (global_scheduler_ && kind == MessageKind::kSpillTask) return on_spill_task(src, msg);
+  if (global_scheduler_ && (kind == MessageKind::kSpillTask || kind == MessageKind::kSpillTasks))
+    return on_spill_task(src, msg);
   if (global_scheduler_ && kind == MessageKind::kNodeLoad) return on_node_load(src, msg);
   PRISM_LOG_WARN("GCS rank {}: dropped a message of kind {} from rank {} ({} bytes)",
                  layout_.world_rank, static_cast<int>(kind), src, msg.size());
@@ -130,9 +131,46 @@ void GcsRole::on_message(int src, std::span<const std::byte> msg) {
 
 // The task travels on as the SubmitTask it would have been: its bytes after
 // the spill header are forwarded without decoding. The executor sends the
-// result straight to the owner.
+// result straight to the owner. A batch of spilled tasks goes on as one
+// batch per chosen node.
 void GcsRole::on_spill_task(int src, std::span<const std::byte> msg) {
   Reader r(msg.subspan(1));
+  Forwards out;
+  if (static_cast<MessageKind>(msg[0]) == MessageKind::kSpillTask) {
+    place_spilled(src, r.rest(), out);
+  } else if (Status st = for_each_batched(
+                 r, [&](std::span<const std::byte> body) { place_spilled(src, body, out); });
+             !st) {
+    ++stats_.dropped;
+    PRISM_LOG_WARN("global scheduler: dropped a malformed batch from rank {}: {}", src,
+                   st.to_string());
+  }
+  for (auto& [node, batch] : out) {
+    const uint32_t n = batch.tasks.count();
+    Writer w = batch.tasks.take();
+    if (Status st = transport_.send(node, w.buffer()); !st) {
+      for (const auto& id : batch.ids)
+        fail_spilled(
+            id, "could not send the task to node " + std::to_string(node) + ": " + st.to_string());
+      continue;
+    }
+    stats_.tasks_placed += n;
+  }
+}
+
+// A task that cannot be placed or sent fails at its owner: never dropped.
+void GcsRole::fail_spilled(const ObjectId& id, const std::string& why) {
+  ObjectValue v;
+  v.kind = ObjectValue::Kind::kError;
+  v.error = "global scheduler: " + why;
+  Writer w(64);
+  encode_task_result(id, v, {}, w);
+  if (Status st = transport_.send(static_cast<int>(id.owner_rank), w.buffer()); !st)
+    PRISM_LOG_ERROR("global scheduler: error result to rank {}: {}", id.owner_rank, st.to_string());
+}
+
+void GcsRole::place_spilled(int src, std::span<const std::byte> body, Forwards& out) {
+  Reader r(body);
   scheduler::TaskRequest request;
   if (Status st = decode_spill_header(r, request); !st) {
     ++stats_.dropped;
@@ -148,25 +186,13 @@ void GcsRole::on_spill_task(int src, std::span<const std::byte> msg) {
     PRISM_LOG_WARN("global scheduler: dropped a spilled task without an id from rank {}", src);
     return;
   }
-  // A task that cannot be placed or sent fails at its owner: never dropped.
-  auto fail = [&](const std::string& why) {
-    ObjectValue v;
-    v.kind = ObjectValue::Kind::kError;
-    v.error = "global scheduler: " + why;
-    Writer w(64);
-    encode_task_result(id, v, {}, w);
-    if (Status st = transport_.send(static_cast<int>(id.owner_rank), w.buffer()); !st)
-      PRISM_LOG_ERROR("global scheduler: error result to rank {}: {}", id.owner_rank,
-                      st.to_string());
-  };
   auto node = global_scheduler_->pick(request);
-  if (!node) return fail(node.status().message());  // the submitter checked: not expected
-  Writer w(task.size() + 1);
-  w.put(MessageKind::kSubmitTask);
+  if (!node) return fail_spilled(id, node.status().message());  // the submitter checked
+  auto& batch = out[*node];
+  Writer& w = batch.tasks.begin();
   w.append(task.data(), task.size());
-  if (Status st = transport_.send(*node, w.buffer()); !st)
-    return fail("could not send the task to node " + std::to_string(*node) + ": " + st.to_string());
-  ++stats_.tasks_placed;
+  batch.tasks.end();
+  batch.ids.push_back(id);
 }
 
 void GcsRole::on_node_load(int src, std::span<const std::byte> msg) {

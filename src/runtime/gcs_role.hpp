@@ -10,13 +10,17 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "common/config.hpp"
 #include "gcs/gcs.hpp"
 #include "runtime/gcs_wire.hpp"
 #include "runtime/layout.hpp"
+#include "runtime/protocol.hpp"
 #include "scheduler/global_scheduler.hpp"
 #include "transport/transport.hpp"
 
@@ -54,6 +58,13 @@ class GcsRole {
   void on_message(int src, std::span<const std::byte> msg);
   // Global scheduler: place a spilled task / take a node's heartbeat.
   void on_spill_task(int src, std::span<const std::byte> msg);
+  struct Forward {  // the tasks placed on one node by one spill message
+    MessageBatch tasks{MessageKind::kSubmitTasks};
+    std::vector<ObjectId> ids;
+  };
+  using Forwards = std::map<int, Forward>;
+  void place_spilled(int src, std::span<const std::byte> body, Forwards& out);
+  void fail_spilled(const ObjectId& id, const std::string& why);
   void on_node_load(int src, std::span<const std::byte> msg);
 
   const Config config_;

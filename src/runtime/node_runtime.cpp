@@ -103,6 +103,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
     scheduler_.use_global_scheduler(true);
   }
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
+  engine_.set_deferred_work([this] { flush_spills(); });
 }
 
 NodeRuntime::~NodeRuntime() {
@@ -703,27 +704,65 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
     // two pointers fit std::function without a heap block.
     pool_.submit([this, pending = task.get()] { execute(pending->spec); }, id.seq,
                  task->spec.resources, mean_ns && *mean_ns < kShortTaskNs);
+  } else if (via_global) {
+    // Batched: the next poll by any thread (or a full batch) sends it.
+    Writer& w = spill_batch_.begin();
+    encode_spill_header(task->request, w);
+    encode_task(task->spec, w);
+    spill_batch_.end();
+    spill_ids_.push_back(id);
+    in_flight_.emplace(id.seq, std::move(task));
+    if (spill_batch_.count() >= kSpillBatch)
+      flush_spills_locked();
+    else if (spill_batch_.count() == 1)
+      engine_.request_deferred_work();
+    return;
   } else {
     Writer w(64);
-    if (via_global) {
-      w.put(MessageKind::kSpillTask);
-      encode_spill_header(task->request, w);
-    } else {
-      w.put(MessageKind::kSubmitTask);
-    }
+    w.put(MessageKind::kSubmitTask);
     encode_task(task->spec, w);
-    const int dst = via_global ? global_scheduler_ : *node;
-    if (Status st = send(dst, w); !st) {
+    if (Status st = send(*node, w); !st) {
       unpin_refs();
-      if (!via_global) scheduler_.on_complete(*node);
+      scheduler_.on_complete(*node);
       ObjectValue v;
       v.kind = ObjectValue::Kind::kError;
-      v.error = "could not send the task to rank " + std::to_string(dst) + ": " + st.to_string();
+      v.error = "could not send the task to rank " + std::to_string(*node) + ": " + st.to_string();
       complete_locked(id, std::move(v));
       return;
     }
   }
   in_flight_.emplace(id.seq, std::move(task));
+}
+
+void NodeRuntime::flush_spills() {
+  std::lock_guard lk(mu_);
+  flush_spills_locked();
+}
+
+// Sends the batch of spilled tasks; if it cannot go, each task fails at once.
+void NodeRuntime::flush_spills_locked() {
+  if (spill_batch_.count() == 0) return;
+  // The global scheduler learns this node's load from heartbeats sent when
+  // jobs finish; tasks queued here since then (the reason these spill) would
+  // be invisible to it, and it could send them right back. Same channel, so
+  // the heartbeat arrives first.
+  send_heartbeat(/*urgent=*/true);
+  Writer w = spill_batch_.take();
+  auto ids = std::move(spill_ids_);
+  spill_ids_.clear();
+  Status st = send(global_scheduler_, w);
+  if (st) return;
+  for (const auto& id : ids) {
+    auto it = in_flight_.find(id.seq);
+    if (it == in_flight_.end()) continue;
+    unpin_task_refs_locked(*it->second);
+    in_flight_.erase(it);
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = "could not send the task to the global scheduler (rank " +
+              std::to_string(global_scheduler_) + "): " + st.to_string();
+    complete_locked(id, std::move(v));
+  }
 }
 
 // A task that failed before it decoded all its arguments never borrowed some
@@ -1020,6 +1059,15 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kSubmitTask:
       on_submit(src, r);
       return;
+    case MessageKind::kSubmitTasks:
+      if (Status st = for_each_batched(r,
+                                       [&](std::span<const std::byte> body) {
+                                         Reader one(body);
+                                         on_submit(src, one);
+                                       });
+          !st)
+        PRISM_LOG_ERROR("dropped a malformed batch of tasks from rank {}: {}", src, st.to_string());
+      return;
     case MessageKind::kTaskResult:
       on_task_result(src, r);
       return;
@@ -1096,12 +1144,12 @@ void NodeRuntime::on_submit(int src, Reader& r) {
   send_heartbeat();
 }
 
-void NodeRuntime::send_heartbeat() {
+void NodeRuntime::send_heartbeat(bool urgent) {
   if (global_scheduler_ < 0) return;
   const int64_t now = Timeline::now_us();
   const int64_t last = last_heartbeat_us_.load(std::memory_order_relaxed);
   const bool due = now - last >= static_cast<int64_t>(config_.heartbeat_us);
-  if (!due && !pool_.idle()) return;
+  if (!due && !pool_.idle() && !urgent) return;
   const auto load = pool_.load();
   std::unique_lock lk(heartbeat_mu_, std::try_to_lock);
   if (!lk) return;  // another thread is reporting right now

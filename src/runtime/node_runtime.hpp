@@ -151,7 +151,9 @@ class NodeRuntime {
   void release_transit_pin_locked(const ObjectId& id, int sender);
   // Reports this node's load to the global scheduler: at most once per
   // heartbeat interval while busy, at once when it turns idle, never when idle.
-  void send_heartbeat();
+  // urgent: even if one went less than --prism-heartbeat-us ago (still
+  // not when another thread is sending one, nor when nothing changed).
+  void send_heartbeat(bool urgent = false);
   void send_id_message(MessageKind kind, int dst, const ObjectId& id, int64_t extra = -1);
 
   // The slot stays valid until the entry is erased; copy it to keep the entry.
@@ -162,6 +164,8 @@ class NodeRuntime {
                           const ObjectEntry& dep);
   void dispatch_locked(PendingPtr task);
   void unpin_task_refs_locked(const PendingTask& task);
+  void flush_spills();
+  void flush_spills_locked();
   void release_unborrowed_locked(const TaskSpec& spec,
                                  std::vector<std::pair<ObjectId, int>>& borrowed);
   void maybe_free_locked(const ObjectId& id);
@@ -221,6 +225,11 @@ class NodeRuntime {
   ObjectTable<EntryPtr> objects_;  // owned and borrowed objects (object_table.hpp)
   PendingMap waiting_;             // by seq: deps unresolved
   PendingMap in_flight_;           // by seq: dispatched
+  // Tasks for the global scheduler, sent as one message when a thread next
+  // polls the transport or the batch is full (guarded by mu_).
+  MessageBatch spill_batch_{MessageKind::kSpillTasks};
+  std::vector<ObjectId> spill_ids_;
+  static constexpr uint32_t kSpillBatch = 64;
   scheduler::Scheduler scheduler_;
   NodeStats stats_;
   Timeline timeline_;

@@ -1,5 +1,7 @@
 #include "runtime/protocol.hpp"
 
+#include <cstring>
+
 namespace prism::runtime {
 namespace {
 
@@ -55,6 +57,39 @@ Status decode_demand(Reader& r, scheduler::ResourceDemand& d) {
 }
 
 }  // namespace
+
+Writer& MessageBatch::begin() {
+  if (count_ == 0) {
+    w_.put(kind_);
+    w_.put<uint32_t>(0);  // the count, patched by end()
+  }
+  body_at_ = w_.size();
+  w_.put<uint32_t>(0);  // the body's length, patched by end()
+  return w_;
+}
+
+void MessageBatch::end() {
+  const auto len = static_cast<uint32_t>(w_.size() - body_at_ - sizeof(uint32_t));
+  std::memcpy(w_.buffer().data() + body_at_, &len, sizeof len);
+  ++count_;
+  std::memcpy(w_.buffer().data() + 1, &count_, sizeof count_);
+}
+
+Writer MessageBatch::take() {
+  Writer out;
+  std::swap(out, w_);
+  count_ = 0;
+  return out;
+}
+
+Status for_each_batched(Reader& r, const std::function<void(std::span<const std::byte>)>& f) {
+  const auto n = r.get<uint32_t>();
+  std::vector<std::span<const std::byte>> bodies;
+  for (uint32_t i = 0; i < n && r.ok(); ++i) bodies.push_back(r.get_bytes());
+  if (Status st = r.finish("message batch of " + std::to_string(n)); !st) return st;
+  for (const auto& b : bodies) f(b);
+  return Status::ok();
+}
 
 void encode_spill_header(const scheduler::TaskRequest& q, Writer& w) {
   w.put(q.num_cpus);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ enum class MessageKind : uint8_t {
   kFetchDone = 0x0C,            // reader -> holder: RDMA read finished, unpin
   kSpillTask = 0x0D,            // submitter -> global scheduler: place this task for me
   kNodeLoad = 0x0E,             // node -> global scheduler: heartbeat with the node's load
+  kSpillTasks = 0x0F,           // several SpillTask bodies in one message (MessageBatch)
+  kSubmitTasks = 0x10,          // several SubmitTask bodies in one message (MessageBatch)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -90,6 +93,31 @@ void encode_task(const TaskSpec& t, Writer& w);
 
 /// SpillTask: the placement facts the global scheduler needs, then the task
 /// exactly as SubmitTask carries it (forwarded without decoding).
+/// Several messages of one kind in one: the kind, a u32 count, then each
+/// body (what follows the kind byte of the single message) with its u32
+/// length. Spilled tasks travel this way: one message (and one wake-up of
+/// the receiver) per batch instead of per task.
+class MessageBatch {
+ public:
+  explicit MessageBatch(MessageKind kind) : kind_(kind) {}
+  /// Starts a body: encode it into the returned writer, then end().
+  Writer& begin();
+  void end();
+  uint32_t count() const noexcept { return count_; }
+  /// The message; the batch is empty again afterwards.
+  Writer take();
+
+ private:
+  MessageKind kind_;
+  Writer w_;
+  uint32_t count_ = 0;
+  size_t body_at_ = 0;
+};
+/// Calls f(body) for each body of a batch message (after its kind byte);
+/// a malformed batch (count or lengths beyond the message) is refused whole.
+[[nodiscard]] Status for_each_batched(Reader& r,
+                                      const std::function<void(std::span<const std::byte>)>& f);
+
 void encode_spill_header(const scheduler::TaskRequest& r, Writer& w);
 [[nodiscard]] Status decode_spill_header(Reader& r, scheduler::TaskRequest& req);
 void encode_node_load(const scheduler::NodeLoad& l, Writer& w);

@@ -104,7 +104,22 @@ class ProgressEngine {
   }
 
   /// Polls once if nobody else is. Handlers notify what they changed.
-  int poll_once() { return transport_.try_poll(); }
+  /// Runs the deferred work first if it was requested.
+  int poll_once() {
+    if (deferred_requested_.load(std::memory_order_acquire) &&
+        deferred_requested_.exchange(false, std::memory_order_acq_rel))
+      deferred_work_();
+    return transport_.try_poll();
+  }
+
+  /// Work that may wait until some thread next polls (the owner's batched
+  /// messages): set once, before run(). Thread-safe to request: the next
+  /// poll by any thread runs it, and a sleeping progress thread is woken.
+  void set_deferred_work(std::function<void()> work) { deferred_work_ = std::move(work); }
+  void request_deferred_work() {
+    deferred_requested_.store(true, std::memory_order_release);
+    transport_.wake();
+  }
 
   Transport& transport() noexcept { return transport_; }
 
@@ -123,6 +138,8 @@ class ProgressEngine {
   void release_host_slot() noexcept;
 
   HostSpinBudget host_;
+  std::function<void()> deferred_work_ = [] {};
+  std::atomic<bool> deferred_requested_{false};
 
   Transport& transport_;
   const Clock::duration spin_;

@@ -169,3 +169,34 @@ TEST(Protocol, TaskResultRoundTripsWithAndWithoutContainedRefs) {
   std::vector<ObjectId> contained;
   EXPECT_EQ(runtime::decode_task_result(r, id, u, contained).code(), Errc::kMalformedMessage);
 }
+
+TEST(Protocol, MessageBatchRoundTripsAndRefusesTruncation) {
+  runtime::MessageBatch batch(runtime::MessageKind::kSubmitTasks);
+  for (uint32_t i = 0; i < 3; ++i) {
+    Writer& w = batch.begin();
+    for (uint32_t k = 0; k <= i; ++k) w.put<uint32_t>(100 + k);
+    batch.end();
+  }
+  EXPECT_EQ(batch.count(), 3u);
+  Writer msg = batch.take();
+  EXPECT_EQ(batch.count(), 0u);
+  auto bytes = msg.take();
+  Reader r(bytes);
+  EXPECT_EQ(r.get<runtime::MessageKind>(), runtime::MessageKind::kSubmitTasks);
+  std::vector<size_t> sizes;
+  ASSERT_TRUE(runtime::for_each_batched(r, [&](std::span<const std::byte> body) {
+                sizes.push_back(body.size());
+                Reader b(body);
+                EXPECT_EQ(b.get<uint32_t>(), 100u);
+              }).is_ok());
+  EXPECT_EQ(sizes, (std::vector<size_t>{4, 8, 12}));
+
+  // Cut short: refused whole, no body delivered.
+  bytes.resize(bytes.size() - 2);
+  Reader cut(bytes);
+  (void)cut.get<runtime::MessageKind>();
+  int delivered = 0;
+  auto st = runtime::for_each_batched(cut, [&](std::span<const std::byte>) { ++delivered; });
+  EXPECT_EQ(st.code(), Errc::kMalformedMessage);
+  EXPECT_EQ(delivered, 0);
+}
