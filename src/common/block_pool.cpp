@@ -22,17 +22,7 @@ void* BlockPool::allocate() {
 }
 
 void BlockPool::deallocate(void* p) noexcept {
-  {
-    std::lock_guard lk(mu_);
-    if (free_.size() < keep_) {
-      try {
-        free_.push_back(p);
-        return;
-      } catch (...) {  // no room to remember it: give it back instead
-      }
-    }
-  }
-  ::operator delete(p, std::align_val_t{align_});
+  give(&p, 1);
 }
 
 size_t BlockPool::take(void** out, size_t n) {

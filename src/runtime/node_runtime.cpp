@@ -663,17 +663,19 @@ void NodeRuntime::unpin_task_refs_locked(const PendingTask& task) {
   for (const auto& r : task.value_refs) transit_done_locked(r);
 }
 
+// The task never reached an executor: its refs are unpinned and its object
+// fails with `why`.
+void NodeRuntime::fail_unsent_locked(const PendingTask& task, std::string why) {
+  unpin_task_refs_locked(task);
+  ObjectValue v;
+  v.kind = ObjectValue::Kind::kError;
+  v.error = std::move(why);
+  complete_locked(task.spec.id, std::move(v));
+}
+
 void NodeRuntime::dispatch_locked(PendingPtr task) {
   const ObjectId id = task->spec.id;
-  auto unpin_refs = [&] { unpin_task_refs_locked(*task); };
-  if (!task->arg_error.empty()) {
-    unpin_refs();
-    ObjectValue v;
-    v.kind = ObjectValue::Kind::kError;
-    v.error = task->arg_error;
-    complete_locked(id, std::move(v));
-    return;
-  }
+  if (!task->arg_error.empty()) return fail_unsent_locked(*task, task->arg_error);
   for (const auto& a : task->spec.args)  // locality: where is the largest argument?
     if (a.kind == WireArg::Kind::kRemoteValue && a.location.size > task->request.data_bytes) {
       task->request.data_bytes = a.location.size;
@@ -684,14 +686,7 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
       timed == task_ns_.end() ? std::nullopt : std::optional(timed->second);
   auto node = scheduler_.pick(task->request,
                               pool_.has_room(task->spec.resources, local_queue_limit(mean_ns)));
-  if (!node) {
-    unpin_refs();
-    ObjectValue v;
-    v.kind = ObjectValue::Kind::kError;
-    v.error = node.status().message();
-    complete_locked(id, std::move(v));
-    return;
-  }
+  if (!node) return fail_unsent_locked(*task, node.status().message());
   task->node = *node;
   const bool via_global = *node == scheduler::Scheduler::kGlobal;
   if (!via_global) scheduler_.on_dispatch(*node);
@@ -722,13 +717,9 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
     w.put(MessageKind::kSubmitTask);
     encode_task(task->spec, w);
     if (Status st = send(*node, w); !st) {
-      unpin_refs();
       scheduler_.on_complete(*node);
-      ObjectValue v;
-      v.kind = ObjectValue::Kind::kError;
-      v.error = "could not send the task to rank " + std::to_string(*node) + ": " + st.to_string();
-      complete_locked(id, std::move(v));
-      return;
+      return fail_unsent_locked(*task, "could not send the task to rank " + std::to_string(*node) +
+                                           ": " + st.to_string());
     }
   }
   in_flight_.emplace(id.seq, std::move(task));
@@ -755,13 +746,10 @@ void NodeRuntime::flush_spills_locked() {
   for (const auto& id : ids) {
     auto it = in_flight_.find(id.seq);
     if (it == in_flight_.end()) continue;
-    unpin_task_refs_locked(*it->second);
+    auto task = std::move(it->second);
     in_flight_.erase(it);
-    ObjectValue v;
-    v.kind = ObjectValue::Kind::kError;
-    v.error = "could not send the task to the global scheduler (rank " +
-              std::to_string(global_scheduler_) + "): " + st.to_string();
-    complete_locked(id, std::move(v));
+    fail_unsent_locked(*task, "could not send the task to the global scheduler (rank " +
+                                  std::to_string(global_scheduler_) + "): " + st.to_string());
   }
 }
 

@@ -164,6 +164,7 @@ class NodeRuntime {
                           const ObjectEntry& dep);
   void dispatch_locked(PendingPtr task);
   void unpin_task_refs_locked(const PendingTask& task);
+  void fail_unsent_locked(const PendingTask& task, std::string why);
   void flush_spills();
   void flush_spills_locked();
   void release_unborrowed_locked(const TaskSpec& spec,

@@ -106,10 +106,9 @@ Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_ha
     return pick;
   }
   if (feasible.size() == 1) return feasible.front();  // nothing to choose
-  if (global_) {  // the global scheduler weighs load and locality with every node's heartbeat
-    if (local_ok && !data_elsewhere && (room || r.placement == 2 || data_here)) return local_;
-    return kGlobal;
-  }
+  // The global scheduler weighs load and locality with every node's heartbeat
+  // (whatever may stay here returned above).
+  if (global_) return kGlobal;
   // Locality: a large argument draws the task to its holder, unless that node
   // is already twice over its slots (then moving the data is cheaper).
   if ((data_elsewhere || data_here) &&
