@@ -1,6 +1,7 @@
 #include "gcs/layout.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace prism::gcs {
 
@@ -110,7 +111,16 @@ int GcsLayout::shard_of(TableId table, std::span<const std::byte> key) const noe
     h *= 0x100000001b3ull;
   };
   mix(static_cast<uint8_t>(table));
-  for (std::byte b : key) mix(static_cast<uint8_t>(b));
+  if (table == TableId::kTasks && key.size() == 16) {
+    // (u32 owner, u32 index, u64 seq): hash the block, not the seq.
+    uint64_t seq = 0;
+    std::memcpy(&seq, key.data() + 8, sizeof seq);
+    const uint64_t block = seq / kTaskBlock;
+    for (size_t i = 0; i < 8; ++i) mix(static_cast<uint8_t>(key[i]));
+    for (size_t i = 0; i < 8; ++i) mix(static_cast<uint8_t>(block >> (8 * i)));
+  } else {
+    for (std::byte b : key) mix(static_cast<uint8_t>(b));
+  }
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 27;

@@ -15,6 +15,10 @@
 
 namespace prism::gcs {
 
+/// Task ids are grouped in blocks of this many sequence numbers: a block is
+/// stored on one shard, and a run of tasks (TaskRecord::run) stays inside it.
+inline constexpr uint64_t kTaskBlock = 1024;
+
 /// The four tables of the GCS. The numeric values travel on the wire.
 enum class TableId : uint8_t {
   kTasks = 1,    // task id -> spec summary, state, lineage
@@ -90,6 +94,8 @@ struct GcsLayout {
   /// Ranks in no initial chain.
   std::vector<int> spares() const;
   /// Which shard holds `key` of `table`. Deterministic across processes.
+  /// Task keys are placed by block (kTaskBlock), so that one row can stand
+  /// for a run of consecutive tasks (gcs/records.hpp).
   int shard_of(TableId table, std::span<const std::byte> key) const noexcept;
   bool is_gcs_rank(int rank) const noexcept;
 };

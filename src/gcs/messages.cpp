@@ -63,6 +63,12 @@ Status validate(const WriteOp& op) {
   if (!(table_wide_ok && op.key.empty())) PRISM_RETURN_IF_ERROR(validate_key(op.table, op.key));
   switch (op.kind) {
     case OpKind::kPut:
+      if (op.table == TableId::kTasks) {  // the row may stand for a run of tasks
+        auto k = decode_key<TaskTable>(op.key);
+        auto v = decode_record<TaskTable>(op.record);
+        if (!v) return {Errc::kInvalidArgument, v.status().message()};
+        return validate_task_run(*k, *v);  // the key was validated above
+      }
       return validate_record(op.table, op.record);
     case OpKind::kAddLocation:
     case OpKind::kRemoveLocation:

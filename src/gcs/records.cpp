@@ -92,6 +92,7 @@ void put_record(Writer& w, const TaskRecord& v) {
   for (const auto& a : v.args) put_key(w, a);
   put_key(w, v.parent);
   w.put<uint32_t>(v.num_returns);
+  w.put<uint32_t>(v.run);  // last: ShardStore::run_notices reads it in place
 }
 
 void get_record(Reader& r, TaskRecord& v) {
@@ -105,6 +106,8 @@ void get_record(Reader& r, TaskRecord& v) {
   for (auto& a : v.args) get_key(r, a);
   get_key(r, v.parent);
   v.num_returns = r.get<uint32_t>();
+  v.run = r.get<uint32_t>();
+  if (v.run == 0 || v.run > kTaskBlock) r.fail();
 }
 
 void put_record(Writer& w, const ObjectRecord& v) {
@@ -157,6 +160,15 @@ void get_record(Reader& r, NodeRecord& v) {
   const auto alive = r.get<uint8_t>();
   if (alive > 1) r.fail();
   v.alive = alive == 1;
+}
+
+Status validate_task_run(const TaskId& first, const TaskRecord& rec) {
+  if (first.is_nil()) return {Errc::kInvalidArgument, "task row for the nil task id"};
+  if (rec.run == 0 || first.seq % kTaskBlock + rec.run > kTaskBlock)
+    return {Errc::kInvalidArgument, "task run of " + std::to_string(rec.run) + " from " +
+                                        first.to_string() + " crosses its block of " +
+                                        std::to_string(kTaskBlock)};
+  return Status::ok();
 }
 
 Status validate_key(TableId table, std::span<const std::byte> key) {

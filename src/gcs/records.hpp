@@ -34,6 +34,14 @@ enum class TaskState : uint8_t { kPending = 0, kRunning = 1, kFinished = 2, kFai
 const char* task_state_name(TaskState s) noexcept;
 
 /// Task table row: what ran, where, and its lineage (enough to re-run it).
+///
+/// A row may stand for a *run* of tasks: `run` tasks with consecutive
+/// sequence numbers from its key on (same owner and index) that share every
+/// other field. A driver that submits a million identical tasks then costs
+/// the GCS a thousand rows, not a million. Runs never cross a task block
+/// (kTaskBlock consecutive sequence numbers, which all live on one shard);
+/// reads of one task (get) always answer with run = 1, and scans and
+/// snapshots list one row per task.
 struct TaskRecord {
   std::string function_name;  // registered name (PRISM_REMOTE)
   TaskState state = TaskState::kPending;
@@ -41,8 +49,16 @@ struct TaskRecord {
   std::vector<ObjectId> args;  // argument object ids (lineage)
   TaskId parent;               // creating task; nil for the driver's tasks
   uint32_t num_returns = 1;
+  uint32_t run = 1;  // tasks this row stands for (see above)
   friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
 };
+
+inline uint64_t task_block(const TaskId& id) noexcept {
+  return id.seq / kTaskBlock;
+}
+/// Ok if the row `rec` may be written under `first`: its run is at least one
+/// task and ends inside first's block.
+Status validate_task_run(const TaskId& first, const TaskRecord& rec);
 
 /// Object table row.
 struct ObjectRecord {

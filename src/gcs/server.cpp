@@ -391,7 +391,7 @@ void GcsServer::commit_through(Replica& rep, uint64_t upto) {
     if (e.seq > upto) break;
     reply(e.client, e.req_id, e.seq, e.result);
     if (!e.notify) continue;
-    if (e.op.kind == OpKind::kBatch) {
+    if (e.op.kind == OpKind::kBatch || !e.notices.empty()) {  // batch, or a run of tasks
       for (const BatchNotice& b : e.notices) {
         const auto subs = rep.store.subscribers(b.table, b.key);
         if (subs.empty()) continue;

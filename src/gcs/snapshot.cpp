@@ -196,7 +196,7 @@ void sort_rows(std::vector<P>& v) {
 template <class Tag>
 void append_rows(const KeyedTable<Tag>& t,
                  std::vector<std::pair<typename Tag::Key, typename Tag::Record>>& out) {
-  for (const auto& [k, v] : t.rows()) out.emplace_back(k, v);
+  t.for_each([&](const auto& k, const auto& v) { out.emplace_back(k, v); });
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "gcs/store.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 
 namespace prism::gcs {
 namespace {
@@ -49,6 +51,65 @@ void get_ranks(Reader& r, std::set<int>& s) {
 
 }  // namespace
 
+// ---- the task table's runs ------------------------------------------------------
+
+KeyedTable<TaskTable>::Rows::const_iterator KeyedTable<TaskTable>::covering(const Key& k) const {
+  auto it = rows_.upper_bound(k);
+  if (it == rows_.begin()) return rows_.end();
+  --it;  // the last row starting at or before k
+  const Key& first = it->first;
+  const bool covers = first.owner_rank == k.owner_rank && first.index == k.index &&
+                      k.seq - first.seq < it->second.run;
+  return covers ? it : rows_.end();
+}
+
+const TaskRecord* KeyedTable<TaskTable>::find(const Key& k) const {
+  auto it = covering(k);
+  return it == rows_.end() ? nullptr : &it->second;
+}
+
+void KeyedTable<TaskTable>::split_at(const Key& k) {
+  auto it = covering(k);
+  if (it == rows_.end() || it->first == k) return;
+  auto& head = const_cast<Record&>(it->second);  // map values are mutable; covering() is const
+  const auto keep = static_cast<uint32_t>(k.seq - it->first.seq);
+  Record tail = head;
+  tail.run = head.run - keep;
+  head.run = keep;
+  rows_.emplace_hint(std::next(it), k, std::move(tail));
+}
+
+TaskRecord* KeyedTable<TaskTable>::isolate(const Key& k) {
+  if (!find(k)) return nullptr;
+  split_at(k);
+  Key next = k;
+  ++next.seq;
+  split_at(next);
+  return &rows_.find(k)->second;
+}
+
+void KeyedTable<TaskTable>::put(const Key& k, Record v) {
+  Key end = k;
+  end.seq += v.run;
+  split_at(k);
+  split_at(end);
+  auto lo = rows_.lower_bound(k);
+  auto hi = rows_.lower_bound(end);
+  for (auto it = lo; it != hi; ++it) tasks_ -= it->second.run;
+  tasks_ += v.run;
+  rows_.erase(lo, hi);
+  rows_.emplace_hint(hi, k, std::move(v));
+}
+
+bool KeyedTable<TaskTable>::remove(const Key& k) {
+  if (!isolate(k)) return false;
+  rows_.erase(k);
+  --tasks_;
+  return true;
+}
+
+// ---- applying writes -------------------------------------------------------------
+
 void ShardStore::apply(LogEntry& e) {
   e.result = ok_result();
   e.notify = false;
@@ -72,6 +133,7 @@ void ShardStore::apply(LogEntry& e) {
   if (e.op.kind != OpKind::kBatch) {
     Outcome out{e.result, e.notify, e.present, e.post};
     apply_one(e.op, e.client, out, /*want_post=*/true);
+    if (e.notify && run_notices(e.op, e.notices)) e.notify = !e.notices.empty();
   } else {
     // One code per op; a changed row is kept for publication only if someone
     // subscribes to it (the common batch, lineage records, has no readers).
@@ -86,7 +148,7 @@ void ShardStore::apply(LogEntry& e) {
       Outcome out{res, notify, present, post};
       apply_one(op, e.client, out, watched);
       e.result.value[i] = static_cast<std::byte>(res.code);
-      if (!notify || !watched) continue;
+      if (!notify || run_notices(op, e.notices) || !watched) continue;
       auto same = std::find_if(e.notices.begin(), e.notices.end(), [&](const BatchNotice& n) {
         return n.table == op.table && n.key == op.key;
       });
@@ -98,6 +160,30 @@ void ShardStore::apply(LogEntry& e) {
 
   sess.done[e.req_id] = SessionEntry{e.seq, e.result};
   while (sess.done.size() > kMaxSessionEntries) sess.done.erase(sess.done.begin());
+}
+
+// Subscribers see one row per task: a put of a run publishes each task of it
+// that someone watches (every task for table-wide subscribers), not the run.
+bool ShardStore::run_notices(const WriteOp& op, std::vector<BatchNotice>& out) const {
+  if (op.kind != OpKind::kPut || op.table != TableId::kTasks || op.record.size() < 4) return false;
+  uint32_t run = 1;  // a task record ends with its run (records.cpp)
+  std::memcpy(&run, op.record.data() + op.record.size() - sizeof run, sizeof run);
+  if (run <= 1) return false;
+  const bool all = table_subs_.count(TableId::kTasks) > 0;
+  if (!all && key_subs_.empty()) return true;  // the common case: lineage nobody watches
+  auto first = decode_key<TaskTable>(op.key);
+  auto rec = decode_record<TaskTable>(op.record);
+  if (!first || !rec) return true;  // validated before; defensive
+  TaskRecord one = *rec;
+  one.run = 1;
+  const Bytes row = encode_record<TaskTable>(one);
+  TaskId id = *first;
+  for (uint32_t i = 0; i < rec->run; ++i, ++id.seq) {
+    Bytes key = encode_key<TaskTable>(id);
+    if (all || key_subs_.count({TableId::kTasks, key}))
+      out.push_back(BatchNotice{TableId::kTasks, std::move(key), true, row});
+  }
+  return true;
 }
 
 bool ShardStore::has_subscribers(TableId table, std::span<const std::byte> key) const {
@@ -192,7 +278,7 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
 
     case OpKind::kSetTaskState: {
       auto k = decode_key<TaskTable>(key_of());
-      TaskRecord* row = k ? tasks.find(*k) : nullptr;
+      TaskRecord* row = k ? tasks.isolate(*k) : nullptr;
       if (!row) {
         result = not_found(TableId::kTasks);
         break;
@@ -256,6 +342,11 @@ OpResult ShardStore::get(TableId table_id, std::span<const std::byte> key) const
         if (!k) return {Errc::kInvalidArgument, k.status().message(), false, {}};
         const auto* row = table<Tag>().find(*k);
         if (!row) return not_found(table_id);
+        if constexpr (std::is_same_v<Tag, TaskTable>) {  // one task of its run
+          TaskRecord one = *row;
+          one.run = 1;
+          return {Errc::kOk, {}, true, row_bytes<Tag>(one)};
+        }
         return {Errc::kOk, {}, true, row_bytes<Tag>(*row)};
       },
       [&] { return unknown_table(table_id); });
@@ -266,13 +357,13 @@ OpResult ShardStore::scan(TableId table_id) const {
       table_id,
       [&](auto tag) -> OpResult {
         using Tag = decltype(tag);
-        const auto& rows = table<Tag>().rows();
-        Writer w(16 + rows.size() * 48);
-        w.put<uint32_t>(static_cast<uint32_t>(rows.size()));
-        for (const auto& [k, v] : rows) {
+        const auto& t = table<Tag>();
+        Writer w(16 + t.size() * 48);
+        w.put<uint32_t>(static_cast<uint32_t>(t.size()));
+        t.for_each([&](const auto& k, const auto& v) {
           w.put_bytes(encode_key<Tag>(k));
           w.put_bytes(encode_record<Tag>(v));
-        }
+        });
         return {Errc::kOk, {}, true, w.take()};
       },
       [&] { return unknown_table(table_id); });

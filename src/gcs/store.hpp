@@ -44,10 +44,61 @@ class KeyedTable {
   // thousands a second (common/block_pool.hpp).
   using Rows = std::map<Key, Record, std::less<Key>, PoolAllocator<std::pair<const Key, Record>>>;
   const Rows& rows() const noexcept { return rows_; }
+  /// Calls f(key, record) for every row, in key order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : rows_) f(k, v);
+  }
   void clear() { rows_.clear(); }
 
  private:
   Rows rows_;
+};
+
+/// The task table holds runs (TaskRecord::run): a row keyed k with run n
+/// stands for tasks k.seq .. k.seq + n - 1 of k's owner and index. A write
+/// that touches part of a run splits it, so to readers the table is one row
+/// per task; rows() lists the runs themselves (for state transfer).
+template <>
+class KeyedTable<TaskTable> {
+ public:
+  using Key = TaskId;
+  using Record = TaskRecord;
+  using Rows = std::map<Key, Record, std::less<Key>, PoolAllocator<std::pair<const Key, Record>>>;
+
+  /// The row that covers task k (whose run may cover more), or nullptr.
+  const Record* find(const Key& k) const;
+  /// Task k's own row, split out of its run (run = 1), or nullptr: for
+  /// updating one task.
+  Record* isolate(const Key& k);
+  /// Writes v for tasks k .. k + v.run - 1 (validate_task_run holds).
+  void put(const Key& k, Record v);
+  bool remove(const Key& k);
+  /// Tasks (not runs).
+  size_t size() const noexcept { return tasks_; }
+  const Rows& rows() const noexcept { return rows_; }
+  /// Calls f(task id, record with run = 1) for every task, in id order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : rows_) {
+      Record one = v;
+      one.run = 1;
+      Key id = k;
+      for (uint32_t i = 0; i < v.run; ++i, ++id.seq) f(id, one);
+    }
+  }
+  void clear() {
+    rows_.clear();
+    tasks_ = 0;
+  }
+
+ private:
+  Rows::const_iterator covering(const Key& k) const;
+  /// Splits the run covering k (if it starts before k) so that a row starts at k.
+  void split_at(const Key& k);
+
+  Rows rows_;
+  size_t tasks_ = 0;
 };
 
 /// The outcome of one applied write, kept until the client acknowledges it.
@@ -115,6 +166,9 @@ class ShardStore {
     bool& present;
     Bytes& post;
   };
+  /// A put of a run of tasks: appends a notice for each of its tasks that
+  /// has subscribers and returns true (the caller publishes no run row).
+  bool run_notices(const WriteOp& op, std::vector<BatchNotice>& out) const;
   /// Applies one non-batch op; `want_post`: fill the row after the write.
   void apply_one(const WriteOp& op, int client, Outcome out, bool want_post);
 

@@ -448,23 +448,41 @@ void GcsAgent::mark_object(ObjectEntry& o) {
 void GcsAgent::issue_writes() {
   std::map<int, std::vector<Pending>> by_shard;
   size_t taken = 0;
-  auto add = [&](gcs::WriteOp op, TaskEntry* t, ObjectEntry* o, bool put_or_add) {
+  auto add = [&](gcs::WriteOp op, TaskEntry* t, ObjectEntry* o, bool put_or_add, uint32_t run = 1) {
     const int shard = layout_.shard_of(op.table, op.key);
-    by_shard[shard].push_back(Pending{std::move(op), t, o, put_or_add});
+    by_shard[shard].push_back(Pending{std::move(op), t, o, put_or_add, run});
     ++taken;
   };
-  while (in_flight_ + taken < opt_.max_in_flight && !task_backlog_.empty()) {
+  // The ready task rows, in id order: tasks finished out of order by several
+  // workers still form runs.
+  std::vector<TaskEntry*> ready;
+  while (in_flight_ + ready.size() < opt_.max_in_flight && !task_backlog_.empty()) {
     TaskEntry* t = task_backlog_.front();
     task_backlog_.pop_front();
     if (!t->dirty || t->in_flight) continue;
     t->dirty = false;
     t->in_flight = true;
-    const bool put = t->known && !t->row_written;
+    ready.push_back(t);
+  }
+  std::sort(ready.begin(), ready.end(),
+            [](const TaskEntry* a, const TaskEntry* b) { return a->id < b->id; });
+  for (size_t i = 0; i < ready.size();) {
+    TaskEntry* t = ready[i++];
     gcs::Bytes key = gcs::encode_key<gcs::TaskTable>(t->id);
-    if (put) {
-      add(gcs::make_op(gcs::OpKind::kPut, gcs::TableId::kTasks, std::move(key),
-                       gcs::encode_record<gcs::TaskTable>(t->rec)),
-          t, nullptr, true);
+    // A known task's row is always written whole, also when it only changes
+    // state: rows of a burst go as runs, where per-task state updates would
+    // split every run at the GCS.
+    if (t->known) {
+      // Tasks submitted one after another with the same row (the usual
+      // burst: same function, no ref arguments, finished on the same node)
+      // become one row standing for the run.
+      uint32_t run = 1;
+      while (i < ready.size() && extends_run(*t, run, *ready[i])) ++run, ++i;
+      t->rec.run = run;
+      gcs::Bytes rec = gcs::encode_record<gcs::TaskTable>(t->rec);
+      t->rec.run = 1;
+      add(gcs::make_op(gcs::OpKind::kPut, gcs::TableId::kTasks, std::move(key), std::move(rec)), t,
+          nullptr, true, run);
     } else {
       gcs::WriteOp op = gcs::make_op(gcs::OpKind::kSetTaskState, gcs::TableId::kTasks, std::move(key));
       op.task_state = t->rec.state;
@@ -517,12 +535,26 @@ void GcsAgent::issue_writes() {
                                         : Status{i < codes->size() ? (*codes)[i] : Errc::kInternal,
                                                  "batched GCS write"};
                         --in_flight_;
-                        if (p.task) task_written(*p.task, p.put_or_add, st);
-                        else object_written(*p.object, p.put_or_add, st);
+                        if (p.object) {
+                          object_written(*p.object, p.put_or_add, st);
+                          continue;
+                        }
+                        ObjectId id = p.task->id;
+                        task_written(*p.task, p.put_or_add, st);
+                        for (uint32_t k = 1; k < p.run; ++k) {  // the rest of its run
+                          ++id.seq;
+                          if (auto* t = tasks_.find(id)) task_written(**t, true, st);
+                        }
                       }
                     });
     }
   }
+}
+
+bool GcsAgent::extends_run(const TaskEntry& first, uint32_t run, const TaskEntry& next) {
+  return next.known && next.id.owner_rank == first.id.owner_rank &&
+         next.id.index == first.id.index && next.id.seq == first.id.seq + run &&
+         gcs::task_block(next.id) == gcs::task_block(first.id) && next.rec == first.rec;
 }
 
 void GcsAgent::task_written(TaskEntry& t, bool put, const Status& st) {

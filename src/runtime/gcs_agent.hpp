@@ -232,7 +232,11 @@ class GcsAgent {
     TaskEntry* task = nullptr;
     ObjectEntry* object = nullptr;
     bool put_or_add = false;  // task: a full-row put; object: add (else remove)
+    uint32_t run = 1;         // task put: the tasks from `task` on that it covers
   };
+  /// Whether `next` can join the run of `run` tasks starting at `first`: the
+  /// next sequence number in the same block, a full row equal to first's.
+  static bool extends_run(const TaskEntry& first, uint32_t run, const TaskEntry& next);
   static constexpr size_t kBatchOps = 64;  // ops per batched write (~6 KB)
   void issue_writes();
   void task_written(TaskEntry& t, bool put, const Status& st);

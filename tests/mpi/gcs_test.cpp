@@ -188,6 +188,44 @@ TEST(GcsRecording, TaskLineageAndObjectLocations) {
   }));
 }
 
+TEST(GcsRecording, ABurstOfLikeTasksIsRecordedAsRuns) {
+  // 3000 tasks with the same row (function, no ref arguments, the driver's
+  // node): the agent writes them as a few rows standing for runs, and readers
+  // still see one row per task.
+  constexpr int kTasks = 3000;
+  ASSERT_TRUE(agent().drain(20'000'000));
+  const auto before = agent().stats().ops_written;
+  std::vector<prism::ObjectRef<int>> refs;
+  for (int i = 0; i < kTasks; ++i)
+    refs.push_back(prism::task(plus_one).options({.node = 0}).remote(i));
+  for (int i = 0; i < kTasks; ++i) ASSERT_EQ(prism::get(refs[static_cast<size_t>(i)]), i + 1);
+  ASSERT_TRUE(agent().drain(20'000'000));
+  auto tasks = scan_table<gcs::TaskTable>();
+  for (int i = 0; i < kTasks; ++i) {
+    auto it = tasks.find(id_of(refs[static_cast<size_t>(i)]));
+    ASSERT_NE(it, tasks.end()) << "no task row for task " << i;
+    EXPECT_EQ(it->second.function_name, "plus_one");
+    EXPECT_EQ(it->second.state, gcs::TaskState::kFinished);
+    EXPECT_EQ(it->second.node, 0);
+    EXPECT_EQ(it->second.run, 1u);
+  }
+  // A get of one task in the middle of a run answers that task alone.
+  const ObjectId mid = id_of(refs[kTasks / 2]);
+  auto row = ask<prism::Expected<gcs::TaskRecord>>(
+      [mid](gcs::GcsClient& c, auto reply) { c.get<gcs::TaskTable>(mid, reply); });
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->function_name, "plus_one");
+  EXPECT_EQ((*row)->run, 1u);
+  // Row updates sent (published by the agent after each round): far fewer
+  // than tasks.
+  uint64_t ops = 0;
+  EXPECT_TRUE(eventually([&] {
+    ops = agent().stats().ops_written - before;
+    return ops >= 3;  // at least one per block of 1024 tasks
+  }));
+  EXPECT_LT(ops, static_cast<uint64_t>(kTasks / 10)) << ops << " row updates for " << kTasks;
+}
+
 TEST(GcsRecording, LineageNamesValueArgumentsAndTheParentTask) {
   auto input = prism::put(41);
   auto by_value = prism::task(plus_one).options({.node = 1}).remote(input);  // T parameter
