@@ -126,6 +126,18 @@ void GcsAgent::on_task_finished(const ObjectId& id, bool failed, int executor) {
   enqueue(std::move(e));
 }
 
+void GcsAgent::on_task_done(const TaskSpec& spec, bool failed, int executor) {
+  Event e;
+  e.kind = Event::Kind::kDone;
+  e.id = spec.id;
+  e.failed = failed;
+  e.node = executor;
+  e.function = spec.function;
+  e.args = spec.arg_ids;
+  e.parent = spec.parent;
+  enqueue(std::move(e));
+}
+
 void GcsAgent::on_object_sealed(const ObjectId& id, uint64_t size) {
   Event e;
   e.kind = Event::Kind::kSealed;
@@ -320,11 +332,19 @@ void GcsAgent::run() {
 
 // ---- coalescing ----------------------------------------------------------------
 
-void GcsAgent::unclean(uint64_t gen) { ++unclean_[gen]; }
+void GcsAgent::unclean(uint64_t gen, size_t n) {
+  // Almost always the newest generation: no tree walk.
+  if (!unclean_.empty() && unclean_.rbegin()->first == gen)
+    unclean_.rbegin()->second += n;
+  else
+    unclean_[gen] += n;
+}
 
-void GcsAgent::clean(uint64_t gen) {
+void GcsAgent::clean(uint64_t gen, size_t n) {
   auto it = unclean_.find(gen);
-  if (it != unclean_.end() && --it->second == 0) unclean_.erase(it);
+  if (it == unclean_.end()) return;
+  it->second -= std::min(it->second, n);
+  if (it->second == 0) unclean_.erase(it);
 }
 
 void GcsAgent::fire_flushes() {
@@ -364,6 +384,18 @@ void GcsAgent::apply(Event& e) {
       t.rec.node = e.node;
       t.final = true;
       mark_task(t);
+      return;
+    }
+    case Event::Kind::kDone: {
+      DoneRow& d = done_rows_.emplace_back();
+      d.id = e.id;
+      d.rec.function_name = std::move(e.function);
+      d.rec.args = std::move(e.args);
+      d.rec.parent = e.parent;
+      d.rec.state = e.failed ? gcs::TaskState::kFailed : gcs::TaskState::kFinished;
+      d.rec.node = e.node;
+      d.gen = gen_;
+      unclean(gen_);
       return;
     }
     case Event::Kind::kSealed:
@@ -448,11 +480,15 @@ void GcsAgent::mark_object(ObjectEntry& o) {
 void GcsAgent::issue_writes() {
   std::map<int, std::vector<Pending>> by_shard;
   size_t taken = 0;
-  auto add = [&](gcs::WriteOp op, TaskEntry* t, ObjectEntry* o, bool put_or_add, uint32_t run = 1) {
+  auto add = [&](gcs::WriteOp op, TaskEntry* t, ObjectEntry* o, bool put_or_add, uint32_t run = 1,
+                 uint64_t gen = 0) {
     const int shard = layout_.shard_of(op.table, op.key);
-    by_shard[shard].push_back(Pending{std::move(op), t, o, put_or_add, run});
+    by_shard[shard].push_back(Pending{std::move(op), t, o, put_or_add, run, gen});
     ++taken;
   };
+  issue_done_rows([&](gcs::WriteOp op, uint32_t run, uint64_t gen) {
+    add(std::move(op), nullptr, nullptr, true, run, gen);
+  });
   // The ready task rows, in id order: tasks finished out of order by several
   // workers still form runs.
   std::vector<TaskEntry*> ready;
@@ -539,6 +575,16 @@ void GcsAgent::issue_writes() {
                           object_written(*p.object, p.put_or_add, st);
                           continue;
                         }
+                        if (!p.task) {  // done rows: written once, whatever came back
+                          if (!st) {
+                            stats_.writes_failed += p.run;
+                            auto first = gcs::decode_key<gcs::TaskTable>(p.op.key);
+                            PRISM_LOG_WARN("GCS agent: recording {} task(s) from {}: {}", p.run,
+                                           first ? first->to_string() : "?", st.to_string());
+                          }
+                          clean(p.gen, p.run);
+                          continue;
+                        }
                         ObjectId id = p.task->id;
                         task_written(*p.task, p.put_or_add, st);
                         for (uint32_t k = 1; k < p.run; ++k) {  // the rest of its run
@@ -549,6 +595,35 @@ void GcsAgent::issue_writes() {
                     });
     }
   }
+}
+
+// Done rows arrive in submission order from one thread, interleaved from
+// several: sorted by id they form runs (extends_run's rule, and one flush
+// generation per run).
+void GcsAgent::issue_done_rows(
+    const std::function<void(gcs::WriteOp, uint32_t run, uint64_t gen)>& add) {
+  if (done_rows_.empty()) return;
+  const auto by_id = [](const DoneRow& a, const DoneRow& b) { return a.id < b.id; };
+  if (!std::is_sorted(done_rows_.begin(), done_rows_.end(), by_id))
+    std::stable_sort(done_rows_.begin(), done_rows_.end(), by_id);
+  for (size_t i = 0; i < done_rows_.size();) {
+    DoneRow& first = done_rows_[i++];
+    uint32_t run = 1;
+    while (i < done_rows_.size()) {
+      const DoneRow& next = done_rows_[i];
+      if (next.gen != first.gen || next.id.owner_rank != first.id.owner_rank ||
+          next.id.index != first.id.index || next.id.seq != first.id.seq + run ||
+          gcs::task_block(next.id) != gcs::task_block(first.id) || !(next.rec == first.rec))
+        break;
+      ++run, ++i;
+    }
+    first.rec.run = run;
+    add(gcs::make_op(gcs::OpKind::kPut, gcs::TableId::kTasks,
+                     gcs::encode_key<gcs::TaskTable>(first.id),
+                     gcs::encode_record<gcs::TaskTable>(first.rec)),
+        run, first.gen);
+  }
+  done_rows_.clear();
 }
 
 bool GcsAgent::extends_run(const TaskEntry& first, uint32_t run, const TaskEntry& next) {
@@ -642,6 +717,9 @@ void attach_gcs_agent(NodeRuntime& rt, GcsAgent& agent) {
     };
     o.task_finished = [&agent](const ObjectId& id, bool failed, int executor) {
       agent.on_task_finished(id, failed, executor);
+    };
+    o.task_done = [&agent](const TaskSpec& spec, bool failed, int executor) {
+      agent.on_task_done(spec, failed, executor);
     };
     o.object_sealed = [&agent](const ObjectId& id, uint64_t size) {
       agent.on_object_sealed(id, size);

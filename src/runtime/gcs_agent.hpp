@@ -146,6 +146,8 @@ class GcsAgent {
 
   void on_task_dispatched(const TaskSpec& spec, int node);
   void on_task_finished(const ObjectId& id, bool failed, int executor);
+  /// A task reported only when it finished (NodeRuntime::Observer::task_done).
+  void on_task_done(const TaskSpec& spec, bool failed, int executor);
   void on_object_sealed(const ObjectId& id, uint64_t size);
   void on_object_freed(const ObjectId& id);
 
@@ -185,7 +187,7 @@ class GcsAgent {
 
  private:
   struct Event {
-    enum class Kind : uint8_t { kDispatched, kFinished, kSealed, kFreed };
+    enum class Kind : uint8_t { kDispatched, kFinished, kDone, kSealed, kFreed };
     Kind kind = Kind::kDispatched;
     bool failed = false;
     int32_t node = -1;
@@ -226,14 +228,24 @@ class GcsAgent {
   void mark_task(TaskEntry& t);
   void release_deferred(uint64_t now, bool all);
   void mark_object(ObjectEntry& o);
-  // One op of a batch, and the entry it completes.
+  // One op of a batch, and the entry it completes (neither: rows of done
+  // tasks, counted unclean under `gen`).
   struct Pending {
     gcs::WriteOp op;
     TaskEntry* task = nullptr;
     ObjectEntry* object = nullptr;
     bool put_or_add = false;  // task: a full-row put; object: add (else remove)
     uint32_t run = 1;         // task put: the tasks from `task` on that it covers
+    uint64_t gen = 0;         // done rows
   };
+  // The final row of a task reported once (on_task_done): written as soon as
+  // it arrives, without an entry, in runs.
+  struct DoneRow {
+    ObjectId id;
+    gcs::TaskRecord rec;
+    uint64_t gen = 0;
+  };
+  void issue_done_rows(const std::function<void(gcs::WriteOp, uint32_t run, uint64_t gen)>& add);
   /// Whether `next` can join the run of `run` tasks starting at `first`: the
   /// next sequence number in the same block, a full row equal to first's.
   static bool extends_run(const TaskEntry& first, uint32_t run, const TaskEntry& next);
@@ -241,8 +253,8 @@ class GcsAgent {
   void issue_writes();
   void task_written(TaskEntry& t, bool put, const Status& st);
   void object_written(ObjectEntry& o, bool add, const Status& st);
-  void unclean(uint64_t gen);
-  void clean(uint64_t gen);
+  void unclean(uint64_t gen, size_t n = 1);
+  void clean(uint64_t gen, size_t n = 1);
   void fire_flushes();
   void heartbeat(uint64_t now);
   uint64_t next_wake(uint64_t now) const;
@@ -279,6 +291,7 @@ class GcsAgent {
   ObjectTable<PooledPtr<TaskEntry>> tasks_;
   std::unordered_map<ObjectId, ObjectEntry, ObjectIdHash> objects_;
   std::deque<TaskEntry*> task_backlog_;      // dirty, not in flight
+  std::vector<DoneRow> done_rows_;           // not yet sent
   std::deque<std::pair<uint64_t, ObjectId>> deferred_;  // (due, task): dispatched only
   uint64_t last_round_us_ = 0;
   std::deque<ObjectEntry*> object_backlog_;  // want != written, not in flight

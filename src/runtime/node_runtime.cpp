@@ -73,6 +73,7 @@ struct NodeRuntime::PendingTask {
   std::vector<ObjectId> value_refs;         // refs inside argument values, pinned for the trip
   size_t unresolved = 0;
   int node = -1;
+  bool report_when_done = false;  // Observer::task_done, not dispatched + finished
   std::string arg_error;  // set when an argument's task failed: this one never runs
 };
 
@@ -691,7 +692,10 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
   const bool via_global = *node == scheduler::Scheduler::kGlobal;
   if (!via_global) scheduler_.on_dispatch(*node);
   // Via the global scheduler the executor is known only when the result comes.
-  if (observer_.task_dispatched) observer_.task_dispatched(task->spec, via_global ? -1 : *node);
+  task->report_when_done =
+      *node == layout_.world_rank && mean_ns && *mean_ns < kShortTaskNs && observer_.task_done;
+  if (observer_.task_dispatched && !task->report_when_done)
+    observer_.task_dispatched(task->spec, via_global ? -1 : *node);
   if (*node == layout_.world_rank) {
     // Keyed by seq: a get() of this object may run it inline (run_inline).
     // The job reads the spec where it is: the record stays in in_flight_
@@ -899,8 +903,11 @@ void NodeRuntime::execute(TaskSpec& spec) {
   if (owner == layout_.world_rank) {
     if (auto it = in_flight_.find(id.seq); it != in_flight_.end()) {
       if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
-      if (observer_.task_finished)
-        observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
+      const bool failed = v.kind == ObjectValue::Kind::kError;
+      if (it->second->report_when_done)
+        observer_.task_done(it->second->spec, failed, layout_.world_rank);
+      else if (observer_.task_finished)
+        observer_.task_finished(id, failed, layout_.world_rank);
       in_flight_.erase(it);
       ++stats_.tasks_finished;
     }

@@ -224,6 +224,23 @@ TEST(GcsRecording, ABurstOfLikeTasksIsRecordedAsRuns) {
     return ops >= 3;  // at least one per block of 1024 tasks
   }));
   EXPECT_LT(ops, static_cast<uint64_t>(kTasks / 10)) << ops << " row updates for " << kTasks;
+
+  // Short tasks run where they were submitted are reported once, when done
+  // (NodeRuntime::Observer::task_done): a failure still reads as failed.
+  std::vector<prism::ObjectRef<int>> failing;
+  for (int i = 0; i < 5; ++i) {
+    failing.push_back(prism::task(fails).options({.node = 0}).remote(i + 1));
+    EXPECT_THROW((void)prism::get(failing.back()), prism::TaskError);
+  }
+  ASSERT_TRUE(agent().drain(20'000'000));
+  tasks = scan_table<gcs::TaskTable>();
+  for (auto& f : failing) {
+    auto it = tasks.find(id_of(f));
+    ASSERT_NE(it, tasks.end());
+    EXPECT_EQ(it->second.state, gcs::TaskState::kFailed);
+    EXPECT_EQ(it->second.node, 0);
+    EXPECT_EQ(it->second.function_name, "fails");
+  }
 }
 
 TEST(GcsRecording, LineageNamesValueArgumentsAndTheParentTask) {
