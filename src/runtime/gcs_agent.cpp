@@ -492,7 +492,7 @@ void GcsAgent::issue_writes() {
   // The ready task rows, in id order: tasks finished out of order by several
   // workers still form runs.
   std::vector<TaskEntry*> ready;
-  while (in_flight_ + ready.size() < opt_.max_in_flight && !task_backlog_.empty()) {
+  while (in_flight_ + taken + ready.size() < opt_.max_in_flight && !task_backlog_.empty()) {
     TaskEntry* t = task_backlog_.front();
     task_backlog_.pop_front();
     if (!t->dirty || t->in_flight) continue;
@@ -576,11 +576,10 @@ void GcsAgent::issue_writes() {
                           continue;
                         }
                         if (!p.task) {  // done rows: written once, whatever came back
-                          if (!st) {
+                          if (!st) {    // (the op itself has gone into the request)
                             stats_.writes_failed += p.run;
-                            auto first = gcs::decode_key<gcs::TaskTable>(p.op.key);
-                            PRISM_LOG_WARN("GCS agent: recording {} task(s) from {}: {}", p.run,
-                                           first ? first->to_string() : "?", st.to_string());
+                            PRISM_LOG_WARN("GCS agent: recording a run of {} finished task(s): {}",
+                                           p.run, st.to_string());
                           }
                           clean(p.gen, p.run);
                           continue;
