@@ -513,7 +513,9 @@ void GcsAgent::issue_writes() {
       // burst: same function, no ref arguments, finished on the same node)
       // become one row standing for the run.
       uint32_t run = 1;
-      while (i < ready.size() && extends_run(*t, run, *ready[i])) ++run, ++i;
+      while (i < ready.size() && ready[i]->known &&
+             gcs::joins_task_run(t->id, t->rec, run, ready[i]->id, ready[i]->rec))
+        ++run, ++i;
       t->rec.run = run;
       gcs::Bytes rec = gcs::encode_record<gcs::TaskTable>(t->rec);
       t->rec.run = 1;
@@ -597,8 +599,7 @@ void GcsAgent::issue_writes() {
 }
 
 // Done rows arrive in submission order from one thread, interleaved from
-// several: sorted by id they form runs (extends_run's rule, and one flush
-// generation per run).
+// several: sorted by id they form runs (one flush generation per run).
 void GcsAgent::issue_done_rows(
     const std::function<void(gcs::WriteOp, uint32_t run, uint64_t gen)>& add) {
   if (done_rows_.empty()) return;
@@ -610,9 +611,8 @@ void GcsAgent::issue_done_rows(
     uint32_t run = 1;
     while (i < done_rows_.size()) {
       const DoneRow& next = done_rows_[i];
-      if (next.gen != first.gen || next.id.owner_rank != first.id.owner_rank ||
-          next.id.index != first.id.index || next.id.seq != first.id.seq + run ||
-          gcs::task_block(next.id) != gcs::task_block(first.id) || !(next.rec == first.rec))
+      if (next.gen != first.gen ||
+          !gcs::joins_task_run(first.id, first.rec, run, next.id, next.rec))
         break;
       ++run, ++i;
     }
@@ -623,12 +623,6 @@ void GcsAgent::issue_done_rows(
         run, first.gen);
   }
   done_rows_.clear();
-}
-
-bool GcsAgent::extends_run(const TaskEntry& first, uint32_t run, const TaskEntry& next) {
-  return next.known && next.id.owner_rank == first.id.owner_rank &&
-         next.id.index == first.id.index && next.id.seq == first.id.seq + run &&
-         gcs::task_block(next.id) == gcs::task_block(first.id) && next.rec == first.rec;
 }
 
 void GcsAgent::task_written(TaskEntry& t, bool put, const Status& st) {

@@ -246,9 +246,6 @@ class GcsAgent {
     uint64_t gen = 0;
   };
   void issue_done_rows(const std::function<void(gcs::WriteOp, uint32_t run, uint64_t gen)>& add);
-  /// Whether `next` can join the run of `run` tasks starting at `first`: the
-  /// next sequence number in the same block, a full row equal to first's.
-  static bool extends_run(const TaskEntry& first, uint32_t run, const TaskEntry& next);
   static constexpr size_t kBatchOps = 64;  // ops per batched write (~6 KB)
   void issue_writes();
   void task_written(TaskEntry& t, bool put, const Status& st);
