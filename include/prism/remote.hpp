@@ -29,6 +29,7 @@ struct RemoteFunctionInfo {
   std::string name;
   const void* fn;
   Invoker invoke;
+  uint32_t index;  ///< dense, in registration order: this process's id for per-function state
 };
 
 /// Registers `fn` under `name`. Two functions under one name is a startup error.
@@ -161,8 +162,7 @@ class RemoteFunction<R(P...)> {
     std::vector<detail::TaskArg> encoded;
     encoded.reserve(sizeof...(A));
     (encoded.push_back(detail::make_task_arg<P>(std::forward<A>(args))), ...);
-    return ObjectRef<result_type>(
-        detail::submit_task(info->name.c_str(), std::move(encoded), opts_));
+    return ObjectRef<result_type>(detail::submit_task(*info, std::move(encoded), opts_));
   }
 
  private:

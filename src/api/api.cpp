@@ -50,7 +50,8 @@ std::string demangle(const std::type_info& info) {
 
 void register_function(const char* name, const void* fn, Invoker invoke) {
   auto& r = registry();
-  auto [it, inserted] = r.by_name.emplace(name, RemoteFunctionInfo{name, fn, invoke});
+  const auto index = static_cast<uint32_t>(r.by_name.size());
+  auto [it, inserted] = r.by_name.emplace(name, RemoteFunctionInfo{name, fn, invoke, index});
   if (!inserted && it->second.fn != fn)
     throw RegistrationError(std::string("two different functions registered as '") + name + "'");
   r.by_address[fn] = &it->second;
@@ -72,9 +73,9 @@ ObjectHandle::~ObjectHandle() {
   if (auto* r = runtime::NodeRuntime::current()) r->release(to_id(id_));
 }
 
-HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
+HandlePtr submit_task(const RemoteFunctionInfo& function, std::vector<TaskArg> args,
                       const TaskOptions& options) {
-  return rt().submit(function_name, std::move(args), options);
+  return rt().submit(function, std::move(args), options);
 }
 
 HandlePtr put_encoded(std::vector<std::byte> encoded, std::vector<HandlePtr> contained) {

@@ -34,7 +34,7 @@ class BlockPool {
   /// Blocks waiting on the free list (for tests).
   size_t kept() const;
 
-  static constexpr size_t kKeepBytes = size_t{32} << 20;  // per block size
+  static constexpr size_t kKeepBytes = size_t{64} << 20;  // per block size
 
   /// The process-wide pool for blocks of Size bytes aligned to Align.
   template <size_t Size, size_t Align>

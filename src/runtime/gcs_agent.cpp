@@ -111,7 +111,8 @@ void GcsAgent::on_task_dispatched(const TaskSpec& spec, int node) {
   e.kind = Event::Kind::kDispatched;
   e.id = spec.id;
   e.node = node;
-  e.function = spec.function;
+  e.fn = spec.fn;
+  if (!e.fn) e.function = spec.function;
   e.args = spec.arg_ids;
   e.parent = spec.parent;
   enqueue(std::move(e));
@@ -132,7 +133,8 @@ void GcsAgent::on_task_done(const TaskSpec& spec, bool failed, int executor) {
   e.id = spec.id;
   e.failed = failed;
   e.node = executor;
-  e.function = spec.function;
+  e.fn = spec.fn;
+  if (!e.fn) e.function = spec.function;
   e.args = spec.arg_ids;
   e.parent = spec.parent;
   enqueue(std::move(e));
@@ -365,7 +367,7 @@ void GcsAgent::apply(Event& e) {
     case Event::Kind::kDispatched: {
       TaskEntry& t = task_entry(e.id);
       t.id = e.id;
-      t.rec.function_name = std::move(e.function);
+      t.rec.function_name = e.function_name();
       t.rec.args = std::move(e.args);
       t.rec.parent = e.parent;
       t.rec.num_returns = 1;
@@ -389,7 +391,7 @@ void GcsAgent::apply(Event& e) {
     case Event::Kind::kDone: {
       DoneRow& d = done_rows_.emplace_back();
       d.id = e.id;
-      d.rec.function_name = std::move(e.function);
+      d.rec.function_name = e.function_name();
       d.rec.args = std::move(e.args);
       d.rec.parent = e.parent;
       d.rec.state = e.failed ? gcs::TaskState::kFailed : gcs::TaskState::kFinished;

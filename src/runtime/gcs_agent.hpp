@@ -54,6 +54,7 @@
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "gcs/gcs.hpp"
+#include "prism/remote.hpp"
 #include "runtime/gcs_wire.hpp"
 #include "runtime/object_table.hpp"
 #include "runtime/protocol.hpp"
@@ -193,7 +194,11 @@ class GcsAgent {
     int32_t node = -1;
     ObjectId id;
     uint64_t size = 0;
+    // The task's function: its registry entry (lives for the process), so
+    // the producer copies no string; or, without one, its name.
+    const detail::RemoteFunctionInfo* fn = nullptr;
     std::string function;
+    const std::string& function_name() const { return fn ? fn->name : function; }
     std::vector<ObjectId> args;
     ObjectId parent;
   };

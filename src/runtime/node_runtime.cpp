@@ -324,7 +324,7 @@ ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> b
   ObjectValue v;
   if (bytes.size() <= config_.inline_threshold) {
     v.kind = ObjectValue::Kind::kInline;
-    v.bytes = std::move(bytes);
+    v.bytes.assign(std::move(bytes));
     return v;
   }
   const uint64_t size = bytes.size();
@@ -563,14 +563,16 @@ void NodeRuntime::on_fetch_reply(Reader& r) {
 
 // ------------------------------------------------------------------ tasks ---
 
-detail::HandlePtr NodeRuntime::submit(const char* function, std::vector<detail::TaskArg> args,
+detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function,
+                                      std::vector<detail::TaskArg> args,
                                       const TaskOptions& options) {
   auto task = make_pooled<PendingTask>();
   const uint64_t seq = next_seq_.fetch_add(1);
   const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, seq};
   task->spec.id = id;
-  task->spec.function = function;
-  task->spec.name = options.name.empty() ? function : options.name;
+  task->spec.function = function.name;
+  task->spec.fn = &function;
+  task->spec.name = options.name.empty() ? function.name : options.name;
   task->spec.resources = {options.num_cpus, options.num_gpus, options.memory, options.resources};
   task->spec.parent = tls_current_task;
   task->request = {options.num_cpus,  options.num_gpus, options.memory,
@@ -642,7 +644,7 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
   switch (dep.value.kind) {
     case ObjectValue::Kind::kInline:
       w.kind = WireArg::Kind::kValue;
-      w.value = dep.value.bytes;
+      w.value.assign(dep.value.bytes.begin(), dep.value.bytes.end());
       break;
     case ObjectValue::Kind::kRemote:  // the executor pulls it from the holder
       w.kind = WireArg::Kind::kRemoteValue;
@@ -682,9 +684,7 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
       task->request.data_bytes = a.location.size;
       task->request.data_node = static_cast<int>(a.location.holder);
     }
-  const auto timed = task_ns_.find(task->spec.function);  // its mean run time here, if known
-  const std::optional<uint64_t> mean_ns =
-      timed == task_ns_.end() ? std::nullopt : std::optional(timed->second);
+  const std::optional<uint64_t> mean_ns = mean_task_ns_locked(task->spec.fn);
   auto node = scheduler_.pick(task->request,
                               pool_.has_room(task->spec.resources, local_queue_limit(mean_ns)));
   if (!node) return fail_unsent_locked(*task, node.status().message());
@@ -795,10 +795,18 @@ size_t NodeRuntime::local_queue_limit(std::optional<uint64_t> mean_ns) const {
 }
 
 // A moving average (1/8 per run) of the function's run time here.
-void NodeRuntime::note_task_time_locked(const std::string& function, int64_t us) {
+void NodeRuntime::note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us) {
   const uint64_t sample = static_cast<uint64_t>(std::max<int64_t>(us, 0)) * 1000;
-  auto [it, fresh] = task_ns_.try_emplace(function, sample);
-  if (!fresh) it->second = it->second - it->second / 8 + sample / 8;
+  if (function.index >= task_ns_.size()) task_ns_.resize(function.index + 1, 0);
+  uint64_t& slot = task_ns_[function.index];
+  slot = slot == 0 ? sample + 1 : slot - (slot - 1) / 8 + sample / 8;
+}
+
+std::optional<uint64_t> NodeRuntime::mean_task_ns_locked(
+    const detail::RemoteFunctionInfo* function) const {
+  if (!function || function->index >= task_ns_.size() || task_ns_[function->index] == 0)
+    return std::nullopt;
+  return task_ns_[function->index] - 1;
 }
 
 // Runs on a worker thread.
@@ -817,7 +825,8 @@ void NodeRuntime::execute(TaskSpec& spec) {
   std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
   std::string error;
   try {
-    const auto* fn = detail::find_function(spec.function);
+    if (!spec.fn) spec.fn = detail::find_function(spec.function);  // sent by another rank
+    const auto* fn = spec.fn;
     if (!fn)
       throw RegistrationError("function '" + spec.function + "' is not registered on rank " +
                               std::to_string(layout_.world_rank) +
@@ -895,7 +904,7 @@ void NodeRuntime::execute(TaskSpec& spec) {
   }
   const int owner = static_cast<int>(id.owner_rank);
   std::lock_guard lk(mu_);
-  note_task_time_locked(spec.function, t1 - t0);  // before `spec` may go below
+  if (spec.fn) note_task_time_locked(*spec.fn, t1 - t0);  // before `spec` may go below
   if (v.kind == ObjectValue::Kind::kError) release_unborrowed_locked(spec, borrowed);
   ++stats_.tasks_executed;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);

@@ -92,8 +92,8 @@ class NodeRuntime {
   int wait_for_shutdown();
 
   // ---- the API (see include/prism/detail/core.hpp) ----
-  detail::HandlePtr submit(const char* function, std::vector<detail::TaskArg> args,
-                           const TaskOptions& options);
+  detail::HandlePtr submit(const detail::RemoteFunctionInfo& function,
+                           std::vector<detail::TaskArg> args, const TaskOptions& options);
   detail::HandlePtr put(std::vector<std::byte> encoded,
                         std::vector<detail::HandlePtr> contained = {});
   detail::HandlePtr put_contiguous(std::span<const std::byte> header,
@@ -252,12 +252,15 @@ class NodeRuntime {
   // node's heartbeats to it (see send_heartbeat).
   int global_scheduler_ = -1;
   size_t local_queue_limit(std::optional<uint64_t> mean_ns) const;
-  void note_task_time_locked(const std::string& function, int64_t us);
+  void note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us);
+  // The function's mean run time here (ns), if it ran here before.
+  std::optional<uint64_t> mean_task_ns_locked(const detail::RemoteFunctionInfo* function) const;
   static constexpr double kSpillHopUs = 20, kTaskOverheadUs = 1, kMaxQueuePerSlot = 64;
   // Tasks known to run shorter wake no sleeping worker while one is busy
   // (WorkerPool::submit's short_job).
   static constexpr uint64_t kShortTaskNs = 5000;
-  std::unordered_map<std::string, uint64_t> task_ns_;  // function -> mean run time here (ns)
+  // RemoteFunctionInfo::index -> mean run time here (ns) + 1; 0: not run here yet.
+  std::vector<uint64_t> task_ns_;
   std::atomic<uint64_t> received_from_global_{0};
   std::atomic<int64_t> last_heartbeat_us_{0};
   std::mutex heartbeat_mu_;             // one sender at a time (try_lock)

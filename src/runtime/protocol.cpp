@@ -250,7 +250,7 @@ Status decode_object_value(Reader& r, ObjectValue& v) {
   switch (v.kind) {
     case ObjectValue::Kind::kInline: {
       auto b = r.get_bytes();
-      v.bytes.assign(b.begin(), b.end());
+      v.bytes.assign(b);
       break;
     }
     case ObjectValue::Kind::kRemote:

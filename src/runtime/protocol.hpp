@@ -17,9 +17,14 @@
 
 #include "common/codec.hpp"
 #include "common/ids.hpp"
+#include "common/small_bytes.hpp"
 #include "common/status.hpp"
 #include "scheduler/global_scheduler.hpp"
 #include "scheduler/resource_ledger.hpp"
+
+namespace prism::detail {
+struct RemoteFunctionInfo;  // prism/remote.hpp
+}
 
 namespace prism::runtime {
 
@@ -57,7 +62,7 @@ struct RemoteLocation {
 struct ObjectValue {
   enum class Kind : uint8_t { kInline = 0, kRemote = 1, kError = 2 };
   Kind kind = Kind::kInline;
-  std::vector<std::byte> bytes;  // kInline
+  SmallBytes bytes;              // kInline
   RemoteLocation location;       // kRemote
   std::string error;             // kError: the full message, e.g. "task 'f' failed: ..."
 };
@@ -79,6 +84,10 @@ struct WireArg {
 struct TaskSpec {
   ObjectId id;           // of the return object; id.owner_rank is the owner
   std::string function;  // registered name
+  // This process's registry entry for `function` (not sent): set by the
+  // submitter, looked up once by a remote executor. Per-function state
+  // (mean run time) is indexed by it instead of hashing the name per task.
+  const detail::RemoteFunctionInfo* fn = nullptr;
   std::string name;      // display name
   std::vector<WireArg> args;
   scheduler::ResourceDemand resources;  // held on the executor while it runs

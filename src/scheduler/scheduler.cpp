@@ -98,6 +98,16 @@ Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_ha
     if (global_ && (room || r.placement == 2 || data_here)) return local_;
     if (!global_ && !data_here && (room || r.placement == 2)) return local_;
   }
+  // Nothing to choose, or the global scheduler chooses: still no list (a
+  // lone node whose queue is long comes here for every task).
+  int feasible_count = 0;
+  int only = -1;
+  for (int i = 0; i < n; ++i)
+    if (can_ever_run(i, r) && feasible_count++ == 0) only = i;
+  if (feasible_count == 1) return only;
+  // The global scheduler weighs load and locality with every node's heartbeat
+  // (whatever may stay here returned above).
+  if (feasible_count > 1 && global_ && r.placement != 1) return kGlobal;
   auto feasible_or = feasible_nodes(r);
   if (!feasible_or) return feasible_or.status();
   const std::vector<int>& feasible = *feasible_or;
@@ -105,10 +115,6 @@ Expected<int> Scheduler::pick(const TaskRequest& r, std::optional<bool> local_ha
     int pick = feasible[static_cast<size_t>(next_spread_++) % feasible.size()];
     return pick;
   }
-  if (feasible.size() == 1) return feasible.front();  // nothing to choose
-  // The global scheduler weighs load and locality with every node's heartbeat
-  // (whatever may stay here returned above).
-  if (global_) return kGlobal;
   // Locality: a large argument draws the task to its holder, unless that node
   // is already twice over its slots (then moving the data is cheaper).
   if ((data_elsewhere || data_here) &&

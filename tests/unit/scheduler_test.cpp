@@ -94,6 +94,19 @@ TEST(Scheduler, LargeArgumentDrawsTheTaskToItsNode) {
   EXPECT_NE(*s.pick(r), 2);
 }
 
+TEST(Scheduler, ALoneNodeKeepsItsTasksWhenFullAndStillRefusesTheInfeasible) {
+  Scheduler s(0, {{0, 1, 0, 0, {}}});
+  TaskRequest r;
+  EXPECT_EQ(*s.pick(r, false), 0);  // queue long: nowhere else to go
+  r.placement = 1;                  // spread over one node
+  EXPECT_EQ(*s.pick(r, false), 0);
+  TaskRequest gpu;
+  gpu.num_gpus = 1;
+  auto n = s.pick(gpu, false);
+  ASSERT_FALSE(n.has_value());
+  EXPECT_EQ(n.status().code(), Errc::kInfeasible);
+}
+
 // ---- with a global scheduler (the submitter's side) ----
 
 TEST(Scheduler, SpillsToTheGlobalSchedulerWhenTheLocalNodeIsFull) {

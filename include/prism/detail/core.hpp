@@ -102,7 +102,8 @@ struct ArgValue {
 };
 
 // Implemented in the runtime (src/api). All throw prism::Error subclasses.
-HandlePtr submit_task(const char* function_name, std::vector<TaskArg> args,
+struct RemoteFunctionInfo;
+HandlePtr submit_task(const RemoteFunctionInfo& function, std::vector<TaskArg> args,
                       const TaskOptions& options);
 HandlePtr put_encoded(std::vector<std::byte> encoded, std::vector<HandlePtr> contained = {});
 /// put() of a contiguous value given as its type header and payload bytes:
