@@ -74,6 +74,7 @@ struct NodeRuntime::PendingTask {
   size_t unresolved = 0;
   int node = -1;
   bool report_when_done = false;  // Observer::task_done, not dispatched + finished
+  worker::WorkerPool::Ticket queued;  // queued here: a get() may run it inline
   std::string arg_error;  // set when an argument's task failed: this one never runs
 };
 
@@ -483,9 +484,10 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
     if (Status s2 = send(holder, done); !s2) PRISM_LOG_WARN("fetch done: {}", s2.to_string());
   }
   const int64_t t1 = Timeline::now_us();
-  timeline_.record({"fetch " + what + " from node " + std::to_string(holder), "transfer", t0,
-                    t1 - t0, layout_.world_rank, worker::WorkerPool::current_index(), loc.size,
-                    !st.is_ok()});
+  if (timeline_.enabled())
+    timeline_.record({"fetch " + what + " from node " + std::to_string(holder), "transfer", t0,
+                      t1 - t0, layout_.world_rank, worker::WorkerPool::current_index(), loc.size,
+                      !st.is_ok()});
   if (st) {
     std::lock_guard lk(mu_);
     stats_.bytes_fetched += loc.size;
@@ -697,12 +699,12 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
   if (observer_.task_dispatched && !task->report_when_done)
     observer_.task_dispatched(task->spec, via_global ? -1 : *node);
   if (*node == layout_.world_rank) {
-    // Keyed by seq: a get() of this object may run it inline (run_inline).
+    // The ticket lets a get() of this object run it inline (run_inline).
     // The job reads the spec where it is: the record stays in in_flight_
     // (inserted below, under the same lock) until execute() erases it, and
     // two pointers fit std::function without a heap block.
-    pool_.submit([this, pending = task.get()] { execute(pending->spec); }, id.seq,
-                 task->spec.resources, mean_ns && *mean_ns < kShortTaskNs);
+    task->queued = pool_.submit([this, pending = task.get()] { execute(pending->spec); },
+                                task->spec.resources, mean_ns && *mean_ns < kShortTaskNs);
   } else if (via_global) {
     // Batched: the next poll by any thread (or a full batch) sends it.
     Writer& w = spill_batch_.begin();
@@ -892,8 +894,9 @@ void NodeRuntime::execute(TaskSpec& spec) {
     error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
   }
   const int64_t t1 = Timeline::now_us();
-  timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
-                    worker::WorkerPool::current_index(), 0, !error.empty()});
+  if (timeline_.enabled())  // the event copies the name: build it only when recording
+    timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
+                      worker::WorkerPool::current_index(), 0, !error.empty()});
   const ObjectId id = spec.id;  // `spec` may be gone after in_flight_.erase below
   ObjectValue v;
   if (!error.empty()) {
@@ -971,17 +974,18 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
   }
   const ObjectId id = to_id(handle->id());
   EntryPtr e;
-  bool queued_here = false;
+  worker::WorkerPool::Ticket queued_here;
   {
     std::lock_guard lk(mu_);
     e = entry_locked(id);
     if (!e->ready.load()) request_status_locked(id, *e);
     if (auto it = in_flight_.find(id.seq);
         e->owned && it != in_flight_.end() && it->second->node == layout_.world_rank)
-      queued_here = true;
+      queued_here = it->second->queued;
   }
   // Help while waiting: a local task no worker has started runs right here.
-  if (queued_here && !e->ready.load(std::memory_order_acquire)) pool_.run_inline(id.seq);
+  if (!queued_here.expired() && !e->ready.load(std::memory_order_acquire))
+    pool_.run_inline(queued_here);
   if (!e->ready.load(std::memory_order_acquire))
     wait_for([&] { return e->ready.load(std::memory_order_acquire); }, -1, nullptr, true, &e->wake);
   std::unique_lock lk(mu_);
@@ -1144,7 +1148,7 @@ void NodeRuntime::on_submit(int src, Reader& r) {
   }
   if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
   auto demand = spec.resources;
-  pool_.submit([this, spec = std::move(spec)]() mutable { execute(spec); }, 0, std::move(demand));
+  pool_.submit([this, spec = std::move(spec)]() mutable { execute(spec); }, std::move(demand));
   send_heartbeat();
 }
 

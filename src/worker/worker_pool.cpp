@@ -44,14 +44,17 @@ void WorkerPool::spawn_locked() {
 }
 
 bool WorkerPool::head_fits_locked() const {
-  // Called on every submit while all threads are busy: look at a few jobs
-  // only, and check one plain one-CPU job for all of them.
+  // Called on every submit and pop while all threads are busy. With only
+  // plain one-CPU jobs queued (the common case) one ledger check answers.
+  static const scheduler::ResourceDemand plain_one{};
+  if (unusual_queued_ == 0) return ledger_.fits(plain_one);
+  // Otherwise look at a few jobs only, and check one plain one-CPU job for all of them.
   size_t scanned = 0;
   bool plain_checked = false;
   for (const auto& e : queue_) {
     if (e->claimed) continue;
     if (++scanned > kSpawnScanDepth) break;
-    if (e->demand.is_plain_cpu() && e->demand.num_cpus == 1) {
+    if (plain_one_cpu(e->demand)) {
       if (plain_checked) continue;
       plain_checked = true;
     }
@@ -66,16 +69,18 @@ void WorkerPool::ensure_runner_locked() {
   if (head_fits_locked()) spawn_locked();
 }
 
-void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand, bool short_job) {
+WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand, bool short_job) {
   bool wake = true;
+  Ticket ticket;
   {
-    std::lock_guard lk(mu_);
+    // Built before the lock (a pooled block; nothing shared yet).
     auto e = std::allocate_shared<Entry>(PoolAllocator<Entry>());
     e->job = std::move(job);
-    e->key = key;
     e->demand = std::move(demand);
     e->short_job = short_job;
-    if (key) by_key_[key] = e;
+    ticket = e;
+    std::lock_guard lk(mu_);
+    if (!plain_one_cpu(e->demand)) ++unusual_queued_;
     queue_.push_back(std::move(e));
     queued_.fetch_add(1, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
@@ -84,6 +89,7 @@ void WorkerPool::submit(Job job, uint64_t key, scheduler::ResourceDemand demand,
     if (short_job) wake = queued_.load(std::memory_order_relaxed) > running_short_.load();
   }
   if (wake) engine_.notify(transport::ProgressEngine::kWork, 1);
+  return ticket;
 }
 
 std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
@@ -106,7 +112,7 @@ std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
       queue_.erase(it);
       taken->grant = std::move(*grant);
       taken->claimed = true;
-      if (taken->key) by_key_.erase(taken->key);
+      if (!plain_one_cpu(taken->demand)) --unusual_queued_;
       queued_.fetch_sub(1, std::memory_order_release);
       if (first_unfit) ++first_unfit->passed_over;
       return taken;
@@ -120,13 +126,11 @@ std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
   return nullptr;
 }
 
-bool WorkerPool::run_inline(uint64_t key) {
+bool WorkerPool::run_inline(const Ticket& ticket) {
   std::shared_ptr<Entry> e;
   {
     std::lock_guard lk(mu_);
-    auto it = by_key_.find(key);
-    if (it == by_key_.end()) return false;
-    e = it->second.lock();
+    e = ticket.lock();
     // Only plain jobs. On a worker they run on the caller's CPU (it waits
     // for the job); any other thread (the driver) must get a CPU from the
     // ledger like a worker would. Anything needing a grant (GPUs, several
@@ -138,8 +142,8 @@ bool WorkerPool::run_inline(uint64_t key) {
       e->grant = std::move(*grant);
       ++running_;
     }
-    by_key_.erase(it);
     e->claimed = true;
+    if (!plain_one_cpu(e->demand)) --unusual_queued_;
     queued_.fetch_sub(1, std::memory_order_release);
   }
   // A worker running a nested job inline is busy already; another thread
@@ -275,7 +279,7 @@ size_t WorkerPool::stop() {
     stop_.store(true, std::memory_order_release);
     dropped = queued_.load();
     queue_.clear();
-    by_key_.clear();
+    unusual_queued_ = 0;
     queued_.store(0);
     threads.swap(threads_);
   }

@@ -58,20 +58,23 @@ class WorkerPool {
 
   /// Starts one thread per CPU slot.
   void start();
-  /// Queues a job that will hold `demand` while it runs. A non-zero `key`
-  /// lets run_inline() find it. `short_job`: the caller expects it to take
+  struct Entry;
+  /// Names a queued job for run_inline(). Keeps nothing alive.
+  using Ticket = std::weak_ptr<Entry>;
+
+  /// Queues a job that will hold `demand` while it runs. The ticket lets
+  /// run_inline() find it. `short_job`: the caller expects it to take
   /// microseconds, so while every queued job has a thread running a short
   /// job that will look for it next, no sleeping thread is woken (a futex
   /// wake per job cost ~15% of the submitter's time with empty tasks). A
   /// thread running a long job, or blocked, does not count. Thread-safe.
-  void submit(Job job, uint64_t key = 0, scheduler::ResourceDemand demand = {},
-              bool short_job = false);
-  /// Runs the queued plain-CPU job `key` on the calling thread if no worker
+  Ticket submit(Job job, scheduler::ResourceDemand demand = {}, bool short_job = false);
+  /// Runs the queued plain-CPU job `ticket` on the calling thread if no worker
   /// started it yet ("help while waiting": a get() on a local task that has
   /// not started costs no thread wake-up). A worker lends its own CPU to it;
   /// another thread (the driver) needs a free CPU in the ledger. Returns
   /// whether it ran. Thread-safe.
-  bool run_inline(uint64_t key);
+  bool run_inline(const Ticket& ticket);
   /// Lets running jobs finish, drops queued ones, joins every thread.
   /// Returns the number of jobs dropped.
   size_t stop();
@@ -98,15 +101,6 @@ class WorkerPool {
   int slots() const noexcept { return slots_; }
 
  private:
-  struct Entry {
-    Job job;
-    uint64_t key = 0;
-    scheduler::ResourceDemand demand;
-    scheduler::ResourceGrant grant;
-    uint32_t passed_over = 0;  // times it did not fit while a later job started
-    bool claimed = false;      // guarded by mu_: taken by a worker or run_inline
-    bool short_job = false;    // submit()'s hint
-  };
   // A job passed over this often reserves what it lacks (see above).
   static constexpr uint32_t kStarving = 16;
   // How deep into the queue a free thread looks for a job that fits.
@@ -122,6 +116,9 @@ class WorkerPool {
   // or blocked in get). Requires mu_.
   void ensure_runner_locked();
   bool head_fits_locked() const;
+  static bool plain_one_cpu(const scheduler::ResourceDemand& d) noexcept {
+    return d.is_plain_cpu() && d.num_cpus == 1;
+  }
   // A job's resources go back to the ledger. Requires mu_.
   void finish_locked(const Entry& e);
 
@@ -132,18 +129,25 @@ class WorkerPool {
   mutable std::mutex mu_;
   scheduler::ResourceLedger ledger_;  // guarded by mu_
   std::deque<std::shared_ptr<Entry>> queue_;
-  // Entries and map nodes are pooled (common/block_pool.hpp): one of each per task.
-  std::unordered_map<uint64_t, std::weak_ptr<Entry>, std::hash<uint64_t>, std::equal_to<uint64_t>,
-                     PoolAllocator<std::pair<const uint64_t, std::weak_ptr<Entry>>>>
-      by_key_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> running_{0};       // jobs taken by pool threads, blocked ones included
                                          // (changed under mu_, read without it)
   std::atomic<size_t> queued_{0};        // unclaimed jobs in queue_
+  size_t unusual_queued_ = 0;  // guarded by mu_: unclaimed jobs that are not plain one-CPU
   std::atomic<uint32_t> blocked_{0};     // jobs that lent their CPUs (blocked in get)
   std::atomic<uint32_t> running_short_{0};  // pool threads running a short job, not blocked
   std::atomic<uint64_t> generation_{0};  // bumped when a job arrives or resources free up
   std::atomic<bool> stop_{false};
+};
+
+// A queued job (public only as the target of a Ticket).
+struct WorkerPool::Entry {
+  Job job;
+  scheduler::ResourceDemand demand;
+  scheduler::ResourceGrant grant;
+  uint32_t passed_over = 0;  // times it did not fit while a later job started
+  bool claimed = false;      // guarded by the pool's lock: taken by a worker or run_inline
+  bool short_job = false;    // submit()'s hint
 };
 
 }  // namespace prism::worker

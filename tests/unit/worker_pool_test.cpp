@@ -103,7 +103,7 @@ TEST_F(PoolFixture, MultiCpuJobHoldsItsCpus) {
             big_running = false;
             ++done;
           },
-          0, two);
+          two);
     } else {
       pool.submit([&] {
         if (big_running) ++overlap_with_big;
@@ -136,7 +136,7 @@ TEST_F(PoolFixture, CustomResourceAndMemoryAreHeld) {
           fpga.leave();
           ++done;
         },
-        0, on_fpga);
+        on_fpga);
     pool.submit(
         [&] {
           mem.enter();
@@ -144,7 +144,7 @@ TEST_F(PoolFixture, CustomResourceAndMemoryAreHeld) {
           mem.leave();
           ++done;
         },
-        0, big_mem);
+        big_mem);
   }
   ASSERT_TRUE(engine.wait_until([&] { return done == 12; }, in_10s()));
   EXPECT_EQ(fpga.peak.load(), 1);
@@ -170,7 +170,7 @@ TEST_F(PoolFixture, GpuJobsSeeTheirGrant) {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
           ++done;
         },
-        0, one_gpu);
+        one_gpu);
   pool.submit([&] {
     std::lock_guard lk(mu);
     seen.push_back(worker::WorkerPool::current_gpu_ids());  // a CPU job: none
@@ -202,7 +202,7 @@ TEST_F(PoolFixture, BigJobIsNotStarvedBySmallOnes) {
   pool.submit(small);
   scheduler::ResourceDemand two;
   two.num_cpus = 2;
-  pool.submit([&] { small_done_when_big_ran = small_done.load(); }, 0, two);
+  pool.submit([&] { small_done_when_big_ran = small_done.load(); }, two);
   for (int i = 0; i < 400; ++i) pool.submit(small);
   ASSERT_TRUE(engine.wait_until([&] { return small_done == 401; }, in_10s()));
   ASSERT_GE(small_done_when_big_ran.load(), 0) << "the 2-CPU job never ran";
@@ -230,7 +230,7 @@ TEST_F(PoolFixture, FractionalCpusShareSlots) {
           c.leave();
           ++done;
         },
-        0, half);
+        half);
   ASSERT_TRUE(engine.wait_until([&] { return done == 4; }, in_10s()));
   EXPECT_EQ(c.peak.load(), 4);
   pool.stop();
@@ -260,7 +260,7 @@ TEST_F(PoolFixture, BurstWakesEveryThread) {
               if (started.load() == kThreads) ++done;
               engine.notify();  // the test's wait below
             },
-            0, {}, short_job);
+            {}, short_job);
       EXPECT_TRUE(engine.wait_until([&] { return done + 0 == kThreads; },
                                     Clock::now() + std::chrono::seconds(10)))
           << "short_job=" << short_job << ": " << started << " of " << kThreads << " started";
@@ -297,7 +297,7 @@ TEST_F(PoolFixture, ShortJobDoesNotWaitBehindALongOne) {
           short_ran = true;
           engine.notify();
         },
-        0, {}, /*short_job=*/true);
+        {}, /*short_job=*/true);
     EXPECT_TRUE(engine.wait_until([&] { return short_ran.load(); }, in_10s()));
     fastest = std::min(fastest, Clock::now() - t0);
     release = true;
@@ -306,4 +306,48 @@ TEST_F(PoolFixture, ShortJobDoesNotWaitBehindALongOne) {
   // Woken at once, not by the sleeping thread's 100 ms safety re-check.
   EXPECT_LT(fastest, std::chrono::milliseconds(50));
   pool.stop();
+}
+
+// A queued job's ticket lets a waiting thread run it itself, once: not after
+// a worker took it, and not a second time.
+TEST_F(PoolFixture, TicketRunsAQueuedJobInlineOnce) {
+  worker::WorkerPool pool(node(1), engine);
+  pool.start();
+  std::atomic<bool> release{false}, blocker_running{false};
+  pool.submit([&] {
+    blocker_running = true;
+    while (!release.load()) std::this_thread::yield();
+  });
+  ASSERT_TRUE(engine.wait_until([&] { return blocker_running.load(); }, in_10s()));
+  // The only worker is busy: this job stays queued. The test thread (not a
+  // worker) needs a free CPU in the ledger to run it, so none yet.
+  std::atomic<int> runs{0};
+  std::thread::id ran_on;
+  auto ticket = pool.submit([&] {
+    ++runs;
+    ran_on = std::this_thread::get_id();
+  });
+  EXPECT_FALSE(pool.run_inline(ticket)) << "no free CPU for a non-worker thread";
+  release = true;
+  ASSERT_TRUE(engine.wait_until([&] { return runs.load() == 1; }, in_10s()));
+  EXPECT_FALSE(pool.run_inline(ticket)) << "a worker ran it already";
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+  EXPECT_TRUE(engine.wait_until([&] { return pool.idle(); }, in_10s()));
+
+  pool.stop();
+
+  // A pool whose threads are not started yet: the CPU is free and no worker
+  // can take the job first, so the caller runs it, on its own thread.
+  worker::WorkerPool idle_pool(node(1), engine);
+  runs = 0;
+  auto queued = idle_pool.submit([&] {
+    ++runs;
+    ran_on = std::this_thread::get_id();
+  });
+  EXPECT_TRUE(idle_pool.run_inline(queued));
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_FALSE(idle_pool.run_inline(queued)) << "ran once";
+  EXPECT_TRUE(idle_pool.idle());
 }
