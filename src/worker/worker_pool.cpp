@@ -82,8 +82,8 @@ WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand,
     std::lock_guard lk(mu_);
     if (!plain_one_cpu(e->demand)) ++unusual_queued_;
     queue_.push_back(std::move(e));
-    queued_.fetch_add(1, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_release);
+    add_locked(queued_, 1);
+    add_locked(generation_, 1);
     ensure_runner_locked();
     // A thread running a short job looks at the queue again in microseconds.
     if (short_job) wake = queued_.load(std::memory_order_relaxed) > running_short_.load();
@@ -113,7 +113,7 @@ std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
       taken->grant = std::move(*grant);
       taken->claimed = true;
       if (!plain_one_cpu(taken->demand)) --unusual_queued_;
-      queued_.fetch_sub(1, std::memory_order_release);
+      add_locked(queued_, -1);
       if (first_unfit) ++first_unfit->passed_over;
       return taken;
     }
@@ -140,11 +140,11 @@ bool WorkerPool::run_inline(const Ticket& ticket) {
       auto grant = ledger_.try_acquire(e->demand);
       if (!grant) return false;
       e->grant = std::move(*grant);
-      ++running_;
+      add_locked(running_, 1);
     }
     e->claimed = true;
     if (!plain_one_cpu(e->demand)) --unusual_queued_;
-    queued_.fetch_sub(1, std::memory_order_release);
+    add_locked(queued_, -1);
   }
   // A worker running a nested job inline is busy already; another thread
   // (the driver) becomes busy for the job's duration.
@@ -176,8 +176,8 @@ bool WorkerPool::run_inline(const Ticket& ticket) {
 
 void WorkerPool::finish_locked(const Entry& e) {
   ledger_.release(e.demand, e.grant);
-  --running_;
-  generation_.fetch_add(1, std::memory_order_release);
+  add_locked(running_, -1);
+  add_locked(generation_, 1);
 }
 
 void WorkerPool::thread_main(int index) {
@@ -185,6 +185,9 @@ void WorkerPool::thread_main(int index) {
   tls_index = index;
   if (options_.pin && options_.topology)
     options_.topology->pin_current_thread(options_.first_core + index);
+  // Busy (for the host's spin budget) from the first job after a wake-up
+  // until it sleeps again, not per job: back-to-back jobs keep the core.
+  bool busy = false;
   while (!stop_.load(std::memory_order_acquire)) {
     std::shared_ptr<Entry> entry;
     uint64_t seen;
@@ -193,7 +196,8 @@ void WorkerPool::thread_main(int index) {
       seen = generation_.load(std::memory_order_acquire);
       if (queued_.load() > 0) entry = pop_locked();
       if (entry) {
-        ++running_;
+        add_locked(running_, 1);
+        if (entry->short_job) add_locked(running_short_, 1);
         ensure_runner_locked();  // more may fit (fractional CPUs, lent slots)
       }
     }
@@ -202,6 +206,8 @@ void WorkerPool::thread_main(int index) {
     if (entry && queued_.load(std::memory_order_acquire) > 0)
       engine_.notify(transport::ProgressEngine::kWork, 1);
     if (!entry) {  // sleep until a job arrives or resources free up
+      if (busy) engine_.leave_busy();
+      busy = false;
       engine_.wait_until(
           [&] {
             return stop_.load(std::memory_order_acquire) ||
@@ -214,24 +220,24 @@ void WorkerPool::thread_main(int index) {
     tls_demand = &entry->demand;
     tls_gpu_ids = entry->grant.gpu_ids;
     tls_short = entry->short_job;
-    if (tls_short) running_short_.fetch_add(1, std::memory_order_acq_rel);
-    engine_.enter_busy();
+    if (!busy) engine_.enter_busy();
+    busy = true;
     entry->job();
-    engine_.leave_busy();
-    if (tls_short) running_short_.fetch_sub(1, std::memory_order_acq_rel);
-    tls_short = false;
     tls_demand = nullptr;
     tls_gpu_ids.clear();
     {
       std::lock_guard lk(mu_);
+      if (tls_short) add_locked(running_short_, -1);
       finish_locked(*entry);
     }
+    tls_short = false;
     entry.reset();
     if (options_.after_job) options_.after_job();
     // This thread looks again itself; wake another only if more may fit.
     if (queued_.load(std::memory_order_acquire) > 1)
       engine_.notify(transport::ProgressEngine::kWork, 1);
   }
+  if (busy) engine_.leave_busy();
   tls_pool = nullptr;
 }
 
@@ -240,9 +246,9 @@ void WorkerPool::lend_slot() {
   {
     std::lock_guard lk(mu_);
     if (tls_demand) ledger_.lend_cpus(tls_demand->num_cpus);
-    blocked_.fetch_add(1, std::memory_order_acq_rel);
-    if (tls_short) running_short_.fetch_sub(1, std::memory_order_acq_rel);
-    generation_.fetch_add(1, std::memory_order_release);
+    add_locked(blocked_, 1);
+    if (tls_short) add_locked(running_short_, -1);
+    add_locked(generation_, 1);
     ensure_runner_locked();
   }
   engine_.notify(transport::ProgressEngine::kWork, 1);
@@ -252,8 +258,8 @@ void WorkerPool::reclaim_slot() {
   engine_.enter_busy();
   std::lock_guard lk(mu_);
   if (tls_demand) ledger_.reclaim_cpus(tls_demand->num_cpus);
-  blocked_.fetch_sub(1, std::memory_order_acq_rel);
-  if (tls_short) running_short_.fetch_add(1, std::memory_order_acq_rel);
+  add_locked(blocked_, -1);
+  if (tls_short) add_locked(running_short_, 1);
 }
 
 bool WorkerPool::has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const {

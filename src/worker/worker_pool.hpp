@@ -116,6 +116,13 @@ class WorkerPool {
   // or blocked in get). Requires mu_.
   void ensure_runner_locked();
   bool head_fits_locked() const;
+  // Counters below change only under mu_ (others read them without it): a
+  // plain load and store, not a locked read-modify-write, per change.
+  template <class T>
+  static void add_locked(std::atomic<T>& counter, int delta) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + static_cast<T>(delta),
+                  std::memory_order_release);
+  }
   static bool plain_one_cpu(const scheduler::ResourceDemand& d) noexcept {
     return d.is_plain_cpu() && d.num_cpus == 1;
   }
@@ -131,11 +138,12 @@ class WorkerPool {
   std::deque<std::shared_ptr<Entry>> queue_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> running_{0};       // jobs taken by pool threads, blocked ones included
-                                         // (changed under mu_, read without it)
+                                         // (changed under mu_ only, read without it)
   std::atomic<size_t> queued_{0};        // unclaimed jobs in queue_
   size_t unusual_queued_ = 0;  // guarded by mu_: unclaimed jobs that are not plain one-CPU
   std::atomic<uint32_t> blocked_{0};     // jobs that lent their CPUs (blocked in get)
   std::atomic<uint32_t> running_short_{0};  // pool threads running a short job, not blocked
+                                            // (these two: changed under mu_ only)
   std::atomic<uint64_t> generation_{0};  // bumped when a job arrives or resources free up
   std::atomic<bool> stop_{false};
 };
