@@ -201,6 +201,10 @@ class GcsAgent {
     const std::string& function_name() const { return fn ? fn->name : function; }
     std::vector<ObjectId> args;
     ObjectId parent;
+    // kDone: the tasks from `id` on that this event stands for. A task done
+    // right after the previous one, with the same row, extends its event
+    // instead of queueing its own (see on_task_done).
+    uint32_t run = 1;
   };
   // A key whose row this rank writes. `gen` is the flush generation in which
   // it last became unclean (dirty or in flight); flushes wait on it.
@@ -247,7 +251,8 @@ class GcsAgent {
   // it arrives, without an entry, in runs.
   struct DoneRow {
     ObjectId id;
-    gcs::TaskRecord rec;
+    gcs::TaskRecord rec;  // rec.run stays 1 until written (rows compare whole)
+    uint32_t run = 1;     // tasks from `id` on
     uint64_t gen = 0;
   };
   void issue_done_rows(const std::function<void(gcs::WriteOp, uint32_t run, uint64_t gen)>& add);
