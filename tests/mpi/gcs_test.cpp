@@ -241,6 +241,29 @@ TEST(GcsRecording, ABurstOfLikeTasksIsRecordedAsRuns) {
     EXPECT_EQ(it->second.node, 0);
     EXPECT_EQ(it->second.function_name, "fails");
   }
+
+  // A burst of one function where every third task fails, run twice so the
+  // function's run time is known (tasks reported once): successes and
+  // failures never share a row.
+  for (int round = 0; round < 2; ++round) {
+    std::vector<prism::ObjectRef<int>> mixed;
+    for (int i = 0; i < 600; ++i)
+      mixed.push_back(prism::task(fails).options({.node = 0}).remote(i % 3 == 2 ? 1 : 0));
+    for (int i = 0; i < 600; ++i) {
+      if (i % 3 == 2)
+        EXPECT_THROW((void)prism::get(mixed[static_cast<size_t>(i)]), prism::TaskError);
+      else
+        EXPECT_EQ(prism::get(mixed[static_cast<size_t>(i)]), 0);
+    }
+    ASSERT_TRUE(agent().drain(20'000'000));
+    tasks = scan_table<gcs::TaskTable>();
+    for (int i = 0; i < 600; ++i) {
+      auto it = tasks.find(id_of(mixed[static_cast<size_t>(i)]));
+      ASSERT_NE(it, tasks.end()) << "round " << round << " task " << i;
+      EXPECT_EQ(it->second.state, i % 3 == 2 ? gcs::TaskState::kFailed : gcs::TaskState::kFinished)
+          << "round " << round << " task " << i;
+    }
+  }
 }
 
 TEST(GcsRecording, LineageNamesValueArgumentsAndTheParentTask) {
