@@ -100,6 +100,7 @@ std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
     auto& e = *it;
     if (e->claimed) {  // run inline by a waiter already
       it = queue_.erase(it);
+      --claimed_queued_;
       continue;
     }
     ++scanned;
@@ -145,6 +146,14 @@ bool WorkerPool::run_inline(const Ticket& ticket) {
     e->claimed = true;
     if (!plain_one_cpu(e->demand)) --unusual_queued_;
     add_locked(queued_, -1);
+    // It stays queued (its position is unknown) until a pop passes it; when
+    // such jobs make up most of the queue (a recursion run inline by its
+    // waiting parents), they go at once, so scans stay proportional to the
+    // jobs still waiting.
+    if (++claimed_queued_ >= kCompactAt && claimed_queued_ * 2 > queue_.size()) {
+      std::erase_if(queue_, [](const std::shared_ptr<Entry>& q) { return q->claimed; });
+      claimed_queued_ = 0;
+    }
   }
   // A worker running a nested job inline is busy already; another thread
   // (the driver) becomes busy for the job's duration.
@@ -262,6 +271,11 @@ void WorkerPool::reclaim_slot() {
   if (tls_short) add_locked(running_short_, 1);
 }
 
+size_t WorkerPool::queue_entries() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
 bool WorkerPool::has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const {
   if (queued_.load(std::memory_order_acquire) >= max_queued) return false;
   if (demand.is_plain_cpu()) return true;
@@ -286,6 +300,7 @@ size_t WorkerPool::stop() {
     dropped = queued_.load();
     queue_.clear();
     unusual_queued_ = 0;
+    claimed_queued_ = 0;
     queued_.store(0);
     threads.swap(threads_);
   }

@@ -87,6 +87,8 @@ class WorkerPool {
   /// plain one-CPU job — its resources are free now.
   bool has_room(const scheduler::ResourceDemand& demand, size_t max_queued) const;
   Load load() const;  // cheap: no lock
+  /// Entries in the queue, jobs already run inline included (for tests).
+  size_t queue_entries() const;
   /// Nothing queued or running (cheap: no lock).
   bool idle() const noexcept { return queued_.load() == 0 && running_.load() == 0; }
 
@@ -106,6 +108,9 @@ class WorkerPool {
   static constexpr size_t kScanDepth = 32;
   // How deep ensure_runner_locked looks for a job worth a new thread.
   static constexpr size_t kSpawnScanDepth = 8;
+  // Jobs run inline are dropped from the queue in one pass once there are
+  // this many and they are most of it.
+  static constexpr size_t kCompactAt = 64;
 
   void thread_main(int index);
   void spawn_locked();
@@ -140,6 +145,7 @@ class WorkerPool {
                                          // (changed under mu_ only, read without it)
   std::atomic<size_t> queued_{0};        // unclaimed jobs in queue_
   size_t unusual_queued_ = 0;  // guarded by mu_: unclaimed jobs that are not plain one-CPU
+  size_t claimed_queued_ = 0;  // guarded by mu_: jobs run inline, still in queue_
   std::atomic<uint32_t> blocked_{0};     // jobs that lent their CPUs (blocked in get)
   std::atomic<uint32_t> running_short_{0};  // pool threads running a short job, not blocked
                                             // (these two: changed under mu_ only)

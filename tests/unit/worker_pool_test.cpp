@@ -351,3 +351,24 @@ TEST_F(PoolFixture, TicketRunsAQueuedJobInlineOnce) {
   EXPECT_FALSE(idle_pool.run_inline(queued)) << "ran once";
   EXPECT_TRUE(idle_pool.idle());
 }
+
+// Jobs run inline stay queued until a pop passes them; once they are most of
+// the queue they are dropped in one pass (a recursion run inline by waiting
+// parents would otherwise make every scan of the queue longer). Every job
+// still runs exactly once.
+TEST_F(PoolFixture, JobsRunInlineLeaveTheQueueOnceTheyAreMostOfIt) {
+  worker::WorkerPool pool(node(1), engine);  // not started: jobs wait until start()
+  constexpr int kJobs = 200, kInline = 150;
+  std::vector<std::atomic<int>> runs(kJobs);
+  std::vector<worker::WorkerPool::Ticket> tickets;
+  for (int i = 0; i < kJobs; ++i) tickets.push_back(pool.submit([&runs, i] { ++runs[i]; }));
+  for (int i = 0; i < kInline; ++i) ASSERT_TRUE(pool.run_inline(tickets[i]));
+  EXPECT_LT(pool.queue_entries(), static_cast<size_t>(kJobs - 64))
+      << "the jobs run inline were dropped from the queue";
+  EXPECT_GE(pool.queue_entries(), static_cast<size_t>(kJobs - kInline));
+  pool.start();
+  EXPECT_TRUE(engine.wait_until([&] { return pool.idle(); }, in_10s()));
+  for (int i = 0; i < kJobs; ++i) EXPECT_EQ(runs[i].load(), 1) << "job " << i;
+  EXPECT_EQ(pool.queue_entries(), 0u);
+  pool.stop();
+}
