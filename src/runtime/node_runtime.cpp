@@ -1141,14 +1141,19 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
 }
 
 void NodeRuntime::on_submit(int src, Reader& r) {
-  TaskSpec spec;
-  if (Status st = decode_task(r, spec); !st) {
+  // Pooled, and owned by the pool's entry: a job capturing the spec itself
+  // would not fit std::function's inline buffer, so every task from another
+  // rank was a malloc on the polling thread freed by a worker (the slow,
+  // cross-thread path of glibc's allocator).
+  auto spec = std::allocate_shared<TaskSpec>(PoolAllocator<TaskSpec>());
+  if (Status st = decode_task(r, *spec); !st) {
     PRISM_LOG_ERROR("dropped task from rank {}: {}", src, st.to_string());
     return;
   }
   if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
-  auto demand = spec.resources;
-  pool_.submit([this, spec = std::move(spec)]() mutable { execute(spec); }, std::move(demand));
+  auto demand = spec->resources;
+  TaskSpec* job_spec = spec.get();
+  pool_.submit([this, job_spec] { execute(*job_spec); }, std::move(demand), false, std::move(spec));
   send_heartbeat();
 }
 

@@ -69,13 +69,15 @@ void WorkerPool::ensure_runner_locked() {
   if (head_fits_locked()) spawn_locked();
 }
 
-WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand, bool short_job) {
+WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand, bool short_job,
+                                      std::shared_ptr<void> keep) {
   bool wake = true;
   Ticket ticket;
   {
     // Built before the lock (a pooled block; nothing shared yet).
     auto e = std::allocate_shared<Entry>(PoolAllocator<Entry>());
     e->job = std::move(job);
+    e->keep = std::move(keep);
     e->demand = std::move(demand);
     e->short_job = short_job;
     ticket = e;

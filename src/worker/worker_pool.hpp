@@ -67,7 +67,10 @@ class WorkerPool {
   /// job that will look for it next, no sleeping thread is woken (a futex
   /// wake per job cost ~15% of the submitter's time with empty tasks). A
   /// thread running a long job, or blocked, does not count. Thread-safe.
-  Ticket submit(Job job, scheduler::ResourceDemand demand = {}, bool short_job = false);
+  /// `keep`: what the job points at, owned by the queue entry (freed after
+  /// the job ran, or with the entry if it never runs).
+  Ticket submit(Job job, scheduler::ResourceDemand demand = {}, bool short_job = false,
+                std::shared_ptr<void> keep = nullptr);
   /// Runs the queued plain-CPU job `ticket` on the calling thread if no worker
   /// started it yet ("help while waiting": a get() on a local task that has
   /// not started costs no thread wake-up). A worker lends its own CPU to it;
@@ -156,6 +159,7 @@ class WorkerPool {
 // A queued job (public only as the target of a Ticket).
 struct WorkerPool::Entry {
   Job job;
+  std::shared_ptr<void> keep;  // submit()'s `keep`
   scheduler::ResourceDemand demand;
   scheduler::ResourceGrant grant;
   uint32_t passed_over = 0;  // times it did not fit while a later job started
