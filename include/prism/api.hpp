@@ -29,6 +29,7 @@ template <class T>
 T get(const ObjectRef<T>& ref) {
   if (!ref.valid()) throw Error("get() of an invalid (default-constructed) ObjectRef");
   detail::ValueBytes v = detail::get_encoded(ref.handle());
+  detail::DecodeScope from(ref.handle());  // refs inside are borrowed out of `ref`'s value
   return detail::decode<T>(v.bytes);
 }
 

@@ -95,8 +95,19 @@ std::vector<bool> wait_handles(const std::vector<HandlePtr>& handles, size_t num
   return rt().wait(handles, num_returns, timeout_us);
 }
 
+namespace {
+thread_local ObjectIdPod tls_decode_outer{};  // seq 0: none
+}  // namespace
+
+DecodeScope::DecodeScope(const HandlePtr& outer) noexcept : saved_(tls_decode_outer) {
+  tls_decode_outer = outer ? outer->id() : ObjectIdPod{};
+}
+DecodeScope::~DecodeScope() {
+  tls_decode_outer = saved_;
+}
+
 HandlePtr borrow_handle(ObjectIdPod id, int32_t sender) {
-  return rt().borrow(to_id(id), sender);
+  return rt().borrow(to_id(id), sender, to_id(tls_decode_outer));
 }
 
 namespace {

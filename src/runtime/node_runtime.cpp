@@ -188,6 +188,11 @@ NodeStats NodeRuntime::stats() const {
   return stats_;
 }
 
+bool NodeRuntime::has_object(const ObjectId& id) const {
+  std::lock_guard lk(mu_);
+  return objects_.contains(id);
+}
+
 // ---------------------------------------------------------------- objects ---
 
 const NodeRuntime::EntryPtr& NodeRuntime::entry_locked(const ObjectId& id) {
@@ -213,14 +218,29 @@ detail::HandlePtr NodeRuntime::make_handle_locked(const ObjectId& id) {
 //  * the sender of an ObjectRef argument pins its entry (in_transit) until the
 //    owner has counted the receiver and says so (TransitDone), so the count
 //    never touches zero while a ref is on the wire.
-detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender) {
+detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender, const ObjectId& outer) {
   if (tls_borrow_log) tls_borrow_log->emplace_back(id, sender);
   std::lock_guard lk(mu_);
   auto h = make_handle_locked(id);
   auto& e = **objects_.find(id);
   if (!e.owned) {
     ++e.registrations;
-    send_id_message(MessageKind::kAddBorrower, static_cast<int>(id.owner_rank), id, sender);
+    const int owner = static_cast<int>(id.owner_rank);
+    // Decoded out of the value of an object another rank owns, for a third
+    // owner: once we let go of the value, its owner drops its own ref, and
+    // that RemoveBorrower (on its channel) could reach the owner before our
+    // AddBorrower (on ours) and free the object. The value stays pinned here
+    // until the owner says it counted us.
+    if (sender < 0 && !outer.is_nil() &&
+        outer.owner_rank != static_cast<uint32_t>(layout_.world_rank) &&
+        outer.owner_rank != id.owner_rank)
+      if (auto* o = objects_.find(outer)) {
+        ++(*o)->in_transit;
+        awaiting_count_[id].push_back(outer);
+        send_id_message(MessageKind::kAddBorrowerAndAck, owner, id, sender);
+        return h;
+      }
+    send_id_message(MessageKind::kAddBorrower, owner, id, sender);
   } else {
     release_transit_pin_locked(id, sender);  // the ref came home to its owner
   }
@@ -239,7 +259,8 @@ void NodeRuntime::send_id_message(MessageKind kind, int dst, const ObjectId& id,
   Writer w(32);
   w.put(kind);
   encode_object_id(id, w);
-  if (kind != MessageKind::kTransitDone) w.put<int32_t>(static_cast<int32_t>(extra));
+  if (kind != MessageKind::kTransitDone && kind != MessageKind::kBorrowerCounted)
+    w.put<int32_t>(static_cast<int32_t>(extra));
   if (Status st = send(dst, w); !st)
     PRISM_LOG_WARN("reference message to rank {}: {}", dst, st.to_string());
 }
@@ -255,13 +276,27 @@ void NodeRuntime::transit_done_locked(const ObjectId& id) {
   maybe_free_locked(id);
 }
 
-void NodeRuntime::on_add_borrower(int src, Reader& r) {
+void NodeRuntime::on_add_borrower(int src, Reader& r, bool ack) {
   const ObjectId id = decode_object_id(r);
   const int sender = r.get<int32_t>();
   if (!r.finish("add borrower")) return;
   std::lock_guard lk(mu_);
   if (auto* e = objects_.find(id)) ++(*e)->borrowers[src];
   release_transit_pin_locked(id, sender);
+  if (ack) send_id_message(MessageKind::kBorrowerCounted, src, id);
+}
+
+// The owner counted us for `id`: the value it was decoded out of is unpinned.
+void NodeRuntime::on_borrower_counted(Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  if (!r.finish("borrower counted")) return;
+  std::lock_guard lk(mu_);
+  auto it = awaiting_count_.find(id);
+  if (it == awaiting_count_.end()) return;
+  const ObjectId outer = it->second.front();
+  it->second.pop_front();
+  if (it->second.empty()) awaiting_count_.erase(it);
+  transit_done_locked(outer);
 }
 
 void NodeRuntime::on_remove_borrower(int src, Reader& r) {
@@ -1061,6 +1096,10 @@ std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handle
 // --------------------------------------------------------------- messages ---
 
 void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
+  // Whichever thread polled the message (a pool thread between jobs, a
+  // waiting driver), refs dropped while handling it are released here, also
+  // with several runtimes in one process (tests).
+  Scope scope(this);
   Reader r(msg);
   const auto kind = r.get<MessageKind>();
   switch (kind) {
@@ -1089,7 +1128,13 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       on_free(r);
       return;
     case MessageKind::kAddBorrower:
-      on_add_borrower(src, r);
+      on_add_borrower(src, r, /*ack=*/false);
+      return;
+    case MessageKind::kAddBorrowerAndAck:
+      on_add_borrower(src, r, /*ack=*/true);
+      return;
+    case MessageKind::kBorrowerCounted:
+      on_borrower_counted(r);
       return;
     case MessageKind::kFetchRequest:
       on_fetch_request(src, r);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -101,7 +102,9 @@ class NodeRuntime {
   detail::ValueBytes get(const detail::HandlePtr& handle);
   std::vector<bool> wait(const std::vector<detail::HandlePtr>& handles, size_t num_returns,
                          int64_t timeout_us);
-  detail::HandlePtr borrow(const ObjectId& id, int sender = -1);
+  /// `outer`: the object whose value the ref was decoded out of (a get()),
+  /// nil if none; see DecodeScope and docs/objects.md.
+  detail::HandlePtr borrow(const ObjectId& id, int sender = -1, const ObjectId& outer = {});
   void release(const ObjectId& id) noexcept;
   void note_shared(const ObjectId& id) noexcept;
 
@@ -111,6 +114,8 @@ class NodeRuntime {
   int num_nodes() const noexcept { return layout_.num_nodes; }
   int world_rank() const noexcept { return layout_.world_rank; }
   NodeStats stats() const;
+  /// Whether this process has a record of the object (for tests).
+  bool has_object(const ObjectId& id) const;
   MemoryStats memory_stats() const;
   /// Takes the recorded timeline events (empty when the timeline is off).
   std::vector<TimelineEvent> take_timeline() { return timeline_.take(); }
@@ -148,7 +153,8 @@ class NodeRuntime {
   void on_status_request(int src, Reader& r);
   void on_status_reply(int src, Reader& r);
   void on_free(Reader& r);
-  void on_add_borrower(int src, Reader& r);
+  void on_add_borrower(int src, Reader& r, bool ack);
+  void on_borrower_counted(Reader& r);
   void on_remove_borrower(int src, Reader& r);
   // A ref leaves in a message: keep its object until the receiver is counted
   // (TransitDone ends the pin in transit_done_locked).
@@ -206,6 +212,9 @@ class NodeRuntime {
   std::unordered_map<uint64_t, std::shared_ptr<FetchSlot>> fetches_;  // by request id (mu_)
   std::map<std::pair<int, uint64_t>, std::shared_ptr<const object_store::StoredObject>>
       pinned_reads_;  // (reader, request id) -> object pinned for its RDMA read (mu_)
+  // Refs decoded out of another rank's value, registered with AddBorrowerAndAck:
+  // the values pinned until each owner's BorrowerCounted, oldest first (mu_).
+  std::unordered_map<ObjectId, std::deque<ObjectId>, ObjectIdHash> awaiting_count_;
   std::atomic<uint64_t> next_fetch_{1};
   struct DeferredFetch {
     int src;

@@ -39,6 +39,10 @@ class ObjectTable {
     auto it = others_.find(id);
     return it == others_.end() ? nullptr : &it->second;
   }
+  bool contains(const ObjectId& id) const {
+    if (in_window(id)) return static_cast<bool>(window_[id.seq - base_]);
+    return others_.count(id) > 0;
+  }
   /// The entry slot of `id`, created empty (null) if absent: the caller fills it.
   Ptr& slot(const ObjectId& id) {
     if (windowed(id) && id.seq >= base_) {

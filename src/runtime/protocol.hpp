@@ -45,6 +45,8 @@ enum class MessageKind : uint8_t {
   kNodeLoad = 0x0E,             // node -> global scheduler: heartbeat with the node's load
   kSpillTasks = 0x0F,           // several SpillTask bodies in one message (MessageBatch)
   kSubmitTasks = 0x10,          // several SubmitTask bodies in one message (MessageBatch)
+  kAddBorrowerAndAck = 0x11,    // borrower -> owner: AddBorrower, then answer BorrowerCounted
+  kBorrowerCounted = 0x12,      // owner -> borrower: your AddBorrowerAndAck is counted
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };

@@ -218,6 +218,10 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     runtime::NodeRuntime rt(*config, **transport, *layout, std::move(nodes), topology.get(),
                             host_spin);
     runtime::attach_gcs_agent(rt, gcs_agent);
+    // Threads without a Scope (ones the driver starts, pool threads polling
+    // between jobs) use this rank's runtime: their API calls work and the refs
+    // they drop are released (before, such releases were silently skipped).
+    runtime::NodeRuntime::set_process_runtime(&rt);
     rt.start();
     gcs_agent.start();
     if (layout->is_driver()) {

@@ -32,8 +32,28 @@ class LoopbackTransport final : public Transport {
     m.bytes.insert(m.bytes.end(), body.begin(), body.end());
     sent_msgs_++;
     sent_bytes_ += m.bytes.size();
+    {
+      std::lock_guard lk(hold_mu_);
+      if (dst == hold_dst_) {
+        held_.push_back(std::move(m));
+        return Status::ok();
+      }
+    }
     (*peers_)[dst]->deliver(std::move(m));
     return Status::ok();
+  }
+
+  void hold(int dst) {
+    std::lock_guard lk(hold_mu_);
+    hold_dst_ = dst;
+  }
+  size_t release_held() {
+    std::lock_guard lk(hold_mu_);  // a send meanwhile waits: the channel stays in order
+    const size_t n = held_.size();
+    for (auto& m : held_) (*peers_)[hold_dst_]->deliver(std::move(m));
+    held_.clear();
+    hold_dst_ = -1;
+    return n;
   }
 
   void deliver(Message m) {
@@ -112,6 +132,9 @@ class LoopbackTransport final : public Transport {
   std::condition_variable cv_;
   std::vector<Message> inbox_;
   bool woken_ = false;
+  std::mutex hold_mu_;
+  int hold_dst_ = -1;  // hold(): messages to this rank wait in held_
+  std::vector<Message> held_;
   std::atomic<uint64_t> sent_msgs_{0}, sent_bytes_{0}, recv_msgs_{0}, recv_bytes_{0}, rdma_gets_{0},
       rdma_bytes_{0};
 };
@@ -132,6 +155,14 @@ Transport& LoopbackFabric::at(int rank) {
 }
 int LoopbackFabric::size() const {
   return static_cast<int>(impl_->ranks.size());
+}
+void LoopbackFabric::hold(int src, int dst) {
+  impl_->ranks.at(src)->hold(dst);
+}
+size_t LoopbackFabric::release_held() {
+  size_t n = 0;
+  for (auto& r : impl_->ranks) n += r->release_held();
+  return n;
 }
 
 }  // namespace prism::transport

@@ -17,6 +17,11 @@ class LoopbackFabric {
   /// The transport of `rank`; owned by the fabric.
   Transport& at(int rank);
   int size() const;
+  /// For tests, a slow channel: messages from `src` to `dst` are held back,
+  /// in order, until release_held() delivers them.
+  void hold(int src, int dst);
+  /// Delivers every held message in order and stops holding. Returns how many.
+  size_t release_held();
 
  private:
   struct Impl;

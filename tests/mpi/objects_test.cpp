@@ -322,6 +322,42 @@ TEST(RefCount, RefsInsideValuesAreFreedWithTheirValue) {
 }
 
 namespace {
+prism::ObjectRef<Block> make_block_here(int n) {
+  return prism::put(Block(static_cast<size_t>(n), 4.0));
+}
+PRISM_REMOTE(make_block_here);
+// A value owned by the rank that runs this, holding a ref owned by `node`.
+prism::ObjectRef<std::vector<prism::ObjectRef<Block>>> wrap_block_from(int node, int n) {
+  auto inner = prism::get(prism::task(make_block_here).options({.node = node}).remote(n));
+  return prism::put(std::vector<prism::ObjectRef<Block>>{inner});
+}
+PRISM_REMOTE(wrap_block_from);
+}  // namespace
+
+// The driver decodes a ref (owned by node 1) out of a value owned by node 2
+// and drops the value at once: node 2 then drops its own ref, and that must
+// not free the object before node 1 has counted the driver (the value stays
+// pinned on the driver's node until node 1 says so). Everything is freed at
+// the end. (The race itself is forced in ThreeNodeCluster, runtime_loopback_test.
+// This test also found refs dropped on threads without a runtime scope, a pool
+// thread polling between jobs, being skipped instead of released.)
+TEST(RefCount, RefDecodedOutOfAThirdRanksValueOutlivesThatValue) {
+  if (prism::num_nodes() < 3) GTEST_SKIP() << "needs 3 node ranks";
+  const auto before = all_nodes_stats();
+  constexpr int kN = 1 << 16;  // 512 KiB: in node 1's store
+  for (int round = 0; round < 20; ++round) {
+    std::vector<prism::ObjectRef<Block>> inner;
+    {
+      auto value = prism::get(prism::task(wrap_block_from).options({.node = 2}).remote(1, kN));
+      inner = prism::get(value);
+    }  // the value goes here, right after decoding
+    ASSERT_EQ(inner.size(), 1u);
+    EXPECT_DOUBLE_EQ(prism::get(inner[0])[7], 4.0) << "round " << round;
+  }
+  EXPECT_TRUE(stores_settle_at(before)) << "the inner objects or their values were kept";
+}
+
+namespace {
 // A value that serializes but cannot be deserialized: the task fails while
 // decoding its first argument, before it gets to the refs in the second.
 struct Undecodable {

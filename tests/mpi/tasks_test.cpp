@@ -82,6 +82,29 @@ TEST(Tasks, RunOnEveryNodeAcrossRanks) {
   EXPECT_NE(p[1], getpid());  // node 1 is another process
 }
 
+// docs/user-guide.md ("Thread safety"): threads the driver starts may call
+// the API; refs they drop are released like the driver's.
+TEST(Tasks, ThreadsTheDriverStartsSubmitGetAndDropRefs) {
+  std::vector<long> got(4, -1);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        auto x = prism::put(static_cast<long>(i));
+        got[static_cast<size_t>(i)] =
+            prism::get(prism::task(add).options({.node = i % prism::num_nodes()}).remote(x, 10));
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(i)] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(errors[static_cast<size_t>(i)], "") << "thread " << i;
+    EXPECT_EQ(got[static_cast<size_t>(i)], i + 10) << "thread " << i;
+  }
+}
+
 TEST(Tasks, ManyTasksAreAllAccountedFor) {
   std::vector<prism::ObjectRef<long>> refs;
   for (long i = 0; i < 2000; ++i) refs.push_back(prism::task(add).remote(i, 1L));

@@ -146,3 +146,79 @@ TEST_F(LoopbackCluster, ShortTasksQueueLocallyLongOnesSpill) {
   for (int round = 0; round < 5 && best < 4; ++round) best = std::max(best, ran_on_node0(quick, 4));
   EXPECT_EQ(best, 4);
 }
+
+// ---- three node ranks: a ref decoded out of a value that another rank owns ----
+
+namespace {
+ObjectRef<int> make_x() {  // X, owned by the rank that runs this
+  return prism::put(42);
+}
+PRISM_REMOTE(make_x);
+// V, owned by the rank that runs this, holding X made on node 1.
+ObjectRef<std::vector<ObjectRef<int>>> wrap_x() {
+  auto x = prism::get(prism::task(make_x).options({.node = 1}).remote());
+  return prism::put(std::vector<ObjectRef<int>>{x});
+}
+PRISM_REMOTE(wrap_x);
+
+ObjectId id_of(const detail::HandlePtr& h) {
+  return {h->id().owner_rank, h->id().index, h->id().seq};
+}
+
+class ThreeNodeCluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg.spin_us = 20;
+    cfg.pin_workers = false;
+    cfg.global_scheduler = false;
+    std::vector<scheduler::NodeResources> nodes = {
+        {0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}, {2, 1, 0, 0, {}}};
+    for (int r = 0; r < 3; ++r) {
+      auto layout = runtime::make_layout(4, r, 1);
+      rts.push_back(
+          std::make_unique<runtime::NodeRuntime>(cfg, fabric.at(r), *layout, nodes, nullptr));
+      rts.back()->start();
+    }
+  }
+  void TearDown() override {
+    fabric.release_held();
+    for (auto& rt : rts) rt->stop();
+  }
+  template <class F>
+  static bool eventually(F done) {
+    for (int i = 0; i < 500 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  }
+  Config cfg;
+  transport::LoopbackFabric fabric{4};
+  std::vector<std::unique_ptr<runtime::NodeRuntime>> rts;
+};
+}  // namespace
+
+// Node 0 decodes X (owned by node 1) out of V (owned by node 2), then lets go
+// of V. Node 2 then drops V and with it its own ref to X; that RemoveBorrower
+// (node 2 -> node 1) must not beat node 0's AddBorrower (node 0 -> node 1,
+// held back here as a slow channel) and free X under node 0's ref.
+TEST_F(ThreeNodeCluster, RefDecodedOutOfAThirdRanksValueSurvivesThatValueBeingDropped) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  auto v = get(task(wrap_x).options({.node = 2}).remote());
+  const ObjectId v_id = id_of(v.handle());
+  ASSERT_EQ(v_id.owner_rank, 2u);
+  fabric.hold(0, 1);
+  auto inner = get(v);  // registers node 0 as X's borrower: held back
+  ASSERT_EQ(inner.size(), 1u);
+  const ObjectId x_id = id_of(inner[0].handle());
+  ASSERT_EQ(x_id.owner_rank, 1u);
+  v = ObjectRef<std::vector<ObjectRef<int>>>();                 // node 0 lets go of V
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // node 2 would free V by now
+  EXPECT_TRUE(rts[1]->has_object(x_id)) << "X was freed while node 0 holds a ref to it";
+  EXPECT_TRUE(rts[2]->has_object(v_id)) << "V is kept until node 1 has counted node 0";
+  EXPECT_GT(fabric.release_held(), 0u);
+  EXPECT_EQ(get(inner[0]), 42);
+  // Once node 1 has counted node 0, V goes; X goes with node 0's last ref.
+  EXPECT_TRUE(eventually([&] { return !rts[2]->has_object(v_id); }));
+  EXPECT_TRUE(rts[1]->has_object(x_id));
+  inner.clear();
+  EXPECT_TRUE(eventually([&] { return !rts[1]->has_object(x_id) && !rts[0]->has_object(x_id); }));
+}

@@ -93,6 +93,21 @@ class RefSenderScope {
 };
 int32_t current_ref_sender() noexcept;
 
+/// While it lives, refs decoded on this thread come out of the value of
+/// `outer` (a get()): the runtime keeps `outer` until the owners of those refs
+/// have counted this rank as a borrower, so the value's owner cannot drop the
+/// last other ref to them first. Stack-scoped.
+class DecodeScope {
+ public:
+  explicit DecodeScope(const HandlePtr& outer) noexcept;
+  ~DecodeScope();
+  DecodeScope(const DecodeScope&) = delete;
+  DecodeScope& operator=(const DecodeScope&) = delete;
+
+ private:
+  ObjectIdPod saved_;
+};
+
 /// An argument as the executing side sees it.
 struct ArgValue {
   bool is_ref = false;  ///< true: `ref` names the object; `bytes` is empty
