@@ -135,15 +135,38 @@ void GcsRole::on_message(int src, std::span<const std::byte> msg) {
 // batch per chosen node.
 void GcsRole::on_spill_task(int src, std::span<const std::byte> msg) {
   Reader r(msg.subspan(1));
-  Forwards out;
+  std::vector<Placed> placed;
   if (static_cast<MessageKind>(msg[0]) == MessageKind::kSpillTask) {
-    place_spilled(src, r.rest(), out);
+    place_spilled(src, r.rest(), placed);
   } else if (Status st = for_each_batched(
-                 r, [&](std::span<const std::byte> body) { place_spilled(src, body, out); });
+                 r, [&](std::span<const std::byte> body) { place_spilled(src, body, placed); });
              !st) {
     ++stats_.dropped;
     PRISM_LOG_WARN("global scheduler: dropped a malformed batch from rank {}: {}", src,
                    st.to_string());
+  }
+  // Interchangeable tasks keep the per-node counts the picks gave, but go in
+  // contiguous stretches (a batch is one submitter's tasks in id order): tasks
+  // placed alternately would each cost the owner's GCS agent a task row of its
+  // own, where a stretch run on one node is one row (docs/gcs.md, "Runs").
+  std::vector<int> order;  // nodes in the order the picks first chose them
+  std::map<int, size_t> count;
+  for (const auto& p : placed)
+    if (p.interchangeable && count[p.node]++ == 0) order.push_back(p.node);
+  auto next = order.begin();
+  for (auto& p : placed) {
+    if (!p.interchangeable) continue;
+    while (count[*next] == 0) ++next;
+    p.node = *next;
+    --count[*next];
+  }
+  Forwards out;
+  for (const auto& p : placed) {
+    auto& batch = out[p.node];
+    Writer& w = batch.tasks.begin();
+    w.append(p.task.data(), p.task.size());
+    batch.tasks.end();
+    batch.ids.push_back(p.id);
   }
   for (auto& [node, batch] : out) {
     const uint32_t n = batch.tasks.count();
@@ -169,7 +192,7 @@ void GcsRole::fail_spilled(const ObjectId& id, const std::string& why) {
     PRISM_LOG_ERROR("global scheduler: error result to rank {}: {}", id.owner_rank, st.to_string());
 }
 
-void GcsRole::place_spilled(int src, std::span<const std::byte> body, Forwards& out) {
+void GcsRole::place_spilled(int src, std::span<const std::byte> body, std::vector<Placed>& placed) {
   Reader r(body);
   scheduler::TaskRequest request;
   if (Status st = decode_spill_header(r, request); !st) {
@@ -188,11 +211,7 @@ void GcsRole::place_spilled(int src, std::span<const std::byte> body, Forwards& 
   }
   auto node = global_scheduler_->pick(request);
   if (!node) return fail_spilled(id, node.status().message());  // the submitter checked
-  auto& batch = out[*node];
-  Writer& w = batch.tasks.begin();
-  w.append(task.data(), task.size());
-  batch.tasks.end();
-  batch.ids.push_back(id);
+  placed.push_back({id, task, *node, global_scheduler_->interchangeable(request)});
 }
 
 void GcsRole::on_node_load(int src, std::span<const std::byte> msg) {

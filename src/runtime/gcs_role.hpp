@@ -63,7 +63,17 @@ class GcsRole {
     std::vector<ObjectId> ids;
   };
   using Forwards = std::map<int, Forward>;
-  void place_spilled(int src, std::span<const std::byte> body, Forwards& out);
+  // A spilled task and where it goes. `interchangeable`: any node would do
+  // (no explicit node, placement or large argument; every node can run it).
+  struct Placed {
+    ObjectId id;
+    std::span<const std::byte> task;  // into the spill message
+    int node = -1;
+    bool interchangeable = false;
+  };
+  // Picks a node for one spilled task (appends to `placed`; a task that
+  // cannot be placed fails at its owner).
+  void place_spilled(int src, std::span<const std::byte> body, std::vector<Placed>& placed);
   void fail_spilled(const ObjectId& id, const std::string& why);
   void on_node_load(int src, std::span<const std::byte> msg);
 

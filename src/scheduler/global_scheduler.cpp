@@ -17,6 +17,13 @@ void GlobalScheduler::on_heartbeat(int node, const NodeLoad& load) {
   ++heartbeats_;
 }
 
+bool GlobalScheduler::interchangeable(const TaskRequest& r) const {
+  if (r.node >= 0 || r.placement != 0 || r.data_bytes >= kLocalityThreshold) return false;
+  for (int i = 0; i < num_nodes(); ++i)
+    if (!feasibility_.can_ever_run(i, r)) return false;
+  return true;
+}
+
 double GlobalScheduler::estimated_tasks(int i) const {
   const auto& v = views_.at(static_cast<size_t>(i));
   const uint64_t in_transit =

@@ -37,6 +37,9 @@ class GlobalScheduler {
   /// no node can ever run it.
   [[nodiscard]] Expected<int> pick(const TaskRequest& r);
 
+  /// Whether any node would do for `r`: no explicit node, placement hint or
+  /// argument large enough to draw it, and every node can run it.
+  bool interchangeable(const TaskRequest& r) const;
   /// Tasks node `i` is believed to hold (queued + running + on the way).
   double estimated_tasks(int i) const;
   uint64_t heartbeats() const noexcept { return heartbeats_; }

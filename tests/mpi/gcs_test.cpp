@@ -266,6 +266,43 @@ TEST(GcsRecording, ABurstOfLikeTasksIsRecordedAsRuns) {
   }
 }
 
+namespace {
+int node_here(int) {
+  return prism::node_id();
+}
+PRISM_REMOTE(node_here);
+}  // namespace
+
+// A burst with no placement: beyond what the driver's node queues, tasks
+// spill to the global scheduler, which places each batch's interchangeable
+// tasks on nodes in contiguous stretches (same per-node counts as placing
+// them one by one). Rows stay runs, and each row names where its task ran.
+TEST(GcsRecording, SpilledTasksGoInStretchesAndAreRecordedAsRuns) {
+  constexpr int kTasks = 3000;
+  ASSERT_TRUE(agent().drain(20'000'000));
+  const auto before = agent().stats().ops_written;
+  std::vector<prism::ObjectRef<int>> refs;
+  for (int i = 0; i < kTasks; ++i) refs.push_back(prism::task(node_here).remote(i));
+  const std::vector<int> ran_on = prism::get(refs);
+  ASSERT_TRUE(agent().drain(20'000'000));
+  auto tasks = scan_table<gcs::TaskTable>();
+  std::set<int> nodes;
+  for (int i = 0; i < kTasks; ++i) {
+    auto it = tasks.find(id_of(refs[static_cast<size_t>(i)]));
+    ASSERT_NE(it, tasks.end()) << "no task row for task " << i;
+    EXPECT_EQ(it->second.state, gcs::TaskState::kFinished);
+    EXPECT_EQ(it->second.node, ran_on[static_cast<size_t>(i)]) << "task " << i;
+    nodes.insert(ran_on[static_cast<size_t>(i)]);
+  }
+  uint64_t ops = 0;
+  EXPECT_TRUE(eventually([&] {
+    ops = agent().stats().ops_written - before;
+    return ops >= 3;
+  }));
+  EXPECT_LT(ops, static_cast<uint64_t>(kTasks / 5))
+      << ops << " row updates for " << kTasks << " tasks on " << nodes.size() << " nodes";
+}
+
 TEST(GcsRecording, LineageNamesValueArgumentsAndTheParentTask) {
   auto input = prism::put(41);
   auto by_value = prism::task(plus_one).options({.node = 1}).remote(input);  // T parameter
