@@ -32,26 +32,26 @@ double GlobalScheduler::estimated_tasks(int i) const {
 }
 
 Expected<int> GlobalScheduler::pick(const TaskRequest& r) {
+  // Runs for every spilled task: no list of feasible nodes unless none is.
   const int n = num_nodes();
-  auto feasible_or = feasibility_.feasible_nodes(r);
-  if (!feasible_or) return feasible_or.status();
-  const std::vector<int>& feasible = *feasible_or;
   auto slots = [&](int i) { return std::max(1.0, feasibility_.node(i).num_cpus); };
   int best = -1;
   if (r.data_node >= 0 && r.data_node < n && r.data_bytes >= kLocalityThreshold &&
-      std::find(feasible.begin(), feasible.end(), r.data_node) != feasible.end() &&
+      feasibility_.can_ever_run(r.data_node, r) &&
       estimated_tasks(r.data_node) < 2 * slots(r.data_node))
     best = r.data_node;
   if (best < 0) {
     double best_load = std::numeric_limits<double>::max();
-    for (size_t k = 0; k < feasible.size(); ++k) {  // rotating the start breaks ties fairly
-      const int i = feasible[(k + rotate_) % feasible.size()];
+    for (int k = 0; k < n; ++k) {  // rotating the start breaks ties fairly
+      const int i = static_cast<int>((static_cast<size_t>(k) + rotate_) % static_cast<size_t>(n));
+      if (!feasibility_.can_ever_run(i, r)) continue;
       const double load = estimated_tasks(i) / slots(i);
       if (load < best_load) {
         best_load = load;
         best = i;
       }
     }
+    if (best < 0) return feasibility_.feasible_nodes(r).status();  // names the shortfall
     ++rotate_;
   }
   ++views_[static_cast<size_t>(best)].sent;
