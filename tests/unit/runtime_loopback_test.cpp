@@ -36,27 +36,46 @@ int fails(int) {
 }
 PRISM_REMOTE(fails);
 
-class LoopbackCluster : public ::testing::Test {
+// One started node runtime per entry of `nodes` on ranks 0.. of `fabric`,
+// whose last rank stands for the (absent) GCS rank.
+std::vector<std::unique_ptr<runtime::NodeRuntime>> start_nodes(
+    const Config& cfg, transport::LoopbackFabric& fabric,
+    const std::vector<scheduler::NodeResources>& nodes) {
+  std::vector<std::unique_ptr<runtime::NodeRuntime>> rts;
+  for (int r = 0; r < static_cast<int>(nodes.size()); ++r) {
+    auto layout = runtime::make_layout(fabric.size(), r, 1);
+    rts.push_back(
+        std::make_unique<runtime::NodeRuntime>(cfg, fabric.at(r), *layout, nodes, nullptr));
+    rts.back()->start();
+  }
+  return rts;
+}
+
+// A cluster of node runtimes on a fabric of kRanks (the last one is the
+// absent GCS rank); SetUp of each fixture starts the nodes.
+template <int kRanks>
+class LoopbackFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  LoopbackFixture() {
     cfg.spin_us = 20;
-    cfg.inline_threshold = 1024;
     cfg.pin_workers = false;
     cfg.global_scheduler = false;  // no GCS rank in this cluster: submitters balance themselves
-    std::vector<scheduler::NodeResources> nodes = {{0, 1, 0, 0, {}}, {1, 2, 0, 0, {}}};
-    for (int r = 0; r < 2; ++r) {
-      auto layout = runtime::make_layout(3, r, 1);
-      rts.push_back(
-          std::make_unique<runtime::NodeRuntime>(cfg, fabric.at(r), *layout, nodes, nullptr));
-      rts.back()->start();
-    }
   }
   void TearDown() override {
+    fabric.release_held();
     for (auto& rt : rts) rt->stop();
   }
   Config cfg;
-  transport::LoopbackFabric fabric{3};
+  transport::LoopbackFabric fabric{kRanks};
   std::vector<std::unique_ptr<runtime::NodeRuntime>> rts;
+};
+
+class LoopbackCluster : public LoopbackFixture<3> {
+ protected:
+  void SetUp() override {
+    cfg.inline_threshold = 1024;
+    rts = start_nodes(cfg, fabric, {{0, 1, 0, 0, {}}, {1, 2, 0, 0, {}}});
+  }
 };
 }  // namespace
 
@@ -165,24 +184,10 @@ ObjectId id_of(const detail::HandlePtr& h) {
   return {h->id().owner_rank, h->id().index, h->id().seq};
 }
 
-class ThreeNodeCluster : public ::testing::Test {
+class ThreeNodeCluster : public LoopbackFixture<4> {
  protected:
   void SetUp() override {
-    cfg.spin_us = 20;
-    cfg.pin_workers = false;
-    cfg.global_scheduler = false;
-    std::vector<scheduler::NodeResources> nodes = {
-        {0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}, {2, 1, 0, 0, {}}};
-    for (int r = 0; r < 3; ++r) {
-      auto layout = runtime::make_layout(4, r, 1);
-      rts.push_back(
-          std::make_unique<runtime::NodeRuntime>(cfg, fabric.at(r), *layout, nodes, nullptr));
-      rts.back()->start();
-    }
-  }
-  void TearDown() override {
-    fabric.release_held();
-    for (auto& rt : rts) rt->stop();
+    rts = start_nodes(cfg, fabric, {{0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}, {2, 1, 0, 0, {}}});
   }
   template <class F>
   static bool eventually(F done) {
@@ -190,9 +195,6 @@ class ThreeNodeCluster : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return done();
   }
-  Config cfg;
-  transport::LoopbackFabric fabric{4};
-  std::vector<std::unique_ptr<runtime::NodeRuntime>> rts;
 };
 }  // namespace
 
