@@ -44,6 +44,18 @@ struct FetchedCopy {
   size_t offset = 0;
 };
 
+// The refs a running task decoded out of its arguments whose owner is a
+// third rank (neither the task's owner nor this one). Its owner holds the
+// argument objects, which keep those refs alive, until the result arrives, and
+// then lets go; the owners of the refs might hear of that before they hear of
+// us (another channel). The result waits until every one of them counted us.
+struct NodeRuntime::TaskAcks {
+  uint32_t task_owner = 0;
+  std::atomic<int> pending{0};
+  transport::ProgressEngine::WakeWord wake;
+};
+thread_local NodeRuntime::TaskAcks* NodeRuntime::tls_task_acks_ = nullptr;
+
 // One object this process knows about: owned (we created it) or borrowed.
 struct NodeRuntime::ObjectEntry {
   bool owned = false;
@@ -236,10 +248,18 @@ detail::HandlePtr NodeRuntime::borrow(const ObjectId& id, int sender, const Obje
         outer.owner_rank != id.owner_rank)
       if (auto* o = objects_.find(outer)) {
         ++(*o)->in_transit;
-        awaiting_count_[id].push_back(outer);
+        awaiting_count_[id].push_back({outer, nullptr});
         send_id_message(MessageKind::kAddBorrowerAndAck, owner, id, sender);
         return h;
       }
+    // Decoded by a running task out of an argument value (see TaskAcks).
+    if (sender < 0 && outer.is_nil() && tls_task_acks_ &&
+        id.owner_rank != tls_task_acks_->task_owner) {
+      tls_task_acks_->pending.fetch_add(1);
+      awaiting_count_[id].push_back({ObjectId{}, tls_task_acks_});
+      send_id_message(MessageKind::kAddBorrowerAndAck, owner, id, sender);
+      return h;
+    }
     send_id_message(MessageKind::kAddBorrower, owner, id, sender);
   } else {
     release_transit_pin_locked(id, sender);  // the ref came home to its owner
@@ -293,10 +313,33 @@ void NodeRuntime::on_borrower_counted(Reader& r) {
   std::lock_guard lk(mu_);
   auto it = awaiting_count_.find(id);
   if (it == awaiting_count_.end()) return;
-  const ObjectId outer = it->second.front();
+  const AwaitedCount counted = it->second.front();
   it->second.pop_front();
   if (it->second.empty()) awaiting_count_.erase(it);
-  transit_done_locked(outer);
+  if (counted.task) {
+    counted.task->pending.fetch_sub(1);
+    engine_.notify(counted.task->wake);
+  } else {
+    transit_done_locked(counted.outer);
+  }
+}
+
+// Before a task's result goes out: every ref it decoded out of an argument
+// value is counted by its owner (bounded: an owner that never answers must
+// not hold the result forever; its entries are then dropped).
+void NodeRuntime::await_task_acks(TaskAcks& acks) {
+  if (acks.pending.load() == 0) return;
+  bool timed_out = false;
+  wait_for([&] { return acks.pending.load() == 0 || engine_.stopping(); }, kTaskAcksTimeoutUs,
+           &timed_out, /*lend_slot=*/true, &acks.wake);
+  if (acks.pending.load() == 0) return;
+  std::lock_guard lk(mu_);
+  for (auto it = awaiting_count_.begin(); it != awaiting_count_.end();) {
+    std::erase_if(it->second, [&](const AwaitedCount& a) { return a.task == &acks; });
+    it = it->second.empty() ? awaiting_count_.erase(it) : std::next(it);
+  }
+  PRISM_LOG_WARN("a task's result went out before the owners of {} refs it decoded counted rank {}",
+                 acks.pending.load(), layout_.world_rank);
 }
 
 void NodeRuntime::on_remove_borrower(int src, Reader& r) {
@@ -856,6 +899,8 @@ void NodeRuntime::execute(TaskSpec& spec) {
     explicit CurrentTask(const ObjectId& id) { tls_current_task = id; }
     ~CurrentTask() { tls_current_task = saved; }
   } current_task(spec.id);
+  std::optional<TaskAcks> acks;  // only arguments can need them (see TaskAcks)
+  if (!spec.args.empty()) acks.emplace().task_owner = spec.id.owner_rank;
   const int64_t t0 = Timeline::now_us();
   std::vector<std::byte> result;
   std::vector<detail::HandlePtr> contained;  // refs serialized inside the result
@@ -917,9 +962,16 @@ void NodeRuntime::execute(TaskSpec& spec) {
     }
     struct BorrowLog {
       std::vector<std::pair<ObjectId, int>>* outer = tls_borrow_log;
-      explicit BorrowLog(std::vector<std::pair<ObjectId, int>>* log) { tls_borrow_log = log; }
-      ~BorrowLog() { tls_borrow_log = outer; }
-    } log(&borrowed);
+      TaskAcks* outer_acks = tls_task_acks_;
+      BorrowLog(std::vector<std::pair<ObjectId, int>>* log, TaskAcks* acks) {
+        tls_borrow_log = log;
+        tls_task_acks_ = acks;
+      }
+      ~BorrowLog() {
+        tls_borrow_log = outer;
+        tls_task_acks_ = outer_acks;
+      }
+    } log(&borrowed, acks ? &*acks : nullptr);
     auto out = fn->invoke(fn->fn, args);
     result = std::move(out.bytes);
     contained = std::move(out.contained);
@@ -932,6 +984,7 @@ void NodeRuntime::execute(TaskSpec& spec) {
   if (timeline_.enabled())  // the event copies the name: build it only when recording
     timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
                       worker::WorkerPool::current_index(), 0, !error.empty()});
+  if (acks) await_task_acks(*acks);  // the result lets the task's owner drop its arguments
   const ObjectId id = spec.id;  // `spec` may be gone after in_flight_.erase below
   ObjectValue v;
   if (!error.empty()) {

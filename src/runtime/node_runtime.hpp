@@ -140,6 +140,7 @@ class NodeRuntime {
  private:
   struct ObjectEntry;
   struct PendingTask;
+  struct TaskAcks;  // node_runtime.cpp
   using EntryPtr = std::shared_ptr<ObjectEntry>;
   // Task records and their map nodes come from BlockPools (common/block_pool.hpp).
   using PendingPtr = PooledPtr<PendingTask>;
@@ -155,6 +156,8 @@ class NodeRuntime {
   void on_free(Reader& r);
   void on_add_borrower(int src, Reader& r, bool ack);
   void on_borrower_counted(Reader& r);
+  void await_task_acks(TaskAcks& acks);
+  static constexpr int64_t kTaskAcksTimeoutUs = 10'000'000;
   void on_remove_borrower(int src, Reader& r);
   // A ref leaves in a message: keep its object until the receiver is counted
   // (TransitDone ends the pin in transit_done_locked).
@@ -212,9 +215,16 @@ class NodeRuntime {
   std::unordered_map<uint64_t, std::shared_ptr<FetchSlot>> fetches_;  // by request id (mu_)
   std::map<std::pair<int, uint64_t>, std::shared_ptr<const object_store::StoredObject>>
       pinned_reads_;  // (reader, request id) -> object pinned for its RDMA read (mu_)
-  // Refs decoded out of another rank's value, registered with AddBorrowerAndAck:
-  // the values pinned until each owner's BorrowerCounted, oldest first (mu_).
-  std::unordered_map<ObjectId, std::deque<ObjectId>, ObjectIdHash> awaiting_count_;
+  // Refs registered with AddBorrowerAndAck, waiting for each owner's
+  // BorrowerCounted, oldest first (mu_): a ref decoded out of another rank's
+  // value pins that value (`outer`); one a running task decoded out of an
+  // argument its submitter holds keeps the task's result back (`task`).
+  struct AwaitedCount {
+    ObjectId outer;
+    TaskAcks* task = nullptr;
+  };
+  std::unordered_map<ObjectId, std::deque<AwaitedCount>, ObjectIdHash> awaiting_count_;
+  static thread_local TaskAcks* tls_task_acks_;  // of the task running on this thread
   std::atomic<uint64_t> next_fetch_{1};
   struct DeferredFetch {
     int src;

@@ -180,6 +180,12 @@ ObjectRef<std::vector<ObjectRef<int>>> wrap_x() {
 }
 PRISM_REMOTE(wrap_x);
 
+// Keeps the first ref of an argument value (decoded out of it) beyond the task.
+ObjectRef<int> keep_first(std::vector<ObjectRef<int>> refs) {
+  return refs.at(0);
+}
+PRISM_REMOTE(keep_first);
+
 ObjectId id_of(const detail::HandlePtr& h) {
   return {h->id().owner_rank, h->id().index, h->id().seq};
 }
@@ -222,5 +228,28 @@ TEST_F(ThreeNodeCluster, RefDecodedOutOfAThirdRanksValueSurvivesThatValueBeingDr
   EXPECT_TRUE(eventually([&] { return !rts[2]->has_object(v_id); }));
   EXPECT_TRUE(rts[1]->has_object(x_id));
   inner.clear();
+  EXPECT_TRUE(eventually([&] { return !rts[1]->has_object(x_id) && !rts[0]->has_object(x_id); }));
+}
+
+// The same race through a task argument: node 0 runs a task whose argument is
+// V (owned by node 2, holding X of node 1) and which keeps X beyond it. Once
+// the result is in, node 0 drops the argument, node 2 drops V and its ref to
+// X; node 0's AddBorrower for X (held back) must have been counted by then,
+// so the task's result waits for node 1's answer.
+TEST_F(ThreeNodeCluster, RefDecodedOutOfATaskArgumentSurvivesTheArgumentBeingDropped) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  auto v = get(task(wrap_x).options({.node = 2}).remote());
+  const ObjectId x_id = id_of(get(v).at(0).handle());
+  ASSERT_TRUE(eventually([&] { return !rts[0]->has_object(x_id); }));  // that decode is settled
+  fabric.hold(0, 1);
+  auto kept = task(keep_first).options({.node = 0}).remote(v);
+  v = ObjectRef<std::vector<ObjectRef<int>>>();  // only the task's argument holds V now
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(rts[1]->has_object(x_id)) << "X was freed while node 0's task kept a ref to it";
+  EXPECT_GT(fabric.release_held(), 0u);
+  auto x = get(kept);
+  EXPECT_EQ(get(x), 42);
+  kept = ObjectRef<ObjectRef<int>>();
+  x = ObjectRef<int>();
   EXPECT_TRUE(eventually([&] { return !rts[1]->has_object(x_id) && !rts[0]->has_object(x_id); }));
 }
