@@ -332,13 +332,18 @@ prism::ObjectRef<std::vector<prism::ObjectRef<Block>>> wrap_block_from(int node,
   return prism::put(std::vector<prism::ObjectRef<Block>>{inner});
 }
 PRISM_REMOTE(wrap_block_from);
+prism::ObjectRef<Block> keep_first_block(std::vector<prism::ObjectRef<Block>> refs) {
+  return refs.at(0);
+}
+PRISM_REMOTE(keep_first_block);
 }  // namespace
 
 // The driver decodes a ref (owned by node 1) out of a value owned by node 2
 // and drops the value at once: node 2 then drops its own ref, and that must
 // not free the object before node 1 has counted the driver (the value stays
-// pinned on the driver's node until node 1 says so). Everything is freed at
-// the end. (The race itself is forced in ThreeNodeCluster, runtime_loopback_test.
+// pinned on the driver's node until node 1 says so). The same through a task
+// argument (the task's result waits for node 1's answer). Everything is freed
+// at the end. (The race itself is forced in ThreeNodeCluster, runtime_loopback_test.
 // This test also found refs dropped on threads without a runtime scope, a pool
 // thread polling between jobs, being skipped instead of released.)
 TEST(RefCount, RefDecodedOutOfAThirdRanksValueOutlivesThatValue) {
@@ -353,6 +358,14 @@ TEST(RefCount, RefDecodedOutOfAThirdRanksValueOutlivesThatValue) {
     }  // the value goes here, right after decoding
     ASSERT_EQ(inner.size(), 1u);
     EXPECT_DOUBLE_EQ(prism::get(inner[0])[7], 4.0) << "round " << round;
+    // The same through a task argument: the task keeps the inner ref, the
+    // argument goes once the result is in.
+    prism::ObjectRef<prism::ObjectRef<Block>> kept;
+    {
+      auto value = prism::get(prism::task(wrap_block_from).options({.node = 2}).remote(1, kN));
+      kept = prism::task(keep_first_block).options({.node = round % 2 == 0 ? 0 : 2}).remote(value);
+    }
+    EXPECT_DOUBLE_EQ(prism::get(prism::get(kept))[7], 4.0) << "round " << round;
   }
   EXPECT_TRUE(stores_settle_at(before)) << "the inner objects or their values were kept";
 }
