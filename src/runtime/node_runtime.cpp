@@ -306,7 +306,8 @@ void NodeRuntime::on_add_borrower(int src, Reader& r, bool ack) {
   if (ack) send_id_message(MessageKind::kBorrowerCounted, src, id);
 }
 
-// The owner counted us for `id`: the value it was decoded out of is unpinned.
+// The owner counted us for `id`: the value it was decoded out of is unpinned,
+// or the task that decoded it may send its result (a blank: nothing).
 void NodeRuntime::on_borrower_counted(Reader& r) {
   const ObjectId id = decode_object_id(r);
   if (!r.finish("borrower counted")) return;
@@ -326,7 +327,8 @@ void NodeRuntime::on_borrower_counted(Reader& r) {
 
 // Before a task's result goes out: every ref it decoded out of an argument
 // value is counted by its owner (bounded: an owner that never answers must
-// not hold the result forever; its entries are then dropped).
+// not hold the result forever). Entries still waiting become blanks, so a late
+// answer pops its own place in the per-ref order and changes nothing.
 void NodeRuntime::await_task_acks(TaskAcks& acks) {
   if (acks.pending.load() == 0) return;
   bool timed_out = false;
@@ -334,10 +336,9 @@ void NodeRuntime::await_task_acks(TaskAcks& acks) {
            &timed_out, /*lend_slot=*/true, &acks.wake);
   if (acks.pending.load() == 0) return;
   std::lock_guard lk(mu_);
-  for (auto it = awaiting_count_.begin(); it != awaiting_count_.end();) {
-    std::erase_if(it->second, [&](const AwaitedCount& a) { return a.task == &acks; });
-    it = it->second.empty() ? awaiting_count_.erase(it) : std::next(it);
-  }
+  for (auto& [id, waiting] : awaiting_count_)
+    for (auto& a : waiting)
+      if (a.task == &acks) a = AwaitedCount{};
   PRISM_LOG_WARN("a task's result went out before the owners of {} refs it decoded counted rank {}",
                  acks.pending.load(), layout_.world_rank);
 }
