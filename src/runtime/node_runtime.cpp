@@ -14,6 +14,10 @@ namespace {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;     // the task running on this thread (lineage)
+// Time inside the running task that is not its own work (us): waits in get()
+// and tasks it ran inline meanwhile. A function's mean run time is its own
+// work, so a task that mostly waits for its children counts as short.
+thread_local int64_t tls_not_own_us = 0;
 // While a task runs: the (ref, sender) pairs its decoding borrowed (see
 // release_unborrowed_locked).
 thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log = nullptr;
@@ -198,6 +202,11 @@ MemoryStats NodeRuntime::memory_stats() const {
 NodeStats NodeRuntime::stats() const {
   std::lock_guard lk(mu_);
   return stats_;
+}
+
+std::optional<uint64_t> NodeRuntime::mean_task_ns(std::string_view function) const {
+  std::lock_guard lk(mu_);
+  return mean_task_ns_locked(detail::find_function(function));
 }
 
 bool NodeRuntime::has_object(const ObjectId& id) const {
@@ -903,6 +912,8 @@ void NodeRuntime::execute(TaskSpec& spec) {
   std::optional<TaskAcks> acks;  // only arguments can need them (see TaskAcks)
   if (!spec.args.empty()) acks.emplace().task_owner = spec.id.owner_rank;
   const int64_t t0 = Timeline::now_us();
+  const int64_t outer_not_own_us = tls_not_own_us;
+  tls_not_own_us = 0;
   std::vector<std::byte> result;
   std::vector<detail::HandlePtr> contained;  // refs serialized inside the result
   std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
@@ -982,6 +993,8 @@ void NodeRuntime::execute(TaskSpec& spec) {
     error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
   }
   const int64_t t1 = Timeline::now_us();
+  const int64_t own_us = std::max<int64_t>(0, t1 - t0 - tls_not_own_us);
+  tls_not_own_us = outer_not_own_us + (t1 - t0);  // run inline: not the outer task's own work
   if (timeline_.enabled())  // the event copies the name: build it only when recording
     timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
                       worker::WorkerPool::current_index(), 0, !error.empty()});
@@ -996,7 +1009,7 @@ void NodeRuntime::execute(TaskSpec& spec) {
   }
   const int owner = static_cast<int>(id.owner_rank);
   std::lock_guard lk(mu_);
-  if (spec.fn) note_task_time_locked(*spec.fn, t1 - t0);  // before `spec` may go below
+  if (spec.fn) note_task_time_locked(*spec.fn, own_us);  // before `spec` may go below
   if (v.kind == ObjectValue::Kind::kError) release_unborrowed_locked(spec, borrowed);
   ++stats_.tasks_executed;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);
@@ -1042,8 +1055,11 @@ void NodeRuntime::wait_for(const std::function<bool()>& done, int64_t timeout_us
   auto* pool = worker::WorkerPool::current();
   const bool lend = lend_slot && pool == &pool_ && !done();
   if (lend) pool_.lend_slot();
+  const bool in_task = !tls_current_task.is_nil();
+  const int64_t w0 = in_task ? Timeline::now_us() : 0;
   engine_.wait_until([&] { return done() || engine_.stopping(); }, deadline,
                      transport::ProgressEngine::kObjects, word);
+  if (in_task) tls_not_own_us += Timeline::now_us() - w0;
   if (lend) pool_.reclaim_slot();
   if (done()) return;
   if (timed_out && !engine_.stopping()) {

@@ -116,6 +116,9 @@ class NodeRuntime {
   NodeStats stats() const;
   /// Whether this process has a record of the object (for tests).
   bool has_object(const ObjectId& id) const;
+  /// The mean of a function's own run time on this node (ns; waits and tasks
+  /// run inline meanwhile excluded), if it ran here (for tests and tools).
+  std::optional<uint64_t> mean_task_ns(std::string_view function) const;
   MemoryStats memory_stats() const;
   /// Takes the recorded timeline events (empty when the timeline is off).
   std::vector<TimelineEvent> take_timeline() { return timeline_.take(); }

@@ -166,6 +166,28 @@ TEST_F(LoopbackCluster, ShortTasksQueueLocallyLongOnesSpill) {
   EXPECT_EQ(best, 4);
 }
 
+namespace {
+int waits_for_snooze() {  // its own work is tiny; it waits ~5 ms for its child
+  return prism::get(prism::task(snooze).options({.node = 1}).remote());
+}
+PRISM_REMOTE(waits_for_snooze);
+}  // namespace
+
+// A function's mean run time (which decides how deep its tasks queue locally
+// and whether they wake workers) is its own work: time blocked in get() and
+// tasks run inline meanwhile do not count.
+TEST_F(LoopbackCluster, MeanRunTimeExcludesWaitingForChildren) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(get(task(waits_for_snooze).options({.node = 0}).remote()), 1);
+  const auto waiter = rts[0]->mean_task_ns("waits_for_snooze");
+  const auto sleeper = rts[1]->mean_task_ns("snooze");
+  ASSERT_TRUE(waiter.has_value());
+  ASSERT_TRUE(sleeper.has_value());
+  EXPECT_GE(*sleeper, 4'000'000u) << "snooze sleeps 5 ms";
+  EXPECT_LT(*waiter, 1'000'000u) << "the 5 ms waiting for snooze counted as its own work";
+}
+
 // ---- three node ranks: a ref decoded out of a value that another rank owns ----
 
 namespace {
