@@ -171,11 +171,14 @@ Status validate_task_run(const TaskId& first, const TaskRecord& rec) {
   return Status::ok();
 }
 
+bool follows_task_run(const TaskId& first, uint32_t run, const TaskId& next) {
+  return next.owner_rank == first.owner_rank && next.index == first.index &&
+         next.seq == first.seq + run && task_block(next) == task_block(first);
+}
+
 bool joins_task_run(const TaskId& first, const TaskRecord& first_rec, uint32_t run,
                     const TaskId& next, const TaskRecord& next_rec) {
-  return next.owner_rank == first.owner_rank && next.index == first.index &&
-         next.seq == first.seq + run && task_block(next) == task_block(first) &&
-         next_rec == first_rec;
+  return follows_task_run(first, run, next) && next_rec == first_rec;
 }
 
 Status validate_key(TableId table, std::span<const std::byte> key) {

@@ -59,9 +59,12 @@ inline uint64_t task_block(const TaskId& id) noexcept {
 /// Ok if the row `rec` may be written under `first`: its run is at least one
 /// task and ends inside first's block.
 Status validate_task_run(const TaskId& first, const TaskRecord& rec);
+/// Whether task `next` comes right after the run of `run` tasks that starts at
+/// `first`: the next sequence number of the same owner and index, in the same
+/// block (the id half of joins_task_run).
+bool follows_task_run(const TaskId& first, uint32_t run, const TaskId& next);
 /// Whether task `next` (row `next_rec`) can join the run of `run` tasks that
-/// starts at `first` (row `first_rec`): the next sequence number of the same
-/// owner and index, in the same block, with an equal row.
+/// starts at `first` (row `first_rec`): it follows the run, with an equal row.
 bool joins_task_run(const TaskId& first, const TaskRecord& first_rec, uint32_t run,
                     const TaskId& next, const TaskRecord& next_rec);
 

@@ -106,16 +106,21 @@ void GcsAgent::enqueue(Event e) {
   if (wake) cv_.notify_one();
 }
 
-void GcsAgent::on_task_dispatched(const TaskSpec& spec, int node) {
+// A task's row facts from its spec (the function by registry entry if any).
+GcsAgent::Event GcsAgent::task_event(Event::Kind kind, const TaskSpec& spec, int node) {
   Event e;
-  e.kind = Event::Kind::kDispatched;
+  e.kind = kind;
   e.id = spec.id;
   e.node = node;
   e.fn = spec.fn;
   if (!e.fn) e.function = spec.function;
   e.args = spec.arg_ids;
   e.parent = spec.parent;
-  enqueue(std::move(e));
+  return e;
+}
+
+void GcsAgent::on_task_dispatched(const TaskSpec& spec, int node) {
+  enqueue(task_event(Event::Kind::kDispatched, spec, node));
 }
 
 void GcsAgent::on_task_finished(const ObjectId& id, bool failed, int executor) {
@@ -136,24 +141,15 @@ void GcsAgent::on_task_done(const TaskSpec& spec, bool failed, int executor) {
       Event& last = events_.back();
       if (last.kind == Event::Kind::kDone && last.fn == spec.fn && last.failed == failed &&
           last.node == executor && last.args.empty() && last.parent == spec.parent &&
-          last.id.owner_rank == spec.id.owner_rank && last.id.index == spec.id.index &&
-          last.id.seq + last.run == spec.id.seq &&
-          gcs::task_block(last.id) == gcs::task_block(spec.id)) {
+          gcs::follows_task_run(last.id, last.run, spec.id)) {
         ++last.run;
         ++events_total_;
         return;
       }
     }
   }
-  Event e;
-  e.kind = Event::Kind::kDone;
-  e.id = spec.id;
+  Event e = task_event(Event::Kind::kDone, spec, executor);
   e.failed = failed;
-  e.node = executor;
-  e.fn = spec.fn;
-  if (!e.fn) e.function = spec.function;
-  e.args = spec.arg_ids;
-  e.parent = spec.parent;
   enqueue(std::move(e));
 }
 

@@ -229,6 +229,7 @@ class GcsAgent {
   };
 
   void enqueue(Event e);
+  static Event task_event(Event::Kind kind, const TaskSpec& spec, int node);
   void run();
   void round(std::vector<Event>& events, std::vector<std::function<void(gcs::GcsClient&)>>& cmds,
              Bytes& inbox_bytes, std::vector<std::pair<int, std::pair<size_t, size_t>>>& inbox);

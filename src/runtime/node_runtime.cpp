@@ -782,8 +782,8 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
   const bool via_global = *node == scheduler::Scheduler::kGlobal;
   if (!via_global) scheduler_.on_dispatch(*node);
   // Via the global scheduler the executor is known only when the result comes.
-  task->report_when_done =
-      *node == layout_.world_rank && mean_ns && *mean_ns < kShortTaskNs && observer_.task_done;
+  const bool known_short = mean_ns && *mean_ns < kShortTaskNs;
+  task->report_when_done = *node == layout_.world_rank && known_short && observer_.task_done;
   if (observer_.task_dispatched && !task->report_when_done)
     observer_.task_dispatched(task->spec, via_global ? -1 : *node);
   if (*node == layout_.world_rank) {
@@ -792,7 +792,7 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
     // (inserted below, under the same lock) until execute() erases it, and
     // two pointers fit std::function without a heap block.
     task->queued = pool_.submit([this, pending = task.get()] { execute(pending->spec); },
-                                task->spec.resources, mean_ns && *mean_ns < kShortTaskNs);
+                                task->spec.resources, known_short);
   } else if (via_global) {
     // Batched: the next poll by any thread (or a full batch) sends it.
     Writer& w = spill_batch_.begin();
