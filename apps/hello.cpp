@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     for (int n = 0; n < nodes; ++n)  // one task on every node, chosen explicitly
       refs.push_back(prism::task(greet).options({.node = n}).remote(prism::node_id(), n + 2));
     for (const auto& line : prism::get(refs)) std::printf("%s\n", line.c_str());
+    for (const auto& n : prism::nodes())  // worker threads: the node's share of its host's cores
+      std::printf("node %d: %g worker slots\n", n.node, n.num_cpus);
     std::printf("prism-hello: OK (%d nodes)\n", nodes);
   });
 }

@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -149,6 +151,19 @@ MemoryStats memory_stats();
 /// task or when it asked for none. When Prism is built with CUDA the task's
 /// thread already has the first one as its current device.
 std::vector<int> gpu_ids();
+
+/// One node rank as the scheduler sees it: what it offers tasks (totals, not
+/// what is free now).
+struct NodeInfo {
+  int node = 0;         ///< node index (0 .. num_nodes()-1)
+  double num_cpus = 0;  ///< CPU slots: worker threads (docs/running.md, "Cores")
+  double num_gpus = 0;
+  uint64_t memory = 0;                       ///< bytes offered to tasks' memory reservations
+  std::map<std::string, double> resources;  ///< custom resources
+};
+/// Every node rank of the job, in node order (Ray's ray.nodes()). Thread-safe.
+/// Example: `for (const auto& n : prism::nodes()) std::printf("%d: %g\n", n.node, n.num_cpus);`
+std::vector<NodeInfo> nodes();
 
 /// Number of node ranks (nodes that run tasks) in this job.
 int num_nodes();

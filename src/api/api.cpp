@@ -152,6 +152,12 @@ MemoryStats memory_stats() {
 int num_nodes() {
   return rt().num_nodes();
 }
+std::vector<NodeInfo> nodes() {
+  std::vector<NodeInfo> out;
+  for (const auto& n : rt().nodes())
+    out.push_back({n.rank, n.num_cpus, n.num_gpus, n.memory, n.custom});
+  return out;
+}
 std::vector<int> gpu_ids() {
   return runtime::NodeRuntime::current_gpu_ids();
 }

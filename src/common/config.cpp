@@ -86,8 +86,19 @@ const std::vector<OptionDef>& option_defs() {
               1 << 20, &Config::gcs_ranks),
       int_opt("gcs-replicas", "replicas per GCS shard chain (0: derived from gcs-ranks)", "0", 0,
               64, &Config::gcs_replicas),
-      int_opt("num-cpus", "worker threads (CPU slots) per node rank (0: cores in the cpuset)", "0",
-              0, 4096, &Config::num_cpus),
+      int_opt("num-cpus", "worker threads (CPU slots) per node rank (0: its share of the cores)",
+              "0", 0, 4096, &Config::num_cpus),
+      {{"cpu-layout",
+        "host: node ranks on a host share every core the job may use there, GCS ranks float; "
+        "launcher: keep the launcher's binding (the rank's cpuset sizes its pool)",
+        "host"},
+       [](Config& c, const std::string& v) -> Status {
+         if (v != "host" && v != "launcher")
+           return {Errc::kInvalidArgument,
+                   "option cpu-layout='" + v + "' must be 'host' or 'launcher'"};
+         c.cpu_layout = v;
+         return Status::ok();
+       }},
       {{"num-gpus", "GPUs per node rank (negative: discovered)", "-1"},
        [](Config& c, const std::string& v) -> Status {
          auto x = parse_double("num-gpus", v);

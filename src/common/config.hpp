@@ -19,7 +19,11 @@ namespace prism {
 struct Config {
   int gcs_ranks = 1;     // ranks in the GCS group (the last ranks of the world)
   int gcs_replicas = 0;  // replicas per shard chain; 0 = derived from gcs_ranks
-  int num_cpus = 0;      // worker threads per node rank; 0 = cores in the rank's cpuset
+  int num_cpus = 0;      // worker threads per node rank; 0 = its share of the host's cores
+  // "host": the node ranks of a host split every core the job may use there
+  // and GCS ranks float (they sleep); "launcher": keep mpirun's/srun's
+  // binding, and the rank's cpuset sizes its pool.
+  std::string cpu_layout = "host";
   double num_gpus = -1;  // GPUs per node rank; <0 = discovered
   std::map<std::string, double> resources;  // custom resources, e.g. fpga=2
   uint64_t inline_threshold = 64 * 1024;    // objects up to this size travel inside messages

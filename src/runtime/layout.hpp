@@ -17,6 +17,7 @@ struct ClusterLayout {
   std::vector<int> gcs_ranks;
   int host_rank = 0;  // this rank's index among the ranks on its host
   int ranks_on_host = 1;
+  int first_core = 0;  // node ranks: worker i is pinned to core first_core + i of the rank's cores
 
   bool is_node() const noexcept { return world_rank < num_nodes; }
   bool is_driver() const noexcept { return world_rank == 0; }

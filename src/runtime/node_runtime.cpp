@@ -107,8 +107,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
       pool_({.resources = nodes.at(layout_.world_rank),
              .pin = config.pin_workers,
              .topology = topology,
-             .first_core =
-                 layout_.host_rank * static_cast<int>(nodes.at(layout_.world_rank).num_cpus),
+             .first_core = layout_.first_core,
              .after_job = [this] { send_heartbeat(); }},
             engine_),
       objects_(static_cast<uint32_t>(layout_.world_rank)),
@@ -197,6 +196,13 @@ MemoryStats NodeRuntime::memory_stats() const {
   std::lock_guard lk(mu_);
   m.tracked_objects = objects_.size();
   return m;
+}
+
+std::vector<scheduler::NodeResources> NodeRuntime::nodes() const {
+  std::lock_guard lk(mu_);
+  std::vector<scheduler::NodeResources> out;
+  for (int i = 0; i < scheduler_.num_nodes(); ++i) out.push_back(scheduler_.node(i));
+  return out;
 }
 
 NodeStats NodeRuntime::stats() const {

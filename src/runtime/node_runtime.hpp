@@ -112,6 +112,8 @@ class NodeRuntime {
   static std::vector<int> current_gpu_ids();
   int node_id() const noexcept { return layout_.world_rank; }
   int num_nodes() const noexcept { return layout_.num_nodes; }
+  /// What every node rank offers (totals), in node order.
+  std::vector<scheduler::NodeResources> nodes() const;
   int world_rank() const noexcept { return layout_.world_rank; }
   NodeStats stats() const;
   /// Whether this process has a record of the object (for tests).

@@ -21,6 +21,7 @@
 #include "runtime/node_runtime.hpp"
 #include "runtime/report.hpp"
 #include "transport/ucx_transport.hpp"
+#include "worker/core_share.hpp"
 
 namespace prism {
 namespace {
@@ -144,19 +145,6 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     PRISM_LOG_WARN("MPI provides thread level {} < MULTIPLE: tasks must not call MPI concurrently",
                    provided);
 
-  // Resources of each node rank, from hwloc and the overrides.
-  std::unique_ptr<worker::Topology> topology;
-  NodeResources mine;
-  if (layout->is_node()) {
-    auto topo = worker::Topology::discover();
-    if (!topo) return fail_startup(rank, topo.status().message());
-    topology = std::move(topo.value());
-    mine.num_cpus = config->num_cpus > 0 ? config->num_cpus : topology->num_cores();
-    mine.num_gpus = config->num_gpus >= 0 ? config->num_gpus : topology->num_gpus();
-    mine.memory = topology->total_memory();
-    mine.custom = config->resources;
-    PRISM_LOG_INFO("node rank {}: {}; {} worker slots", rank, topology->describe(), mine.num_cpus);
-  }
   // Ranks sharing this host share its cores and memory, and one counter of
   // spinning threads in shared memory (see ProgressEngine::HostSpinBudget).
   int per_host = 1, host_rank = 0;
@@ -166,10 +154,48 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   MPI_Comm_rank(host, &host_rank);
   layout->host_rank = host_rank;
   layout->ranks_on_host = per_host;
+  // The node ranks of this host, and this rank's place among them.
+  const int is_node = layout->is_node() ? 1 : 0;
+  int node_ranks_on_host = 0, node_index_on_host = 0;
+  MPI_Allreduce(&is_node, &node_ranks_on_host, 1, MPI_INT, MPI_SUM, host);
+  MPI_Exscan(&is_node, &node_index_on_host, 1, MPI_INT, MPI_SUM, host);
+  if (host_rank == 0) node_index_on_host = 0;  // MPI_Exscan leaves rank 0's undefined
+
+  // The cores this rank runs on (docs/running.md, "Cores"), then the
+  // resources of each node rank, from hwloc and the overrides.
+  auto topo = worker::Topology::discover(/*gpus=*/layout->is_node());
+  if (!topo) return fail_startup(rank, topo.status().message());
+  std::unique_ptr<worker::Topology> topology = std::move(topo.value());
+  const int host_cores =
+      worker::job_cores_on_host(topology->num_allowed_cores(), std::getenv("SLURM_CPUS_ON_NODE"));
+  int slots = topology->num_cores();
+  if (config->cpu_layout == "host") {
+    const auto share = worker::share_host_cores(host_cores, node_ranks_on_host,
+                                                layout->is_node() ? node_index_on_host : -1);
+    if (!topology->bind_process(share.first, share.count))
+      PRISM_LOG_WARN("rank {}: could not bind to {} of the host's {} cores; keeping the launcher's "
+                     "binding",
+                     rank, share.count, host_cores);
+    else
+      slots = share.slots;
+    layout->first_core = share.pin_from;
+  } else {  // the launcher's binding; ranks that see the same cores stagger their workers
+    layout->first_core = host_rank * slots;
+  }
+  NodeResources mine;
+  if (layout->is_node()) {
+    mine.num_cpus = config->num_cpus > 0 ? config->num_cpus : slots;
+    mine.num_gpus = config->num_gpus >= 0 ? config->num_gpus : topology->num_gpus();
+    mine.memory = topology->total_memory();
+    mine.custom = config->resources;
+    PRISM_LOG_INFO("node rank {}: {}; {} worker slots (host: {} job cores, {} node ranks)", rank,
+                   topology->describe(), mine.num_cpus, host_cores, node_ranks_on_host);
+  }
   // Node ranks sharing a host share its memory: each offers its share.
   if (layout->is_node())
-    mine.memory = config->memory > 0 ? config->memory
-                                     : mine.memory / static_cast<uint64_t>(std::max(1, per_host));
+    mine.memory = config->memory > 0
+                      ? config->memory
+                      : mine.memory / static_cast<uint64_t>(std::max(1, node_ranks_on_host));
   auto gathered = boot.all_gather(encode_resources(mine));
   std::vector<NodeResources> nodes;
   for (int r = 0; r < layout->num_nodes; ++r) nodes.push_back(decode_resources(r, gathered[r]));
@@ -195,10 +221,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   } host_resources{host, spin_win};
   if (config->store_capacity == 0 && layout->is_node())  // half the host's memory share
     config->store_capacity = mine.memory / 2;
-  if (config->spinners == 0) {
-    const int cores = topology ? topology->num_cores() : 1;
-    config->spinners = std::max(1, cores / std::max(1, per_host));
-  }
+  if (config->spinners == 0) config->spinners = std::max(1, host_cores / std::max(1, per_host));
 
   auto transport = transport::create_ucx_transport(boot);
   if (!transport) {
@@ -210,7 +233,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
   int exit_code = 0;
   if (layout->is_node()) {
     const transport::ProgressEngine::HostSpinBudget host_spin{
-        host_busy, static_cast<uint32_t>(std::max(1, topology->num_cores()))};
+        host_busy, static_cast<uint32_t>(host_cores)};
     mine.rank = rank;
     // Declared before the runtime: the runtime's GCS handler and observers
     // point at it (attach_gcs_agent), so it must outlive the runtime.

@@ -13,17 +13,80 @@ namespace prism::worker {
 
 struct Topology::Impl {
   hwloc_topology_t topo = nullptr;
-  std::vector<hwloc_bitmap_t> cores;  // cpuset of each usable core
+  std::vector<hwloc_bitmap_t> cores;    // cpuset of each usable core
+  std::vector<hwloc_bitmap_t> allowed;  // cpuset of each core the host allows the job
   std::string cpu_list;
   ~Impl() {
     for (auto b : cores) hwloc_bitmap_free(b);
+    for (auto b : allowed) hwloc_bitmap_free(b);
     if (topo) hwloc_topology_destroy(topo);
   }
 };
 
 Topology::~Topology() = default;
 
-Expected<std::unique_ptr<Topology>> Topology::discover() {
+namespace {
+// The cores that intersect `set`, each cut down to its part of `set` (no core
+// objects: the whole set as one). Appends to `out`; returns the count.
+size_t split_into_cores(hwloc_topology_t topo, hwloc_const_bitmap_t set,
+                        std::vector<hwloc_bitmap_t>& out) {
+  const size_t before = out.size();
+  const int ncores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+  for (int i = 0; i < ncores; ++i) {
+    hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE, i);
+    if (!core || !hwloc_bitmap_intersects(core->cpuset, set)) continue;
+    hwloc_bitmap_t s = hwloc_bitmap_dup(core->cpuset);
+    hwloc_bitmap_and(s, s, set);
+    out.push_back(s);
+  }
+  if (out.size() == before) out.push_back(hwloc_bitmap_dup(set));
+  return out.size() - before;
+}
+
+std::string list_of(hwloc_const_bitmap_t set) {
+  char* list = nullptr;
+  hwloc_bitmap_list_asprintf(&list, set);
+  std::string s = list ? list : "?";
+  std::free(list);
+  return s;
+}
+}  // namespace
+
+void Topology::use_cores(size_t n) {
+  core_sets_.clear();
+  for (size_t i = 0; i < n; ++i) core_sets_.push_back(static_cast<int>(i));
+}
+
+int Topology::num_allowed_cores() const noexcept {
+  return std::max<int>(1, static_cast<int>(impl_->allowed.size()));
+}
+
+bool Topology::bind_process(int first, int count) {
+  auto& im = *impl_;
+  if (im.allowed.empty() || count < 1) return false;
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  std::vector<hwloc_bitmap_t> chosen;
+  for (int i = 0; i < count; ++i) {
+    const auto* core = im.allowed[static_cast<size_t>(first + i) % im.allowed.size()];
+    if (hwloc_bitmap_isincluded(core, set)) continue;  // wrapped around: already in
+    hwloc_bitmap_or(set, set, core);
+    chosen.push_back(hwloc_bitmap_dup(core));
+  }
+  // Every thread of the process (MPI's and UCX's included), not just this one.
+  const bool ok = hwloc_set_cpubind(im.topo, set, HWLOC_CPUBIND_PROCESS) == 0;
+  if (ok) {
+    for (auto b : im.cores) hwloc_bitmap_free(b);
+    im.cores = std::move(chosen);
+    use_cores(im.cores.size());
+    im.cpu_list = list_of(set);
+  } else {
+    for (auto b : chosen) hwloc_bitmap_free(b);
+  }
+  hwloc_bitmap_free(set);
+  return ok;
+}
+
+Expected<std::unique_ptr<Topology>> Topology::discover(bool gpus) {
   std::unique_ptr<Topology> t(new Topology());
   t->impl_ = std::make_unique<Impl>();
   auto& im = *t->impl_;
@@ -34,28 +97,18 @@ Expected<std::unique_ptr<Topology>> Topology::discover() {
   if (hwloc_topology_load(im.topo) != 0)
     return Status{Errc::kInternal, "hwloc_topology_load failed"};
 
+  hwloc_const_bitmap_t allowed = hwloc_topology_get_allowed_cpuset(im.topo);
+  split_into_cores(im.topo, allowed, im.allowed);
   hwloc_bitmap_t bound = hwloc_bitmap_alloc();
   if (hwloc_get_cpubind(im.topo, bound, HWLOC_CPUBIND_PROCESS) != 0)
-    hwloc_bitmap_copy(bound, hwloc_topology_get_allowed_cpuset(im.topo));
-  const int ncores = hwloc_get_nbobjs_by_type(im.topo, HWLOC_OBJ_CORE);
-  for (int i = 0; i < ncores; ++i) {
-    hwloc_obj_t core = hwloc_get_obj_by_type(im.topo, HWLOC_OBJ_CORE, i);
-    if (!core || !hwloc_bitmap_intersects(core->cpuset, bound)) continue;
-    hwloc_bitmap_t s = hwloc_bitmap_dup(core->cpuset);
-    hwloc_bitmap_and(s, s, bound);
-    im.cores.push_back(s);
-    t->core_sets_.push_back(static_cast<int>(im.cores.size()) - 1);
-  }
-  if (im.cores.empty()) {  // no core objects: fall back to the whole binding
-    im.cores.push_back(hwloc_bitmap_dup(bound));
-    t->core_sets_.push_back(0);
-  }
-  char* list = nullptr;
-  hwloc_bitmap_list_asprintf(&list, bound);
-  im.cpu_list = list ? list : "?";
-  std::free(list);
+    hwloc_bitmap_copy(bound, allowed);
+  t->use_cores(split_into_cores(im.topo, bound, im.cores));
+  im.cpu_list = list_of(bound);
   hwloc_bitmap_free(bound);
 
+  hwloc_obj_t root = hwloc_get_root_obj(im.topo);
+  t->total_memory_ = root ? root->total_memory : 0;
+  if (!gpus) return t;
   // GPUs: OS devices named cuda*/nvidia*/rsmi* (co-processors or GPUs).
   for (hwloc_obj_t o = hwloc_get_next_osdev(im.topo, nullptr); o;
        o = hwloc_get_next_osdev(im.topo, o)) {
@@ -65,8 +118,6 @@ Expected<std::unique_ptr<Topology>> Topology::discover() {
   }
   // Without hwloc's CUDA/NVML plugins, ask the CUDA runtime (when built with it).
   t->num_gpus_ = std::max(t->num_gpus_, cuda_device_count());
-  hwloc_obj_t root = hwloc_get_root_obj(im.topo);
-  t->total_memory_ = root ? root->total_memory : 0;
   return t;
 }
 

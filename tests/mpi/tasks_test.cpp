@@ -197,11 +197,10 @@ TEST(Tasks, TaskGoesToTheNodeHoldingItsLargeArgument) {
 }
 
 namespace {
-// Worker slots of the calling node: the cores of its cpuset (no --prism-num-cpus here).
-int slot_count() {
-  return static_cast<int>(std::thread::hardware_concurrency());
+// Worker slots of a node (its share of its host's cores, or --prism-num-cpus).
+int slot_count(int node) {
+  return static_cast<int>(prism::nodes().at(node).num_cpus);
 }
-PRISM_REMOTE(slot_count);
 
 // Sleeps, then says where it ran.
 int nap(int ms) {
@@ -219,8 +218,7 @@ PRISM_REMOTE(nap);
 // slot idle fails every round (3 nodes with one idle: at most 0.67).
 TEST(Tasks, HeterogeneousDurationsKeepEveryWorkerBusy) {
   int slots = 0;
-  for (int n = 0; n < prism::num_nodes(); ++n)
-    slots += prism::get(prism::task(slot_count).options({.node = n}).remote());
+  for (int n = 0; n < prism::num_nodes(); ++n) slots += slot_count(n);
   std::vector<int> durations;
   for (int i = 0; i < 12 * slots; ++i) durations.push_back(5 + (i * 37) % 60);  // 5..64 ms
   long work_ms = 0;
@@ -250,7 +248,7 @@ TEST(Tasks, HeterogeneousDurationsKeepEveryWorkerBusy) {
 TEST(Tasks, LoneSpilledTaskRunsPromptly) {
   if (prism::num_nodes() < 2) GTEST_SKIP() << "needs two node ranks";
   const int here = prism::node_id();
-  const int slots = prism::get(prism::task(slot_count).options({.node = here}).remote());
+  const int slots = slot_count(here);
   std::vector<prism::ObjectRef<int>> naps;
   for (int i = 0; i < 2 * slots; ++i)  // every slot busy and as many queued
     naps.push_back(prism::task(nap).options({.node = here}).remote(400));

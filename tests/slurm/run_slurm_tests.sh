@@ -12,7 +12,10 @@
 # Jobs (submitted together, polled with `scontrol show job`, not sbatch --wait,
 # which sleeps 2, 8, then 32 s between checks):
 #   single-node  prism-single-node.sbatch -N1 -n3 -c1: 2 node ranks + 1 GCS
-#   multi-node   prism-multi-node.sbatch  -N2: one node rank per node + 1 GCS
+#   multi-node   prism-multi-node.sbatch  -N2: one node rank per node + 1 GCS;
+#                each node rank must hold all the job cores of its (fake) host
+#   default      prism-single-node.sbatch -N1 -n2, no -c: the one node rank
+#                must hold every job core of its node (the GCS rank none)
 #   gpu          prism-gpu.sbatch -N2 --gpus-per-node=2 on fake GPUs
 #   failure      prism-single-node.sbatch on /bin/false: must end FAILED, so a
 #                failing rank is known to fail the job
@@ -156,6 +159,12 @@ say "cluster up in $((SECONDS - t0)) s"
 # --------------------------------------------------------------------- jobs ---
 names=()               # test names, in submission order
 declare -A jid=() want_state=() want_line=() t_sub=() t_end=() state=() exitc=() reason=()
+declare -A want_slots=()
+# The cores each fake node really has: they share this host's (the advertised
+# SLURM_LOCAL_CPUS may be more); prism-run counts them the way the runtime does.
+host_cores=$("$ROOT/launch/prism-run" --dry-run -v -n 2 /bin/true 2>&1 >/dev/null |
+  grep -oE '[0-9]+ core\(s\)' | grep -oE '^[0-9]+' || true)
+[[ $host_cores =~ ^[1-9][0-9]*$ ]] || fail_usage "could not count this host's cores with prism-run"
 
 submit() {  # name want-state header-regex sbatch-args...
   local name=$1 st=$2 line=$3 out id; shift 3
@@ -176,10 +185,15 @@ submit single-node COMPLETED '^prism-single-node\.sbatch: job .*: 3 ranks = 2 no
   -N 1 -n 3 -c 1 "$T/prism-single-node.sbatch" "$APP"
 submit multi-node COMPLETED '^prism-multi-node\.sbatch: job .*: 3 ranks = 2 node rank\(s\) .*one per node' \
   -N 2 "$T/prism-multi-node.sbatch" "$APP"
+want_slots[multi-node]=$host_cores
 if [ "$GPU" = 1 ]; then
   submit gpu COMPLETED '^prism-gpu\.sbatch: job .*: 3 ranks = 2 node rank.*PRISM_NUM_GPUS=2;' \
     -N 2 --gpus-per-node=2 "$T/prism-gpu.sbatch" "$APP"
 fi
+submit default COMPLETED '^prism-single-node\.sbatch: job .*: 2 ranks = 1 node rank.*PRISM_NUM_CPUS=auto$' \
+  -N 1 -n 2 "$T/prism-single-node.sbatch" "$APP"
+# 2 CPUs allocated on the node (SLURM_CPUS_ON_NODE), at most the host's cores
+want_slots[default]=$((host_cores < 2 ? host_cores : 2))
 submit failure FAILED '^prism-single-node\.sbatch: job .*: 2 ranks' \
   -N 1 -n 2 "$T/prism-single-node.sbatch" /bin/false
 
@@ -233,6 +247,12 @@ for name in "${names[@]}"; do
     fi
   else
     [ "${exitc[$name]}" != 0:0 ] || problems+=("ExitCode=0:0 (want non-zero: a failing rank must fail the job)")
+  fi
+  if [ -f "$out" ] && [ -n "${want_slots[$name]:-}" ]; then
+    # "node N: K worker slots" from prism-hello, one line per node rank
+    got=$(grep -oE '^node [0-9]+: [0-9.]+ worker slots' "$out" | awk '{print $3}' | sort -u | paste -sd' ')
+    [ "$got" = "${want_slots[$name]}" ] ||
+      problems+=("worker slots per node rank: '$got' (want '${want_slots[$name]}': every job core of the node)")
   fi
   if [ -f "$out" ] && ! grep -Eq "${want_line[$name]}" "$out"; then
     problems+=("the template's layout line (/${want_line[$name]}/) is missing from $out")
