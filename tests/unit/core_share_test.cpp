@@ -28,7 +28,8 @@ TEST(CoreShare, NodeRanksGetDisjointSharesCoveringEveryCore) {
         EXPECT_LE(s.count, cores / ranks + 1);
         EXPECT_EQ(s.slots, s.count);
         for (int c = s.first; c < s.first + s.count; ++c)
-          EXPECT_TRUE(seen.insert(c).second) << cores << " cores, " << ranks << " ranks: core " << c;
+          EXPECT_TRUE(seen.insert(c).second)
+              << cores << " cores, " << ranks << " ranks: core " << c;
         slots += s.slots;
       }
       EXPECT_EQ(static_cast<int>(seen.size()), cores);
@@ -49,7 +50,7 @@ TEST(CoreShare, SlurmCapsTheJobCoresOfAHost) {
   EXPECT_EQ(job_cores_on_host(16, nullptr), 16);
   EXPECT_EQ(job_cores_on_host(16, ""), 16);
   EXPECT_EQ(job_cores_on_host(16, "4"), 4);
-  EXPECT_EQ(job_cores_on_host(2, "4"), 2);      // advertised CPUs beyond the real cores
+  EXPECT_EQ(job_cores_on_host(2, "4"), 2);        // advertised CPUs beyond the real cores
   EXPECT_EQ(job_cores_on_host(16, "4(x2)"), 16);  // not a plain count: ignored
   EXPECT_EQ(job_cores_on_host(0, nullptr), 1);
 }

@@ -1,0 +1,133 @@
+// NodeRuntime, part: pulling another rank's object over RDMA (fetch) and
+// serving such pulls (pin, locate, unpin).
+#include "runtime/node_runtime_internal.hpp"
+
+#include "common/log.hpp"
+
+namespace prism::runtime {
+
+using namespace internal;
+
+// Pulls a remote object: pin at the holder (which restores it if it was
+// spilled), one RDMA get, unpin. Records it in the timeline.
+Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* into,
+                          const std::string& what, size_t* aligned_offset) {
+  const int64_t t0 = Timeline::now_us();
+  const int holder = static_cast<int>(loc.holder);
+  const uint64_t req = next_fetch_.fetch_add(1);
+  auto slot = std::make_shared<FetchSlot>();
+  {
+    std::lock_guard lk(mu_);
+    fetches_[req] = slot;
+  }
+  Writer w(32);
+  w.put(MessageKind::kFetchRequest);
+  w.put(req);
+  encode_object_id(id, w);
+  Status st = send(holder, w);
+  // Not lending the slot: the fetch is part of this task's own start, and
+  // lending would only start more fetches competing for the holder's memory.
+  if (st) wait_for([&] { return slot->done.load(std::memory_order_acquire); }, -1, nullptr, false);
+  {
+    std::lock_guard lk(mu_);
+    fetches_.erase(req);
+  }
+  if (st && !slot->ok) st = {Errc::kNotFound, slot->error};
+  if (st && slot->size != loc.size)
+    st = {Errc::kMalformedMessage, id.to_string() + ": holder reports " +
+                                       std::to_string(slot->size) + " bytes, expected " +
+                                       std::to_string(loc.size)};
+  if (st) {
+    // The copy runs measurably slower (7-20% here) when source and
+    // destination differ in alignment within a cache line.
+    if (aligned_offset) {
+      *aligned_offset = slot->address % kFetchSlack;
+      into = static_cast<std::byte*>(into) + *aligned_offset;
+    }
+    st = transport_.rdma_get(holder, slot->address, slot->rkey, into, loc.size);
+    Writer done(16);
+    done.put(MessageKind::kFetchDone);
+    done.put(req);
+    if (Status s2 = send(holder, done); !s2) PRISM_LOG_WARN("fetch done: {}", s2.to_string());
+  }
+  const int64_t t1 = Timeline::now_us();
+  if (timeline_.enabled())
+    timeline_.record({"fetch " + what + " from node " + std::to_string(holder), "transfer", t0,
+                      t1 - t0, layout_.world_rank, worker::WorkerPool::current_index(), loc.size,
+                      !st.is_ok()});
+  if (st) {
+    std::lock_guard lk(mu_);
+    stats_.bytes_fetched += loc.size;
+  }
+  return st;
+}
+
+void NodeRuntime::on_fetch_request(int src, Reader& r) {
+  const auto req = r.get<uint64_t>();
+  const ObjectId id = decode_object_id(r);
+  if (!r.finish("fetch request")) return;
+  serve_fetch(src, req, id);
+}
+
+// Pins (restoring if spilled) and answers with the address and rkey. When the
+// store has no room only because other reads pin objects, the request waits
+// for those reads to finish instead of failing.
+void NodeRuntime::serve_fetch(int src, uint64_t req, const ObjectId& id) {
+  auto obj = store_.acquire(id);
+  if (!obj && obj.status().code() == Errc::kBusy) {
+    std::lock_guard lk(mu_);
+    if (!pinned_reads_.empty()) {
+      deferred_fetches_.push_back({src, req, id});
+      return;
+    }
+  }
+  Writer w(64);
+  w.put(MessageKind::kFetchReply);
+  w.put(req);
+  w.put<uint8_t>(obj.has_value());
+  if (obj) {
+    const auto& o = *obj;
+    w.put(reinterpret_cast<uint64_t>(o->bytes().data()));
+    w.put(static_cast<uint64_t>(o->bytes().size()));
+    w.put_bytes(o->region().remote_key);
+    std::lock_guard lk(mu_);
+    pinned_reads_[{src, req}] = o;
+  } else {
+    w.put_string(obj.status().message() + " (on node " + std::to_string(layout_.world_rank) + ")");
+  }
+  if (Status st = send(src, w); !st) {
+    PRISM_LOG_WARN("fetch reply to rank {}: {}", src, st.to_string());
+    std::lock_guard lk(mu_);
+    pinned_reads_.erase({src, req});
+  }
+}
+
+void NodeRuntime::on_fetch_reply(Reader& r) {
+  const auto req = r.get<uint64_t>();
+  const bool ok = r.get<uint8_t>() != 0;
+  uint64_t address = 0, size = 0;
+  std::vector<std::byte> rkey;
+  std::string error;
+  if (ok) {
+    address = r.get<uint64_t>();
+    size = r.get<uint64_t>();
+    auto k = r.get_bytes();
+    rkey.assign(k.begin(), k.end());
+  } else {
+    error = r.get_string();
+  }
+  if (!r.finish("fetch reply")) return;
+  std::lock_guard lk(mu_);
+  auto it = fetches_.find(req);
+  if (it == fetches_.end()) return;
+  auto& slot = *it->second;
+  slot.ok = ok;
+  slot.address = address;
+  slot.size = size;
+  slot.rkey = std::move(rkey);
+  slot.error = std::move(error);
+  slot.done.store(true, std::memory_order_release);
+  engine_.notify();
+}
+
+}  // namespace prism::runtime

@@ -1,0 +1,92 @@
+// Private to the NodeRuntime's source files (node_runtime.cpp, ownership.cpp,
+// object_access.cpp, fetch.cpp, task_submission.cpp, task_execution.cpp,
+// actor_calls.cpp): the records behind the class's opaque declarations and
+// the thread-locals they share. Not part of any other component's interface.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "runtime/node_runtime.hpp"
+
+namespace prism::runtime {
+namespace internal {
+
+extern thread_local NodeRuntime* tls_runtime;
+extern thread_local ObjectId tls_current_task;  // the task running on this thread (lineage)
+// Time inside the running task that is not its own work (us): waits in get()
+// and tasks it ran inline meanwhile. A function's mean run time is its own
+// work, so a task that mostly waits for its children counts as short.
+extern thread_local int64_t tls_not_own_us;
+// While a task runs: the (ref, sender) pairs its decoding borrowed (see
+// release_unborrowed_locked).
+extern thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log;
+
+inline ObjectId to_id(const detail::ObjectIdPod& p) {
+  return {p.owner_rank, p.index, p.seq};
+}
+inline detail::ObjectIdPod to_pod(const ObjectId& id) {
+  return {id.owner_rank, id.index, id.seq};
+}
+
+}  // namespace internal
+
+// A reader's copy of a remote object, in a pooled buffer (returned to the
+// pool when the last reader lets go), at the offset the fetch chose.
+struct FetchedCopy {
+  explicit FetchedCopy(object_store::Buffer b) : buffer(std::move(b)) {}
+  const std::byte* data() const noexcept { return buffer.data() + offset; }
+  object_store::Buffer buffer;
+  size_t offset = 0;
+};
+
+// The refs a running task decoded out of its arguments whose owner is a
+// third rank (neither the task's owner nor this one). Its owner holds the
+// argument objects, which keep those refs alive, until the result arrives, and
+// then lets go; the owners of the refs might hear of that before they hear of
+// us (another channel). The result waits until every one of them counted us.
+struct NodeRuntime::TaskAcks {
+  uint32_t task_owner = 0;
+  std::atomic<int> pending{0};
+  transport::ProgressEngine::WakeWord wake;
+};
+
+// One object this process knows about: owned (we created it) or borrowed.
+struct NodeRuntime::ObjectEntry {
+  bool owned = false;
+  std::atomic<bool> ready{false};  // read without mu_ by waiters
+  // Valid once ready, then immutable: get() hands out views of inline bytes
+  // kept alive by the entry itself (no separate allocation per value).
+  ObjectValue value;
+  std::shared_ptr<const FetchedCopy> fetched;  // a copy pulled from the holder
+  std::string task_name;                       // the creating task, for error messages
+  int handles = 0;                             // live ObjectHandles in this process
+  int in_transit = 0;                      // refs sent to other ranks, not yet counted by the owner
+  int registrations = 0;                   // borrowed: AddBorrower messages sent to the owner
+  std::unordered_map<int, int> borrowers;  // owned: rank -> registrations
+  bool shared = false;            // a ref escaped inside a value: kept for the job (see docs)
+  bool status_requested = false;  // borrowed: asked the owner
+  std::vector<int> subscribers;   // owned: ranks to tell when ready
+  std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
+  transport::ProgressEngine::WakeWord wake;             // get()s sleeping until it is ready
+  std::vector<detail::HandlePtr> contained;             // owned: refs serialized inside the value
+};
+
+// A submitted task not finished yet.
+struct NodeRuntime::PendingTask {
+  TaskSpec spec;
+  scheduler::TaskRequest request;
+  std::vector<detail::HandlePtr> arg_refs;  // keep argument objects alive until done
+  std::vector<ObjectId> value_refs;         // refs inside argument values, pinned for the trip
+  size_t unresolved = 0;
+  int node = -1;
+  bool report_when_done = false;      // Observer::task_done, not dispatched + finished
+  worker::WorkerPool::Ticket queued;  // queued here: a get() may run it inline
+  std::string arg_error;              // set when an argument's task failed: this one never runs
+};
+
+}  // namespace prism::runtime

@@ -1,0 +1,199 @@
+// NodeRuntime, part: the executor's side of a task — taking it from another
+// rank, running it on a worker, and sending its result to its owner.
+#include "runtime/node_runtime_internal.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+#include "prism/errors.hpp"
+#include "prism/remote.hpp"
+#include "worker/gpu_device.hpp"
+
+namespace prism::runtime {
+
+using namespace internal;
+
+void NodeRuntime::on_submit(int src, Reader& r) {
+  // Pooled, and owned by the pool's entry: a job capturing the spec itself
+  // would not fit std::function's inline buffer, so every task from another
+  // rank was a malloc on the polling thread freed by a worker (the slow,
+  // cross-thread path of glibc's allocator).
+  auto spec = std::allocate_shared<TaskSpec>(PoolAllocator<TaskSpec>());
+  if (Status st = decode_task(r, *spec); !st) {
+    PRISM_LOG_ERROR("dropped task from rank {}: {}", src, st.to_string());
+    return;
+  }
+  if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
+  auto demand = spec->resources;
+  TaskSpec* job_spec = spec.get();
+  pool_.submit([this, job_spec] { execute(*job_spec); }, std::move(demand), false, std::move(spec));
+  send_heartbeat();
+}
+
+// A task that failed before it decoded all its arguments never borrowed some
+// of the refs its submitter pinned for the trip (ObjectRef arguments, refs
+// inside values): release those pins, or the objects would be kept for the
+// job. Refs it did borrow released their pins then.
+void NodeRuntime::release_unborrowed_locked(const TaskSpec& spec,
+                                            std::vector<std::pair<ObjectId, int>>& borrowed) {
+  const int sender = static_cast<int>(spec.id.owner_rank);
+  auto release_unless_borrowed = [&](const ObjectId& rid) {
+    auto it = std::find(borrowed.begin(), borrowed.end(), std::pair{rid, sender});
+    if (it != borrowed.end())
+      borrowed.erase(it);
+    else
+      release_transit_pin_locked(rid, sender);
+  };
+  for (const auto& a : spec.args) {
+    if (a.kind == WireArg::Kind::kRef) release_unless_borrowed(a.ref);
+    if (a.kind == WireArg::Kind::kValueWithRefs)
+      for (const auto& rid : a.contained) release_unless_borrowed(rid);
+  }
+}
+
+// Runs on a worker thread.
+// For a local task `spec` lives in its in_flight_ record, erased at the end:
+// nothing here reads it after that.
+void NodeRuntime::execute(TaskSpec& spec) {
+  Scope scope(this);
+  struct CurrentTask {  // nested tasks submitted from here name this one as parent
+    ObjectId saved = tls_current_task;
+    explicit CurrentTask(const ObjectId& id) { tls_current_task = id; }
+    ~CurrentTask() { tls_current_task = saved; }
+  } current_task(spec.id);
+  std::optional<TaskAcks> acks;  // only arguments can need them (see TaskAcks)
+  if (!spec.args.empty()) acks.emplace().task_owner = spec.id.owner_rank;
+  const int64_t t0 = Timeline::now_us();
+  const int64_t outer_not_own_us = tls_not_own_us;
+  tls_not_own_us = 0;
+  std::vector<std::byte> result;
+  std::vector<detail::HandlePtr> contained;        // refs serialized inside the result
+  std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
+  std::string error;
+  try {
+    if (!spec.fn) spec.fn = detail::find_function(spec.function);  // sent by another rank
+    const auto* fn = spec.fn;
+    if (!fn)
+      throw RegistrationError("function '" + spec.function + "' is not registered on rank " +
+                              std::to_string(layout_.world_rank) +
+                              " (every rank must run the same binary with PRISM_REMOTE)");
+    // GPUs: the worker pool granted them before the task started (a device
+    // is never shared beyond 1.0); the thread's CUDA device is the first.
+    if (const auto& gpus = worker::WorkerPool::current_gpu_ids(); !gpus.empty())
+      worker::set_current_device(gpus.front());
+    std::vector<detail::ArgValue> args(spec.args.size());
+    std::vector<std::unique_ptr<FetchedCopy>> fetched;  // pooled, warm, registered buffers
+    std::vector<std::shared_ptr<const object_store::StoredObject>> pinned;
+    fetched.reserve(spec.args.size());
+    for (size_t i = 0; i < spec.args.size(); ++i) {
+      auto& w = spec.args[i];
+      auto& a = args[i];
+      switch (w.kind) {
+        case WireArg::Kind::kValue:
+          a.bytes = w.value;
+          break;
+        case WireArg::Kind::kValueWithRefs:
+          a.bytes = w.value;
+          a.ref_sender = static_cast<int32_t>(spec.id.owner_rank);  // the submitter pinned them
+          break;
+        case WireArg::Kind::kRef:
+          a.is_ref = true;
+          a.ref = to_pod(w.ref);
+          a.ref_sender = static_cast<int32_t>(spec.id.owner_rank);  // the submitter pinned it
+          break;
+        case WireArg::Kind::kRemoteValue: {
+          const auto& loc = w.location;
+          if (loc.holder == static_cast<uint32_t>(layout_.world_rank)) {
+            auto obj = store_.acquire(w.ref);  // pinned for the task's duration
+            if (!obj) throw Error("argument " + std::to_string(i) + ": " + obj.status().message());
+            a.bytes = (*obj)->bytes();
+            pinned.push_back(std::move(obj.value()));
+          } else {
+            auto buf = store_.allocate(loc.size + kFetchSlack);
+            if (!buf)
+              throw Error("no memory for argument " + std::to_string(i) + ": " +
+                          buf.status().message());
+            fetched.push_back(std::make_unique<FetchedCopy>(std::move(buf.value())));
+            auto& copy = *fetched.back();
+            Status st = fetch(w.ref, loc, copy.buffer.data(), "argument " + std::to_string(i),
+                              &copy.offset);
+            if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
+            a.bytes = {copy.data(), loc.size};
+          }
+          break;
+        }
+      }
+    }
+    struct BorrowLog {
+      std::vector<std::pair<ObjectId, int>>* outer = tls_borrow_log;
+      TaskAcks* outer_acks = tls_task_acks_;
+      BorrowLog(std::vector<std::pair<ObjectId, int>>* log, TaskAcks* acks) {
+        tls_borrow_log = log;
+        tls_task_acks_ = acks;
+      }
+      ~BorrowLog() {
+        tls_borrow_log = outer;
+        tls_task_acks_ = outer_acks;
+      }
+    } log(&borrowed, acks ? &*acks : nullptr);
+    auto out = fn->invoke(fn->fn, args);
+    result = std::move(out.bytes);
+    contained = std::move(out.contained);
+  } catch (const std::exception& e) {
+    error = std::string(e.what()) + " [node " + std::to_string(layout_.world_rank) + "]";
+  } catch (...) {
+    error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
+  }
+  const int64_t t1 = Timeline::now_us();
+  const int64_t own_us = std::max<int64_t>(0, t1 - t0 - tls_not_own_us);
+  tls_not_own_us = outer_not_own_us + (t1 - t0);  // run inline: not the outer task's own work
+  if (timeline_.enabled())  // the event copies the name: build it only when recording
+    timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
+                      worker::WorkerPool::current_index(), 0, !error.empty()});
+  if (acks) await_task_acks(*acks);  // the result lets the task's owner drop its arguments
+  const ObjectId id = spec.id;       // `spec` may be gone after in_flight_.erase below
+  ObjectValue v;
+  if (!error.empty()) {
+    v.kind = ObjectValue::Kind::kError;
+    v.error = std::move(error);
+  } else {
+    v = make_value(id, std::move(result));
+  }
+  const int owner = static_cast<int>(id.owner_rank);
+  std::lock_guard lk(mu_);
+  if (spec.fn) note_task_time_locked(*spec.fn, own_us);  // before `spec` may go below
+  if (v.kind == ObjectValue::Kind::kError) release_unborrowed_locked(spec, borrowed);
+  ++stats_.tasks_executed;
+  stats_.busy_us += static_cast<uint64_t>(t1 - t0);
+  if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
+  if (owner == layout_.world_rank) {
+    if (auto it = in_flight_.find(id.seq); it != in_flight_.end()) {
+      if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
+      const bool failed = v.kind == ObjectValue::Kind::kError;
+      if (it->second->report_when_done)
+        observer_.task_done(it->second->spec, failed, layout_.world_rank);
+      else if (observer_.task_finished)
+        observer_.task_finished(id, failed, layout_.world_rank);
+      in_flight_.erase(it);
+      ++stats_.tasks_finished;
+    }
+    complete_locked(id, std::move(v));
+    if (auto* found = objects_.find(id); found && !contained.empty())
+      (*found)->contained = std::move(contained);
+    maybe_free_locked(id);
+    return;
+  }
+  Writer w(32 + (v.kind == ObjectValue::Kind::kInline ? v.bytes.size() : 64));
+  // Refs inside the result: pinned here until the owner, which keeps them
+  // with the result, is counted as their borrower (TransitDone).
+  std::vector<ObjectId> contained_ids;
+  for (const auto& h : contained) {
+    contained_ids.push_back(to_id(h->id()));
+    pin_for_trip_locked(contained_ids.back());
+  }
+  encode_task_result(id, v, contained_ids, w);
+  if (Status st = send(owner, w); !st)
+    PRISM_LOG_ERROR("result of {} to rank {}: {}", id.to_string(), owner, st.to_string());
+}
+
+}  // namespace prism::runtime

@@ -1,0 +1,275 @@
+// NodeRuntime, part: the owner's side of a task — submission, dependency
+// resolution, placement and dispatch (local, to a node, or spilled in
+// batches to the global scheduler), and its result coming back.
+#include "runtime/node_runtime_internal.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+#include "prism/errors.hpp"
+#include "prism/remote.hpp"
+
+namespace prism::runtime {
+
+using namespace internal;
+
+// ------------------------------------------------------------------ tasks ---
+
+detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function,
+                                      std::vector<detail::TaskArg> args,
+                                      const TaskOptions& options) {
+  auto task = make_pooled<PendingTask>();
+  const uint64_t seq = next_seq_.fetch_add(1);
+  const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, seq};
+  task->spec.id = id;
+  task->spec.function = function.name;
+  task->spec.fn = &function;
+  task->spec.name = options.name.empty() ? function.name : options.name;
+  task->spec.resources = {options.num_cpus, options.num_gpus, options.memory, options.resources};
+  task->spec.parent = tls_current_task;
+  task->request = {options.num_cpus,  options.num_gpus, options.memory,
+                   options.resources, options.node,     static_cast<int>(options.placement),
+                   task->spec.name};
+
+  std::lock_guard lk(mu_);
+  // Infeasible requests fail at once, before anything is queued.
+  if (Status st = scheduler_.check(task->request); !st) {
+    if (st.code() == Errc::kInfeasible) throw InfeasibleError(st.message());
+    throw Error(st.message());
+  }
+  auto result = make_handle_locked(id);
+  entry_locked(id)->task_name = task->spec.name;
+  ++stats_.tasks_submitted;
+
+  task->spec.args.resize(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto& a = args[i];
+    auto& w = task->spec.args[i];
+    switch (a.kind) {
+      case detail::TaskArg::Kind::kValue:
+        w.kind = a.contained.empty() ? WireArg::Kind::kValue : WireArg::Kind::kValueWithRefs;
+        w.value = std::move(a.value);
+        for (auto& h : a.contained) {  // unpinned when the executor's borrow is counted
+          const ObjectId rid = to_id(h->id());
+          pin_for_trip_locked(rid);
+          task->value_refs.push_back(rid);
+          w.contained.push_back(rid);
+          task->arg_refs.push_back(std::move(h));
+        }
+        break;
+      case detail::TaskArg::Kind::kPassRef: {
+        const ObjectId rid = to_id(a.ref->id());
+        w.kind = WireArg::Kind::kRef;
+        w.ref = rid;
+        task->spec.arg_ids.push_back(rid);
+        pin_for_trip_locked(rid);  // released when the executor's borrow is counted
+        task->arg_refs.push_back(a.ref);
+        break;
+      }
+      case detail::TaskArg::Kind::kResolveRef: {
+        const ObjectId rid = to_id(a.ref->id());
+        task->arg_refs.push_back(a.ref);
+        task->spec.arg_ids.push_back(rid);
+        auto dep = entry_locked(rid);
+        if (dep->ready.load()) {
+          resolve_arg_locked(*task, i, rid, *dep);
+        } else {
+          dep->dependents.emplace_back(seq, i);
+          ++task->unresolved;
+          request_status_locked(rid, *dep);
+        }
+        break;
+      }
+    }
+  }
+  if (task->unresolved == 0)
+    dispatch_locked(std::move(task));
+  else
+    waiting_.emplace(seq, std::move(task));
+  return result;
+}
+
+// Fills argument `arg` of `task` from the ready object `dep`.
+void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
+                                     const ObjectEntry& dep) {
+  auto& w = task.spec.args[arg];
+  switch (dep.value.kind) {
+    case ObjectValue::Kind::kInline:
+      w.kind = WireArg::Kind::kValue;
+      w.value.assign(dep.value.bytes.begin(), dep.value.bytes.end());
+      break;
+    case ObjectValue::Kind::kRemote:  // the executor pulls it from the holder
+      w.kind = WireArg::Kind::kRemoteValue;
+      w.ref = dep_id;
+      w.location = dep.value.location;
+      break;
+    case ObjectValue::Kind::kError:
+      // The task fails without running, with the argument's error.
+      if (task.arg_error.empty())
+        task.arg_error = "argument " + std::to_string(arg) + " failed: " + dep.value.error;
+      break;
+  }
+}
+
+// The task never reached an executor: nobody will borrow its refs.
+void NodeRuntime::unpin_task_refs_locked(const PendingTask& task) {
+  for (const auto& a : task.spec.args)
+    if (a.kind == WireArg::Kind::kRef) transit_done_locked(a.ref);
+  for (const auto& r : task.value_refs) transit_done_locked(r);
+}
+
+// The task never reached an executor: its refs are unpinned and its object
+// fails with `why`.
+void NodeRuntime::fail_unsent_locked(const PendingTask& task, std::string why) {
+  unpin_task_refs_locked(task);
+  ObjectValue v;
+  v.kind = ObjectValue::Kind::kError;
+  v.error = std::move(why);
+  complete_locked(task.spec.id, std::move(v));
+}
+
+void NodeRuntime::dispatch_locked(PendingPtr task) {
+  const ObjectId id = task->spec.id;
+  if (!task->arg_error.empty()) return fail_unsent_locked(*task, task->arg_error);
+  for (const auto& a : task->spec.args)  // locality: where is the largest argument?
+    if (a.kind == WireArg::Kind::kRemoteValue && a.location.size > task->request.data_bytes) {
+      task->request.data_bytes = a.location.size;
+      task->request.data_node = static_cast<int>(a.location.holder);
+    }
+  const std::optional<uint64_t> mean_ns = mean_task_ns_locked(task->spec.fn);
+  auto node = scheduler_.pick(task->request,
+                              pool_.has_room(task->spec.resources, local_queue_limit(mean_ns)));
+  if (!node) return fail_unsent_locked(*task, node.status().message());
+  task->node = *node;
+  const bool via_global = *node == scheduler::Scheduler::kGlobal;
+  if (!via_global) scheduler_.on_dispatch(*node);
+  // Via the global scheduler the executor is known only when the result comes.
+  const bool known_short = mean_ns && *mean_ns < kShortTaskNs;
+  task->report_when_done = *node == layout_.world_rank && known_short && observer_.task_done;
+  if (observer_.task_dispatched && !task->report_when_done)
+    observer_.task_dispatched(task->spec, via_global ? -1 : *node);
+  if (*node == layout_.world_rank) {
+    // The ticket lets a get() of this object run it inline (run_inline).
+    // The job reads the spec where it is: the record stays in in_flight_
+    // (inserted below, under the same lock) until execute() erases it, and
+    // two pointers fit std::function without a heap block.
+    task->queued = pool_.submit([this, pending = task.get()] { execute(pending->spec); },
+                                task->spec.resources, known_short);
+  } else if (via_global) {
+    // Batched: the next poll by any thread (or a full batch) sends it.
+    Writer& w = spill_batch_.begin();
+    encode_spill_header(task->request, w);
+    encode_task(task->spec, w);
+    spill_batch_.end();
+    spill_ids_.push_back(id);
+    in_flight_.emplace(id.seq, std::move(task));
+    if (spill_batch_.count() >= kSpillBatch)
+      flush_spills_locked();
+    else if (spill_batch_.count() == 1)
+      engine_.request_deferred_work();
+    return;
+  } else {
+    Writer w(64);
+    w.put(MessageKind::kSubmitTask);
+    encode_task(task->spec, w);
+    if (Status st = send(*node, w); !st) {
+      scheduler_.on_complete(*node);
+      return fail_unsent_locked(*task, "could not send the task to rank " + std::to_string(*node) +
+                                           ": " + st.to_string());
+    }
+  }
+  in_flight_.emplace(id.seq, std::move(task));
+}
+
+void NodeRuntime::flush_spills() {
+  std::lock_guard lk(mu_);
+  flush_spills_locked();
+}
+
+// Sends the batch of spilled tasks; if it cannot go, each task fails at once.
+void NodeRuntime::flush_spills_locked() {
+  if (spill_batch_.count() == 0) return;
+  // The global scheduler learns this node's load from heartbeats sent when
+  // jobs finish; tasks queued here since then (the reason these spill) would
+  // be invisible to it, and it could send them right back. Same channel, so
+  // the heartbeat arrives first.
+  send_heartbeat(/*urgent=*/true);
+  Writer w = spill_batch_.take();
+  auto ids = std::move(spill_ids_);
+  spill_ids_.clear();
+  Status st = send(global_scheduler_, w);
+  if (st) return;
+  for (const auto& id : ids) {
+    auto it = in_flight_.find(id.seq);
+    if (it == in_flight_.end()) continue;
+    auto task = std::move(it->second);
+    in_flight_.erase(it);
+    fail_unsent_locked(*task, "could not send the task to the global scheduler (rank " +
+                                  std::to_string(global_scheduler_) + "): " + st.to_string());
+  }
+}
+
+// "The local queue is short" measured in time, not tasks: a task queued here
+// starts after about queued / slots x (mean task time), one sent away after a
+// hop (global scheduler, other node: ~kSpillHopUs of messages). So empty
+// tasks queue ~20 deep per slot before spilling (sending them away costs more
+// CPU than running them), while tasks of a millisecond or more spill as soon
+// as every slot has one waiting. The mean is per function (a job switching
+// from tiny tasks to long ones must not queue the long ones deep); a function
+// not run here yet counts as long. --prism-local-queue fixes the count.
+size_t NodeRuntime::local_queue_limit(std::optional<uint64_t> mean_ns) const {
+  if (config_.local_queue > 0) return static_cast<size_t>(config_.local_queue);
+  if (!mean_ns) return static_cast<size_t>(pool_.slots());
+  const double task_us = kTaskOverheadUs + 1e-3 * static_cast<double>(*mean_ns);
+  const double per_slot = std::clamp(kSpillHopUs / task_us, 1.0, kMaxQueuePerSlot);
+  return static_cast<size_t>(per_slot * pool_.slots());
+}
+
+// A moving average (1/8 per run) of the function's run time here.
+void NodeRuntime::note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us) {
+  const uint64_t sample = static_cast<uint64_t>(std::max<int64_t>(us, 0)) * 1000;
+  if (function.index >= task_ns_.size()) task_ns_.resize(function.index + 1, 0);
+  uint64_t& slot = task_ns_[function.index];
+  slot = slot == 0 ? sample + 1 : slot - (slot - 1) / 8 + sample / 8;
+}
+
+std::optional<uint64_t> NodeRuntime::mean_task_ns_locked(
+    const detail::RemoteFunctionInfo* function) const {
+  if (!function || function->index >= task_ns_.size() || task_ns_[function->index] == 0)
+    return std::nullopt;
+  return task_ns_[function->index] - 1;
+}
+
+void NodeRuntime::on_task_result(int src, Reader& r) {
+  ObjectId id;
+  ObjectValue v;
+  std::vector<ObjectId> contained;
+  if (Status st = decode_task_result(r, id, v, contained); !st) {
+    PRISM_LOG_ERROR("dropped a malformed task result from rank {}: {}", src, st.to_string());
+    return;
+  }
+  std::lock_guard lk(mu_);
+  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
+    // The global scheduler fails only tasks it could not place: no executor
+    // saw them, so the submitter's pins on their refs go now.
+    if (src == global_scheduler_ && v.kind == ObjectValue::Kind::kError)
+      unpin_task_refs_locked(*it->second);
+    if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
+    if (observer_.task_finished)
+      observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, src);
+    in_flight_.erase(it);
+    ++stats_.tasks_finished;
+  }
+  auto* before = objects_.find(id);
+  const bool fresh = !before || !(*before)->ready.load();
+  complete_locked(id, std::move(v));
+  if (!contained.empty()) {
+    // The result keeps its refs: borrowing them releases the executor's pins.
+    std::vector<detail::HandlePtr> held;
+    for (const auto& rid : contained) held.push_back(borrow(rid, src));
+    if (auto* found = objects_.find(id); found && fresh) (*found)->contained = std::move(held);
+  }
+  maybe_free_locked(id);
+}
+
+}  // namespace prism::runtime
