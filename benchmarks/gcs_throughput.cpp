@@ -104,7 +104,8 @@ class WriteStream {
         k = st->next++;
         ++st->in_flight;
       }
-      const gcs::ActorRecord rec{"bench", static_cast<int32_t>(k % 64), gcs::ActorState::kAlive, 0};
+      const gcs::ActorRecord rec{"bench", static_cast<int32_t>(k % 64), gcs::ActorState::kAlive, 0,
+                                 "", {}};
       c.put<gcs::ActorTable>(prism::ObjectId{st->owner, 0, k}, rec, [st, &c](prism::Status s) {
         {
           std::lock_guard lk(st->mu);

@@ -17,6 +17,7 @@
 // GCS, the others node ranks; the lambda runs on the first node rank.
 #pragma once
 
+#include "prism/actor.hpp"
 #include "prism/api.hpp"
 #include "prism/errors.hpp"
 #include "prism/object_ref.hpp"

@@ -64,25 +64,38 @@ D decode_arg(const ArgValue& a, size_t position) {
   }
 }
 
-template <class R, class... P>
-InvokeResult invoke_function(const void* fn, std::span<const ArgValue> args) {
+/// Decodes `args` as parameters P... (in order) and calls `call` with them.
+template <class... P, class Call>
+decltype(auto) with_decoded(std::span<const ArgValue> args, Call&& call) {
   if (args.size() != sizeof...(P))
     throw SerializationError("expects " + std::to_string(sizeof...(P)) + " arguments, got " +
                              std::to_string(args.size()));
-  auto* f = reinterpret_cast<R (*)(P...)>(const_cast<void*>(fn));
-  return [&]<size_t... I>(std::index_sequence<I...>) {
+  return [&]<size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+    // Braced: the arguments decode left to right.
     std::tuple<std::decay_t<P>...> decoded{decode_arg<std::decay_t<P>>(args[I], I)...};
-    if constexpr (std::is_void_v<R>) {
-      f(static_cast<P&&>(std::get<I>(decoded))...);
-      return InvokeResult{encode(Unit{}), {}};
-    } else {
-      R result = f(static_cast<P&&>(std::get<I>(decoded))...);
-      RefCapture refs;  // refs inside the result live as long as it does
-      auto bytes = encode<R>(result);
-      return InvokeResult{std::move(bytes), refs.take()};
-    }
+    return call(static_cast<P&&>(std::get<I>(decoded))...);
   }
   (std::index_sequence_for<P...>{});
+}
+
+/// Calls `call` on `args` decoded as P... and encodes what it returns (R).
+template <class R, class... P, class Call>
+InvokeResult invoke_decoded(std::span<const ArgValue> args, Call&& call) {
+  if constexpr (std::is_void_v<R>) {
+    with_decoded<P...>(args, call);
+    return InvokeResult{encode(Unit{}), {}};
+  } else {
+    R result = with_decoded<P...>(args, call);
+    RefCapture refs;  // refs inside the result live as long as it does
+    auto bytes = encode<R>(result);
+    return InvokeResult{std::move(bytes), refs.take()};
+  }
+}
+
+template <class R, class... P>
+InvokeResult invoke_function(const void* fn, std::span<const ArgValue> args) {
+  auto* f = reinterpret_cast<R (*)(P...)>(const_cast<void*>(fn));
+  return invoke_decoded<R, P...>(args, f);
 }
 
 /// Made by PRISM_REMOTE at static-initialization time.

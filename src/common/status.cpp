@@ -26,6 +26,8 @@ const char* errc_name(Errc code) noexcept {
       return "shutdown";
     case Errc::kTimeout:
       return "timeout";
+    case Errc::kAlreadyExists:
+      return "already exists";
     case Errc::kInternal:
       return "internal error";
   }

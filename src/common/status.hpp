@@ -25,7 +25,10 @@ enum class Errc {
   kShutdown,          // the runtime is stopping
   kTimeout,
   kInternal,
+  kAlreadyExists,  // an insert found the key taken (e.g. an actor name)
 };
+/// The highest Errc value (decoders check codes against it).
+inline constexpr Errc kLastErrc = Errc::kAlreadyExists;
 
 /// Short stable name of an error code, e.g. "malformed message".
 const char* errc_name(Errc code) noexcept;

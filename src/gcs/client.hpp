@@ -84,6 +84,21 @@ class GcsClient {
     WriteOp op = make_op(OpKind::kPut, Tag::id, encode_key<Tag>(key), encode_record<Tag>(rec));
     write_keyed(std::move(op), std::move(done));
   }
+  /// Inserts a row only if the key has none; otherwise `done` gets
+  /// kAlreadyExists and the row that is there. Not for the tasks table.
+  template <class Tag>
+  void insert(const typename Tag::Key& key, const typename Tag::Record& rec,
+              std::function<void(Status, std::optional<typename Tag::Record> existing)> done) {
+    Bytes k = encode_key<Tag>(key);
+    const auto shard = static_cast<uint32_t>(layout_.shard_of(Tag::id, k));
+    write(shard, make_op(OpKind::kInsert, Tag::id, std::move(k), encode_record<Tag>(rec)),
+          [done = std::move(done)](const OpResult& r, uint64_t) {
+            std::optional<typename Tag::Record> existing;
+            if (r.code == Errc::kAlreadyExists && r.has_value)
+              if (auto v = decode_record<Tag>(r.value)) existing = std::move(*v);
+            done(r.status(), std::move(existing));
+          });
+  }
   /// Reads a row from the tail (kNotFound if absent).
   template <class Tag>
   void get(const typename Tag::Key& key, GetCallback<Tag> done) {

@@ -42,6 +42,7 @@ Status validate(const WriteOp& op) {
     for (const WriteOp& sub : op.ops) {
       switch (sub.kind) {
         case OpKind::kPut:
+        case OpKind::kInsert:
         case OpKind::kRemove:
         case OpKind::kAddLocation:
         case OpKind::kRemoveLocation:
@@ -70,6 +71,10 @@ Status validate(const WriteOp& op) {
         return validate_task_run(*k, *v);  // the key was validated above
       }
       return validate_record(op.table, op.record);
+    case OpKind::kInsert:
+      if (op.table == TableId::kTasks)
+        return {Errc::kInvalidArgument, "insert does not apply to the tasks table (runs)"};
+      return validate_record(op.table, op.record);
     case OpKind::kAddLocation:
     case OpKind::kRemoveLocation:
       if (op.table != TableId::kObjects)
@@ -97,7 +102,7 @@ Expected<std::vector<Errc>> batch_codes(const OpResult& r) {
   std::vector<Errc> codes;
   codes.reserve(r.value.size());
   for (std::byte b : r.value) {
-    if (static_cast<uint8_t>(b) > static_cast<uint8_t>(Errc::kInternal))
+    if (static_cast<uint8_t>(b) > static_cast<uint8_t>(kLastErrc))
       return Status{Errc::kMalformedMessage, "bad code in a batch result"};
     codes.push_back(static_cast<Errc>(b));
   }
@@ -120,6 +125,7 @@ void put_op(Writer& w, const WriteOp& op) {
   put_blob(w, op.key);
   switch (op.kind) {
     case OpKind::kPut:
+    case OpKind::kInsert:
       put_blob(w, op.record);
       break;
     case OpKind::kAddLocation:
@@ -163,6 +169,7 @@ void get_op(Reader& r, WriteOp& op, bool nested) {
   op.key = get_blob(r);
   switch (op.kind) {
     case OpKind::kPut:
+    case OpKind::kInsert:
       op.record = get_blob(r);
       break;
     case OpKind::kAddLocation:
@@ -207,7 +214,7 @@ void put_result(Writer& w, const OpResult& res) {
 
 void get_result(Reader& r, OpResult& res) {
   const auto code = r.get<uint8_t>();
-  if (code > static_cast<uint8_t>(Errc::kInternal)) r.fail();
+  if (code > static_cast<uint8_t>(kLastErrc)) r.fail();
   res.code = static_cast<Errc>(code);
   res.message = r.get_string();
   const auto hv = r.get<uint8_t>();

@@ -70,9 +70,12 @@ enum class OpKind : uint8_t {
   // one log entry, one reply. Applied in order; each op succeeds or fails on
   // its own; the reply's value holds one Errc byte per op (batch_codes()).
   kBatch = 8,
+  // table, key, record: inserts the row only if the key has none; else the
+  // reply says kAlreadyExists and carries the existing row (actor names).
+  kInsert = 9,
 };
 constexpr bool is_valid_op(uint8_t v) noexcept {
-  return v >= 1 && v <= 8;
+  return v >= 1 && v <= 9;
 }
 /// Most ops in one kBatch.
 inline constexpr size_t kMaxBatchOps = 1024;
@@ -87,7 +90,7 @@ struct WriteOp {
   OpKind kind = OpKind::kPut;
   TableId table = TableId::kTasks;
   Bytes key;
-  Bytes record;                                // kPut
+  Bytes record;                                // kPut, kInsert
   int32_t rank = -1;                           // kAddLocation, kRemoveLocation
   uint64_t size = 0;                           // kAddLocation
   int32_t owner = -1;                          // kAddLocation

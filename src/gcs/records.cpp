@@ -133,6 +133,14 @@ void put_record(Writer& w, const ActorRecord& v) {
   w.put<int32_t>(v.node);
   w.put<uint8_t>(static_cast<uint8_t>(v.state));
   w.put<uint32_t>(v.restarts);
+  w.put_string(v.name);
+  put_key(w, v.actor);
+}
+
+ActorId actor_name_key(std::string_view name) noexcept {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return ActorId{kActorNameOwner, 0, h == 0 ? 1 : h};
 }
 
 void get_record(Reader& r, ActorRecord& v) {
@@ -142,6 +150,8 @@ void get_record(Reader& r, ActorRecord& v) {
   if (st > static_cast<uint8_t>(ActorState::kDead)) r.fail();
   v.state = static_cast<ActorState>(st);
   v.restarts = r.get<uint32_t>();
+  v.name = r.get_string();
+  get_key(r, v.actor);
 }
 
 void put_record(Writer& w, const NodeRecord& v) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/codec.hpp"
@@ -79,14 +80,30 @@ struct ObjectRecord {
 enum class ActorState : uint8_t { kPending = 0, kAlive = 1, kRestarting = 2, kDead = 3 };
 const char* actor_state_name(ActorState s) noexcept;
 
-/// Actor table row.
+/// Actor table row, written by the actor's owner (the rank that created it).
+///
+/// A named actor also has a *name row*, keyed by actor_name_key(name): its
+/// `name` is the name, `actor` the actor's id and `class_name` the class key
+/// the runtime checks in get_actor(); it is inserted (OpKind::kInsert) before
+/// the actor is placed, so a taken name is refused at creation.
 struct ActorRecord {
   std::string class_name;
   int32_t node = -1;
   ActorState state = ActorState::kPending;
   uint32_t restarts = 0;
+  std::string name;  // the actor's job-wide name ("": none)
+  ActorId actor;     // name rows: the actor named; actor rows: nil (the key is the id)
   friend bool operator==(const ActorRecord&, const ActorRecord&) = default;
 };
+
+/// Owner rank of the keys of actor name rows (no rank has it).
+inline constexpr uint32_t kActorNameOwner = 0xFFFFFFFFu;
+/// The actor table key of the name row of `name`: a 64-bit hash of it (the
+/// row holds the name itself, so a collision is seen, and refused, as taken).
+ActorId actor_name_key(std::string_view name) noexcept;
+inline bool is_actor_name_key(const ActorId& key) noexcept {
+  return key.owner_rank == kActorNameOwner;
+}
 
 /// Node table row, written by the node's heartbeat (and alive=false by
 /// whoever declares it dead; subscribers of the node table see that).

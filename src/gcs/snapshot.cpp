@@ -408,15 +408,21 @@ Status write_actors(hid_t file, const SnapshotData& d, hid_t oid_type) {
   std::vector<int32_t> nodes;
   std::vector<uint8_t> states;
   std::vector<uint32_t> restarts;
+  std::vector<std::string> names;
+  std::vector<ObjectId> named;
   for (const auto& [id, a] : d.actors) {
     ids.push_back(id);
     classes.push_back(a.class_name);
     nodes.push_back(a.node);
     states.push_back(static_cast<uint8_t>(a.state));
     restarts.push_back(a.restarts);
+    names.push_back(a.name);
+    named.push_back(a.actor);
   }
   PRISM_RETURN_IF_ERROR(write_array(g.get(), "id", oid_type, ids));
   PRISM_RETURN_IF_ERROR(write_strings(g.get(), "class_name", classes));
+  PRISM_RETURN_IF_ERROR(write_strings(g.get(), "name", names));
+  PRISM_RETURN_IF_ERROR(write_array(g.get(), "actor", oid_type, named));
   PRISM_RETURN_IF_ERROR(write_array(g.get(), "node", H5T_NATIVE_INT32, nodes));
   PRISM_RETURN_IF_ERROR(write_array(g.get(), "state", H5T_NATIVE_UINT8, states));
   PRISM_RETURN_IF_ERROR(write_array(g.get(), "restarts", H5T_NATIVE_UINT32, restarts));
@@ -598,12 +604,21 @@ Status read_actors(hid_t file, SnapshotData& d, hid_t oid_type) {
   PRISM_RETURN_IF_ERROR(read_array(g.get(), "state", H5T_NATIVE_UINT8, states));
   PRISM_RETURN_IF_ERROR(read_array(g.get(), "restarts", H5T_NATIVE_UINT32, restarts));
   const size_t n = ids.size();
-  if (classes.size() != n || nodes.size() != n || states.size() != n || restarts.size() != n)
+  // Columns added with actors' names (snapshots from before have none).
+  std::vector<std::string> names(n);
+  std::vector<ObjectId> named(n);
+  if (H5Lexists(g.get(), "name", H5P_DEFAULT) > 0) {
+    PRISM_RETURN_IF_ERROR(read_strings(g.get(), "name", names));
+    PRISM_RETURN_IF_ERROR(read_array(g.get(), "actor", oid_type, named));
+  }
+  if (classes.size() != n || nodes.size() != n || states.size() != n || restarts.size() != n ||
+      names.size() != n || named.size() != n)
     return bad_file("actor columns differ in length");
   for (size_t i = 0; i < n; ++i) {
     if (states[i] > static_cast<uint8_t>(ActorState::kDead)) return bad_file("bad actor state");
-    d.actors.emplace_back(
-        ids[i], ActorRecord{classes[i], nodes[i], static_cast<ActorState>(states[i]), restarts[i]});
+    d.actors.emplace_back(ids[i], ActorRecord{classes[i], nodes[i],
+                                              static_cast<ActorState>(states[i]), restarts[i],
+                                              names[i], named[i]});
   }
   return Status::ok();
 }

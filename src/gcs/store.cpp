@@ -218,6 +218,31 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
           [&] { result = unknown_table(op.table); });
       break;
 
+    case OpKind::kInsert:  // validated: not the tasks table
+      visit_table(
+          op.table,
+          [&](auto tag) {
+            using Tag = decltype(tag);
+            auto k = decode_key<Tag>(key_of());
+            auto v = decode_record<Tag>(op.record);
+            if (!k || !v) {  // validated before; defensive
+              result = {Errc::kInvalidArgument, "bad insert", false, {}};
+              return;
+            }
+            if constexpr (!std::is_same_v<Tag, TaskTable>) {
+              if (const auto* have = table<Tag>().find(*k)) {
+                result = {Errc::kAlreadyExists, std::string(table_name(op.table)) + " key taken",
+                          true, row_bytes<Tag>(*have)};
+                return;
+              }
+              table<Tag>().put(*k, std::move(*v));
+              notify = present = true;
+              if (want_post) post = op.record;
+            }
+          },
+          [&] { result = unknown_table(op.table); });
+      break;
+
     case OpKind::kRemove:
       visit_table(
           op.table,

@@ -475,7 +475,7 @@ TEST(GcsBadRequests, GetErrorRepliesNeverCrashAServer) {
       kb = gcs::encode_key<gcs::ActorTable>(k);
       if (layout.shard_of(gcs::TableId::kActors, kb) == s) break;
     }
-    gcs::ActorRecord rec{"after-junk", 1, gcs::ActorState::kAlive, 0};
+    gcs::ActorRecord rec{"after-junk", 1, gcs::ActorState::kAlive, 0, "", {}};
     auto put = ask<prism::Status>([k, rec](gcs::GcsClient& c, auto reply) {
       c.put<gcs::ActorTable>(k, rec, reply);
     });
@@ -517,7 +517,7 @@ TEST(GcsFailover, AcknowledgedWritesSurviveASilencedReplica) {
   auto key = [](uint64_t k) { return ObjectId{777, 0, k}; };
   auto record = [](uint64_t k) {
     return gcs::ActorRecord{"failover-" + std::to_string(k), static_cast<int32_t>(k % 97),
-                            gcs::ActorState::kAlive, 0};
+                            gcs::ActorState::kAlive, 0, "", {}};
   };
   auto pump = std::make_shared<std::function<void(gcs::GcsClient&)>>();
   *pump = [st, key, record, pump](gcs::GcsClient& c) {

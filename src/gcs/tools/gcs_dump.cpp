@@ -92,8 +92,13 @@ void print_actors(const SnapshotData& d, size_t limit) {
       std::printf("  ... %zu more\n", d.actors.size() - limit);
       break;
     }
-    std::printf("  %-20s %-24s node %-4d %-10s restarts %u\n", id.to_string().c_str(),
-                a.class_name.c_str(), a.node, actor_state_name(a.state), a.restarts);
+    if (is_actor_name_key(id)) {  // a name row: the name and the actor it names
+      std::printf("  name %-15s -> %s\n", ("'" + a.name + "'").c_str(), a.actor.to_string().c_str());
+      continue;
+    }
+    std::printf("  %-20s %-24s node %-4d %-10s restarts %u%s\n", id.to_string().c_str(),
+                a.class_name.c_str(), a.node, actor_state_name(a.state), a.restarts,
+                a.name.empty() ? "" : ("  name '" + a.name + "'").c_str());
   }
 }
 

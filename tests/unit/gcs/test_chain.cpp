@@ -27,13 +27,48 @@ TEST(GcsChain, SingleReplicaPutGetRemove) {
             Errc::kNotFound);
 }
 
+// Actor names are claimed with an insert: the first claim wins on every
+// replica, a second one is refused with the row that holds the name.
+TEST(GcsChain, InsertClaimsAKeyOnceAndReportsTheHolder) {
+  Cluster c({.gcs = 3, .replicas = 3, .clients = 2});
+  const ActorId key = actor_name_key("ps");
+  const ActorRecord first{"7Counter", -1, ActorState::kAlive, 0, "ps", oid(1)};
+  std::optional<Status> a, b;
+  std::optional<ActorRecord> holder;
+  c.client(0).insert<ActorTable>(key, first, [&](Status s, std::optional<ActorRecord>) { a = s; });
+  c.deliver_all();
+  ActorRecord second = first;
+  second.actor = oid(2);
+  c.client(1).insert<ActorTable>(key, second, [&](Status s, std::optional<ActorRecord> have) {
+    b = s;
+    holder = std::move(have);
+  });
+  c.deliver_all();
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->is_ok()) << a->to_string();
+  EXPECT_EQ(b->code(), Errc::kAlreadyExists);
+  ASSERT_TRUE(holder.has_value());
+  EXPECT_EQ(holder->actor, oid(1));
+  for (int r : c.config(0).members) {
+    const auto* row = c.server(r).store(0)->actors.find(key);
+    ASSERT_NE(row, nullptr) << r;
+    EXPECT_EQ(row->actor, oid(1));
+  }
+  // The tasks table has runs: no inserts there.
+  WriteOp bad = make_op(OpKind::kInsert, TableId::kTasks, encode_key<TaskTable>(oid(3)),
+                        encode_record<TaskTable>(task("f")));
+  EXPECT_EQ(validate(bad).code(), Errc::kInvalidArgument);
+  EXPECT_TRUE(is_actor_name_key(key));
+  EXPECT_NE(actor_name_key("ps"), actor_name_key("pt"));
+}
+
 TEST(GcsChain, WriteTravelsHeadToTailAndTailReplies) {
   Cluster c({.gcs = 3, .replicas = 3, .clients = 1});
   c.deliver_all();  // initial heartbeats
   const ChainConfig chain = c.config(0);
   ASSERT_EQ(chain.members, (std::vector<int>{100, 101, 102}));
   bool done = false;
-  c.client().put<ActorTable>(oid(5), ActorRecord{"A", 1, ActorState::kAlive, 0},
+  c.client().put<ActorTable>(oid(5), ActorRecord{"A", 1, ActorState::kAlive, 0, "", {}},
                              [&](Status s) { done = s.is_ok(); });
   // Step by step: client -> head -> middle -> tail -> (reply to client, ack up).
   std::vector<std::pair<int, int>> hops;

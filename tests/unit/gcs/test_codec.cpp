@@ -127,7 +127,7 @@ void expect_round_trip_and_truncation(const typename Tag::Record& v) {
 TEST(GcsRecords, RoundTripAndEveryTruncationFails) {
   expect_round_trip_and_truncation<TaskTable>(sample_task());
   expect_round_trip_and_truncation<ObjectTable>(ObjectRecord{{1, 4, 9}, 1 << 20, 2});
-  expect_round_trip_and_truncation<ActorTable>(ActorRecord{"Policy", 5, ActorState::kAlive, 2});
+  expect_round_trip_and_truncation<ActorTable>(ActorRecord{"Policy", 5, ActorState::kAlive, 2, "policy", ObjectId{1, 0, 7}});
   expect_round_trip_and_truncation<NodeTable>(sample_node());
 }
 

@@ -36,7 +36,7 @@ void expect_replicas_identical(Cluster& c, int shard) {
 }
 
 ActorRecord actor(uint32_t n) {
-  return {"Actor" + std::to_string(n), int32_t(n % 7), ActorState::kAlive, n};
+  return {"Actor" + std::to_string(n), int32_t(n % 7), ActorState::kAlive, n, "", {}};
 }
 
 // ---- a failure at every step of one write --------------------------------------

@@ -96,7 +96,7 @@ TEST(GcsPubSub, ActorStateChangesAndRemoval) {
   }));
   for (ActorState s : {ActorState::kPending, ActorState::kAlive, ActorState::kRestarting}) {
     ASSERT_TRUE(c.await([&](DoneCallback d) {
-      c.client(1).put<ActorTable>(oid(1, 2), ActorRecord{"P", 3, s, 0}, d);
+      c.client(1).put<ActorTable>(oid(1, 2), ActorRecord{"P", 3, s, 0, "", {}}, d);
     }));
   }
   ASSERT_TRUE(c.await([&](DoneCallback d) { c.client(1).remove<ActorTable>(oid(1, 2), d); }));

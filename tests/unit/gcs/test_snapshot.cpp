@@ -52,7 +52,8 @@ void populate(Cluster& c) {
     ++pending;
     c.client().put<ActorTable>(
         oid(i, 7),
-        ActorRecord{"Class" + std::to_string(i), 2, ActorState::kAlive, static_cast<uint32_t>(i)},
+        ActorRecord{"Class" + std::to_string(i), 2, ActorState::kAlive, static_cast<uint32_t>(i),
+                    i == 2 ? "named" : "", i == 2 ? oid(9, 7) : ObjectId{}},
         done);
   }
   for (NodeRank n = 0; n < 4; ++n) {
