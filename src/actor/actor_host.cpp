@@ -148,9 +148,11 @@ bool ActorHost::kill(const ActorId& id, std::string reason) {
     auto it = actors_.find(id);
     if (it == actors_.end() || it->second->dead) return false;
     a = it->second;
-    doomed = bury_locked(id, *a, reason);
+    doomed = bury_locked(id, *a,
+                         "actor " + a->info.name + " (actor:" + std::to_string(id.owner_rank) +
+                             "." + std::to_string(id.seq) + ") " + reason);
   }
-  reject_all(doomed, reason);
+  reject_all(doomed, tombstones_at(id));
   finish_if_dead(id, a);
   return true;
 }
@@ -173,6 +175,12 @@ void ActorHost::finish_if_dead(const ActorId& id, const ActorPtr& a) {
     actors_.erase(id);
   }
   hooks_.destroy(id, a->info.context);
+}
+
+std::string ActorHost::tombstones_at(const ActorId& id) const {
+  std::lock_guard lk(mu_);
+  auto it = tombstones_.find(id);
+  return it == tombstones_.end() ? std::string() : it->second;
 }
 
 std::optional<std::string> ActorHost::death(const ActorId& id) const {

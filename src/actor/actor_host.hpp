@@ -101,7 +101,9 @@ class ActorHost {
   bool run_from(const ActorId& id, const CallerId& caller);
   /// Whether a call of `caller` to `id` is ready (cheap; for waiters).
   bool has_ready_from(const ActorId& id, const CallerId& caller) const;
-  /// Ends the actor with `reason` (see above). False if it is not here.
+  /// Ends the actor (see above); its calls are rejected with "actor <name>
+  /// (actor:<id>) <reason>", e.g. reason "was killed by prism::kill".
+  /// False if it is not here or dead already.
   bool kill(const ActorId& id, std::string reason);
   /// Kills every actor (shutdown); destroys those that run nothing now.
   void kill_all(const std::string& reason);
@@ -135,6 +137,7 @@ class ActorHost {
   // Marks dead and takes the calls to reject. Requires mu_.
   std::vector<Call> bury_locked(const ActorId& id, Actor& a, const std::string& reason);
   void reject_all(std::vector<Call>& calls, const std::string& why);
+  std::string tombstones_at(const ActorId& id) const;
   // The last runner left a dead actor: destroy it (once).
   void finish_if_dead(const ActorId& id, const ActorPtr& a);
 

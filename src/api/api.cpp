@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "prism/actor.hpp"
 #include "prism/api.hpp"
 #include "prism/remote.hpp"
 #include "runtime/node_runtime.hpp"
@@ -76,6 +77,24 @@ ObjectHandle::~ObjectHandle() {
 HandlePtr submit_task(const RemoteFunctionInfo& function, std::vector<TaskArg> args,
                       const TaskOptions& options) {
   return rt().submit(function, std::move(args), options);
+}
+
+HandlePtr create_actor(const ActorCtorInfo& ctor, std::vector<TaskArg> args,
+                       const ActorOptions& options) {
+  return rt().create_actor(ctor, std::move(args), options);
+}
+
+HandlePtr submit_actor_call(const HandlePtr& actor, const ActorMethodInfo& method,
+                            std::vector<TaskArg> args) {
+  return rt().submit_actor_call(actor, method, std::move(args));
+}
+
+void kill_actor(const HandlePtr& actor) {
+  rt().kill_actor(actor);
+}
+
+HandlePtr named_actor(const std::string& name, const char* class_key) {
+  return rt().named_actor(name, class_key);
 }
 
 HandlePtr put_encoded(std::vector<std::byte> encoded, std::vector<HandlePtr> contained) {

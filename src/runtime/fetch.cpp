@@ -54,7 +54,7 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
   if (timeline_.enabled())
     timeline_.record({"fetch " + what + " from node " + std::to_string(holder), "transfer", t0,
                       t1 - t0, layout_.world_rank, worker::WorkerPool::current_index(), loc.size,
-                      !st.is_ok()});
+                      !st.is_ok(), {}});
   if (st) {
     std::lock_guard lk(mu_);
     stats_.bytes_fetched += loc.size;

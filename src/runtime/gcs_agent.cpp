@@ -263,6 +263,7 @@ uint64_t GcsAgent::next_wake(uint64_t now) const {
 
 void GcsAgent::run() {
   std::vector<Event> events;
+  std::vector<ActorEvent> actor_events;
   std::vector<std::function<void(gcs::GcsClient&)>> cmds;
   Bytes inbox_bytes;
   std::vector<std::pair<int, std::pair<size_t, size_t>>> inbox;
@@ -274,7 +275,8 @@ void GcsAgent::run() {
       const uint64_t wake = next_wake(now);
       idle_ = now - last_event_us_ >= kActiveWindowUs;
       const auto ready = [&] {
-        return stop_ || urgent_ || (idle_ && (!events_.empty() || !inbox_.empty()));
+        return stop_ || urgent_ ||
+               (idle_ && (!events_.empty() || !actor_events_.empty() || !inbox_.empty()));
       };
       if (wake == kNever) {
         cv_.wait(lk, ready);
@@ -296,6 +298,7 @@ void GcsAgent::run() {
       idle_ = false;  // awake: producers need not notify
       urgent_ = false;
       std::swap(events, events_);
+      std::swap(actor_events, actor_events_);
       std::swap(cmds, commands_);
       std::swap(inbox, inbox_);
       std::swap(inbox_bytes, inbox_bytes_);
@@ -325,12 +328,14 @@ void GcsAgent::run() {
     }
     last_round_us_ = now;
     for (auto& e : events) apply(e);
-    if (!events.empty()) last_event_us_ = now;
+    for (const auto& e : actor_events) apply_actor(e);
+    if (!events.empty() || !actor_events.empty()) last_event_us_ = now;
     for (auto& c : cmds) c(client_);
     heartbeat(now);
     last_round_us_ = now;
     release_deferred(now, /*all=*/!flushes_.empty());
     issue_writes();
+    issue_actor_writes();
     fire_flushes();
     outbox_.flush();
     // Requests sent since the tick are due no earlier than this.
@@ -339,6 +344,7 @@ void GcsAgent::run() {
     stats_.in_flight = in_flight_;
     stats_.backlog = task_backlog_.size() + object_backlog_.size() + deferred_.size();
     events.clear();
+    actor_events.clear();
     cmds.clear();
     inbox.clear();
     inbox_bytes.clear();
@@ -719,8 +725,10 @@ void GcsAgent::heartbeat(uint64_t now) {
 void attach_gcs_agent(NodeRuntime& rt, GcsAgent& agent) {
   rt.set_gcs_handler(
       [&agent](int src, std::span<const std::byte> msg) { agent.deliver(src, msg); });
+  NodeRuntime::Observer o;
+  // The actor table is written whether or not lineage is recorded.
+  o.actor_changed = [&agent](const ActorEvent& e) { agent.on_actor_changed(e); };
   if (agent.records_lineage()) {
-    NodeRuntime::Observer o;
     o.task_dispatched = [&agent](const TaskSpec& spec, int node) {
       agent.on_task_dispatched(spec, node);
     };
@@ -734,8 +742,13 @@ void attach_gcs_agent(NodeRuntime& rt, GcsAgent& agent) {
       agent.on_object_sealed(id, size);
     };
     o.object_freed = [&agent](const ObjectId& id) { agent.on_object_freed(id); };
-    rt.set_observer(std::move(o));
   }
+  rt.set_observer(std::move(o));
+  rt.set_actor_names(
+      {[&agent](const std::string& name, const ObjectId& actor, const std::string& class_key) {
+         return agent.claim_actor_name(name, actor, class_key);
+       },
+       [&agent](const std::string& name) { return agent.find_actor_name(name); }});
   agent.set_load_source([&rt] {
     const NodeStats s = rt.stats();
     return NodeLoadSample{static_cast<double>(s.slots), s.busy_us,

@@ -152,6 +152,22 @@ class GcsAgent {
   void on_object_sealed(const ObjectId& id, uint64_t size);
   void on_object_freed(const ObjectId& id);
 
+  // ---- actors (gcs_agent_actors.cpp) ----
+
+  /// An actor this rank owns changed (NodeRuntime::Observer::actor_changed):
+  /// its row is written like lineage (coalesced, asynchronously, covered by
+  /// drain()); a dead named actor's name row is removed.
+  void on_actor_changed(const ActorEvent& e);
+  /// Claims `name` for `actor` of class `class_key` (an insert of its name
+  /// row). Blocks for the answer, at most `timeout_us`: kAlreadyExists,
+  /// naming the holder, if the name is taken. Not from the agent thread.
+  Status claim_actor_name(const std::string& name, const ObjectId& actor,
+                          const std::string& class_key, uint64_t timeout_us = 10'000'000);
+  /// The actor named `name` and its class key (kNotFound: none). Blocks
+  /// like claim_actor_name.
+  Expected<std::pair<ObjectId, std::string>> find_actor_name(const std::string& name,
+                                                             uint64_t timeout_us = 10'000'000);
+
   /// Where the heartbeat gets the node's load. Set before start().
   void set_load_source(std::function<NodeLoadSample()> source);
 
@@ -229,6 +245,16 @@ class GcsAgent {
   };
 
   void enqueue(Event e);
+  // Actor rows this rank writes (agent thread): the row as it should be, and
+  // whether the GCS has it.
+  struct ActorRow {
+    gcs::ActorRecord rec;
+    bool dirty = false, in_flight = false, dead = false;
+    uint64_t gen = 0;
+  };
+  void apply_actor(const ActorEvent& e);
+  void issue_actor_writes();
+  void actor_written(const ObjectId& id, const Status& st);
   static Event task_event(Event::Kind kind, const TaskSpec& spec, int node);
   void run();
   void round(std::vector<Event>& events, std::vector<std::function<void(gcs::GcsClient&)>>& cmds,
@@ -278,6 +304,7 @@ class GcsAgent {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Event> events_;
+  std::vector<ActorEvent> actor_events_;
   std::vector<std::function<void(gcs::GcsClient&)>> commands_;
   Bytes inbox_bytes_;
   std::vector<std::pair<int, std::pair<size_t, size_t>>> inbox_;  // src, (offset, length)
@@ -298,6 +325,8 @@ class GcsAgent {
   // are dense), entries pooled; addresses are stable for the backlog.
   ObjectTable<PooledPtr<TaskEntry>> tasks_;
   std::unordered_map<ObjectId, ObjectEntry, ObjectIdHash> objects_;
+  std::unordered_map<ObjectId, ActorRow, ObjectIdHash> actor_rows_;
+  std::deque<ObjectId> actor_backlog_;  // dirty rows, not in flight
   std::deque<TaskEntry*> task_backlog_;      // dirty, not in flight
   std::vector<DoneRow> done_rows_;           // not yet sent
   std::deque<std::pair<uint64_t, ObjectId>> deferred_;  // (due, task): dispatched only

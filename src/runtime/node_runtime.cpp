@@ -12,6 +12,7 @@ thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;
 thread_local int64_t tls_not_own_us = 0;
 thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log = nullptr;
+thread_local ObjectId tls_current_actor;
 
 }  // namespace internal
 
@@ -50,6 +51,14 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
             engine_),
       objects_(static_cast<uint32_t>(layout_.world_rank)),
       scheduler_(layout_.world_rank, std::move(nodes)),
+      actor_host_({.start_runner = [this](const actors::ActorId&,
+                                          const std::shared_ptr<void>& c) { start_actor_runner(c); },
+                   .execute = [this](const actors::ActorId&, const std::shared_ptr<void>& c,
+                                     actors::Call& call) { execute_actor_call(c, call); },
+                   .reject = [this](actors::Call& call,
+                                    const std::string& why) { reject_actor_call(call, why); },
+                   .destroy = [this](const actors::ActorId& id,
+                                     const std::shared_ptr<void>& c) { destroy_actor(id, c); }}),
       timeline_(!config.timeline.empty()) {
   stats_.slots = static_cast<uint64_t>(pool_.slots());
   // The global scheduler lives on the first GCS rank (runtime/gcs_role.cpp).
@@ -233,6 +242,12 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       transit_done_locked(id);
       return;
     }
+    case MessageKind::kKillActor:
+      on_kill_actor(r);
+      return;
+    case MessageKind::kActorDied:
+      on_actor_died(src, r);
+      return;
     case MessageKind::kShutdown:
       shutdown_code_ = r.get<int32_t>();
       shutdown_ = true;

@@ -22,10 +22,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actor/actor_host.hpp"
 #include "common/block_pool.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "object_store/object_store.hpp"
+#include "prism/actor.hpp"
 #include "prism/api.hpp"
 #include "prism/detail/core.hpp"
 #include "runtime/layout.hpp"
@@ -49,6 +51,10 @@ struct NodeStats {
   uint64_t objects_put = 0;
   uint64_t bytes_fetched = 0;  // pulled from other nodes' stores
   uint64_t slots = 0;
+  uint64_t actors_created = 0;  // by this process (it owns them)
+  uint64_t actors_hosted = 0;   // constructed on this node, ever
+  uint64_t actors_alive = 0;    // living on this node now
+  uint64_t actor_calls = 0;     // methods run on this node
 };
 
 class NodeRuntime {
@@ -77,6 +83,7 @@ class NodeRuntime {
     std::function<void(const TaskSpec&, bool failed, int executor)> task_done;
     std::function<void(const ObjectId&, uint64_t size)> object_sealed;  // stored on this rank
     std::function<void(const ObjectId&)> object_freed;                  // dropped from this rank
+    std::function<void(const ActorEvent&)> actor_changed;  // an actor this rank owns
   };
   void set_observer(Observer observer) { observer_ = std::move(observer); }
   const ClusterLayout& layout() const noexcept { return layout_; }
@@ -107,6 +114,27 @@ class NodeRuntime {
   detail::HandlePtr borrow(const ObjectId& id, int sender = -1, const ObjectId& outer = {});
   void release(const ObjectId& id) noexcept;
   void note_shared(const ObjectId& id) noexcept;
+
+  // ---- actors (actor_calls.cpp, docs/actors.md) ----
+  detail::HandlePtr create_actor(const detail::ActorCtorInfo& ctor,
+                                 std::vector<detail::TaskArg> args, const ActorOptions& options);
+  detail::HandlePtr submit_actor_call(const detail::HandlePtr& actor,
+                                      const detail::ActorMethodInfo& method,
+                                      std::vector<detail::TaskArg> args);
+  void kill_actor(const detail::HandlePtr& actor);
+  detail::HandlePtr named_actor(const std::string& name, const char* class_key);
+  /// How actor names are claimed and looked up (the GCS agent's, blocking
+  /// calls from API threads); without them named actors are refused. Set
+  /// before start().
+  struct ActorNames {
+    std::function<Status(const std::string& name, const ObjectId& actor,
+                         const std::string& class_key)>
+        claim;
+    std::function<Expected<std::pair<ObjectId, std::string>>(const std::string& name)> find;
+  };
+  void set_actor_names(ActorNames names) { actor_names_ = std::move(names); }
+  /// Kills the actors living here (shutdown: their destructors run).
+  void kill_local_actors(const std::string& reason);
 
   /// GPU ids held by the task running on the calling thread (empty if none).
   static std::vector<int> current_gpu_ids();
@@ -146,6 +174,7 @@ class NodeRuntime {
   struct ObjectEntry;
   struct PendingTask;
   struct TaskAcks;  // node_runtime.cpp
+  struct LocalActor;  // actor_calls.cpp
   using EntryPtr = std::shared_ptr<ObjectEntry>;
   // Task records and their map nodes come from BlockPools (common/block_pool.hpp).
   using PendingPtr = PooledPtr<PendingTask>;
@@ -183,6 +212,9 @@ class NodeRuntime {
   void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
                           const ObjectEntry& dep);
   void dispatch_locked(PendingPtr task);
+  void retire_task_locked(const ObjectId& id, bool failed, int executor);
+  void deliver_result_locked(const ObjectId& id, ObjectValue v,
+                             std::vector<detail::HandlePtr> contained);
   void unpin_task_refs_locked(const PendingTask& task);
   void fail_unsent_locked(const PendingTask& task, std::string why);
   void flush_spills();
@@ -190,7 +222,33 @@ class NodeRuntime {
   void release_unborrowed_locked(const TaskSpec& spec,
                                  std::vector<std::pair<ObjectId, int>>& borrowed);
   void maybe_free_locked(const ObjectId& id);
-  void execute(TaskSpec& spec);
+  // Runs a task on this thread: a function, an actor's constructor, or a
+  // method of `actor` (a call).
+  void execute(TaskSpec& spec, LocalActor* actor = nullptr);
+  detail::InvokeResult construct_actor(TaskSpec& spec, std::span<const detail::ArgValue> args);
+
+  // Actors (actor_calls.cpp). A pending call depends on its actor's creation
+  // object (the node it lives on) as if on an argument with this index.
+  static constexpr size_t kActorDep = SIZE_MAX;
+  PendingPtr new_task(const std::string& name);
+  detail::HandlePtr enqueue_task_locked(PendingPtr task, std::vector<detail::TaskArg>& args);
+  void add_actor_dep_locked(PendingTask& task, const ObjectId& actor);
+  void resolve_actor_dep(PendingTask& task, const ObjectId& actor, const ObjectEntry& creation);
+  void dispatch_actor_call_locked(PendingPtr task);
+  void start_actor_runner(const std::shared_ptr<void>& context);
+  void execute_actor_call(const std::shared_ptr<void>& context, actors::Call& call);
+  void reject_actor_call(actors::Call& call, const std::string& why);
+  void destroy_actor(const actors::ActorId& id, const std::shared_ptr<void>& context);
+  void kill_created_actor_locked(const ObjectId& id, const ObjectEntry& e,
+                                 const std::string& reason);
+  void send_reason(MessageKind kind, int dst, const ObjectId& id, const std::string& reason);
+  void on_kill_actor(Reader& r);
+  void on_actor_died(int src, Reader& r);
+  void actor_died_locked(const ObjectId& id);
+  void actor_created_locked(const ObjectId& id, const ObjectEntry& e);
+  // The actor whose method made the call that ran this task... see
+  // internal::tls_current_actor; waiting for a call to it runs its own calls.
+  bool help_own_actor(const ObjectId& awaited, const std::function<bool()>& done);
   ObjectValue make_value(const ObjectId& id, std::vector<std::byte> bytes);
   ObjectValue stored_value(
       const ObjectId& id, const Expected<std::shared_ptr<const object_store::StoredObject>>& stored,
@@ -263,6 +321,14 @@ class NodeRuntime {
   static constexpr uint32_t kSpillBatch = 64;
   scheduler::Scheduler scheduler_;
   NodeStats stats_;
+  actors::ActorHost actor_host_;
+  ActorNames actor_names_;
+  // The number of the last call each calling context of this process made
+  // to an actor (ActorHost's per-caller order): actor -> (calling actor or
+  // nil, count). Usually one context per actor. Guarded by mu_.
+  std::unordered_map<ObjectId, std::vector<std::pair<ObjectId, uint64_t>>, ObjectIdHash>
+      call_seqs_;
+  uint64_t next_call_seq_locked(const ObjectId& actor, const ObjectId& caller);
   Timeline timeline_;
   // Which runtime instance made a handle: a handle's entry pointer is only
   // trusted by the runtime that made it (see get()).

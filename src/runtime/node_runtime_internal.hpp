@@ -25,6 +25,10 @@ extern thread_local int64_t tls_not_own_us;
 // While a task runs: the (ref, sender) pairs its decoding borrowed (see
 // release_unborrowed_locked).
 extern thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log;
+// The actor whose method runs on this thread (nil: none): the calls it makes
+// are ordered as its own (ActorHost's CallerId), and waiting for one of
+// them to its own actor runs them here.
+extern thread_local ObjectId tls_current_actor;
 
 inline ObjectId to_id(const detail::ObjectIdPod& p) {
   return {p.owner_rank, p.index, p.seq};
@@ -74,6 +78,20 @@ struct NodeRuntime::ObjectEntry {
   std::vector<std::pair<uint64_t, size_t>> dependents;  // (waiting task seq, arg index)
   transport::ProgressEngine::WakeWord wake;             // get()s sleeping until it is ready
   std::vector<detail::HandlePtr> contained;             // owned: refs serialized inside the value
+  bool actor = false;  // an actor's creation object: its value is the node the actor lives on
+  bool kill_requested = false;  // prism::kill before the actor existed: killed once it does
+};
+
+// An actor living on this node: its instance and what it holds.
+struct NodeRuntime::LocalActor {
+  ObjectId id;
+  std::string class_name;  // "Counter"
+  std::string track;       // its row in the timeline
+  void* instance = nullptr;
+  detail::Destroyer destroy = nullptr;
+  scheduler::ResourceDemand held;  // kept from the creation job for the actor's life
+  scheduler::ResourceGrant grant;
+  scheduler::ResourceDemand runner;  // what each of its running methods takes
 };
 
 // A submitted task not finished yet.

@@ -97,6 +97,7 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
   e.value = std::move(value);
   e.ready.store(true, std::memory_order_release);
   transport::ProgressEngine::notify(e.wake);
+  if (e.actor) actor_created_locked(id, e);
 
   if (!e.subscribers.empty()) {
     Writer w;
@@ -176,11 +177,12 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
         e->owned && it != in_flight_.end() && it->second->node == layout_.world_rank)
       queued_here = it->second->queued;
   }
-  // Help while waiting: a local task no worker has started runs right here.
+  // Help while waiting: a local task no worker has started runs right here
+  // (and a call an actor's method made to its own actor, on its thread).
   if (!queued_here.expired() && !e->ready.load(std::memory_order_acquire))
     pool_.run_inline(queued_here);
-  if (!e->ready.load(std::memory_order_acquire))
-    wait_for([&] { return e->ready.load(std::memory_order_acquire); }, -1, nullptr, true, &e->wake);
+  const auto ready = [&] { return e->ready.load(std::memory_order_acquire); };
+  if (!ready() && !help_own_actor(id, ready)) wait_for(ready, -1, nullptr, true, &e->wake);
   std::unique_lock lk(mu_);
   switch (e->value.kind) {
     case ObjectValue::Kind::kError:

@@ -181,6 +181,7 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
     if (e.registrations > 0)
       send_id_message(MessageKind::kRemoveBorrower, static_cast<int>(id.owner_rank), id,
                       e.registrations);
+    if (e.actor) call_seqs_.erase(id);
     objects_.erase(id);
     return;
   }
@@ -188,6 +189,10 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
   // Refs inside the value go with it, after the entry is gone (releasing
   // them re-enters release() for other entries).
   auto contained = std::move(e.contained);
+  if (e.actor) {  // Ray's semantics: an actor whose every handle is gone ends
+    kill_created_actor_locked(id, e, "was destroyed: every handle to it is gone");
+    call_seqs_.erase(id);
+  }
   if (e.value.kind == ObjectValue::Kind::kRemote) {
     const int holder = static_cast<int>(e.value.location.holder);
     if (holder == layout_.world_rank) {

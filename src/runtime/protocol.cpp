@@ -165,6 +165,23 @@ void encode_task(const TaskSpec& t, Writer& w) {
         break;
     }
   }
+  w.put(t.kind);
+  switch (t.kind) {
+    case TaskKind::kFunction:
+      break;
+    case TaskKind::kActorCall:
+      encode_object_id(t.actor, w);
+      w.put<int32_t>(t.caller_rank);
+      encode_object_id(t.caller_actor, w);
+      w.put<uint64_t>(t.call_seq);
+      w.put<uint8_t>(t.skip ? 1 : 0);
+      break;
+    case TaskKind::kActorCreation:
+      encode_demand(t.held, w);
+      w.put<uint32_t>(t.max_concurrency);
+      w.put_string(t.actor_name);
+      break;
+  }
 }
 
 Status decode_task(Reader& r, TaskSpec& t) {
@@ -201,6 +218,32 @@ Status decode_task(Reader& r, TaskSpec& t) {
         decode_location(r, a.location);
         break;
     }
+  }
+  const auto kind = r.get<uint8_t>();
+  if (kind > static_cast<uint8_t>(TaskKind::kActorCall))
+    return {Errc::kMalformedMessage, "task spec: bad kind " + std::to_string(kind)};
+  t.kind = static_cast<TaskKind>(kind);
+  switch (t.kind) {
+    case TaskKind::kFunction:
+      break;
+    case TaskKind::kActorCall: {
+      t.actor = decode_object_id(r);
+      t.caller_rank = r.get<int32_t>();
+      t.caller_actor = decode_object_id(r);
+      t.call_seq = r.get<uint64_t>();
+      const auto skip = r.get<uint8_t>();
+      if (skip > 1 || (r.ok() && (t.actor.is_nil() || t.call_seq == 0 || t.caller_rank < 0)))
+        return {Errc::kMalformedMessage, "actor call: bad actor, caller or sequence number"};
+      t.skip = skip == 1;
+      break;
+    }
+    case TaskKind::kActorCreation:
+      if (Status st = decode_demand(r, t.held); !st) return st;
+      t.max_concurrency = r.get<uint32_t>();
+      t.actor_name = r.get_string();
+      if (r.ok() && t.max_concurrency == 0)
+        return {Errc::kMalformedMessage, "actor creation: max_concurrency 0"};
+      break;
   }
   if (!r.ok()) return r.finish("task spec");
   if (t.id.is_nil() || t.function.empty())

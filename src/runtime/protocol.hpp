@@ -24,6 +24,7 @@
 
 namespace prism::detail {
 struct RemoteFunctionInfo;  // prism/remote.hpp
+struct ActorMethodInfo;     // prism/actor.hpp
 }
 
 namespace prism::runtime {
@@ -47,6 +48,8 @@ enum class MessageKind : uint8_t {
   kSubmitTasks = 0x10,          // several SubmitTask bodies in one message (MessageBatch)
   kAddBorrowerAndAck = 0x11,    // borrower -> owner: AddBorrower, then answer BorrowerCounted
   kBorrowerCounted = 0x12,      // owner -> borrower: your AddBorrowerAndAck is counted
+  kKillActor = 0x13,            // anyone -> the actor's node: end it (reason)
+  kActorDied = 0x14,            // the actor's node -> its owner: it is gone (reason)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -83,6 +86,13 @@ struct WireArg {
   RemoteLocation location;       // kRemoteValue: its holder and size
 };
 
+/// What a task spec asks its executor to do.
+enum class TaskKind : uint8_t {
+  kFunction = 0,       // run a registered function (PRISM_REMOTE)
+  kActorCreation = 1,  // construct an actor (`function` names the constructor signature)
+  kActorCall = 2,      // run a method (`function` names it) on the actor `actor`
+};
+
 struct TaskSpec {
   ObjectId id;           // of the return object; id.owner_rank is the owner
   std::string function;  // registered name
@@ -90,6 +100,8 @@ struct TaskSpec {
   // submitter, looked up once by a remote executor. Per-function state
   // (mean run time) is indexed by it instead of hashing the name per task.
   const detail::RemoteFunctionInfo* fn = nullptr;
+  // kActorCall: this process's registry entry for the method (not sent).
+  const detail::ActorMethodInfo* method = nullptr;
   std::string name;      // display name
   std::vector<WireArg> args;
   scheduler::ResourceDemand resources;  // held on the executor while it runs
@@ -97,6 +109,31 @@ struct TaskSpec {
   // whether it receives the ref or its value, and the task that submitted it.
   std::vector<ObjectId> arg_ids;
   ObjectId parent;  // nil when the driver submitted it
+
+  TaskKind kind = TaskKind::kFunction;
+  // kActorCall: the actor, who called (a rank, and the actor whose method
+  // made the call there, nil if none) and the call's number in that
+  // caller's calls to the actor (src/actor/actor_host.hpp); `skip`: it
+  // failed at its caller and only takes its turn.
+  ObjectId actor;
+  int32_t caller_rank = -1;
+  ObjectId caller_actor;
+  uint64_t call_seq = 0;
+  bool skip = false;
+  // kActorCreation: what the actor holds for its life (`resources` is what
+  // the constructor runs with), how many methods run at once, its name.
+  scheduler::ResourceDemand held;
+  uint32_t max_concurrency = 1;
+  std::string actor_name;
+};
+
+/// What an actor's owner learns about it (the GCS actor table's row).
+struct ActorEvent {
+  ObjectId id;
+  std::string class_name;  // set with the first event (pending)
+  std::string name;        // the job-wide name, if any (first event)
+  int32_t node = -1;
+  enum class State : uint8_t { kPending, kAlive, kDead } state = State::kPending;
 };
 
 void encode_task(const TaskSpec& t, Writer& w);

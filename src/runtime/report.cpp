@@ -70,18 +70,20 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
   for (uint64_t v :
        {s.tasks_submitted, s.tasks_executed, s.tasks_failed, s.busy_us, s.slots, s.bytes_fetched,
         s.objects_put, transport.messages_sent, transport.bytes_sent, transport.rdma_bytes,
-        store.bytes_spilled_total})
+        store.bytes_spilled_total, s.actors_hosted, s.actor_calls})
     w.put(v);
   auto all = gather_to_root(boot.comm(), w.buffer());
   if (!is_root) return;
   std::fprintf(stderr, "prism: run summary (%.3f s, %d node ranks, %zu GCS ranks)\n",
                static_cast<double>(wall_us) / 1e6, layout.num_nodes, layout.gcs_ranks.size());
-  std::fprintf(stderr, "  %-6s %-6s %10s %10s %8s %8s %12s %10s\n", "rank", "role", "submitted",
-               "executed", "failed", "util%", "rdma-in", "messages");
-  uint64_t total_exec = 0, total_failed = 0, total_rdma = 0, total_spilled = 0;
+  std::fprintf(stderr, "  %-6s %-6s %10s %10s %8s %8s %12s %10s %8s %10s\n", "rank", "role",
+               "submitted", "executed", "failed", "util%", "rdma-in", "messages", "actors",
+               "calls");
+  uint64_t total_exec = 0, total_failed = 0, total_rdma = 0, total_spilled = 0, total_actors = 0,
+           total_calls = 0;
   for (size_t r = 0; r < all.size(); ++r) {
     Reader rd(all[r]);
-    uint64_t v[11];
+    uint64_t v[13];
     for (auto& x : v) x = rd.get<uint64_t>();
     if (!rd.ok()) continue;
     const bool is_node = static_cast<int>(r) < layout.num_nodes;
@@ -93,14 +95,20 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
     total_failed += v[2];
     total_rdma += v[9];
     total_spilled += v[10];
-    std::fprintf(stderr, "  %-6zu %-6s %10lu %10lu %8lu %8.1f %12s %10lu\n", r,
+    total_actors += v[11];
+    total_calls += v[12];
+    std::fprintf(stderr, "  %-6zu %-6s %10lu %10lu %8lu %8.1f %12s %10lu %8lu %10lu\n", r,
                  r == 0    ? "driver"
                  : is_node ? "node"
                            : "gcs",
                  static_cast<unsigned long>(v[0]), static_cast<unsigned long>(v[1]),
                  static_cast<unsigned long>(v[2]), util,
-                 human_bytes(static_cast<double>(v[9])).c_str(), static_cast<unsigned long>(v[7]));
+                 human_bytes(static_cast<double>(v[9])).c_str(), static_cast<unsigned long>(v[7]),
+                 static_cast<unsigned long>(v[11]), static_cast<unsigned long>(v[12]));
   }
+  if (total_actors > 0)
+    std::fprintf(stderr, "  actors: %lu created, %lu method calls run (columns: per rank where they lived)\n",
+                 static_cast<unsigned long>(total_actors), static_cast<unsigned long>(total_calls));
   std::fprintf(stderr, "  total: %lu tasks run, %lu failed, %s pulled over RDMA, %s spilled to disk\n",
                static_cast<unsigned long>(total_exec), static_cast<unsigned long>(total_failed),
                human_bytes(static_cast<double>(total_rdma)).c_str(),

@@ -270,6 +270,8 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
       exit_code = rt.wait_for_shutdown();
       gcs_agent.stop();
     }
+    // Actors still alive end with the job: their destructors run.
+    rt.kill_local_actors("ended with the job");
     runtime::NodeRuntime::set_process_runtime(nullptr);
     rt.stop();
     runtime::write_job_reports(boot, *layout, *config, &rt, (*transport)->stats(),

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "actor/registry.hpp"
 #include "common/log.hpp"
 #include "prism/errors.hpp"
 #include "prism/remote.hpp"
@@ -21,6 +22,12 @@ void NodeRuntime::on_submit(int src, Reader& r) {
   auto spec = std::allocate_shared<TaskSpec>(PoolAllocator<TaskSpec>());
   if (Status st = decode_task(r, *spec); !st) {
     PRISM_LOG_ERROR("dropped task from rank {}: {}", src, st.to_string());
+    return;
+  }
+  if (spec->kind == TaskKind::kActorCall) {  // to the actor's mailbox, in its caller's order
+    const ObjectId actor = spec->actor;
+    actors::Call call{{spec->caller_rank, spec->caller_actor}, spec->call_seq, spec->skip, spec};
+    actor_host_.enqueue(actor, std::move(call));
     return;
   }
   if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
@@ -51,10 +58,10 @@ void NodeRuntime::release_unborrowed_locked(const TaskSpec& spec,
   }
 }
 
-// Runs on a worker thread.
+// Runs on a worker thread (an actor's method: on one of its runners).
 // For a local task `spec` lives in its in_flight_ record, erased at the end:
 // nothing here reads it after that.
-void NodeRuntime::execute(TaskSpec& spec) {
+void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   Scope scope(this);
   struct CurrentTask {  // nested tasks submitted from here name this one as parent
     ObjectId saved = tls_current_task;
@@ -71,14 +78,21 @@ void NodeRuntime::execute(TaskSpec& spec) {
   std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
   std::string error;
   try {
-    if (!spec.fn) spec.fn = detail::find_function(spec.function);  // sent by another rank
-    const auto* fn = spec.fn;
-    if (!fn)
+    if (spec.kind == TaskKind::kFunction && !spec.fn)
+      spec.fn = detail::find_function(spec.function);  // sent by another rank
+    if (spec.kind == TaskKind::kActorCall && !spec.method)
+      spec.method = detail::find_actor_method(spec.function);
+    if (spec.kind == TaskKind::kFunction && !spec.fn)
       throw RegistrationError("function '" + spec.function + "' is not registered on rank " +
                               std::to_string(layout_.world_rank) +
                               " (every rank must run the same binary with PRISM_REMOTE)");
+    if (spec.kind == TaskKind::kActorCall && (!spec.method || !actor))
+      throw RegistrationError("actor method '" + spec.name + "' is not registered on rank " +
+                              std::to_string(layout_.world_rank) +
+                              " (every rank must run the same binary with PRISM_ACTOR)");
     // GPUs: the worker pool granted them before the task started (a device
-    // is never shared beyond 1.0); the thread's CUDA device is the first.
+    // is never shared beyond 1.0), or the actor holds them; the thread's
+    // CUDA device is the first.
     if (const auto& gpus = worker::WorkerPool::current_gpu_ids(); !gpus.empty())
       worker::set_current_device(gpus.front());
     std::vector<detail::ArgValue> args(spec.args.size());
@@ -136,7 +150,18 @@ void NodeRuntime::execute(TaskSpec& spec) {
         tls_task_acks_ = outer_acks;
       }
     } log(&borrowed, acks ? &*acks : nullptr);
-    auto out = fn->invoke(fn->fn, args);
+    detail::InvokeResult out;
+    switch (spec.kind) {
+      case TaskKind::kFunction:
+        out = spec.fn->invoke(spec.fn->fn, args);
+        break;
+      case TaskKind::kActorCreation:
+        out = construct_actor(spec, args);
+        break;
+      case TaskKind::kActorCall:
+        out = spec.method->invoke(actor->instance, *spec.method, args);
+        break;
+    }
     result = std::move(out.bytes);
     contained = std::move(out.contained);
   } catch (const std::exception& e) {
@@ -148,8 +173,9 @@ void NodeRuntime::execute(TaskSpec& spec) {
   const int64_t own_us = std::max<int64_t>(0, t1 - t0 - tls_not_own_us);
   tls_not_own_us = outer_not_own_us + (t1 - t0);  // run inline: not the outer task's own work
   if (timeline_.enabled())  // the event copies the name: build it only when recording
-    timeline_.record({spec.name, "task", t0, t1 - t0, layout_.world_rank,
-                      worker::WorkerPool::current_index(), 0, !error.empty()});
+    timeline_.record({spec.name, actor ? "actor call" : "task", t0, t1 - t0, layout_.world_rank,
+                      worker::WorkerPool::current_index(), 0, !error.empty(),
+                      actor ? actor->track : std::string()});
   if (acks) await_task_acks(*acks);  // the result lets the task's owner drop its arguments
   const ObjectId id = spec.id;       // `spec` may be gone after in_flight_.erase below
   ObjectValue v;
@@ -159,24 +185,23 @@ void NodeRuntime::execute(TaskSpec& spec) {
   } else {
     v = make_value(id, std::move(result));
   }
-  const int owner = static_cast<int>(id.owner_rank);
   std::lock_guard lk(mu_);
   if (spec.fn) note_task_time_locked(*spec.fn, own_us);  // before `spec` may go below
   if (v.kind == ObjectValue::Kind::kError) release_unborrowed_locked(spec, borrowed);
   ++stats_.tasks_executed;
+  if (actor) ++stats_.actor_calls;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
+  deliver_result_locked(id, std::move(v), std::move(contained));
+}
+
+// The result of a task run (or refused) here goes to its owner: this
+// process, or a TaskResult message.
+void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
+                                        std::vector<detail::HandlePtr> contained) {
+  const int owner = static_cast<int>(id.owner_rank);
   if (owner == layout_.world_rank) {
-    if (auto it = in_flight_.find(id.seq); it != in_flight_.end()) {
-      if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
-      const bool failed = v.kind == ObjectValue::Kind::kError;
-      if (it->second->report_when_done)
-        observer_.task_done(it->second->spec, failed, layout_.world_rank);
-      else if (observer_.task_finished)
-        observer_.task_finished(id, failed, layout_.world_rank);
-      in_flight_.erase(it);
-      ++stats_.tasks_finished;
-    }
+    retire_task_locked(id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
     complete_locked(id, std::move(v));
     if (auto* found = objects_.find(id); found && !contained.empty())
       (*found)->contained = std::move(contained);

@@ -15,18 +15,22 @@ using namespace internal;
 
 // ------------------------------------------------------------------ tasks ---
 
+// A task record with a fresh id owned by this process.
+NodeRuntime::PendingPtr NodeRuntime::new_task(const std::string& function) {
+  auto task = make_pooled<PendingTask>();
+  task->spec.id = {static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
+  task->spec.function = function;
+  task->spec.parent = tls_current_task;
+  return task;
+}
+
 detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function,
                                       std::vector<detail::TaskArg> args,
                                       const TaskOptions& options) {
-  auto task = make_pooled<PendingTask>();
-  const uint64_t seq = next_seq_.fetch_add(1);
-  const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, seq};
-  task->spec.id = id;
-  task->spec.function = function.name;
+  auto task = new_task(function.name);
   task->spec.fn = &function;
   task->spec.name = options.name.empty() ? function.name : options.name;
   task->spec.resources = {options.num_cpus, options.num_gpus, options.memory, options.resources};
-  task->spec.parent = tls_current_task;
   task->request = {options.num_cpus,  options.num_gpus, options.memory,
                    options.resources, options.node,     static_cast<int>(options.placement),
                    task->spec.name};
@@ -37,6 +41,15 @@ detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function
     if (st.code() == Errc::kInfeasible) throw InfeasibleError(st.message());
     throw Error(st.message());
   }
+  return enqueue_task_locked(std::move(task), args);
+}
+
+// Makes the task's result object and takes its arguments; it is dispatched
+// at once, or when the last object it waits for is ready.
+detail::HandlePtr NodeRuntime::enqueue_task_locked(PendingPtr task,
+                                                   std::vector<detail::TaskArg>& args) {
+  const ObjectId id = task->spec.id;
+  const uint64_t seq = id.seq;
   auto result = make_handle_locked(id);
   entry_locked(id)->task_name = task->spec.name;
   ++stats_.tasks_submitted;
@@ -89,9 +102,26 @@ detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function
   return result;
 }
 
+// The owner's bookkeeping for one of its tasks that is done (run here, or
+// its result arrived from `executor`): placement counts, the observer, the
+// in-flight record.
+void NodeRuntime::retire_task_locked(const ObjectId& id, bool failed, int executor) {
+  auto it = in_flight_.find(id.seq);
+  if (it == in_flight_.end() || it->second->spec.id != id) return;
+  const PendingTask& t = *it->second;
+  if (t.node >= 0 && t.spec.kind != TaskKind::kActorCall) scheduler_.on_complete(t.node);
+  if (t.report_when_done)
+    observer_.task_done(t.spec, failed, executor);
+  else if (observer_.task_finished)
+    observer_.task_finished(id, failed, executor);
+  in_flight_.erase(it);
+  ++stats_.tasks_finished;
+}
+
 // Fills argument `arg` of `task` from the ready object `dep`.
 void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
                                      const ObjectEntry& dep) {
+  if (arg == kActorDep) return resolve_actor_dep(task, dep_id, dep);
   auto& w = task.spec.args[arg];
   switch (dep.value.kind) {
     case ObjectValue::Kind::kInline:
@@ -129,6 +159,7 @@ void NodeRuntime::fail_unsent_locked(const PendingTask& task, std::string why) {
 }
 
 void NodeRuntime::dispatch_locked(PendingPtr task) {
+  if (task->spec.kind == TaskKind::kActorCall) return dispatch_actor_call_locked(std::move(task));
   const ObjectId id = task->spec.id;
   if (!task->arg_error.empty()) return fail_unsent_locked(*task, task->arg_error);
   for (const auto& a : task->spec.args)  // locality: where is the largest argument?
@@ -249,17 +280,13 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
     return;
   }
   std::lock_guard lk(mu_);
-  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
-    // The global scheduler fails only tasks it could not place: no executor
-    // saw them, so the submitter's pins on their refs go now.
-    if (src == global_scheduler_ && v.kind == ObjectValue::Kind::kError)
-      unpin_task_refs_locked(*it->second);
-    if (it->second->node >= 0) scheduler_.on_complete(it->second->node);
-    if (observer_.task_finished)
-      observer_.task_finished(id, v.kind == ObjectValue::Kind::kError, src);
-    in_flight_.erase(it);
-    ++stats_.tasks_finished;
-  }
+  // The global scheduler fails only tasks it could not place: no executor
+  // saw them, so the submitter's pins on their refs go now.
+  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id &&
+                                         src == global_scheduler_ &&
+                                         v.kind == ObjectValue::Kind::kError)
+    unpin_task_refs_locked(*it->second);
+  retire_task_locked(id, v.kind == ObjectValue::Kind::kError, src);
   auto* before = objects_.find(id);
   const bool fresh = !before || !(*before)->ready.load();
   complete_locked(id, std::move(v));

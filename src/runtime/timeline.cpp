@@ -19,6 +19,7 @@ std::vector<std::byte> encode_events(const std::vector<TimelineEvent>& events) {
     w.put(e.thread);
     w.put(e.bytes);
     w.put<uint8_t>(e.failed);
+    w.put_string(e.track);
   }
   return w.take();
 }
@@ -36,6 +37,7 @@ Status decode_events(std::span<const std::byte> bytes, std::vector<TimelineEvent
     e.thread = r.get<int32_t>();
     e.bytes = r.get<uint64_t>();
     e.failed = r.get<uint8_t>() != 0;
+    e.track = r.get_string();
     if (r.ok()) out.push_back(std::move(e));
   }
   return r.finish("timeline events");
@@ -65,7 +67,9 @@ Status write_chrome_trace(const std::vector<TimelineEvent>& events, int num_node
          {"ts", e.start_us},
          {"dur", std::max<int64_t>(e.duration_us, 1)},
          {"pid", e.node},
-         {"tid", e.thread < 0 ? "driver/progress" : "worker " + std::to_string(e.thread)},
+         {"tid", !e.track.empty() ? e.track
+                 : e.thread < 0   ? "driver/progress"
+                                  : "worker " + std::to_string(e.thread)},
          {"args", args}});
   }
   std::ofstream f(path);

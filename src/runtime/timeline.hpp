@@ -26,6 +26,7 @@ struct TimelineEvent {
   int32_t thread = 0;  // worker index, or -1 for the driver / progress thread
   uint64_t bytes = 0;  // transfers: bytes moved
   bool failed = false;
+  std::string track;   // the row it is drawn on when not the thread's: "actor Counter 0.5"
 };
 
 class Timeline {

@@ -10,6 +10,7 @@ thread_local int tls_index = -1;
 thread_local const scheduler::ResourceDemand* tls_demand = nullptr;  // of the running job
 thread_local std::vector<int> tls_gpu_ids;                           // of the running job
 thread_local bool tls_short = false;  // the pool thread's running job was submitted as short
+thread_local WorkerPool::Entry* tls_entry = nullptr;  // the job running on this thread
 }  // namespace
 
 int WorkerPool::current_index() noexcept {
@@ -171,7 +172,10 @@ bool WorkerPool::run_inline(const Ticket& ticket) {
     tls_pool = this;
     tls_demand = &e->demand;
   }
+  auto* outer_entry = tls_entry;
+  tls_entry = e.get();
   e->job();
+  tls_entry = outer_entry;
   tls_pool = outer_pool;
   tls_demand = outer_demand;
   tls_gpu_ids = std::move(outer_gpus);
@@ -186,7 +190,19 @@ bool WorkerPool::run_inline(const Ticket& ticket) {
 }
 
 void WorkerPool::finish_locked(const Entry& e) {
-  ledger_.release(e.demand, e.grant);
+  if (e.keeps) {  // what is not kept goes back (CPUs beyond the kept ones)
+    scheduler::ResourceDemand rest;
+    rest.num_cpus = std::max(0.0, e.demand.num_cpus - e.kept.num_cpus);
+    ledger_.release(rest, {});
+    if (e.kept.num_gpus <= 0 && e.demand.num_gpus > 0) {  // GPUs not kept
+      scheduler::ResourceDemand gpus;
+      gpus.num_cpus = 0;
+      gpus.num_gpus = e.demand.num_gpus;
+      ledger_.release(gpus, e.grant);
+    }
+  } else {
+    ledger_.release(e.demand, e.grant);
+  }
   add_locked(running_, -1);
   add_locked(generation_, 1);
 }
@@ -233,7 +249,9 @@ void WorkerPool::thread_main(int index) {
     tls_short = entry->short_job;
     if (!busy) engine_.enter_busy();
     busy = true;
+    tls_entry = entry.get();
     entry->job();
+    tls_entry = nullptr;
     tls_demand = nullptr;
     tls_gpu_ids.clear();
     {
@@ -263,6 +281,34 @@ void WorkerPool::lend_slot() {
     ensure_runner_locked();
   }
   engine_.notify(transport::ProgressEngine::kWork, 1);
+}
+
+scheduler::ResourceGrant WorkerPool::keep_after_job(const scheduler::ResourceDemand& part) {
+  if (!tls_entry || tls_pool != this) return {};
+  std::lock_guard lk(mu_);
+  tls_entry->keeps = true;
+  tls_entry->kept = part;
+  scheduler::ResourceGrant g;
+  if (part.num_gpus > 0) g = tls_entry->grant;
+  return g;
+}
+
+void WorkerPool::release_kept(const scheduler::ResourceDemand& part,
+                              const scheduler::ResourceGrant& grant) {
+  {
+    std::lock_guard lk(mu_);
+    ledger_.release(part, grant);
+    add_locked(generation_, 1);
+    ensure_runner_locked();
+  }
+  engine_.notify(transport::ProgressEngine::kWork, 1);  // a queued job may fit now
+}
+
+WorkerPool::GpuScope::GpuScope(const std::vector<int>& ids) : outer_(std::move(tls_gpu_ids)) {
+  tls_gpu_ids = ids;
+}
+WorkerPool::GpuScope::~GpuScope() {
+  tls_gpu_ids = std::move(outer_);
 }
 
 void WorkerPool::reclaim_slot() {

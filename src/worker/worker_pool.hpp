@@ -85,6 +85,28 @@ class WorkerPool {
   void lend_slot();
   void reclaim_slot();
 
+  /// For the calling job: when it returns, `part` of what it holds stays
+  /// held (with every GPU it was granted, if `part` has GPUs) instead of
+  /// going back to the ledger: an actor's creation keeps its resources for
+  /// the actor's life. Returns the kept grant. The job must have been
+  /// granted at least `part`; a thread outside a job gets an empty grant.
+  scheduler::ResourceGrant keep_after_job(const scheduler::ResourceDemand& part);
+  /// Returns what keep_after_job kept (the actor died). Thread-safe.
+  void release_kept(const scheduler::ResourceDemand& part, const scheduler::ResourceGrant& grant);
+
+  /// While it lives, the calling thread's job sees `ids` as its GPUs
+  /// (current_gpu_ids): an actor's methods see the GPUs the actor holds.
+  class GpuScope {
+   public:
+    explicit GpuScope(const std::vector<int>& ids);
+    ~GpuScope();
+    GpuScope(const GpuScope&) = delete;
+    GpuScope& operator=(const GpuScope&) = delete;
+
+   private:
+    std::vector<int> outer_;
+  };
+
   /// Whether a job asking for `demand` should queue here rather than go
   /// elsewhere: fewer than `max_queued` jobs wait, and — unless it is a
   /// plain one-CPU job — its resources are free now.
@@ -165,6 +187,8 @@ struct WorkerPool::Entry {
   uint32_t passed_over = 0;  // times it did not fit while a later job started
   bool claimed = false;      // guarded by the pool's lock: taken by a worker or run_inline
   bool short_job = false;    // submit()'s hint
+  bool keeps = false;        // keep_after_job: `kept` stays held when the job returns
+  scheduler::ResourceDemand kept;
 };
 
 }  // namespace prism::worker

@@ -94,18 +94,18 @@ TEST(ActorHost, KillRejectsQueuedAndLaterCallsAndDestroysOnce) {
   h.host.add(kB, {"B", 1, nullptr});
   h.host.enqueue(kA, call(kDriver, 1, 1));
   h.host.enqueue(kA, call(kDriver, 3, 3));  // early, waiting for 2
-  EXPECT_TRUE(h.host.kill(kA, "actor A was killed"));
+  EXPECT_TRUE(h.host.kill(kA, "was killed"));
   EXPECT_FALSE(h.host.kill(kA, "again"));
   h.run_pending();  // its runner finds it dead
   EXPECT_TRUE(h.ran.empty());
   EXPECT_EQ(h.rejected.size(), 2u);
   h.host.enqueue(kA, call(kDriver, 2, 2));  // after the kill: the tombstone answers
   ASSERT_EQ(h.rejected.size(), 3u);
-  EXPECT_EQ(h.rejected.back().second, "actor A was killed");
+  EXPECT_EQ(h.rejected.back().second, "actor A (actor:0.1) was killed");
   EXPECT_EQ(h.destroyed, (std::vector<ActorId>{kA}));
   EXPECT_FALSE(h.host.alive(kA));
   EXPECT_TRUE(h.host.alive(kB));
-  EXPECT_EQ(h.host.death(kA), "actor A was killed");
+  EXPECT_EQ(h.host.death(kA), "actor A (actor:0.1) was killed");
   EXPECT_EQ(h.host.num_alive(), 1u);
   EXPECT_FALSE(h.host.add(kA, {"A", 1, nullptr})) << "a dead id stays dead";
   h.host.enqueue(ActorId{5, 0, 9}, call(kDriver, 1, 9));

@@ -1,0 +1,402 @@
+// NodeRuntime, part: actors (docs/actors.md). An actor is created by a task
+// that runs its constructor where the scheduler places it; the task's result
+// (owned by the creator, like any task's) is the node the actor lives on,
+// and every handle is a reference to that object, so the actor lives while
+// any handle does. A call is a task sent to that node, where the ActorHost
+// (src/actor) runs it in its caller's order; its result comes back like a
+// task's. This file holds the runtime's side: creating, calling, killing,
+// naming, and the ActorHost's hooks.
+#include <cstring>
+
+#include "actor/registry.hpp"
+#include "common/log.hpp"
+#include "prism/errors.hpp"
+#include "runtime/node_runtime_internal.hpp"
+
+namespace prism::runtime {
+
+using namespace internal;
+
+namespace {
+
+// "Counter actor:0.5"
+std::string actor_label(const std::string& cls, const ObjectId& id) {
+  return cls + " actor:" + std::to_string(id.owner_rank) + "." + std::to_string(id.seq);
+}
+
+// The creation task's result: the node the actor lives on.
+std::vector<std::byte> node_value(int32_t node) {
+  std::vector<std::byte> b(sizeof node);
+  std::memcpy(b.data(), &node, sizeof node);
+  return b;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------- the caller side ---
+
+detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
+                                            std::vector<detail::TaskArg> args,
+                                            const ActorOptions& options) {
+  const std::string cls = detail::actor_class_name(ctor.class_key);
+  if (cls.empty())
+    throw RegistrationError(
+        "actor class is not registered: add PRISM_ACTOR(Class, &Class::method, ...) at "
+        "namespace scope");
+  if (options.max_concurrency < 1)
+    throw Error("actor " + cls + ": max_concurrency must be at least 1, not " +
+                std::to_string(options.max_concurrency));
+  auto task = new_task(ctor.key);
+  const ObjectId id = task->spec.id;
+  TaskSpec& spec = task->spec;
+  spec.kind = TaskKind::kActorCreation;
+  spec.name = cls + "()";
+  spec.held = {options.num_cpus, options.num_gpus, options.memory, options.resources};
+  spec.resources = spec.held;  // the constructor runs on a CPU even if the actor holds none
+  spec.resources.num_cpus = std::max(1.0, options.num_cpus);
+  spec.max_concurrency = static_cast<uint32_t>(options.max_concurrency);
+  spec.actor_name = options.name;
+  task->request = {spec.resources.num_cpus, spec.resources.num_gpus, spec.resources.memory,
+                   spec.resources.custom,   options.node,            static_cast<int>(options.placement),
+                   "actor " + cls};
+  {
+    std::lock_guard lk(mu_);  // infeasible actors fail at once, before a name is taken
+    if (Status st = scheduler_.check(task->request); !st) {
+      if (st.code() == Errc::kInfeasible) throw InfeasibleError(st.message());
+      throw Error(st.message());
+    }
+  }
+  if (!options.name.empty()) {  // claimed before anything runs: a taken name creates nothing
+    if (!actor_names_.claim)
+      throw Error("actor " + cls + ": named actors need the GCS (this runtime has none)");
+    if (Status st = actor_names_.claim(options.name, id, ctor.class_key); !st)
+      throw Error(st.code() == Errc::kAlreadyExists
+                      ? "an actor named '" + options.name + "' already exists (" + st.message() + ")"
+                      : "could not register the actor name '" + options.name + "': " + st.message());
+  }
+  std::lock_guard lk(mu_);
+  auto& entry = *entry_locked(id);
+  entry.actor = true;
+  entry.shared = !options.name.empty();  // a named actor lives until killed or the job ends
+  ++stats_.actors_created;
+  if (observer_.actor_changed)
+    observer_.actor_changed({id, cls, options.name, -1, ActorEvent::State::kPending});
+  return enqueue_task_locked(std::move(task), args);
+}
+
+detail::HandlePtr NodeRuntime::submit_actor_call(const detail::HandlePtr& actor,
+                                                 const detail::ActorMethodInfo& method,
+                                                 std::vector<detail::TaskArg> args) {
+  const ObjectId aid = to_id(actor->id());
+  auto task = new_task(method.key);
+  TaskSpec& spec = task->spec;
+  spec.kind = TaskKind::kActorCall;
+  spec.method = &method;
+  spec.name = method.name;
+  spec.resources.num_cpus = 0;  // a call holds nothing: its actor decides (LocalActor::runner)
+  spec.actor = aid;
+  spec.caller_rank = layout_.world_rank;
+  spec.caller_actor = tls_current_actor;
+  std::lock_guard lk(mu_);
+  spec.call_seq = next_call_seq_locked(aid, spec.caller_actor);
+  task->arg_refs.push_back(actor);  // the actor lives at least until the call is done
+  add_actor_dep_locked(*task, aid);
+  return enqueue_task_locked(std::move(task), args);
+}
+
+uint64_t NodeRuntime::next_call_seq_locked(const ObjectId& actor, const ObjectId& caller) {
+  auto& callers = call_seqs_[actor];
+  for (auto& [who, n] : callers)
+    if (who == caller) return ++n;
+  callers.emplace_back(caller, 1);
+  return 1;
+}
+
+// A call goes to the node its actor lives on: known once the creation object
+// is ready (here, or asked of its owner).
+void NodeRuntime::add_actor_dep_locked(PendingTask& task, const ObjectId& actor) {
+  auto creation = entry_locked(actor);
+  creation->actor = true;
+  if (creation->ready.load()) return resolve_actor_dep(task, actor, *creation);
+  creation->dependents.emplace_back(task.spec.id.seq, kActorDep);
+  ++task.unresolved;
+  request_status_locked(actor, *creation);
+}
+
+void NodeRuntime::resolve_actor_dep(PendingTask& task, const ObjectId& actor,
+                                    const ObjectEntry& creation) {
+  const auto& v = creation.value;
+  if (v.kind == ObjectValue::Kind::kInline && v.bytes.size() == sizeof(int32_t)) {
+    int32_t node;
+    std::memcpy(&node, v.bytes.data(), sizeof node);
+    task.node = node;
+  } else if (task.arg_error.empty()) {
+    task.arg_error = "its actor (actor:" + std::to_string(actor.owner_rank) + "." +
+                     std::to_string(actor.seq) + ") could not be created: " +
+                     (v.kind == ObjectValue::Kind::kError ? v.error : "bad creation record");
+  }
+}
+
+void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
+  TaskSpec& spec = task->spec;
+  const ObjectId id = spec.id;
+  const int node = task->node;
+  if (!task->arg_error.empty()) {
+    // The actor exists: this caller's next call must not wait for this one.
+    if (node == layout_.world_rank) {
+      actor_host_.enqueue(spec.actor, {{spec.caller_rank, spec.caller_actor}, spec.call_seq, true, {}});
+    } else if (node >= 0) {
+      TaskSpec skip;
+      skip.id = id;
+      skip.function = spec.function;
+      skip.name = spec.name;
+      skip.kind = TaskKind::kActorCall;
+      skip.actor = spec.actor;
+      skip.caller_rank = spec.caller_rank;
+      skip.caller_actor = spec.caller_actor;
+      skip.call_seq = spec.call_seq;
+      skip.skip = true;
+      Writer w(64);
+      w.put(MessageKind::kSubmitTask);
+      encode_task(skip, w);
+      if (Status st = send(node, w); !st)
+        PRISM_LOG_WARN("actor call skip to rank {}: {}", node, st.to_string());
+    }
+    return fail_unsent_locked(*task, task->arg_error);
+  }
+  // Reported once, when done, if it runs here (like a short local task).
+  task->report_when_done = node == layout_.world_rank && static_cast<bool>(observer_.task_done);
+  if (observer_.task_dispatched && !task->report_when_done) observer_.task_dispatched(spec, node);
+  if (node == layout_.world_rank) {
+    // The record stays in in_flight_ until the call ran (execute erases it),
+    // so the mailbox holds a pointer to its spec, not a copy.
+    actors::Call call{{spec.caller_rank, spec.caller_actor},
+                      spec.call_seq,
+                      false,
+                      std::shared_ptr<void>(std::shared_ptr<void>(), &spec)};
+    const ObjectId actor = spec.actor;
+    in_flight_.emplace(id.seq, std::move(task));
+    actor_host_.enqueue(actor, std::move(call));
+    return;
+  }
+  Writer w(64);
+  w.put(MessageKind::kSubmitTask);
+  encode_task(spec, w);
+  if (Status st = send(node, w); !st)
+    return fail_unsent_locked(*task, "could not send the call to rank " + std::to_string(node) +
+                                         ": " + st.to_string());
+  in_flight_.emplace(id.seq, std::move(task));
+}
+
+void NodeRuntime::kill_actor(const detail::HandlePtr& actor) {
+  const ObjectId aid = to_id(actor->id());
+  std::lock_guard lk(mu_);
+  auto& e = *entry_locked(aid);
+  e.actor = true;
+  e.kill_requested = true;
+  if (e.ready.load())
+    kill_created_actor_locked(aid, e, "was killed by prism::kill");
+  else
+    request_status_locked(aid, e);  // killed as soon as it exists (complete_locked)
+}
+
+// The actor of creation object `e` (ready) is ended wherever it lives.
+void NodeRuntime::kill_created_actor_locked(const ObjectId& id, const ObjectEntry& e,
+                                            const std::string& reason) {
+  const auto& v = e.value;
+  if (v.kind != ObjectValue::Kind::kInline || v.bytes.size() != sizeof(int32_t)) return;  // never lived
+  int32_t node;
+  std::memcpy(&node, v.bytes.data(), sizeof node);
+  if (node == layout_.world_rank)
+    actor_host_.kill(id, reason);
+  else
+    send_reason(MessageKind::kKillActor, node, id, reason);
+}
+
+detail::HandlePtr NodeRuntime::named_actor(const std::string& name, const char* class_key) {
+  if (!actor_names_.find) throw Error("named actors need the GCS (this runtime has none)");
+  auto found = actor_names_.find(name);
+  if (!found)
+    throw Error(found.status().code() == Errc::kNotFound
+                    ? "no actor is named '" + name + "'"
+                    : "looking up the actor named '" + name + "': " + found.status().message());
+  if (found->second != class_key)
+    throw Error("the actor named '" + name + "' is a " + detail::actor_class_name(found->second) +
+                ", not a " + detail::actor_class_name(class_key));
+  return borrow(found->first);
+}
+
+void NodeRuntime::send_reason(MessageKind kind, int dst, const ObjectId& id,
+                              const std::string& reason) {
+  Writer w(64);
+  w.put(kind);
+  encode_object_id(id, w);
+  w.put_string(reason);
+  if (Status st = send(dst, w); !st)
+    PRISM_LOG_WARN("actor message to rank {}: {}", dst, st.to_string());
+}
+
+void NodeRuntime::on_kill_actor(Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const std::string reason = r.get_string();
+  if (!r.finish("kill actor")) return;
+  actor_host_.kill(id, reason);  // not here (any more): nothing to do
+}
+
+void NodeRuntime::on_actor_died(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const std::string reason = r.get_string();
+  if (!r.finish("actor died")) return;
+  PRISM_LOG_DEBUG("actor {} on rank {}: {}", id.to_string(), src, reason);
+  std::lock_guard lk(mu_);
+  actor_died_locked(id);
+}
+
+// An actor's creation object became ready here: its owner records the actor
+// alive on its node (or dead: the constructor failed); a kill that came
+// before it existed is carried out now.
+void NodeRuntime::actor_created_locked(const ObjectId& id, const ObjectEntry& e) {
+  if (e.owned && observer_.actor_changed) {
+    ActorEvent ev{id, {}, {}, -1, ActorEvent::State::kDead};
+    if (e.value.kind == ObjectValue::Kind::kInline && e.value.bytes.size() == sizeof(int32_t)) {
+      std::memcpy(&ev.node, e.value.bytes.data(), sizeof ev.node);
+      ev.state = ActorEvent::State::kAlive;
+    }
+    observer_.actor_changed(ev);
+  }
+  if (e.kill_requested) kill_created_actor_locked(id, e, "was killed by prism::kill");
+}
+
+// The owner hears that an actor it created is gone.
+void NodeRuntime::actor_died_locked(const ObjectId& id) {
+  if (observer_.actor_changed) observer_.actor_changed({id, {}, {}, -1, ActorEvent::State::kDead});
+}
+
+// ------------------------------------------------------- the actor's side ---
+
+// The creation task, on the chosen node: construct, keep the resources, join
+// the host. Its result is this node's rank.
+detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
+                                                  std::span<const detail::ArgValue> args) {
+  const auto* ctor = detail::find_actor_ctor(spec.function);
+  if (!ctor)
+    throw RegistrationError("actor constructor " + spec.name + " is not registered on rank " +
+                            std::to_string(layout_.world_rank) +
+                            " (every rank must run the same binary)");
+  auto la = std::make_shared<LocalActor>();
+  la->id = spec.id;
+  la->class_name = detail::actor_class_name(ctor->class_key);
+  la->track = spec.actor_name.empty() ? "actor " + actor_label(la->class_name, spec.id)
+                                      : "actor '" + spec.actor_name + "' (" + la->class_name + ")";
+  la->destroy = ctor->destroy;
+  la->instance = ctor->create(args);  // a throwing constructor fails the creation
+  la->held = spec.held;
+  la->grant = pool_.keep_after_job(spec.held);  // held until the actor dies
+  // Its methods run on the CPUs it holds; one that holds none takes a slot
+  // per running method, like a task.
+  la->runner.num_cpus = spec.held.num_cpus > 0 ? 0 : 1;
+  const std::string name = la->class_name;
+  if (!actor_host_.add(spec.id, {name, static_cast<int>(spec.max_concurrency), la}))
+    throw Error("actor " + actor_label(name, spec.id) + " exists already");
+  {
+    std::lock_guard lk(mu_);
+    ++stats_.actors_hosted;
+    ++stats_.actors_alive;
+  }
+  return {node_value(layout_.world_rank), {}};
+}
+
+void NodeRuntime::start_actor_runner(const std::shared_ptr<void>& context) {
+  auto* la = static_cast<LocalActor*>(context.get());
+  pool_.submit([this, la] { actor_host_.run(la->id); }, la->runner, /*short_job=*/false, context);
+}
+
+void NodeRuntime::execute_actor_call(const std::shared_ptr<void>& context, actors::Call& call) {
+  auto* la = static_cast<LocalActor*>(context.get());
+  struct CurrentActor {  // calls made from the method are the actor's own
+    ObjectId saved = tls_current_actor;
+    explicit CurrentActor(const ObjectId& id) { tls_current_actor = id; }
+    ~CurrentActor() { tls_current_actor = saved; }
+  } current(la->id);
+  worker::WorkerPool::GpuScope gpus(la->grant.gpu_ids);
+  execute(*static_cast<TaskSpec*>(call.payload.get()), la);
+}
+
+// A call that will never run (its actor is dead or not here): its result is
+// the reason, and the refs its submitter pinned for it are let go.
+void NodeRuntime::reject_actor_call(actors::Call& call, const std::string& why) {
+  TaskSpec& spec = *static_cast<TaskSpec*>(call.payload.get());
+  const ObjectId id = spec.id;
+  ObjectValue v;
+  v.kind = ObjectValue::Kind::kError;
+  v.error = why;
+  std::lock_guard lk(mu_);
+  std::vector<std::pair<ObjectId, int>> none;
+  release_unborrowed_locked(spec, none);  // before the record holding `spec` may go
+  deliver_result_locked(id, std::move(v), {});
+}
+
+// Nothing runs on the actor any more: its destructor runs (a job of its
+// own, never on the polling thread), then what it held is released and its
+// owner hears of it.
+void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr<void>& context) {
+  auto la = std::static_pointer_cast<LocalActor>(context);
+  std::string reason = actor_host_.death(id).value_or("ended");
+  scheduler::ResourceDemand none;
+  none.num_cpus = 0;
+  pool_.submit(
+      [this, la, reason = std::move(reason)] {
+        Scope scope(this);
+        try {
+          la->destroy(la->instance);
+        } catch (const std::exception& e) {
+          PRISM_LOG_WARN("the destructor of {} threw: {}", la->track, e.what());
+        }
+        la->instance = nullptr;
+        pool_.release_kept(la->held, la->grant);
+        std::lock_guard lk(mu_);
+        --stats_.actors_alive;
+        if (static_cast<int>(la->id.owner_rank) == layout_.world_rank)
+          actor_died_locked(la->id);
+        else
+          send_reason(MessageKind::kActorDied, static_cast<int>(la->id.owner_rank), la->id, reason);
+      },
+      none);
+}
+
+void NodeRuntime::kill_local_actors(const std::string& reason) {
+  actor_host_.kill_all(reason);
+  // Their destructors are jobs: give them a bounded while before the pool stops.
+  bool timed_out = false;
+  wait_for(
+      [this] {
+        std::lock_guard lk(mu_);
+        return stats_.actors_alive == 0;
+      },
+      5'000'000, &timed_out, /*lend_slot=*/false);
+  if (timed_out) PRISM_LOG_WARN("rank {}: actor destructors still running at shutdown", layout_.world_rank);
+}
+
+// A method of an actor waits for a call it made to its own actor: the call
+// (and the self-calls before it) run here, or a one-method-at-a-time actor
+// would wait for itself forever. True if `awaited` is such a call.
+bool NodeRuntime::help_own_actor(const ObjectId& awaited, const std::function<bool()>& done) {
+  if (tls_current_actor.is_nil() || awaited.owner_rank != static_cast<uint32_t>(layout_.world_rank))
+    return false;
+  {
+    std::lock_guard lk(mu_);
+    auto it = in_flight_.find(awaited.seq);
+    if (it == in_flight_.end() || it->second->spec.kind != TaskKind::kActorCall ||
+        it->second->spec.actor != tls_current_actor)
+      return false;
+  }
+  const actors::CallerId self{layout_.world_rank, tls_current_actor};
+  while (!done()) {
+    if (actor_host_.run_from(tls_current_actor, self)) continue;
+    bool timed_out = false;  // the call may still wait for its arguments: look again soon
+    wait_for(done, 200, &timed_out);
+  }
+  return true;
+}
+
+}  // namespace prism::runtime
