@@ -42,6 +42,8 @@ struct ActorOptions {
   /// CPUs held for the actor's whole life. With 0 (the default) an idle
   /// actor holds nothing, and each method it runs takes a CPU slot like a
   /// task; with more, its methods run on the CPUs it holds.
+  /// A threaded actor (max_concurrency > 1) runs its methods on threads of
+  /// its own, whatever it holds.
   double num_cpus = 0;
   double num_gpus = 0;  ///< GPUs held for its life; its methods see them in prism::gpu_ids()
   uint64_t memory = 0;  ///< bytes of node memory reserved for its life

@@ -56,8 +56,12 @@ detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
   spec.resources.num_cpus = std::max(1.0, options.num_cpus);
   spec.max_concurrency = static_cast<uint32_t>(options.max_concurrency);
   spec.actor_name = options.name;
-  task->request = {spec.resources.num_cpus, spec.resources.num_gpus, spec.resources.memory,
-                   spec.resources.custom,   options.node,            static_cast<int>(options.placement),
+  task->request = {spec.resources.num_cpus,
+                   spec.resources.num_gpus,
+                   spec.resources.memory,
+                   spec.resources.custom,
+                   options.node,
+                   static_cast<int>(options.placement),
                    "actor " + cls};
   {
     std::lock_guard lk(mu_);  // infeasible actors fail at once, before a name is taken
@@ -70,9 +74,10 @@ detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
     if (!actor_names_.claim)
       throw Error("actor " + cls + ": named actors need the GCS (this runtime has none)");
     if (Status st = actor_names_.claim(options.name, id, ctor.class_key); !st)
-      throw Error(st.code() == Errc::kAlreadyExists
-                      ? "an actor named '" + options.name + "' already exists (" + st.message() + ")"
-                      : "could not register the actor name '" + options.name + "': " + st.message());
+      throw Error(
+          st.code() == Errc::kAlreadyExists
+              ? "an actor named '" + options.name + "' already exists (" + st.message() + ")"
+              : "could not register the actor name '" + options.name + "': " + st.message());
   }
   std::lock_guard lk(mu_);
   auto& entry = *entry_locked(id);
@@ -144,7 +149,8 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
   if (!task->arg_error.empty()) {
     // The actor exists: this caller's next call must not wait for this one.
     if (node == layout_.world_rank) {
-      actor_host_.enqueue(spec.actor, {{spec.caller_rank, spec.caller_actor}, spec.call_seq, true, {}});
+      actor_host_.enqueue(spec.actor,
+                          {{spec.caller_rank, spec.caller_actor}, spec.call_seq, true, {}});
     } else if (node >= 0) {
       TaskSpec skip;
       skip.id = id;
@@ -183,8 +189,8 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
   w.put(MessageKind::kSubmitTask);
   encode_task(spec, w);
   if (Status st = send(node, w); !st)
-    return fail_unsent_locked(*task, "could not send the call to rank " + std::to_string(node) +
-                                         ": " + st.to_string());
+    return fail_unsent_locked(
+        *task, "could not send the call to rank " + std::to_string(node) + ": " + st.to_string());
   in_flight_.emplace(id.seq, std::move(task));
 }
 
@@ -204,7 +210,8 @@ void NodeRuntime::kill_actor(const detail::HandlePtr& actor) {
 void NodeRuntime::kill_created_actor_locked(const ObjectId& id, const ObjectEntry& e,
                                             const std::string& reason) {
   const auto& v = e.value;
-  if (v.kind != ObjectValue::Kind::kInline || v.bytes.size() != sizeof(int32_t)) return;  // never lived
+  if (v.kind != ObjectValue::Kind::kInline || v.bytes.size() != sizeof(int32_t))
+    return;  // never lived
   int32_t node;
   std::memcpy(&node, v.bytes.data(), sizeof node);
   if (node == layout_.world_rank)
@@ -292,9 +299,10 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   la->instance = ctor->create(args);  // a throwing constructor fails the creation
   la->held = spec.held;
   la->grant = pool_.keep_after_job(spec.held);  // held until the actor dies
-  // Its methods run on the CPUs it holds; one that holds none takes a slot
-  // per running method, like a task.
-  la->runner.num_cpus = spec.held.num_cpus > 0 ? 0 : 1;
+  // Its methods run on the CPUs it holds. One that holds none takes a CPU
+  // slot per running method, like a task, unless it is threaded
+  // (max_concurrency > 1): its threads are its own, as a process's would be.
+  la->runner.num_cpus = spec.held.num_cpus > 0 || spec.max_concurrency > 1 ? 0 : 1;
   const std::string name = la->class_name;
   if (!actor_host_.add(spec.id, {name, static_cast<int>(spec.max_concurrency), la}))
     throw Error("actor " + actor_label(name, spec.id) + " exists already");
@@ -374,7 +382,8 @@ void NodeRuntime::kill_local_actors(const std::string& reason) {
         return stats_.actors_alive == 0;
       },
       5'000'000, &timed_out, /*lend_slot=*/false);
-  if (timed_out) PRISM_LOG_WARN("rank {}: actor destructors still running at shutdown", layout_.world_rank);
+  if (timed_out)
+    PRISM_LOG_WARN("rank {}: actor destructors still running at shutdown", layout_.world_rank);
 }
 
 // A method of an actor waits for a call it made to its own actor: the call
@@ -385,10 +394,14 @@ bool NodeRuntime::help_own_actor(const ObjectId& awaited, const std::function<bo
     return false;
   {
     std::lock_guard lk(mu_);
-    auto it = in_flight_.find(awaited.seq);
-    if (it == in_flight_.end() || it->second->spec.kind != TaskKind::kActorCall ||
-        it->second->spec.actor != tls_current_actor)
-      return false;
+    // Sent to the mailbox, or still waiting for its arguments or for this
+    // process to learn where the actor lives.
+    auto is_own_call = [&](const PendingMap& m) {
+      auto it = m.find(awaited.seq);
+      return it != m.end() && it->second->spec.kind == TaskKind::kActorCall &&
+             it->second->spec.actor == tls_current_actor;
+    };
+    if (!is_own_call(in_flight_) && !is_own_call(waiting_)) return false;
   }
   const actors::CallerId self{layout_.world_rank, tls_current_actor};
   while (!done()) {

@@ -73,10 +73,11 @@ void GcsAgent::issue_actor_writes() {
     row.in_flight = true;
     client_.put<gcs::ActorTable>(id, row.rec, [this, id](Status st) { actor_written(id, st); });
     if (row.dead && !row.rec.name.empty())  // the name is free again
-      client_.remove<gcs::ActorTable>(gcs::actor_name_key(row.rec.name), [name = row.rec.name](Status s) {
-        if (!s && s.code() != Errc::kNotFound)
-          PRISM_LOG_WARN("GCS agent: freeing the actor name '{}': {}", name, s.to_string());
-      });
+      client_.remove<gcs::ActorTable>(
+          gcs::actor_name_key(row.rec.name), [name = row.rec.name](Status s) {
+            if (!s && s.code() != Errc::kNotFound)
+              PRISM_LOG_WARN("GCS agent: freeing the actor name '{}': {}", name, s.to_string());
+          });
     ++stats_.ops_written;
   }
 }
@@ -126,19 +127,19 @@ Status GcsAgent::claim_actor_name(const std::string& name, const ObjectId& actor
 Expected<std::pair<ObjectId, std::string>> GcsAgent::find_actor_name(const std::string& name,
                                                                      uint64_t timeout_us) {
   using Found = std::pair<ObjectId, std::string>;
-  return ask_agent<Found>(
-      *this, timeout_us, "looking up the actor name '" + name + "'",
-      [name](gcs::GcsClient& c, auto answer) {
-        c.get<gcs::ActorTable>(gcs::actor_name_key(name),
-                               [name, answer](Expected<gcs::ActorRecord> row) {
-                                 if (!row)
-                                   answer->set_value(row.status());
-                                 else if (row->name != name)  // a hash collision
-                                   answer->set_value(Status{Errc::kNotFound, "no such name"});
-                                 else
-                                   answer->set_value(Found{row->actor, row->class_name});
-                               });
-      });
+  return ask_agent<Found>(*this, timeout_us, "looking up the actor name '" + name + "'",
+                          [name](gcs::GcsClient& c, auto answer) {
+                            c.get<gcs::ActorTable>(
+                                gcs::actor_name_key(name),
+                                [name, answer](Expected<gcs::ActorRecord> row) {
+                                  if (!row)
+                                    answer->set_value(row.status());
+                                  else if (row->name != name)  // a hash collision
+                                    answer->set_value(Status{Errc::kNotFound, "no such name"});
+                                  else
+                                    answer->set_value(Found{row->actor, row->class_name});
+                                });
+                          });
 }
 
 }  // namespace prism::runtime
