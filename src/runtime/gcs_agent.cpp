@@ -113,7 +113,9 @@ GcsAgent::Event GcsAgent::task_event(Event::Kind kind, const TaskSpec& spec, int
   e.id = spec.id;
   e.node = node;
   e.fn = spec.fn;
-  if (!e.fn) e.function = spec.function;
+  // Actor constructors and methods go by their readable names ("Counter()",
+  // "Counter.add"), not their wire keys.
+  if (!e.fn) e.function = spec.kind == TaskKind::kFunction ? spec.function : spec.name;
   e.args = spec.arg_ids;
   e.parent = spec.parent;
   return e;

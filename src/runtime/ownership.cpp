@@ -181,7 +181,8 @@ void NodeRuntime::maybe_free_locked(const ObjectId& id) {
     if (e.registrations > 0)
       send_id_message(MessageKind::kRemoveBorrower, static_cast<int>(id.owner_rank), id,
                       e.registrations);
-    if (e.actor) call_seqs_.erase(id);
+    // (Its call numbers stay: this process may borrow the actor again, and
+    // its next call must follow the last one it made.)
     objects_.erase(id);
     return;
   }

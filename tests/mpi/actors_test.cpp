@@ -156,6 +156,11 @@ int add_through_name(std::string name, int k) {
 }
 PRISM_REMOTE(add_through_name);
 
+int call_once(prism::ActorHandle<Counter> c) {
+  return prism::get(c.call(&Counter::add).remote(1));
+}
+PRISM_REMOTE(call_once);
+
 long rss_kib() {
   std::ifstream f("/proc/self/status");
   std::string line;
@@ -216,6 +221,18 @@ TEST(Actors, HandlesTravelThroughObjectsTasksAndActors) {
   auto made = prism::get(prism::task(make_counter).options({.node = other_node()}).remote(40));
   EXPECT_EQ(prism::get(made.call(&Counter::add).remote(2)), 42);
   EXPECT_EQ(prism::get(made.call(&Counter::node).remote()), other_node());
+}
+
+// A process that lets go of an actor (a task's argument) and borrows it again
+// (the next task's) goes on numbering its calls where it left off.
+TEST(Actors, AProcessThatBorrowsAnActorAgainKeepsCalling) {
+  auto c = prism::actor<Counter>(0).options({.node = 0}).remote();
+  for (int i = 1; i <= 5; ++i) {
+    auto r = prism::task(call_once).options({.node = other_node()}).remote(c);
+    auto [ready, pending] = prism::wait(std::vector{r}, 1, std::chrono::seconds(10));
+    ASSERT_EQ(ready.size(), 1u) << "call " << i << " never ran";
+    EXPECT_EQ(prism::get(r), i);
+  }
 }
 
 TEST(Actors, NamedActorsAreFoundFromTasksAndNamesAreUnique) {

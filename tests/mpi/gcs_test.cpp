@@ -45,6 +45,15 @@ PRISM_REMOTE(fails);
 prism::ObjectRef<int> spawn_child(int x) { return prism::task(plus_one).options({.node = 0}).remote(x); }
 PRISM_REMOTE(spawn_child);
 
+class Tally {
+ public:
+  int add(int k) { return n_ += k; }
+
+ private:
+  int n_ = 0;
+};
+PRISM_ACTOR(Tally, &Tally::add);
+
 constexpr int kBigBytes = 200'000;  // above the inline threshold: stored, so located
 
 GcsAgent& agent() {
@@ -186,6 +195,36 @@ TEST(GcsRecording, TaskLineageAndObjectLocations) {
       if (rank < 0 || rank >= nodes || !rec.alive || rec.resources["CPU"] <= 0) return false;
     return true;
   }));
+}
+
+// The owner of an actor writes its row: class, node, state; a named actor has
+// a name row naming it; calls are tasks with readable names.
+TEST(GcsRecording, ActorTableListsEachActorsNodeAndState) {
+  const int nodes = prism::num_nodes();
+  auto kept = prism::actor<Tally>().options({.name = "tally", .node = nodes - 1}).remote();
+  auto killed = prism::actor<Tally>().options({.node = 0}).remote();
+  auto call = kept.call(&Tally::add).remote(2);
+  EXPECT_EQ(prism::get(call), 2);
+  EXPECT_EQ(prism::get(killed.call(&Tally::add).remote(1)), 1);
+  prism::kill(killed);
+  const ObjectId kept_id = id_of(prism::ObjectRef<int>(kept.handle()));
+  const ObjectId killed_id = id_of(prism::ObjectRef<int>(killed.handle()));
+  EXPECT_TRUE(eventually([&] {
+    if (!agent().drain(5'000'000)) return false;
+    auto rows = scan_table<gcs::ActorTable>();
+    auto k = rows.find(kept_id), d = rows.find(killed_id);
+    auto n = rows.find(gcs::actor_name_key("tally"));
+    return k != rows.end() && d != rows.end() && n != rows.end() &&
+           k->second.state == gcs::ActorState::kAlive && k->second.node == nodes - 1 &&
+           k->second.class_name == "Tally" && k->second.name == "tally" &&
+           d->second.state == gcs::ActorState::kDead && d->second.node == 0 &&
+           n->second.actor == kept_id;
+  })) << "the actor table does not show the two actors as they are";
+  auto tasks = scan_table<gcs::TaskTable>();
+  auto row = tasks.find(id_of(call));
+  ASSERT_NE(row, tasks.end());
+  EXPECT_EQ(row->second.function_name, "Tally.add");
+  EXPECT_EQ(row->second.node, nodes - 1);
 }
 
 TEST(GcsRecording, ABurstOfLikeTasksIsRecordedAsRuns) {

@@ -36,6 +36,17 @@ int fails(int) {
 }
 PRISM_REMOTE(fails);
 
+// An actor that remembers what it was given, in order.
+class Log {
+ public:
+  void add(int x) { v_.push_back(x); }
+  std::vector<int> all() const { return v_; }
+
+ private:
+  std::vector<int> v_;
+};
+PRISM_ACTOR(Log, &Log::add, &Log::all);
+
 // One started node runtime per entry of `nodes` on ranks 0.. of `fabric`,
 // whose last rank stands for the (absent) GCS rank.
 std::vector<std::unique_ptr<runtime::NodeRuntime>> start_nodes(
@@ -274,4 +285,39 @@ TEST_F(ThreeNodeCluster, RefDecodedOutOfATaskArgumentSurvivesTheArgumentBeingDro
   kept = ObjectRef<ObjectRef<int>>();
   x = ObjectRef<int>();
   EXPECT_TRUE(eventually([&] { return !rts[1]->has_object(x_id) && !rts[0]->has_object(x_id); }));
+}
+
+// ---- actors over the loopback fabric ----
+
+// One caller's calls run in the order they were made even when the first has
+// to wait for its argument and the second reaches the actor first.
+TEST_F(LoopbackCluster, ActorCallsKeepTheirOrderWhenTheFirstWaitsForItsArgument) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  auto log = actor<Log>().options({.node = 1}).remote();
+  EXPECT_TRUE(get(log.call(&Log::all).remote()).empty());  // constructed; its node known
+  fabric.hold(1, 0);                                       // node 1's results to node 0 wait
+  auto slow = task(where_am_i).options({.node = 1}).remote();
+  auto first = log.call(&Log::add).remote(slow);  // waits at the caller for `slow`
+  auto second = log.call(&Log::add).remote(7);    // reaches node 1 first: the actor holds it
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(rts[1]->stats().actor_calls, 1u) << "the second call ran before the first";
+  EXPECT_GT(fabric.release_held(), 0u);
+  get(first);
+  get(second);
+  EXPECT_EQ(get(log.call(&Log::all).remote()), (std::vector<int>{1, 7}));
+}
+
+// The actor lives on node 1 and is owned by node 0: when node 0's last handle
+// goes, node 1 destroys it and releases what it held.
+TEST_F(LoopbackCluster, AnActorEndsWithItsLastHandle) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  {
+    auto log = actor<Log>().options({.node = 1}).remote();
+    get(log.call(&Log::add).remote(1));
+    EXPECT_EQ(rts[1]->stats().actors_alive, 1u);
+  }
+  for (int i = 0; i < 500 && rts[1]->stats().actors_alive > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(rts[1]->stats().actors_alive, 0u);
+  EXPECT_EQ(rts[1]->stats().actors_hosted, 1u);
 }
