@@ -17,10 +17,19 @@ struct ClassEntry {
   std::vector<std::unique_ptr<ActorMethodInfo>> methods;  // in PRISM_ACTOR's order
 };
 
+// Looked up by string_view without building a std::string (a call's class
+// lookup runs per call; mangled names rarely fit the small-string buffer).
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using ByName = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+
 struct ActorRegistry {
-  std::unordered_map<std::string, ClassEntry> classes;                    // by class key
-  std::unordered_map<std::string, const ActorMethodInfo*> methods;        // by method key
-  std::unordered_map<std::string, std::unique_ptr<ActorCtorInfo>> ctors;  // by signature
+  ByName<ClassEntry> classes;                    // by class key
+  ByName<const ActorMethodInfo*> methods;        // by method key
+  ByName<std::unique_ptr<ActorCtorInfo>> ctors;  // by signature
 };
 ActorRegistry& registry() {
   static ActorRegistry r;
@@ -94,7 +103,7 @@ const ActorCtorInfo* register_actor_ctor(ActorCtorInfo info) {
 const ActorMethodInfo* find_actor_method(const char* class_key, const void* pointer,
                                          size_t size) noexcept {
   const auto& r = registry();
-  auto it = r.classes.find(class_key);
+  auto it = r.classes.find(std::string_view(class_key));
   if (it == r.classes.end()) return nullptr;
   for (const auto& m : it->second.methods)
     if (m->pointer_size == size && std::memcmp(m->pointer.data(), pointer, size) == 0)
@@ -104,19 +113,19 @@ const ActorMethodInfo* find_actor_method(const char* class_key, const void* poin
 
 std::string actor_class_name(std::string_view class_key) {
   const auto& r = registry();
-  auto it = r.classes.find(std::string(class_key));
+  auto it = r.classes.find(class_key);
   return it == r.classes.end() ? std::string() : it->second.name;
 }
 
 const ActorMethodInfo* find_actor_method(std::string_view key) noexcept {
   const auto& r = registry();
-  auto it = r.methods.find(std::string(key));
+  auto it = r.methods.find(key);
   return it == r.methods.end() ? nullptr : it->second;
 }
 
 const ActorCtorInfo* find_actor_ctor(std::string_view key) noexcept {
   const auto& r = registry();
-  auto it = r.ctors.find(std::string(key));
+  auto it = r.ctors.find(key);
   return it == r.ctors.end() ? nullptr : it->second.get();
 }
 

@@ -93,7 +93,7 @@ detail::HandlePtr NodeRuntime::submit_actor_call(const detail::HandlePtr& actor,
                                                  const detail::ActorMethodInfo& method,
                                                  std::vector<detail::TaskArg> args) {
   const ObjectId aid = to_id(actor->id());
-  auto task = new_task(method.key);
+  auto task = new_task({});  // `function` is filled in only if the call leaves this rank
   TaskSpec& spec = task->spec;
   spec.kind = TaskKind::kActorCall;
   spec.method = &method;
@@ -104,7 +104,7 @@ detail::HandlePtr NodeRuntime::submit_actor_call(const detail::HandlePtr& actor,
   spec.caller_actor = tls_current_actor;
   std::lock_guard lk(mu_);
   spec.call_seq = next_call_seq_locked(aid, spec.caller_actor);
-  task->arg_refs.push_back(actor);  // the actor lives at least until the call is done
+  task->actor = actor;  // (a member, not arg_refs: no vector allocated per call)
   add_actor_dep_locked(*task, aid);
   return enqueue_task_locked(std::move(task), args);
 }
@@ -154,7 +154,7 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
     } else if (node >= 0) {
       TaskSpec skip;
       skip.id = id;
-      skip.function = spec.function;
+      skip.function = spec.method->key;
       skip.name = spec.name;
       skip.kind = TaskKind::kActorCall;
       skip.actor = spec.actor;
@@ -185,6 +185,7 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
     actor_host_.enqueue(actor, std::move(call));
     return;
   }
+  spec.function = spec.method->key;  // the method's name on the wire
   Writer w(64);
   w.put(MessageKind::kSubmitTask);
   encode_task(spec, w);

@@ -230,7 +230,7 @@ class NodeRuntime {
   // Actors (actor_calls.cpp). A pending call depends on its actor's creation
   // object (the node it lives on) as if on an argument with this index.
   static constexpr size_t kActorDep = SIZE_MAX;
-  PendingPtr new_task(const std::string& name);
+  PendingPtr new_task(std::string_view function);
   detail::HandlePtr enqueue_task_locked(PendingPtr task, std::vector<detail::TaskArg>& args);
   void add_actor_dep_locked(PendingTask& task, const ObjectId& actor);
   void resolve_actor_dep(PendingTask& task, const ObjectId& actor, const ObjectEntry& creation);

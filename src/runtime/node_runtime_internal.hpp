@@ -99,6 +99,7 @@ struct NodeRuntime::PendingTask {
   TaskSpec spec;
   scheduler::TaskRequest request;
   std::vector<detail::HandlePtr> arg_refs;  // keep argument objects alive until done
+  detail::HandlePtr actor;  // a call's actor: alive at least until the call is done
   std::vector<ObjectId> value_refs;         // refs inside argument values, pinned for the trip
   size_t unresolved = 0;
   int node = -1;

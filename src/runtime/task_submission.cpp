@@ -16,7 +16,7 @@ using namespace internal;
 // ------------------------------------------------------------------ tasks ---
 
 // A task record with a fresh id owned by this process.
-NodeRuntime::PendingPtr NodeRuntime::new_task(const std::string& function) {
+NodeRuntime::PendingPtr NodeRuntime::new_task(std::string_view function) {
   auto task = make_pooled<PendingTask>();
   task->spec.id = {static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
   task->spec.function = function;
@@ -50,6 +50,20 @@ detail::HandlePtr NodeRuntime::enqueue_task_locked(PendingPtr task,
                                                    std::vector<detail::TaskArg>& args) {
   const ObjectId id = task->spec.id;
   const uint64_t seq = id.seq;
+  // A large value goes into this rank's store first and travels as an
+  // object: the executor pulls it with RDMA instead of it riding inside the
+  // task message (1 MiB: ~0.3 ms instead of ~2.8 ms here). Ray does the same
+  // above 100 KiB. Done before anything else, so a full store fails the
+  // submission cleanly (ObjectStoreFullError).
+  for (auto& a : args)
+    if (a.kind == detail::TaskArg::Kind::kValue && a.contained.empty() &&
+        a.value.size() > config_.inline_threshold) {
+      // Copied into a pooled, registered store buffer (put_contiguous):
+      // cheaper than registering the encoder's fresh pages for RDMA.
+      a.ref = put_contiguous({}, a.value);
+      a.value = {};
+      a.kind = detail::TaskArg::Kind::kResolveRef;
+    }
   auto result = make_handle_locked(id);
   entry_locked(id)->task_name = task->spec.name;
   ++stats_.tasks_submitted;
