@@ -28,6 +28,10 @@ for n in 1 2 4 8; do throughput "task_throughput_nodes$n" $((n + 1)) --tasks 100
 throughput task_throughput_nodes3_no_global_scheduler 4 --tasks 100000 --prism-global-scheduler=false
 throughput task_throughput_nodes1_no_lineage 2 --tasks 100000 --prism-gcs-lineage=false
 run objects              mpirun -n 3 "$b/bench_objects" --gib 1
+# Actors: everything with 2 node ranks; the async call rate again with one
+# node rank holding both cores (the layout of "1:1 async", like tasks').
+run actors               mpirun -n 3 "$b/bench_actors"
+run actors_async_nodes1  mpirun -n 2 "$b/bench_actors" --only async
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
 fi

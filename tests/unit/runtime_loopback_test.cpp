@@ -105,6 +105,16 @@ TEST_F(LoopbackCluster, LargeResultStaysWithProducerAndIsPulled) {
   EXPECT_DOUBLE_EQ(get(task(sum).options({.node = 0}).remote(big)), 15000.0);
 }
 
+// A value argument above the inline threshold goes into the submitter's
+// store and the executor pulls it, instead of riding inside the task message.
+TEST_F(LoopbackCluster, ALargeValueArgumentTravelsAsAnObject) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  const std::vector<double> v(10000, 2.0);  // 80 KB > the 1 KiB inline threshold
+  const auto fetched = rts[1]->stats().bytes_fetched;
+  EXPECT_DOUBLE_EQ(get(task(sum).options({.node = 1}).remote(v)), 20000.0);
+  EXPECT_GE(rts[1]->stats().bytes_fetched - fetched, 80000u) << "the value was not pulled";
+}
+
 TEST_F(LoopbackCluster, ExceptionsAndFailedArguments) {
   runtime::NodeRuntime::Scope scope(rts[0].get());
   auto bad = task(fails).options({.node = 1}).remote(1);
