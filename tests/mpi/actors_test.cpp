@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <prism/prism.hpp>
+#include <set>
 #include <thread>
 
 namespace {
@@ -181,6 +182,17 @@ TEST(Actors, CallsRunOnTheActorsNodeInTheCallersOrder) {
     const auto got = prism::get(refs);
     for (int i = 0; i < 500; ++i) ASSERT_EQ(got[i], 101 + i) << "node " << n << ", call " << i;
   }
+}
+
+TEST(Actors, PlacementAsForTasks) {
+  const int nodes = prism::num_nodes();
+  std::vector<prism::ActorHandle<Counter>> spread;
+  for (int i = 0; i < 2 * nodes; ++i)
+    spread.push_back(
+        prism::actor<Counter>(i).options({.placement = prism::Placement::kSpread}).remote());
+  std::set<int> used;
+  for (auto& a : spread) used.insert(prism::get(a.call(&Counter::node).remote()));
+  EXPECT_EQ(static_cast<int>(used.size()), nodes) << "spread actors did not use every node";
 }
 
 TEST(Actors, ArgumentsAsForTasks) {
