@@ -1,142 +1,228 @@
-// 04 — rollouts: where dynamic tasks beat bulk-synchronous MPI.
+// 03 — rollouts: the reinforcement-learning loop of the Ray paper.
 //
-// An RL-style workload: 2000 rollouts whose durations are exponentially
-// distributed (mean 1 ms, CPU-bound). The same list of rollouts runs two ways:
+// A policy learns to balance a cart-pole (apps/control/cartpole.hpp):
 //
-//   --mode=bsp    plain MPI: every step, each rank runs its share of the next
-//                 rollouts, then MPI_Allreduce (the policy update) — everyone
-//                 waits for the slowest rollout of the step;
-//   --mode=prism  Prism tasks: submit everything, collect results as they come
-//                 (prism::wait), so a long rollout delays nothing else.
+//  * the policy lives in a Learner actor, which asks for a GPU when the job
+//    has one (--prism-num-gpus=1, or a GPU hwloc finds) and runs on a CPU
+//    otherwise;
+//  * each episode is a task, `rollout`, that plays the environment with the
+//    policy it is given. Episodes end when the pole falls, so their lengths
+//    (and durations) vary from ~10 to 500 steps;
+//  * the driver processes rollouts as they finish (prism::wait), hands each
+//    one to the learner, and starts the next episode with the policy the
+//    learner returns — a future, so the new task waits for the learner
+//    without the driver waiting for anything;
+//  * the learner makes one REINFORCE step per `--batch` episodes, so the
+//    return rises over the iterations (from ~20 to several hundred).
 //
-// Efficiency = total rollout time / (wall time x cores): 1.0 is perfect.
-//   mpirun -n 2 ./prism-rollouts --mode=bsp --per-step=1
-//   mpirun -n 3 ./prism-rollouts --mode=prism          (1 GCS + 2 node ranks)
-#include <mpi.h>
+// There is no barrier: a long episode delays only itself, the others keep
+// the cores busy (the learner is at most a few updates ahead of the policy an
+// episode was played with, as in A3C or IMPALA).
+// benchmarks/bsp/bsp_rollouts.cpp is the same algorithm as bulk-synchronous
+// MPI; `--extra-ms` and `--cv` give each episode extra work of a chosen
+// heterogeneity, for that comparison (docs/benchmarks.md).
+//
+//   mpirun -n 3 ./prism-rollouts                 (1 GCS rank + 2 node ranks)
+//   mpirun -n 3 ./prism-rollouts --prism-num-gpus=1       (the learner holds a GPU)
+#include <prism/prism.hpp>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
-#include <ctime>
-#include <prism/prism.hpp>
-#include <random>
-#include <thread>
+#include <mutex>
+#include <string>
+#include <vector>
 
-namespace {
+#include "control/reinforce.hpp"
 
-using Clock = std::chrono::steady_clock;
+// What the learner hands out: the parameters and their version (the number
+// of updates made so far).
+struct Policy {
+  int version = 0;
+  std::vector<float> params;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& version& params;
+  }
+};
 
-double thread_cpu_us() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-// One rollout: burn `micros` microseconds of this thread's CPU time (not wall
-// time: on an oversubscribed host a descheduled rollout must not count as
-// working); return a "reward".
-double rollout(int id, int micros) {
-  const double end = thread_cpu_us() + micros;
-  double reward = id;
-  while (thread_cpu_us() < end)
-    for (int k = 0; k < 64; ++k) reward = reward * 0.999 + 1.0;
-  return reward;
+// An episode, as a task: any CPU slot of any node may run it. The policy
+// arrives as a value (the ref the driver passes is resolved first). It returns
+// the episode's gradient (apps/control/reinforce.hpp), not its steps: a few
+// hundred bytes, whatever the episode's length.
+control::EpisodeGradient rollout(Policy policy, control::EpisodeSpec spec) {
+  spec.version = policy.version;
+  return control::play_episode(policy.params, spec);
 }
 PRISM_REMOTE(rollout);
 
-std::vector<int> durations(int n, double mean_us, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::exponential_distribution<double> exp(1.0 / mean_us);
-  std::vector<int> d(static_cast<size_t>(n));
-  for (auto& x : d) x = std::max(1, static_cast<int>(exp(rng)));
-  return d;
-}
+// The learner: an actor, because the policy and its optimizer are state that
+// every update changes. It is threaded (max_concurrency = 2 below): its calls
+// run on threads of its own, so that a learner call never queues behind an
+// episode for a CPU slot (every slot is busy playing episodes, and the next
+// episodes wait for the policy it returns). Threaded calls may overlap, so
+// the state is guarded by a mutex.
+class Learner {
+ public:
+  Learner(int hidden, uint64_t seed, float lr, int batch)
+      : algo_(hidden, seed, lr), batch_size_(static_cast<size_t>(batch)) {}
 
-double seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-void report(const char* mode, double work_s, double wall_s, int cores, int n) {
-  std::printf("%s: %d rollouts, work %.3f s, wall %.3f s on %d cores, efficiency %.2f\n", mode, n,
-              work_s, wall_s, cores, work_s / (wall_s * cores));
-}
-
-int run_bsp(const std::vector<int>& d, int per_step, int cores) {
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  MPI_Barrier(MPI_COMM_WORLD);
-  const auto t0 = Clock::now();
-  const size_t n = d.size(), step = static_cast<size_t>(size * per_step);
-  double total = 0;
-  for (size_t base = 0; base < n; base += step) {
-    double local = 0;
-    for (int k = 0; k < per_step; ++k) {
-      const size_t i = base + static_cast<size_t>(rank * per_step + k);
-      if (i < n) local += rollout(static_cast<int>(i), d[i]);
+  // Takes one finished episode; every `batch` of them makes one update.
+  // Returns the policy the next episode should play.
+  Policy learn(control::EpisodeGradient t) {
+    std::lock_guard lock(mu_);
+    lag_sum_ += algo_.version() - t.version;
+    batch_.push_back(std::move(t));
+    if (batch_.size() >= batch_size_) {
+      algo_.update(batch_);  // a real network would run on prism::gpu_ids()[0] here
+      batch_.clear();
     }
-    double sum = 0;  // the policy update everyone waits for
-    MPI_Allreduce(&local, &sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    total += sum;
+    return policy_locked();
   }
-  const double wall = seconds(Clock::now() - t0);
-  double work = 0;
-  for (int x : d) work += x * 1e-6;
-  if (rank == 0) {
-    char mode[64];
-    std::snprintf(mode, sizeof mode, "bsp (%d ranks, %d per step)", size, per_step);
-    report(mode, work, wall, std::min(cores, size), static_cast<int>(n));
-    std::printf("prism-rollouts: OK (checksum %.1f)\n", total);
+  Policy policy() const {
+    std::lock_guard lock(mu_);
+    return policy_locked();
   }
-  return 0;
+  // Mean number of updates made between an episode's start and its arrival.
+  double mean_lag() const {
+    std::lock_guard lock(mu_);
+    const long n = static_cast<long>(algo_.version() * batch_size_ + batch_.size());
+    return n ? static_cast<double>(lag_sum_) / static_cast<double>(n) : 0.0;
+  }
+  // Where the learner runs: the GPUs it holds, or "CPU".
+  std::string device() const {
+    const auto gpus = prism::gpu_ids();
+    return gpus.empty() ? std::string("CPU")
+                        : "GPU " + std::to_string(gpus.front()) + " (node " +
+                              std::to_string(prism::node_id()) + ")";
+  }
+
+ private:
+  Policy policy_locked() const { return {algo_.version(), algo_.params()}; }
+
+  mutable std::mutex mu_;
+  control::Reinforce algo_;
+  size_t batch_size_;
+  std::vector<control::EpisodeGradient> batch_;
+  long lag_sum_ = 0;
+};
+PRISM_ACTOR(Learner, &Learner::learn, &Learner::policy, &Learner::mean_lag, &Learner::device);
+
+namespace {
+
+struct Options {
+  int episodes = 600, batch = 4, hidden = 8, inflight = 0, report = 50;
+  float lr = 0.01f;
+  uint64_t seed = 1;
+  double extra_ms = 0, cv = 0, min_gain = 2.0;
+  int substeps = 1;
+};
+
+double mean(const std::vector<int>& v, size_t from, size_t to) {
+  double s = 0;
+  for (size_t i = from; i < to; ++i) s += v[i];
+  return to > from ? s / static_cast<double>(to - from) : 0;
+}
+
+void drive(const Options& o) {
+  using Clock = std::chrono::steady_clock;
+  // One episode in flight per CPU slot, plus one each to cover the time a
+  // slot would otherwise wait for the learner's next policy.
+  int slots = 0;
+  bool gpu = false;
+  for (const auto& n : prism::nodes())
+    slots += static_cast<int>(n.num_cpus), gpu |= n.num_gpus >= 1;
+  const int inflight = o.inflight > 0 ? o.inflight : 2 * slots;
+
+  auto learner = prism::actor<Learner>(o.hidden, o.seed, o.lr, o.batch)
+                     .options({.num_gpus = gpu ? 1.0 : 0.0, .max_concurrency = 2})
+                     .remote();
+  std::printf("learner on %s; %d CPU slots, %d episodes in flight, batch %d\n",
+              prism::get(learner.call(&Learner::device).remote()).c_str(), slots, inflight,
+              o.batch);
+
+  control::EpisodeSpec spec{.seed = o.seed,
+                            .hidden = o.hidden,
+                            .substeps = o.substeps,
+                            .extra_mean_us = o.extra_ms * 1e3,
+                            .extra_cv = o.cv};
+  prism::ObjectRef<Policy> policy = learner.call(&Learner::policy).remote();
+  std::vector<prism::ObjectRef<control::EpisodeGradient>> running;
+  uint64_t started = 0;
+  auto start_episode = [&] {
+    spec.episode = started++;
+    running.push_back(prism::task(rollout).remote(policy, spec));
+  };
+
+  const auto t0 = Clock::now();
+  while (started < static_cast<uint64_t>(std::min(inflight, o.episodes))) start_episode();
+  std::vector<int> returns;  // in the order episodes finished
+  double cpu_us = 0, cpu_sum = 0, cpu_sq = 0;
+  while (!running.empty()) {
+    // Whichever episode finishes first, whatever its length.
+    auto [done, rest] = prism::wait(running, 1);
+    running = std::move(rest);
+    for (auto& r : done) {
+      policy = learner.call(&Learner::learn).remote(r);  // the learner reads the episode itself
+      const control::EpisodeGradient t = prism::get(r);  // the driver only logs it
+      returns.push_back(t.length);
+      cpu_us += t.cpu_us;
+      cpu_sum += t.cpu_us, cpu_sq += t.cpu_us * t.cpu_us;
+      if (started < static_cast<uint64_t>(o.episodes)) start_episode();
+      const size_t n = returns.size();
+      if (o.report > 0 && n % static_cast<size_t>(o.report) == 0)
+        std::printf("episodes %4zu: mean return %6.1f over the last %d\n", n,
+                    mean(returns, n - static_cast<size_t>(o.report), n), o.report);
+    }
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const auto last = prism::get(policy);
+  const double lag = prism::get(learner.call(&Learner::mean_lag).remote());
+
+  const size_t n = returns.size(), tenth = std::max<size_t>(1, n / 10);
+  const double first = mean(returns, 0, tenth), final = mean(returns, n - tenth, n);
+  const double m = cpu_sum / static_cast<double>(n);
+  const double cv = std::sqrt(std::max(0.0, cpu_sq / static_cast<double>(n) - m * m)) / m;
+  std::printf(
+      "%zu episodes in %.3f s: %d updates, mean lag %.2f updates, episode CPU time CV %.2f, "
+      "efficiency %.2f (CPU time of episodes / (wall x %d slots))\n",
+      n, wall, last.version, lag, cv, cpu_us * 1e-6 / (wall * slots), slots);
+  std::printf(
+      "bench: program=prism app=rollouts slots=%d episodes=%zu cv=%g extra_ms=%g "
+      "wall_s=%.4f work_s=%.4f first_return=%.1f final_return=%.1f\n",
+      slots, n, o.cv, o.extra_ms, wall, cpu_us * 1e-6, first, final);
+  if (final < o.min_gain * first)
+    throw std::runtime_error("the return did not improve enough: " + std::to_string(first) +
+                             " -> " + std::to_string(final));
+  std::printf(
+      "prism-rollouts: OK (mean return %.1f over the first %zu episodes -> %.1f over the "
+      "last %zu)\n",
+      first, tenth, final, tenth);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"RL rollouts: Prism tasks vs bulk-synchronous MPI"};
-  std::string mode = "prism";
-  int n = 2000, per_step = 1, cores = static_cast<int>(std::thread::hardware_concurrency());
-  double mean_us = 1000;
-  app.add_option("--mode", mode, "prism or bsp")->check(CLI::IsMember({"prism", "bsp"}));
-  app.add_option("--rollouts", n, "number of rollouts");
-  app.add_option("--mean-us", mean_us, "mean rollout duration (exponential)");
-  app.add_option("--per-step", per_step, "bsp: rollouts per rank per step");
-  app.add_option("--cores", cores, "cores the efficiency is measured against");
-  app.allow_extras();
+  CLI::App app{"RL rollouts: REINFORCE on cart-pole with Prism tasks and a learner actor"};
+  Options o;
+  app.add_option("--episodes", o.episodes, "episodes to play");
+  app.add_option("--batch", o.batch, "episodes per policy update");
+  app.add_option("--hidden", o.hidden, "hidden units of the policy (0: linear)");
+  app.add_option("--lr", o.lr, "Adam learning rate");
+  app.add_option("--seed", o.seed, "job seed (environments, sampling, extra work)");
+  app.add_option("--inflight", o.inflight, "episodes in flight (default: 2 per CPU slot)");
+  app.add_option("--report", o.report, "print the mean return every N episodes (0: never)");
+  app.add_option("--substeps", o.substeps, "physics substeps per environment step");
+  app.add_option("--extra-ms", o.extra_ms, "mean extra work per episode, ms (benchmarks)");
+  app.add_option("--cv", o.cv, "coefficient of variation of the extra work");
+  app.add_option("--min-gain", o.min_gain, "fail unless final/first mean return reaches this");
+  app.allow_extras();  // --prism-* flags are the runtime's
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  const auto d = durations(n, mean_us, 42);
-  if (mode == "bsp") {
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    int rc = run_bsp(d, per_step, cores);
-    MPI_Finalize();
-    return rc;
-  }
-  return prism::run(argc, argv, [&] {
-    const auto t0 = Clock::now();
-    std::vector<prism::ObjectRef<double>> pending;
-    pending.reserve(d.size());
-    for (size_t i = 0; i < d.size(); ++i)
-      pending.push_back(prism::task(rollout).remote(static_cast<int>(i), d[i]));
-    double total = 0;
-    size_t done = 0;
-    while (!pending.empty()) {  // consume results in completion order, as an RL learner does
-      auto [ready, rest] = prism::wait(pending, std::min<size_t>(pending.size(), 16));
-      for (auto& r : ready) total += prism::get(r);
-      done += ready.size();
-      pending = std::move(rest);
-    }
-    const double wall = seconds(Clock::now() - t0);
-    double work = 0;
-    for (int x : d) work += x * 1e-6;
-    char label[64];
-    std::snprintf(label, sizeof label, "prism (%d node ranks)", prism::num_nodes());
-    report(label, work, wall, cores, static_cast<int>(done));
-    std::printf("prism-rollouts: OK (checksum %.1f)\n", total);
-  });
+  return prism::run(argc, argv, [&] { drive(o); });
 }

@@ -35,16 +35,9 @@ run actors_async_nodes1  mpirun -n 2 "$b/bench_actors" --only async
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
 fi
-echo "== rollouts (Prism vs BSP)"
-{
-  echo "metric,value,unit"
-  for mode in "bsp --per-step=1:-n 2" "bsp --per-step=10:-n 2" "prism:-n 3"; do
-    args=${mode%%:*}; np=${mode#*:}
-    # shellcheck disable=SC2086
-    line=$(timeout 300 mpirun $np "$build/apps/prism-rollouts" --mode=$args | head -1)
-    echo "$line" >&2
-    eff=$(grep -oE 'efficiency [0-9.]+' <<<"$line" | awk '{print $2}')
-    echo "rollouts_efficiency_${args// /_},$eff,fraction"
-  done
-} > "$out/rollouts.csv"
+# Rollouts and ES: Prism against bulk-synchronous MPI on the same episodes,
+# sweeping the heterogeneity of their durations (CV 0, 0.5, 1, 2) and the
+# number of workers (2, 4): CSV, HDF5 and PNG plots in $out/bsp (~5 minutes).
+echo "== rollouts and ES: Prism vs BSP (benchmarks/bsp/sweep.sh)"
+timeout 900 bash benchmarks/bsp/sweep.sh "$build" "$out/bsp"
 echo "CSV files in $out"

@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   python3
+  gnuplot-nox   # the plots of benchmarks/bsp/sweep.sh (PNG through its cairo terminal)
 )
 # The Slurm tests start a throw-away local cluster (tests/slurm).
 if [ "${PRISM_WITH_SLURM:-1}" = 1 ]; then PACKAGES+=(slurm-wlm munge); fi
