@@ -93,9 +93,11 @@ void drive(const Options& o) {
     runs_on.push_back(w);
   };
 
+  const uint64_t total_pairs =
+      static_cast<uint64_t>(o.generations) * static_cast<uint64_t>(o.population);
   const auto t0 = Clock::now();
   for (int round = 0; round < 2; ++round)
-    for (size_t w = 0; w < workers.size(); ++w) give(w);
+    for (size_t w = 0; w < workers.size() && next_pair < total_pairs; ++w) give(w);
   std::vector<control::PairResult> population;
   double score = 0, first_score = -1, cpu_us = 0;
   int generation = 0;
@@ -131,7 +133,9 @@ void drive(const Options& o) {
       }
       stopping = reached || last;
     }
-    if (!stopping) give(w);
+    // Exactly generations x population pairs are given out: a run that does
+    // not stop early plays the same pairs as bsp_es, the slow ones included.
+    if (!stopping && next_pair < total_pairs) give(w);
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf(
