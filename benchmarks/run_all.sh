@@ -32,6 +32,8 @@ run objects              mpirun -n 3 "$b/bench_objects" --gib 1
 # node rank holding both cores (the layout of "1:1 async", like tasks').
 run actors               mpirun -n 3 "$b/bench_actors"
 run actors_async_nodes1  mpirun -n 2 "$b/bench_actors" --only async
+# Dependent task graphs (stencil, chain, tree) against MPI doing the same graph.
+run task_graphs          mpirun -n 3 "$b/bench_task_graphs"
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
 fi

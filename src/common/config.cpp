@@ -158,6 +158,10 @@ const std::vector<OptionDef>& option_defs() {
                "tasks a node cannot take go to the global scheduler on the first GCS rank "
                "(false: submitters balance by their own counts)",
                "true", &Config::global_scheduler),
+      bool_opt("send-ahead",
+               "a task pinned to another node goes there before its arguments are ready; their "
+               "producers send them straight there (false: it waits at its owner)",
+               "true", &Config::send_ahead),
       int_opt("local-queue",
               "plain tasks that may wait on their submitter's node before it spills (0: by "
               "expected wait, ~20 us of queued work and at least one task per CPU slot)",

@@ -45,6 +45,7 @@ struct Config {
   bool summary = false;     // print a run summary at shutdown
   bool gcs_lineage = true;  // node ranks record task lineage and object locations in the GCS
   bool global_scheduler = true;  // spilled tasks go through the global scheduler (GCS group)
+  bool send_ahead = true;  // tasks pinned to another node go there before their arguments are ready
   int local_queue = 0;  // plain tasks that may wait locally before spilling; 0 = by expected wait
   int heartbeat_us = 1000;       // at most one load report per this interval while busy
   std::string gcs_snapshot;  // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)

@@ -242,6 +242,12 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       transit_done_locked(id);
       return;
     }
+    case MessageKind::kForwardObject:
+      on_forward_object(src, r);
+      return;
+    case MessageKind::kForwardFailed:
+      on_forward_failed(r);
+      return;
     case MessageKind::kKillActor:
       on_kill_actor(r);
       return;

@@ -211,7 +211,37 @@ class NodeRuntime {
   void complete_locked(const ObjectId& id, ObjectValue value);
   void resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
                           const ObjectEntry& dep);
+  static void fill_arg(WireArg& w, size_t arg, const ObjectId& dep_id, const ObjectEntry& dep,
+                       std::string& error);
+
+  // Tasks sent ahead of their arguments (kPendingRef), held here until the
+  // arguments are ready (task_execution.cpp). Their keys in an entry's
+  // dependents carry kHeldBit, apart from this process's own task seqs.
+  struct HeldTask {
+    std::shared_ptr<TaskSpec> spec;
+    size_t unresolved = 0;
+    std::string error;  // an argument failed: the task fails without running
+  };
+  static constexpr uint64_t kHeldBit = uint64_t{1} << 63;
+  std::unordered_map<uint64_t, std::unique_ptr<HeldTask>> held_;  // (mu_)
+  uint64_t next_held_ = 1;                                       // (mu_)
+  void hold_for_args(std::shared_ptr<TaskSpec> spec);
+  void resolve_held_locked(uint64_t key, size_t arg, const ObjectId& id, const ObjectEntry& e);
+  void start_held_locked(std::unique_ptr<HeldTask> held);
+  // Tasks from other ranks queued, held or running here, and where each
+  // one's result goes besides its owner (ForwardObject; this rank for its
+  // own held tasks).
+  // Guarded by live_mu_ (taken after mu_, never before it): the polling
+  // thread adds every task it takes in without the runtime lock.
+  std::mutex live_mu_;
+  std::unordered_map<ObjectId, std::vector<int>, ObjectIdHash> live_tasks_;
+  void on_forward_object(int src, Reader& r);
+  void on_forward_failed(Reader& r);
+  void subscribe_locked(const ObjectId& id, int dst);
+  void forward_result_locked(const ObjectId& id, const ObjectValue& v, std::vector<int> to);
   void dispatch_locked(PendingPtr task);
+  bool sends_ahead(const PendingTask& task) const;
+  void dispatch_ahead_locked(PendingPtr task);
   void retire_task_locked(const ObjectId& id, bool failed, int executor);
   void deliver_result_locked(const ObjectId& id, ObjectValue v,
                              std::vector<detail::HandlePtr> contained);

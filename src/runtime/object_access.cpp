@@ -111,6 +111,10 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
   auto deps = std::move(e.dependents);
   e.dependents.clear();
   for (auto [seq, arg] : deps) {
+    if (seq & kHeldBit) {  // a task sent ahead of its arguments, held here
+      resolve_held_locked(seq, arg, id, e);
+      continue;
+    }
     auto it = waiting_.find(seq);
     if (it == waiting_.end()) continue;
     resolve_arg_locked(*it->second, arg, id, e);
@@ -121,6 +125,9 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
     }
   }
   engine_.notify();
+  // A borrowed entry nothing here holds any more (one made only to learn
+  // when a held task's argument is ready) goes now that it served.
+  if (!e.owned && e.handles == 0) maybe_free_locked(id);
 }
 
 void NodeRuntime::request_status_locked(const ObjectId& id, ObjectEntry& e) {

@@ -160,6 +160,7 @@ void encode_task(const TaskSpec& t, Writer& w) {
         encode_object_id(a.ref, w);
         break;
       case WireArg::Kind::kRemoteValue:
+      case WireArg::Kind::kPendingRef:
         encode_object_id(a.ref, w);
         encode_location(a.location, w);
         break;
@@ -194,7 +195,7 @@ Status decode_task(Reader& r, TaskSpec& t) {
   t.args.resize(n);
   for (auto& a : t.args) {
     const auto kind = r.get<uint8_t>();
-    if (kind > 3)
+    if (kind > static_cast<uint8_t>(WireArg::Kind::kPendingRef))
       return {Errc::kMalformedMessage, "task spec: bad argument kind " + std::to_string(kind)};
     a.kind = static_cast<WireArg::Kind>(kind);
     switch (a.kind) {
@@ -214,6 +215,7 @@ Status decode_task(Reader& r, TaskSpec& t) {
         a.ref = decode_object_id(r);
         break;
       case WireArg::Kind::kRemoteValue:
+      case WireArg::Kind::kPendingRef:
         a.ref = decode_object_id(r);
         decode_location(r, a.location);
         break;

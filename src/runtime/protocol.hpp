@@ -50,6 +50,8 @@ enum class MessageKind : uint8_t {
   kBorrowerCounted = 0x12,      // owner -> borrower: your AddBorrowerAndAck is counted
   kKillActor = 0x13,            // anyone -> the actor's node: end it (reason)
   kActorDied = 0x14,            // the actor's node -> its owner: it is gone (reason)
+  kForwardObject = 0x15,        // owner -> a task's executor: send its result to `dst` too
+  kForwardFailed = 0x16,        // executor -> owner: that task was done already: you send it
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -76,14 +78,25 @@ struct ObjectValue {
 struct WireArg {
   // kValueWithRefs: a value with refs serialized inside, which the submitter
   // pinned for the trip (the executor's borrows release the pins).
-  enum class Kind : uint8_t { kValue = 0, kRef = 1, kRemoteValue = 2, kValueWithRefs = 3 };
+  // kPendingRef: the value of object `ref`, not ready when the task was sent:
+  // the executor holds the task until it has it (from the object's owner, or
+  // forwarded by the node that produces it: docs/scheduling.md).
+  enum class Kind : uint8_t {
+    kValue = 0,
+    kRef = 1,
+    kRemoteValue = 2,
+    kValueWithRefs = 3,
+    kPendingRef = 4
+  };
   Kind kind = Kind::kValue;
   std::vector<std::byte> value;  // kValue, kValueWithRefs
   // kValueWithRefs: the refs inside `value`, so that an executor failing
   // before it decodes the value can still release the submitter's pins.
   std::vector<ObjectId> contained;
   ObjectId ref;                  // kRef: the reference itself; kRemoteValue: the object to pull
-  RemoteLocation location;       // kRemoteValue: its holder and size
+  RemoteLocation location;       // kRemoteValue: its holder and size; kPendingRef: holder =
+                                 // the node producing it, if its owner knows (else kNoNode)
+  static constexpr uint32_t kNoNode = UINT32_MAX;
 };
 
 /// What a task spec asks its executor to do.

@@ -31,10 +31,130 @@ void NodeRuntime::on_submit(int src, Reader& r) {
     return;
   }
   if (src == global_scheduler_) received_from_global_.fetch_add(1, std::memory_order_relaxed);
+  if (spec->id.owner_rank != static_cast<uint32_t>(layout_.world_rank)) {
+    // Its result may be forwarded to tasks elsewhere (on_forward_object).
+    std::lock_guard lk(live_mu_);
+    live_tasks_.try_emplace(spec->id);
+  }
+  for (const auto& a : spec->args)
+    if (a.kind == WireArg::Kind::kPendingRef) return hold_for_args(std::move(spec));
   auto demand = spec->resources;
   TaskSpec* job_spec = spec.get();
   pool_.submit([this, job_spec] { execute(*job_spec); }, std::move(demand), false, std::move(spec));
   send_heartbeat();
+}
+
+// A task sent ahead of its arguments (kPendingRef) waits here until each is
+// ready. Its owner arranged each delivery (dispatch_ahead_locked): a result
+// of a task running here is taken as it finishes; otherwise its producer or
+// its owner sends it. Then the task is queued like any task.
+void NodeRuntime::hold_for_args(std::shared_ptr<TaskSpec> spec) {
+  std::lock_guard lk(mu_);
+  auto held = std::make_unique<HeldTask>();
+  held->spec = std::move(spec);
+  const uint64_t key = kHeldBit | next_held_++;
+  const uint32_t owner = held->spec->id.owner_rank;
+  std::vector<ObjectId> served;
+  for (size_t i = 0; i < held->spec->args.size(); ++i) {
+    auto& a = held->spec->args[i];
+    if (a.kind != WireArg::Kind::kPendingRef) continue;
+    const ObjectId dep_id = a.ref;
+    const uint32_t producer = a.location.holder;
+    auto dep = entry_locked(dep_id);  // kept by the task's owner meanwhile: no registration
+    if (dep->ready.load()) {
+      fill_arg(a, i, dep_id, *dep, held->error);
+      served.push_back(dep_id);
+      continue;
+    }
+    dep->dependents.emplace_back(key, i);
+    ++held->unresolved;
+    if (dep_id.owner_rank != owner) {
+      request_status_locked(dep_id, *dep);  // another rank's object: ask its owner
+    } else if (producer == static_cast<uint32_t>(layout_.world_rank)) {
+      std::unique_lock live_lk(live_mu_);
+      auto live = live_tasks_.find(dep_id);
+      if (live != live_tasks_.end()) {
+        live->second.push_back(layout_.world_rank);  // taken when it finishes here
+      } else {
+        live_lk.unlock();
+        request_status_locked(dep_id, *dep);  // it finished already: its owner has it
+      }
+    }
+    // (else its producer forwards it, or its owner subscribed this node)
+  }
+  for (const auto& id : served) maybe_free_locked(id);
+  if (held->unresolved == 0) return start_held_locked(std::move(held));
+  held_.emplace(key, std::move(held));
+}
+
+void NodeRuntime::resolve_held_locked(uint64_t key, size_t arg, const ObjectId& id,
+                                      const ObjectEntry& e) {
+  auto it = held_.find(key);
+  if (it == held_.end()) return;
+  HeldTask& h = *it->second;
+  fill_arg(h.spec->args[arg], arg, id, e, h.error);
+  if (--h.unresolved > 0) return;
+  auto held = std::move(it->second);
+  held_.erase(it);
+  start_held_locked(std::move(held));
+}
+
+void NodeRuntime::start_held_locked(std::unique_ptr<HeldTask> held) {
+  if (!held->error.empty()) {  // never runs: its refs' pins go, its owner hears why
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = std::move(held->error);
+    std::vector<std::pair<ObjectId, int>> none;
+    release_unborrowed_locked(*held->spec, none);
+    deliver_result_locked(held->spec->id, std::move(v), {});
+    return;
+  }
+  auto demand = held->spec->resources;
+  TaskSpec* job_spec = held->spec.get();
+  pool_.submit([this, job_spec] { execute(*job_spec); }, std::move(demand), false,
+               std::move(held->spec));
+}
+
+// The owner of a task running here asks for its result to go to `dst` too.
+void NodeRuntime::on_forward_object(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const int dst = r.get<int32_t>();
+  if (!r.finish("forward object")) return;
+  if (dst < 0 || dst >= layout_.num_nodes) return;
+  {
+    std::lock_guard lk(live_mu_);
+    auto live = live_tasks_.find(id);
+    if (live != live_tasks_.end()) {
+      live->second.push_back(dst);
+      return;
+    }
+  }
+  // Done already (the owner's messages come in order, so it was here): the
+  // owner, which has the result by now or soon, sends it.
+  Writer w(32);
+  w.put(MessageKind::kForwardFailed);
+  encode_object_id(id, w);
+  w.put<int32_t>(dst);
+  if (Status st = send(src, w); !st)
+    PRISM_LOG_WARN("forward failed to rank {}: {}", src, st.to_string());
+}
+
+// Sends a finished task's result to the nodes its owner asked for, and to
+// tasks held here (this node's own), besides its owner: one message, or
+// none, instead of a round through the owner.
+void NodeRuntime::forward_result_locked(const ObjectId& id, const ObjectValue& v,
+                                        std::vector<int> to) {
+  Writer w(32 + (v.kind == ObjectValue::Kind::kInline ? v.bytes.size() : 64));
+  w.put(MessageKind::kObjectStatusReply);
+  encode_object_id(id, w);
+  encode_object_value(v, w);
+  for (int dst : to) {
+    if (dst == layout_.world_rank) {  // a task held here may start now
+      if (objects_.find(id)) complete_locked(id, v);
+    } else if (Status st = send(dst, w); !st) {
+      PRISM_LOG_WARN("forwarding {} to rank {}: {}", id.to_string(), dst, st.to_string());
+    }
+  }
 }
 
 // A task that failed before it decoded all its arguments never borrowed some
@@ -103,6 +223,8 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
       auto& w = spec.args[i];
       auto& a = args[i];
       switch (w.kind) {
+        case WireArg::Kind::kPendingRef:  // held until ready (hold_for_args): never here
+          throw Error("argument " + std::to_string(i) + " was not resolved before the task ran");
         case WireArg::Kind::kValue:
           a.bytes = w.value;
           break;
@@ -219,6 +341,16 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
   encode_task_result(id, v, contained_ids, w);
   if (Status st = send(owner, w); !st)
     PRISM_LOG_ERROR("result of {} to rank {}: {}", id.to_string(), owner, st.to_string());
+  std::vector<int> to;
+  {
+    std::lock_guard live_lk(live_mu_);
+    if (auto live = live_tasks_.find(id); live != live_tasks_.end()) {
+      to = std::move(live->second);
+      live_tasks_.erase(live);
+    }
+  }
+  // Refs inside a value are counted through its owner: such results are not forwarded.
+  if (!to.empty() && contained_ids.empty()) forward_result_locked(id, v, std::move(to));
 }
 
 }  // namespace prism::runtime

@@ -104,16 +104,85 @@ detail::HandlePtr NodeRuntime::enqueue_task_locked(PendingPtr task,
           dep->dependents.emplace_back(seq, i);
           ++task->unresolved;
           request_status_locked(rid, *dep);
+          w.kind = WireArg::Kind::kPendingRef;  // until resolved here (resolve_arg_locked)
+          w.ref = rid;
         }
         break;
       }
     }
   }
+  if (task->unresolved > 0 && sends_ahead(*task))
+    return dispatch_ahead_locked(std::move(task)), result;
   if (task->unresolved == 0)
     dispatch_locked(std::move(task));
   else
     waiting_.emplace(seq, std::move(task));
   return result;
+}
+
+// A task pinned to another node goes there at once, its missing arguments
+// with it (kPendingRef): the executor holds it until they are ready. For
+// each one this owner arranges the delivery: the node producing it sends
+// it straight there (ForwardObject; the executor itself when it is the
+// producer), or, when this owner produces it or does not know who does,
+// the executor is made a subscriber here. So a dependency between two node
+// ranks costs one message from producer to consumer, and none when both
+// are the same node, instead of a round through this owner.
+bool NodeRuntime::sends_ahead(const PendingTask& task) const {
+  return config_.send_ahead && task.spec.kind == TaskKind::kFunction && task.request.node >= 0 &&
+         task.request.node != layout_.world_rank && task.request.node < layout_.num_nodes;
+}
+
+void NodeRuntime::dispatch_ahead_locked(PendingPtr task) {
+  const int target = task->request.node;
+  for (auto& a : task->spec.args) {
+    if (a.kind != WireArg::Kind::kPendingRef) continue;
+    a.location.holder = WireArg::kNoNode;
+    if (a.ref.owner_rank != static_cast<uint32_t>(layout_.world_rank)) continue;  // asks its owner
+    // The dependents entry stays: when the object completes here it finds no
+    // waiting task and does nothing.
+    auto it = in_flight_.find(a.ref.seq);
+    const int producer =
+        it != in_flight_.end() && it->second->spec.id == a.ref ? it->second->node : -1;
+    if (producer >= 0 && producer != layout_.world_rank) {
+      a.location.holder = static_cast<uint32_t>(producer);
+      if (producer == target) continue;  // the executor takes it from its own task
+      Writer w(32);
+      w.put(MessageKind::kForwardObject);
+      encode_object_id(a.ref, w);
+      w.put<int32_t>(target);
+      if (Status st = send(producer, w); st) continue;
+      a.location.holder = WireArg::kNoNode;  // could not ask: this owner sends it
+    }
+    subscribe_locked(a.ref, target);
+  }
+  task->unresolved = 0;
+  dispatch_locked(std::move(task));
+}
+
+// `dst` is to hear when owned object `id` is ready (as if it had asked).
+void NodeRuntime::subscribe_locked(const ObjectId& id, int dst) {
+  auto* e = objects_.find(id);
+  if (!e) return;
+  if (!(*e)->ready.load()) {
+    (*e)->subscribers.push_back(dst);
+    return;
+  }
+  Writer w;
+  w.put(MessageKind::kObjectStatusReply);
+  encode_object_id(id, w);
+  encode_object_value((*e)->value, w);
+  if (Status st = send(dst, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
+}
+
+// A producer could not forward `id` to `dst` (it was done before it heard):
+// this owner sends it instead.
+void NodeRuntime::on_forward_failed(Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const int dst = r.get<int32_t>();
+  if (!r.finish("forward failed")) return;
+  std::lock_guard lk(mu_);
+  subscribe_locked(id, dst);
 }
 
 // The owner's bookkeeping for one of its tasks that is done (run here, or
@@ -136,7 +205,12 @@ void NodeRuntime::retire_task_locked(const ObjectId& id, bool failed, int execut
 void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const ObjectId& dep_id,
                                      const ObjectEntry& dep) {
   if (arg == kActorDep) return resolve_actor_dep(task, dep_id, dep);
-  auto& w = task.spec.args[arg];
+  fill_arg(task.spec.args[arg], arg, dep_id, dep, task.arg_error);
+}
+
+// Argument `arg` (on the wire: `w`) is the value of the ready object `dep`.
+void NodeRuntime::fill_arg(WireArg& w, size_t arg, const ObjectId& dep_id, const ObjectEntry& dep,
+                           std::string& error) {
   switch (dep.value.kind) {
     case ObjectValue::Kind::kInline:
       w.kind = WireArg::Kind::kValue;
@@ -149,8 +223,7 @@ void NodeRuntime::resolve_arg_locked(PendingTask& task, size_t arg, const Object
       break;
     case ObjectValue::Kind::kError:
       // The task fails without running, with the argument's error.
-      if (task.arg_error.empty())
-        task.arg_error = "argument " + std::to_string(arg) + " failed: " + dep.value.error;
+      if (error.empty()) error = "argument " + std::to_string(arg) + " failed: " + dep.value.error;
       break;
   }
 }

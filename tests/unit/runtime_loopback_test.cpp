@@ -229,6 +229,17 @@ ObjectRef<int> keep_first(std::vector<ObjectRef<int>> refs) {
 }
 PRISM_REMOTE(keep_first);
 
+int nap_then(int ms, int x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return x;
+}
+PRISM_REMOTE(nap_then);
+
+int plus_one(int x) {
+  return x + 1;
+}
+PRISM_REMOTE(plus_one);
+
 ObjectId id_of(const detail::HandlePtr& h) {
   return {h->id().owner_rank, h->id().index, h->id().seq};
 }
@@ -330,4 +341,54 @@ TEST_F(LoopbackCluster, AnActorEndsWithItsLastHandle) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(rts[1]->stats().actors_alive, 0u);
   EXPECT_EQ(rts[1]->stats().actors_hosted, 1u);
+}
+
+// ---- tasks sent ahead of their arguments (docs/scheduling.md) ----
+
+// A task pinned to node 2 whose argument is produced on node 1 gets it from
+// node 1 directly: it finishes although node 1's results to the owner (node
+// 0) are held back.
+TEST_F(ThreeNodeCluster, AResultGoesStraightFromItsProducerToTheTaskThatNeedsIt) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  fabric.hold(1, 0);
+  auto a = task(nap_then).options({.node = 1}).remote(200, 41);  // still running when b is sent
+  auto b = task(plus_one).options({.node = 2}).remote(a);
+  auto [ready, pending] = wait(std::vector{b}, 1, std::chrono::seconds(5));
+  EXPECT_EQ(ready.size(), 1u) << "node 2's task waited for the owner, not for its producer";
+  EXPECT_GT(fabric.release_held(), 0u);
+  EXPECT_EQ(get(b), 42);
+  EXPECT_EQ(get(a), 41);
+}
+
+// The producer finished before the owner's forward request came: the owner
+// sends the result itself once it has it.
+TEST_F(ThreeNodeCluster, AForwardAskedTooLateFallsBackToTheOwner) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  fabric.hold(1, 0);
+  auto a = task(plus_one).options({.node = 1}).remote(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // done on node 1, result held
+  auto b = task(plus_one).options({.node = 2}).remote(a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GT(fabric.release_held(), 0u);
+  auto [ready, pending] = wait(std::vector{b}, 1, std::chrono::seconds(5));
+  ASSERT_EQ(ready.size(), 1u) << "the task held on node 2 never got its argument";
+  EXPECT_EQ(get(b), 3);
+}
+
+// Both on node 1: the second takes the first's result as it finishes.
+TEST_F(ThreeNodeCluster, ATaskHeldOnItsProducersNodeTakesTheResultThere) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  auto a = task(nap_then).options({.node = 1}).remote(100, 5);
+  auto b = task(plus_one).options({.node = 1}).remote(a);
+  auto c = task(plus_one).options({.node = 2}).remote(b);
+  EXPECT_EQ(get(c), 7);
+  // A failed producer fails its held consumers without running them.
+  auto bad = task(fails).options({.node = 1}).remote(0);
+  auto after = task(plus_one).options({.node = 2}).remote(bad);
+  try {
+    (void)get(after);
+    FAIL() << "a task whose argument failed ran";
+  } catch (const TaskError& e) {
+    EXPECT_NE(std::string(e.what()).find("deliberate failure"), std::string::npos) << e.what();
+  }
 }
