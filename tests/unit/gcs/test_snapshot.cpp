@@ -99,6 +99,27 @@ TEST(GcsSnapshot, WriteThenReadGivesTheSameTables) {
   EXPECT_EQ(*got, want);
 }
 
+// A snapshot written by the GCS of 2026-12-06, before the tables became one
+// description each (issue "The GCS as one table-generic mechanism"): files
+// in that format still load, with the same rows. To write the fixture again
+// (only ever from that format's code): PRISM_WRITE_GCS_FIXTURE=<file>.
+TEST(GcsSnapshot, ReadsAFileWrittenBeforeTheTableRework) {
+  Cluster c({.gcs = 6, .replicas = 3, .clients = 1});
+  populate(c);
+  const SnapshotData want = collect_snapshot(all_servers(c));
+  if (const char* out = std::getenv("PRISM_WRITE_GCS_FIXTURE")) {
+    ASSERT_TRUE(write_snapshot(all_servers(c), out));
+  }
+  auto got = read_snapshot(std::string(PRISM_GCS_FIXTURES) + "/snapshot-2026-12-06.h5");
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  EXPECT_EQ(got->tasks, want.tasks);
+  EXPECT_EQ(got->objects, want.objects);
+  EXPECT_EQ(got->actors, want.actors);
+  EXPECT_EQ(got->nodes, want.nodes);
+  EXPECT_EQ(got->shards, want.shards);
+  EXPECT_EQ(got->replicas, want.replicas);
+}
+
 TEST(GcsSnapshot, EmptyStoreRoundTrips) {
   TempDir dir;
   Cluster c({.gcs = 1, .replicas = 1, .clients = 1});
