@@ -1,11 +1,14 @@
-// The records of the four GCS tables and their compact binary encoding.
+// The GCS tables: one description each, from which everything else follows.
 //
-// Every record and key is written with common/codec.hpp. Decoders validate
-// everything (enum ranges, counts against the bytes left, exact length), so a
-// corrupt buffer yields a Status, never a crash or a huge allocation.
+// A table is a tag type (TaskTable, ObjectTable, ActorTable, NodeTable)
+// naming its key type, its record type, its wire id and its name; the record
+// lists its fields once, in `columns()` (gcs/columns.hpp). From that follow
+// the record's binary codec (put_record / get_record), its HDF5 snapshot
+// datasets (snapshot.cpp) and prism-gcs-dump's output; the server, the
+// client and the snapshot visit every table through AllTables. How to add a
+// table or a column: docs/gcs.md.
 //
-// Each table has a tag type (TaskTable, ObjectTable, ActorTable, NodeTable)
-// naming its key and record types; GcsClient's calls are templates over it:
+// GcsClient's calls are templates over the tag:
 //   client.put<ActorTable>(actor_id, ActorRecord{...}, done);
 #pragma once
 
@@ -15,11 +18,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "common/codec.hpp"
 #include "common/ids.hpp"
 #include "common/status.hpp"
+#include "gcs/columns.hpp"
 #include "gcs/layout.hpp"
 
 namespace prism::gcs {
@@ -32,7 +37,13 @@ using ActorId = ObjectId;
 using NodeRank = int32_t;
 
 enum class TaskState : uint8_t { kPending = 0, kRunning = 1, kFinished = 2, kFailed = 3 };
-const char* task_state_name(TaskState s) noexcept;
+template <>
+struct EnumNames<TaskState> {
+  static constexpr std::array names{"pending", "running", "finished", "failed"};
+};
+inline const char* task_state_name(TaskState s) noexcept {
+  return enum_name(s);
+}
 
 /// Task table row: what ran, where, and its lineage (enough to re-run it).
 ///
@@ -52,6 +63,19 @@ struct TaskRecord {
   uint32_t num_returns = 1;
   uint32_t run = 1;  // tasks this row stands for (see above)
   friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
+  static constexpr auto columns() {
+    return std::tuple{
+        column("function", &TaskRecord::function_name),
+        column("state", &TaskRecord::state),
+        column("node", &TaskRecord::node),
+        column("args", &TaskRecord::args),
+        column("parent", &TaskRecord::parent),
+        column("num_returns", &TaskRecord::num_returns),
+        // Last: ShardStore::run_notices reads it in place. Snapshots list tasks one by one.
+        wire_only(
+            "run", &TaskRecord::run, +[](const uint32_t& n) { return n >= 1 && n <= kTaskBlock; }),
+    };
+  }
 };
 
 inline uint64_t task_block(const TaskId& id) noexcept {
@@ -75,10 +99,29 @@ struct ObjectRecord {
   uint64_t size = 0;               // bytes
   int32_t owner = -1;              // owner rank (reference counting, lineage)
   friend bool operator==(const ObjectRecord&, const ObjectRecord&) = default;
+  static constexpr auto columns() {
+    return std::tuple{
+        column(
+            "locations", &ObjectRecord::locations,
+            +[](const std::vector<int32_t>& v) {
+              for (int32_t r : v)
+                if (r < 0) return false;
+              return true;
+            }),
+        column("size", &ObjectRecord::size),
+        column("owner", &ObjectRecord::owner),
+    };
+  }
 };
 
 enum class ActorState : uint8_t { kPending = 0, kAlive = 1, kRestarting = 2, kDead = 3 };
-const char* actor_state_name(ActorState s) noexcept;
+template <>
+struct EnumNames<ActorState> {
+  static constexpr std::array names{"pending", "alive", "restarting", "dead"};
+};
+inline const char* actor_state_name(ActorState s) noexcept {
+  return enum_name(s);
+}
 
 /// Actor table row, written by the actor's owner (the rank that created it).
 ///
@@ -94,6 +137,16 @@ struct ActorRecord {
   std::string name;  // the actor's job-wide name ("": none)
   ActorId actor;     // name rows: the actor named; actor rows: nil (the key is the id)
   friend bool operator==(const ActorRecord&, const ActorRecord&) = default;
+  static constexpr auto columns() {
+    return std::tuple{
+        column("class_name", &ActorRecord::class_name),
+        column("node", &ActorRecord::node),
+        column("state", &ActorRecord::state),
+        column("restarts", &ActorRecord::restarts),
+        column("name", &ActorRecord::name),
+        column("actor", &ActorRecord::actor),
+    };
+  }
 };
 
 /// Owner rank of the keys of actor name rows (no rank has it).
@@ -114,25 +167,23 @@ struct NodeRecord {
   uint64_t last_heartbeat_us = 0;
   bool alive = true;
   friend bool operator==(const NodeRecord&, const NodeRecord&) = default;
+  static constexpr auto columns() {
+    return std::tuple{
+        column("resources", &NodeRecord::resources),
+        column("available", &NodeRecord::available),
+        column("queue_length", &NodeRecord::queue_length),
+        column("last_heartbeat_us", &NodeRecord::last_heartbeat_us),
+        column("alive", &NodeRecord::alive),
+    };
+  }
 };
 
-// ---- Wire encoding of keys and records -------------------------------------
-// put_*: append to a Writer. get_*: read from a Reader, latching reader.fail()
-// on any invalid content (the caller checks reader.finish()).
+// ---- Keys --------------------------------------------------------------------
 
 void put_key(Writer& w, const ObjectId& id);
 void put_key(Writer& w, NodeRank rank);
 void get_key(Reader& r, ObjectId& id);
-void get_key(Reader& r, NodeRank& rank);
-
-void put_record(Writer& w, const TaskRecord& v);
-void put_record(Writer& w, const ObjectRecord& v);
-void put_record(Writer& w, const ActorRecord& v);
-void put_record(Writer& w, const NodeRecord& v);
-void get_record(Reader& r, TaskRecord& v);
-void get_record(Reader& r, ObjectRecord& v);
-void get_record(Reader& r, ActorRecord& v);
-void get_record(Reader& r, NodeRecord& v);
+void get_key(Reader& r, NodeRank& rank);  // a rank is never negative
 
 // ---- Table tags ------------------------------------------------------------
 
@@ -140,37 +191,52 @@ struct TaskTable {
   using Key = TaskId;
   using Record = TaskRecord;
   static constexpr TableId id = TableId::kTasks;
+  static constexpr const char* key_column = "id";
 };
 struct ObjectTable {
   using Key = ObjectId;
   using Record = ObjectRecord;
   static constexpr TableId id = TableId::kObjects;
+  static constexpr const char* key_column = "id";
 };
 struct ActorTable {
   using Key = ActorId;
   using Record = ActorRecord;
   static constexpr TableId id = TableId::kActors;
+  static constexpr const char* key_column = "id";
 };
 struct NodeTable {
   using Key = NodeRank;
   using Record = NodeRecord;
   static constexpr TableId id = TableId::kNodes;
+  static constexpr const char* key_column = "rank";
 };
+
+/// Every table, in TableId order.
+using AllTables = std::tuple<TaskTable, ObjectTable, ActorTable, NodeTable>;
+
+/// Calls f(Tag{}) for every table, in order.
+template <class F>
+void for_each_table(F&& f) {
+  std::apply([&](auto... tag) { (f(tag), ...); }, AllTables{});
+}
 
 /// Calls `f(Tag{})` with the tag of `table`; `on_unknown()` for other values.
 template <class F, class G>
 decltype(auto) visit_table(TableId table, F&& f, G&& on_unknown) {
-  switch (table) {
-    case TableId::kTasks:
-      return f(TaskTable{});
-    case TableId::kObjects:
-      return f(ObjectTable{});
-    case TableId::kActors:
-      return f(ActorTable{});
-    case TableId::kNodes:
-      return f(NodeTable{});
-  }
-  return on_unknown();
+  using R = decltype(on_unknown());
+  return std::apply(
+      [&](auto... tag) -> R {
+        if constexpr (std::is_void_v<R>) {
+          if (!((table == decltype(tag)::id && (f(tag), true)) || ...)) on_unknown();
+        } else {
+          std::optional<R> out;
+          ((table == decltype(tag)::id && (out.emplace(f(tag)), true)) || ...);
+          if (out) return std::move(*out);
+          return on_unknown();
+        }
+      },
+      AllTables{});
 }
 
 template <class Tag>

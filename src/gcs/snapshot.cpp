@@ -193,10 +193,8 @@ void sort_rows(std::vector<P>& v) {
   std::sort(v.begin(), v.end(), [](const P& a, const P& b) { return a.first < b.first; });
 }
 
-template <class Tag>
-void append_rows(const KeyedTable<Tag>& t,
-                 std::vector<std::pair<typename Tag::Key, typename Tag::Record>>& out) {
-  t.for_each([&](const auto& k, const auto& v) { out.emplace_back(k, v); });
+void sort_all(SnapshotData& d) {
+  for_each_table([&](auto tag) { sort_rows(rows_of<decltype(tag)>(d)); });
 }
 
 }  // namespace
@@ -235,15 +233,13 @@ SnapshotData collect_snapshot(std::span<const GcsServer* const> servers) {
     info.chain.assign(best_st.config.members.begin(), best_st.config.members.end());
     d.shard_info.push_back(std::move(info));
     const ShardStore* st = best->store(s);
-    append_rows(st->tasks, d.tasks);
-    append_rows(st->objects, d.objects);
-    append_rows(st->actors, d.actors);
-    append_rows(st->nodes, d.nodes);
+    for_each_table([&](auto tag) {
+      using Tag = decltype(tag);
+      st->table<Tag>().for_each(
+          [&](const auto& k, const auto& v) { rows_of<Tag>(d).emplace_back(k, v); });
+    });
   }
-  sort_rows(d.tasks);
-  sort_rows(d.objects);
-  sort_rows(d.actors);
-  sort_rows(d.nodes);
+  sort_all(d);
   return d;
 }
 
@@ -255,17 +251,14 @@ SnapshotData collect_snapshot(const GcsServer& server) {
 void fetch_snapshot(GcsClient& client, std::function<void(Expected<SnapshotData>)> done) {
   struct Join {
     SnapshotData data;
-    int left = 4;
+    int left = static_cast<int>(std::tuple_size_v<AllTables>);
     Status error;
     std::function<void(Expected<SnapshotData>)> done;
     void finish_one(Status s) {
       if (!s && error.is_ok()) error = std::move(s);
       if (--left > 0) return;
       if (!error.is_ok()) return done(error);
-      sort_rows(data.tasks);
-      sort_rows(data.objects);
-      sort_rows(data.actors);
-      sort_rows(data.nodes);
+      sort_all(data);
       done(std::move(data));
     }
   };
@@ -275,17 +268,14 @@ void fetch_snapshot(GcsClient& client, std::function<void(Expected<SnapshotData>
   j->data.shards = l.shards;
   j->data.replicas = l.replicas;
   j->data.gcs_ranks.assign(l.ranks.begin(), l.ranks.end());
-  auto take = [j](auto& dst) {
-    return [j, &dst](auto rows) {
+  for_each_table([&](auto tag) {
+    using Tag = decltype(tag);
+    client.scan<Tag>([j](auto rows) {
       if (!rows) return j->finish_one(rows.status());
-      dst = std::move(*rows);
+      rows_of<Tag>(j->data) = std::move(*rows);
       j->finish_one(Status::ok());
-    };
-  };
-  client.scan<TaskTable>(take(j->data.tasks));
-  client.scan<ObjectTable>(take(j->data.objects));
-  client.scan<ActorTable>(take(j->data.actors));
-  client.scan<NodeTable>(take(j->data.nodes));
+    });
+  });
 }
 
 Expected<SnapshotData> merge_snapshots(std::vector<SnapshotData> parts) {
@@ -330,19 +320,15 @@ Expected<SnapshotData> merge_snapshots(std::vector<SnapshotData> parts) {
   for (size_t s = 0; s < source.size(); ++s)
     if (source[s] >= 0 && !parts[static_cast<size_t>(source[s])].shard_info.empty())
       out.shard_info.push_back(infos[s]);
-  auto pick = [&](auto tag, auto member) {
+  for_each_table([&](auto tag) {
     using Tag = decltype(tag);
     for (size_t i = 0; i < parts.size(); ++i)
-      for (auto& row : parts[i].*member) {
+      for (auto& row : rows_of<Tag>(parts[i])) {
         const int s = l.shard_of(Tag::id, encode_key<Tag>(row.first));
-        if (source[static_cast<size_t>(s)] == static_cast<int>(i)) (out.*member).push_back(row);
+        if (source[static_cast<size_t>(s)] == static_cast<int>(i)) rows_of<Tag>(out).push_back(row);
       }
-    sort_rows(out.*member);
-  };
-  pick(TaskTable{}, &SnapshotData::tasks);
-  pick(ObjectTable{}, &SnapshotData::objects);
-  pick(ActorTable{}, &SnapshotData::actors);
-  pick(NodeTable{}, &SnapshotData::nodes);
+  });
+  sort_all(out);
   return out;
 }
 
@@ -350,125 +336,220 @@ Expected<SnapshotData> merge_snapshots(std::vector<SnapshotData> parts) {
 
 namespace {
 
-Status write_tasks(hid_t file, const SnapshotData& d, hid_t oid_type) {
-  Hid g = make_group(file, "tasks");
-  if (!g.ok()) return h5_error("cannot create group tasks");
-  std::vector<ObjectId> ids, parents, args;
-  std::vector<std::string> functions;
-  std::vector<uint8_t> states;
-  std::vector<int32_t> nodes;
-  std::vector<uint32_t> num_returns;
-  std::vector<uint64_t> arg_offsets{0};
-  for (const auto& [id, t] : d.tasks) {
-    ids.push_back(id);
-    functions.push_back(t.function_name);
-    states.push_back(static_cast<uint8_t>(t.state));
-    nodes.push_back(t.node);
-    parents.push_back(t.parent);
-    num_returns.push_back(t.num_returns);
-    args.insert(args.end(), t.args.begin(), t.args.end());
-    arg_offsets.push_back(args.size());
-  }
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "id", oid_type, ids));
-  PRISM_RETURN_IF_ERROR(write_strings(g.get(), "function", functions));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "state", H5T_NATIVE_UINT8, states));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "node", H5T_NATIVE_INT32, nodes));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "parent", oid_type, parents));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "num_returns", H5T_NATIVE_UINT32, num_returns));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "arg_offsets", H5T_NATIVE_UINT64, arg_offsets));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "args", oid_type, args));
-  return write_string_attr(g.get(), "state_names", "0=pending 1=running 2=finished 3=failed");
-}
+// ---- a table's columns as datasets -----------------------------------------------
+// One dataset per column, named as the column, a value per row; lists are
+// flattened (`<name>` values, `<name minus 's'>_offsets` where row i's start),
+// resource maps are `<name>_offsets`, `<name>_names` and `<name>_values`, and
+// an enum's value names are the group's attribute `<name>_names`. A column a
+// file lacks (written before the column existed) reads as its default.
 
-Status write_objects(hid_t file, const SnapshotData& d, hid_t oid_type) {
-  Hid g = make_group(file, "objects");
-  if (!g.ok()) return h5_error("cannot create group objects");
-  std::vector<ObjectId> ids;
-  std::vector<uint64_t> sizes, loc_offsets{0};
-  std::vector<int32_t> owners, locations;
-  for (const auto& [id, o] : d.objects) {
-    ids.push_back(id);
-    sizes.push_back(o.size);
-    owners.push_back(o.owner);
-    locations.insert(locations.end(), o.locations.begin(), o.locations.end());
-    loc_offsets.push_back(locations.size());
-  }
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "id", oid_type, ids));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "size", H5T_NATIVE_UINT64, sizes));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "owner", H5T_NATIVE_INT32, owners));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "location_offsets", H5T_NATIVE_UINT64, loc_offsets));
-  return write_array(g.get(), "locations", H5T_NATIVE_INT32, locations);
-}
+// Row i of column `name`, given as the rows' values.
+template <class T>
+struct H5Column;
 
-Status write_actors(hid_t file, const SnapshotData& d, hid_t oid_type) {
-  Hid g = make_group(file, "actors");
-  if (!g.ok()) return h5_error("cannot create group actors");
-  std::vector<ObjectId> ids;
-  std::vector<std::string> classes;
-  std::vector<int32_t> nodes;
-  std::vector<uint8_t> states;
-  std::vector<uint32_t> restarts;
-  std::vector<std::string> names;
-  std::vector<ObjectId> named;
-  for (const auto& [id, a] : d.actors) {
-    ids.push_back(id);
-    classes.push_back(a.class_name);
-    nodes.push_back(a.node);
-    states.push_back(static_cast<uint8_t>(a.state));
-    restarts.push_back(a.restarts);
-    names.push_back(a.name);
-    named.push_back(a.actor);
+template <class T, hid_t (*Type)()>
+struct H5Scalar {
+  static Status write(hid_t g, const char* name, const std::vector<T>& v, hid_t) {
+    return write_array(g, name, Type(), v);
   }
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "id", oid_type, ids));
-  PRISM_RETURN_IF_ERROR(write_strings(g.get(), "class_name", classes));
-  PRISM_RETURN_IF_ERROR(write_strings(g.get(), "name", names));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "actor", oid_type, named));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "node", H5T_NATIVE_INT32, nodes));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "state", H5T_NATIVE_UINT8, states));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "restarts", H5T_NATIVE_UINT32, restarts));
-  return write_string_attr(g.get(), "state_names", "0=pending 1=alive 2=restarting 3=dead");
+  static Status read(hid_t g, const char* name, std::vector<T>& v, hid_t) {
+    return read_array(g, name, Type(), v);
+  }
+};
+hid_t native_int32() {
+  return H5T_NATIVE_INT32;
 }
-
-Status write_resource_maps(hid_t g, const char* prefix,
-                           const std::vector<const std::map<std::string, double>*>& maps) {
-  std::vector<uint64_t> offsets{0};
-  std::vector<std::string> names;
-  std::vector<double> values;
-  for (const auto* m : maps) {
-    for (const auto& [k, v] : *m) {
-      names.push_back(k);
-      values.push_back(v);
+hid_t native_uint32() {
+  return H5T_NATIVE_UINT32;
+}
+hid_t native_uint64() {
+  return H5T_NATIVE_UINT64;
+}
+template <>
+struct H5Column<int32_t> : H5Scalar<int32_t, native_int32> {};
+template <>
+struct H5Column<uint32_t> : H5Scalar<uint32_t, native_uint32> {};
+template <>
+struct H5Column<uint64_t> : H5Scalar<uint64_t, native_uint64> {};
+template <>
+struct H5Column<ObjectId> {  // oid: the compound (owner_rank, index, seq)
+  static Status write(hid_t g, const char* name, const std::vector<ObjectId>& v, hid_t oid) {
+    return write_array(g, name, oid, v);
+  }
+  static Status read(hid_t g, const char* name, std::vector<ObjectId>& v, hid_t oid) {
+    return read_array(g, name, oid, v);
+  }
+};
+template <>
+struct H5Column<std::string> {
+  static Status write(hid_t g, const char* name, const std::vector<std::string>& v, hid_t) {
+    return write_strings(g, name, v);
+  }
+  static Status read(hid_t g, const char* name, std::vector<std::string>& v, hid_t) {
+    return read_strings(g, name, v);
+  }
+};
+template <>
+struct H5Column<bool> {  // stored as uint8 0/1
+  static Status write(hid_t g, const char* name, const std::vector<bool>& v, hid_t) {
+    std::vector<uint8_t> b(v.begin(), v.end());
+    return write_array(g, name, H5T_NATIVE_UINT8, b);
+  }
+  static Status read(hid_t g, const char* name, std::vector<bool>& v, hid_t) {
+    std::vector<uint8_t> b;
+    PRISM_RETURN_IF_ERROR(read_array(g, name, H5T_NATIVE_UINT8, b));
+    v.assign(b.begin(), b.end());
+    return Status::ok();
+  }
+};
+template <NamedEnum E>
+struct H5Column<E> {  // stored as uint8, its value names an attribute
+  static Status write(hid_t g, const char* name, const std::vector<E>& v, hid_t) {
+    std::vector<uint8_t> b;
+    for (E e : v) b.push_back(static_cast<uint8_t>(e));
+    PRISM_RETURN_IF_ERROR(write_array(g, name, H5T_NATIVE_UINT8, b));
+    std::string names;
+    for (size_t i = 0; i < EnumNames<E>::names.size(); ++i)
+      names += (i ? " " : "") + std::to_string(i) + "=" + EnumNames<E>::names[i];
+    return write_string_attr(g, (std::string(name) + "_names").c_str(), names);
+  }
+  static Status read(hid_t g, const char* name, std::vector<E>& v, hid_t) {
+    std::vector<uint8_t> b;
+    PRISM_RETURN_IF_ERROR(read_array(g, name, H5T_NATIVE_UINT8, b));
+    v.clear();
+    for (uint8_t x : b) {
+      if (x >= EnumNames<E>::names.size()) return bad_file(std::string("bad ") + name);
+      v.push_back(static_cast<E>(x));
     }
-    offsets.push_back(names.size());
+    return Status::ok();
   }
-  const std::string p(prefix);
-  PRISM_RETURN_IF_ERROR(write_array(g, (p + "_offsets").c_str(), H5T_NATIVE_UINT64, offsets));
-  PRISM_RETURN_IF_ERROR(write_strings(g, (p + "_names").c_str(), names));
-  return write_array(g, (p + "_values").c_str(), H5T_NATIVE_DOUBLE, values);
+};
+template <class T>
+struct H5Column<std::vector<T>> {  // flattened, with offsets
+  static std::string offsets(const char* name) {
+    std::string s(name);
+    if (!s.empty() && s.back() == 's') s.pop_back();
+    return s + "_offsets";
+  }
+  static Status write(hid_t g, const char* name, const std::vector<std::vector<T>>& v, hid_t oid) {
+    std::vector<uint64_t> off{0};
+    std::vector<T> flat;
+    for (const auto& row : v) {
+      flat.insert(flat.end(), row.begin(), row.end());
+      off.push_back(flat.size());
+    }
+    PRISM_RETURN_IF_ERROR(write_array(g, offsets(name).c_str(), H5T_NATIVE_UINT64, off));
+    return H5Column<T>::write(g, name, flat, oid);
+  }
+  static Status read(hid_t g, const char* name, std::vector<std::vector<T>>& v, hid_t oid) {
+    std::vector<uint64_t> off;
+    std::vector<T> flat;
+    PRISM_RETURN_IF_ERROR(read_array(g, offsets(name).c_str(), H5T_NATIVE_UINT64, off));
+    PRISM_RETURN_IF_ERROR(H5Column<T>::read(g, name, flat, oid));
+    if (off.empty()) return bad_file(std::string(name) + " offsets missing");
+    PRISM_RETURN_IF_ERROR(check_offsets(off, off.size() - 1, flat.size(), name));
+    v.clear();
+    for (size_t i = 0; i + 1 < off.size(); ++i)
+      v.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(off[i]),
+                     flat.begin() + static_cast<std::ptrdiff_t>(off[i + 1]));
+    return Status::ok();
+  }
+};
+template <>
+struct H5Column<std::map<std::string, double>> {  // offsets, names, values
+  using Map = std::map<std::string, double>;
+  static Status write(hid_t g, const char* name, const std::vector<Map>& v, hid_t) {
+    std::vector<uint64_t> off{0};
+    std::vector<std::string> names;
+    std::vector<double> values;
+    for (const auto& m : v) {
+      for (const auto& [k, x] : m) {
+        names.push_back(k);
+        values.push_back(x);
+      }
+      off.push_back(names.size());
+    }
+    const std::string p(name);
+    PRISM_RETURN_IF_ERROR(write_array(g, (p + "_offsets").c_str(), H5T_NATIVE_UINT64, off));
+    PRISM_RETURN_IF_ERROR(write_strings(g, (p + "_names").c_str(), names));
+    return write_array(g, (p + "_values").c_str(), H5T_NATIVE_DOUBLE, values);
+  }
+  static Status read(hid_t g, const char* name, std::vector<Map>& v, hid_t) {
+    const std::string p(name);
+    std::vector<uint64_t> off;
+    std::vector<std::string> names;
+    std::vector<double> values;
+    PRISM_RETURN_IF_ERROR(read_array(g, (p + "_offsets").c_str(), H5T_NATIVE_UINT64, off));
+    PRISM_RETURN_IF_ERROR(read_strings(g, (p + "_names").c_str(), names));
+    PRISM_RETURN_IF_ERROR(read_array(g, (p + "_values").c_str(), H5T_NATIVE_DOUBLE, values));
+    if (off.empty() || names.size() != values.size()) return bad_file(p + " columns differ");
+    PRISM_RETURN_IF_ERROR(check_offsets(off, off.size() - 1, names.size(), name));
+    v.assign(off.size() - 1, Map{});
+    for (size_t i = 0; i + 1 < off.size(); ++i)
+      for (uint64_t k = off[i]; k < off[i + 1]; ++k) v[i][names[k]] = values[k];
+    return Status::ok();
+  }
+};
+
+// A column's first dataset: present in files written since the column exists.
+template <class T>
+std::string first_dataset(const char* name) {
+  if constexpr (std::is_same_v<T, std::map<std::string, double>>)
+    return std::string(name) + "_offsets";
+  else
+    return name;
 }
 
-Status write_nodes(hid_t file, const SnapshotData& d) {
-  Hid g = make_group(file, "nodes");
-  if (!g.ok()) return h5_error("cannot create group nodes");
-  std::vector<int32_t> ranks;
-  std::vector<uint64_t> heartbeats;
-  std::vector<uint32_t> queues;
-  std::vector<uint8_t> alive;
-  std::vector<const std::map<std::string, double>*> totals, avail;
-  for (const auto& [r, n] : d.nodes) {
-    ranks.push_back(r);
-    heartbeats.push_back(n.last_heartbeat_us);
-    queues.push_back(n.queue_length);
-    alive.push_back(n.alive ? 1 : 0);
-    totals.push_back(&n.resources);
-    avail.push_back(&n.available);
-  }
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "rank", H5T_NATIVE_INT32, ranks));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "last_heartbeat_us", H5T_NATIVE_UINT64, heartbeats));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "queue_length", H5T_NATIVE_UINT32, queues));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "alive", H5T_NATIVE_UINT8, alive));
-  PRISM_RETURN_IF_ERROR(write_resource_maps(g.get(), "resources", totals));
-  return write_resource_maps(g.get(), "available", avail);
+template <class Tag>
+Status write_table(hid_t file, const SnapshotData& d, hid_t oid) {
+  using Record = typename Tag::Record;
+  const char* table = table_name(Tag::id);
+  Hid g = make_group(file, table);
+  if (!g.ok()) return h5_error(std::string("cannot create group ") + table);
+  const auto& rows = rows_of<Tag>(d);
+  std::vector<typename Tag::Key> keys;
+  for (const auto& row : rows) keys.push_back(row.first);
+  PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::write(g.get(), Tag::key_column, keys, oid));
+  Status st;
+  for_each_column<Record>([&](const auto& c) {
+    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
+    if (!st || !c.snapshot) return;
+    std::vector<T> col;
+    for (const auto& row : rows) col.push_back(row.second.*c.member);
+    st = H5Column<T>::write(g.get(), c.name, col, oid);
+  });
+  return st;
+}
+
+template <class Tag>
+Status read_table(hid_t file, SnapshotData& d, hid_t oid) {
+  using Record = typename Tag::Record;
+  const char* table = table_name(Tag::id);
+  Hid g(H5Gopen2(file, table, H5P_DEFAULT), H5Gclose);
+  if (!g.ok()) return bad_file(std::string("missing group ") + table);
+  std::vector<typename Tag::Key> keys;
+  PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::read(g.get(), Tag::key_column, keys, oid));
+  auto& rows = rows_of<Tag>(d);
+  rows.assign(keys.size(), {});
+  for (size_t i = 0; i < keys.size(); ++i) rows[i].first = keys[i];
+  Status st;
+  for_each_column<Record>([&](const auto& c) {
+    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
+    if (!st || !c.snapshot) return;
+    if (H5Lexists(g.get(), first_dataset<T>(c.name).c_str(), H5P_DEFAULT) <= 0)
+      return;  // older file
+    std::vector<T> col;
+    st = H5Column<T>::read(g.get(), c.name, col, oid);
+    if (st && col.size() != rows.size())
+      st = bad_file(std::string(table) + " column " + c.name + " differs in length");
+    for (size_t i = 0; st && i < rows.size(); ++i) {
+      if (c.valid && !c.valid(col[i]))
+        st = bad_file(std::string("bad ") + table + " " + c.name);
+      else
+        rows[i].second.*c.member = std::move(col[i]);
+    }
+  });
+  return st;
 }
 
 Status write_shard_info(hid_t file, const SnapshotData& d) {
@@ -508,10 +589,11 @@ Status write_snapshot(const SnapshotData& d, const std::string& path) {
   PRISM_RETURN_IF_ERROR(write_array(f, "gcs_ranks", H5T_NATIVE_INT32, d.gcs_ranks));
   Hid oid_type = object_id_type();
   PRISM_RETURN_IF_ERROR(write_shard_info(f, d));
-  PRISM_RETURN_IF_ERROR(write_tasks(f, d, oid_type.get()));
-  PRISM_RETURN_IF_ERROR(write_objects(f, d, oid_type.get()));
-  PRISM_RETURN_IF_ERROR(write_actors(f, d, oid_type.get()));
-  PRISM_RETURN_IF_ERROR(write_nodes(f, d));
+  Status st;
+  for_each_table([&](auto tag) {
+    if (st) st = write_table<decltype(tag)>(f, d, oid_type.get());
+  });
+  PRISM_RETURN_IF_ERROR(st);
   if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) return h5_error("cannot flush " + path);
   return Status::ok();
 }
@@ -527,147 +609,6 @@ Status write_snapshot(std::span<const GcsServer* const> servers, const std::stri
 // ---- reading ----------------------------------------------------------------------
 
 namespace {
-
-Status read_tasks(hid_t file, SnapshotData& d, hid_t oid_type) {
-  Hid g(H5Gopen2(file, "tasks", H5P_DEFAULT), H5Gclose);
-  if (!g.ok()) return bad_file("missing group tasks");
-  std::vector<ObjectId> ids, parents, args;
-  std::vector<std::string> functions;
-  std::vector<uint8_t> states;
-  std::vector<int32_t> nodes;
-  std::vector<uint32_t> num_returns;
-  std::vector<uint64_t> off;
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "id", oid_type, ids));
-  PRISM_RETURN_IF_ERROR(read_strings(g.get(), "function", functions));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "state", H5T_NATIVE_UINT8, states));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "node", H5T_NATIVE_INT32, nodes));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "parent", oid_type, parents));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "num_returns", H5T_NATIVE_UINT32, num_returns));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "arg_offsets", H5T_NATIVE_UINT64, off));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "args", oid_type, args));
-  const size_t n = ids.size();
-  if (functions.size() != n || states.size() != n || nodes.size() != n || parents.size() != n ||
-      num_returns.size() != n)
-    return bad_file("task columns differ in length");
-  PRISM_RETURN_IF_ERROR(check_offsets(off, n, args.size(), "task argument"));
-  for (size_t i = 0; i < n; ++i) {
-    if (states[i] > static_cast<uint8_t>(TaskState::kFailed)) return bad_file("bad task state");
-    TaskRecord t;
-    t.function_name = functions[i];
-    t.state = static_cast<TaskState>(states[i]);
-    t.node = nodes[i];
-    t.parent = parents[i];
-    t.num_returns = num_returns[i];
-    t.args.assign(args.begin() + static_cast<std::ptrdiff_t>(off[i]),
-                  args.begin() + static_cast<std::ptrdiff_t>(off[i + 1]));
-    d.tasks.emplace_back(ids[i], std::move(t));
-  }
-  return Status::ok();
-}
-
-Status read_objects(hid_t file, SnapshotData& d, hid_t oid_type) {
-  Hid g(H5Gopen2(file, "objects", H5P_DEFAULT), H5Gclose);
-  if (!g.ok()) return bad_file("missing group objects");
-  std::vector<ObjectId> ids;
-  std::vector<uint64_t> sizes, off;
-  std::vector<int32_t> owners, locations;
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "id", oid_type, ids));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "size", H5T_NATIVE_UINT64, sizes));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "owner", H5T_NATIVE_INT32, owners));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "location_offsets", H5T_NATIVE_UINT64, off));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "locations", H5T_NATIVE_INT32, locations));
-  const size_t n = ids.size();
-  if (sizes.size() != n || owners.size() != n) return bad_file("object columns differ in length");
-  PRISM_RETURN_IF_ERROR(check_offsets(off, n, locations.size(), "object location"));
-  for (size_t i = 0; i < n; ++i) {
-    ObjectRecord o;
-    o.size = sizes[i];
-    o.owner = owners[i];
-    o.locations.assign(locations.begin() + static_cast<std::ptrdiff_t>(off[i]),
-                       locations.begin() + static_cast<std::ptrdiff_t>(off[i + 1]));
-    d.objects.emplace_back(ids[i], std::move(o));
-  }
-  return Status::ok();
-}
-
-Status read_actors(hid_t file, SnapshotData& d, hid_t oid_type) {
-  Hid g(H5Gopen2(file, "actors", H5P_DEFAULT), H5Gclose);
-  if (!g.ok()) return bad_file("missing group actors");
-  std::vector<ObjectId> ids;
-  std::vector<std::string> classes;
-  std::vector<int32_t> nodes;
-  std::vector<uint8_t> states;
-  std::vector<uint32_t> restarts;
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "id", oid_type, ids));
-  PRISM_RETURN_IF_ERROR(read_strings(g.get(), "class_name", classes));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "node", H5T_NATIVE_INT32, nodes));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "state", H5T_NATIVE_UINT8, states));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "restarts", H5T_NATIVE_UINT32, restarts));
-  const size_t n = ids.size();
-  // Columns added with actors' names (snapshots from before have none).
-  std::vector<std::string> names(n);
-  std::vector<ObjectId> named(n);
-  if (H5Lexists(g.get(), "name", H5P_DEFAULT) > 0) {
-    PRISM_RETURN_IF_ERROR(read_strings(g.get(), "name", names));
-    PRISM_RETURN_IF_ERROR(read_array(g.get(), "actor", oid_type, named));
-  }
-  if (classes.size() != n || nodes.size() != n || states.size() != n || restarts.size() != n ||
-      names.size() != n || named.size() != n)
-    return bad_file("actor columns differ in length");
-  for (size_t i = 0; i < n; ++i) {
-    if (states[i] > static_cast<uint8_t>(ActorState::kDead)) return bad_file("bad actor state");
-    d.actors.emplace_back(ids[i], ActorRecord{classes[i], nodes[i],
-                                              static_cast<ActorState>(states[i]), restarts[i],
-                                              names[i], named[i]});
-  }
-  return Status::ok();
-}
-
-Status read_resource_maps(hid_t g, const char* prefix, size_t rows,
-                          std::vector<std::map<std::string, double>>& out) {
-  const std::string p(prefix);
-  std::vector<uint64_t> off;
-  std::vector<std::string> names;
-  std::vector<double> values;
-  PRISM_RETURN_IF_ERROR(read_array(g, (p + "_offsets").c_str(), H5T_NATIVE_UINT64, off));
-  PRISM_RETURN_IF_ERROR(read_strings(g, (p + "_names").c_str(), names));
-  PRISM_RETURN_IF_ERROR(read_array(g, (p + "_values").c_str(), H5T_NATIVE_DOUBLE, values));
-  if (names.size() != values.size()) return bad_file(p + " names and values differ");
-  PRISM_RETURN_IF_ERROR(check_offsets(off, rows, names.size(), prefix));
-  out.assign(rows, {});
-  for (size_t i = 0; i < rows; ++i)
-    for (uint64_t j = off[i]; j < off[i + 1]; ++j) out[i][names[j]] = values[j];
-  return Status::ok();
-}
-
-Status read_nodes(hid_t file, SnapshotData& d) {
-  Hid g(H5Gopen2(file, "nodes", H5P_DEFAULT), H5Gclose);
-  if (!g.ok()) return bad_file("missing group nodes");
-  std::vector<int32_t> ranks;
-  std::vector<uint64_t> heartbeats;
-  std::vector<uint32_t> queues;
-  std::vector<uint8_t> alive;
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "rank", H5T_NATIVE_INT32, ranks));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "last_heartbeat_us", H5T_NATIVE_UINT64, heartbeats));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "queue_length", H5T_NATIVE_UINT32, queues));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "alive", H5T_NATIVE_UINT8, alive));
-  const size_t n = ranks.size();
-  if (heartbeats.size() != n || queues.size() != n || alive.size() != n)
-    return bad_file("node columns differ in length");
-  std::vector<std::map<std::string, double>> totals, avail;
-  PRISM_RETURN_IF_ERROR(read_resource_maps(g.get(), "resources", n, totals));
-  PRISM_RETURN_IF_ERROR(read_resource_maps(g.get(), "available", n, avail));
-  for (size_t i = 0; i < n; ++i) {
-    NodeRecord r;
-    r.resources = std::move(totals[i]);
-    r.available = std::move(avail[i]);
-    r.queue_length = queues[i];
-    r.last_heartbeat_us = heartbeats[i];
-    r.alive = alive[i] != 0;
-    d.nodes.emplace_back(ranks[i], std::move(r));
-  }
-  return Status::ok();
-}
 
 Status read_shard_info(hid_t file, SnapshotData& d) {
   Hid g(H5Gopen2(file, "shards", H5P_DEFAULT), H5Gclose);
@@ -714,10 +655,11 @@ Expected<SnapshotData> read_snapshot(const std::string& path) {
   PRISM_RETURN_IF_ERROR(read_array(f, "gcs_ranks", H5T_NATIVE_INT32, d.gcs_ranks));
   Hid oid_type = object_id_type();
   PRISM_RETURN_IF_ERROR(read_shard_info(f, d));
-  PRISM_RETURN_IF_ERROR(read_tasks(f, d, oid_type.get()));
-  PRISM_RETURN_IF_ERROR(read_objects(f, d, oid_type.get()));
-  PRISM_RETURN_IF_ERROR(read_actors(f, d, oid_type.get()));
-  PRISM_RETURN_IF_ERROR(read_nodes(f, d));
+  Status st;
+  for_each_table([&](auto tag) {
+    if (st) st = read_table<decltype(tag)>(f, d, oid_type.get());
+  });
+  PRISM_RETURN_IF_ERROR(st);
   return d;
 }
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,23 @@ struct SnapshotData {
   std::vector<std::pair<NodeRank, NodeRecord>> nodes;
   friend bool operator==(const SnapshotData&, const SnapshotData&) = default;
 };
+
+/// The rows of table `Tag` in `d`.
+template <class Tag>
+auto& rows_of(SnapshotData& d) {
+  if constexpr (std::is_same_v<Tag, TaskTable>)
+    return d.tasks;
+  else if constexpr (std::is_same_v<Tag, ObjectTable>)
+    return d.objects;
+  else if constexpr (std::is_same_v<Tag, ActorTable>)
+    return d.actors;
+  else
+    return d.nodes;
+}
+template <class Tag>
+const auto& rows_of(const SnapshotData& d) {
+  return rows_of<Tag>(const_cast<SnapshotData&>(d));
+}
 
 /// The shards held by `servers`: for each shard the tail's copy if one of them
 /// is the tail, else the installed copy with the most applied writes.

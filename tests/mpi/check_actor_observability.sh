@@ -28,9 +28,10 @@ PY
 out=$("$dump" -t actors "$dir"/job.rank*.h5)
 echo "$out"
 grep -q "^actors: " <<<"$out" || { echo "no actor table"; exit 1; }
-[ "$(grep -cE 'Histogram +node [0-2] +(alive|dead)' <<<"$out")" -eq 3 ] ||
+[ "$(grep -cE 'class_name Histogram  node [0-2]  state (alive|dead)' <<<"$out")" -eq 3 ] ||
   { echo "not 3 histogram rows with a node and a state"; exit 1; }
-grep -qE "Histogram +node 2 +dead" <<<"$out" || { echo "the killed actor is not dead"; exit 1; }
-grep -qE "Summary +node [0-2] +alive .*name 'summary'" <<<"$out" || { echo "no named summary row"; exit 1; }
-grep -qE "name 'summary' +-> obj:0\." <<<"$out" || { echo "no name row"; exit 1; }
+grep -qE "class_name Histogram  node 2  state dead" <<<"$out" || { echo "the killed actor is not dead"; exit 1; }
+grep -qE "class_name Summary  node [0-2]  state alive  restarts 0  name summary  actor -" <<<"$out" ||
+  { echo "no named summary row"; exit 1; }
+grep -qE "name summary  actor obj:0\." <<<"$out" || { echo "no name row"; exit 1; }
 echo "actor observability ok"

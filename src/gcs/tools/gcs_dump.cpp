@@ -1,5 +1,6 @@
-// prism-gcs-dump: prints a GCS snapshot (tasks by state, objects, actors,
-// nodes). Several files (one per GCS rank) are merged shard by shard.
+// prism-gcs-dump: prints a GCS snapshot, every table as its columns describe
+// it (gcs/records.hpp), with counts by state where a table has a state
+// column. Several files (one per GCS rank) are merged shard by shard.
 //
 //   prism-gcs-dump prism-run-42/gcs.h5
 //   prism-gcs-dump prism-run-42/gcs-*.h5 --table tasks --state failed
@@ -8,6 +9,8 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "gcs/snapshot.hpp"
@@ -17,104 +20,116 @@ namespace {
 using namespace prism;
 using namespace prism::gcs;
 
-std::string ids(const std::vector<ObjectId>& v) {
+// ---- a value of each column type as text -----------------------------------------
+
+std::string show(const ObjectId& id) {
+  return id.is_nil() ? "-" : id.to_string();
+}
+std::string show(const std::string& s) {
+  return s.empty() ? "-" : s;
+}
+[[maybe_unused]] std::string show(bool b) {
+  return b ? "yes" : "no";
+}
+template <class T>
+requires std::is_arithmetic_v<T> std::string show(T v) {
+  return std::to_string(v);
+}
+template <NamedEnum E>
+std::string show(E e) {
+  return enum_name(e);
+}
+template <class T>
+std::string show(const std::vector<T>& v) {
   std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + v[i].to_string();
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + show(v[i]);
   return s + "]";
+}
+[[maybe_unused]] std::string show(const std::map<std::string, double>& m) {
+  std::string s = "{";
+  for (const auto& [k, v] : m) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %g", s.size() > 1 ? ", " : "", k.c_str(), v);
+    s += buf;
+  }
+  return s + "}";
+}
+
+// The node table reads best as free/total resources.
+std::string describe_row(const NodeRecord& n) {
+  std::string res;
+  for (const auto& [k, v] : n.resources) {
+    auto it = n.available.find(k);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%s%s %g/%g", res.empty() ? "" : ", ", k.c_str(),
+                  it == n.available.end() ? 0.0 : it->second, v);
+    res += buf;
+  }
+  char buf[192];
+  std::snprintf(buf, sizeof buf, "%-5s queue %-5u heartbeat %llu us  free/total: %s",
+                n.alive ? "alive" : "dead", n.queue_length,
+                static_cast<unsigned long long>(n.last_heartbeat_us),
+                res.empty() ? "-" : res.c_str());
+  return buf;
+}
+
+// A row: every column, "name value", unless the table says how it reads
+// best (Record's `describe`: the node table's free/total resources).
+template <class Record>
+std::string describe(const Record& r) {
+  if constexpr (requires { describe_row(r); }) {
+    return describe_row(r);
+  } else {
+    std::string s;
+    for_each_column<Record>([&](const auto& c) {
+      if (c.snapshot) s += std::string(s.empty() ? "" : "  ") + c.name + " " + show(r.*c.member);
+    });
+    return s;
+  }
+}
+
+// The record's enum column named "state", if it has one (counted by value,
+// and filtered by --state).
+template <class Record>
+const char* state_of(const Record& r) {
+  const char* out = nullptr;
+  for_each_column<Record>([&](const auto& c) {
+    using T = std::remove_cvref_t<decltype(r.*c.member)>;
+    if constexpr (NamedEnum<T>)
+      if (std::string_view(c.name) == "state") out = enum_name(r.*c.member);
+  });
+  return out;
+}
+
+template <class Tag>
+void print_table(const SnapshotData& d, const std::string& state_filter, size_t limit) {
+  using Record = typename Tag::Record;
+  const auto& rows = rows_of<Tag>(d);
+  std::printf("%s: %zu", table_name(Tag::id), rows.size());
+  std::map<std::string, size_t> by_state;
+  for (const auto& row : rows)
+    if (const char* st = state_of(row.second)) ++by_state[st];
+  for_each_column<Record>([&](const auto& c) {  // every state, in order, also the empty ones
+    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
+    if constexpr (NamedEnum<T>)
+      if (std::string_view(c.name) == "state")
+        for (const char* name : EnumNames<T>::names) std::printf("  %s %zu", name, by_state[name]);
+  });
+  std::printf("\n");
+  size_t shown = 0;
+  for (const auto& [key, rec] : rows) {
+    const char* st = state_of(rec);
+    if (!state_filter.empty() && (!st || state_filter != st)) continue;
+    if (limit != 0 && shown++ >= limit) {
+      std::printf("  ... more\n");
+      break;
+    }
+    std::printf("  %s %-20s %s\n", Tag::key_column, show(key).c_str(), describe(rec).c_str());
+  }
 }
 
 std::string ranks(const std::vector<int32_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
-std::string resources(const std::map<std::string, double>& total,
-                      const std::map<std::string, double>& avail) {
-  std::string s;
-  for (const auto& [k, v] : total) {
-    auto it = avail.find(k);
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "%s%s %g/%g", s.empty() ? "" : ", ", k.c_str(),
-                  it == avail.end() ? 0.0 : it->second, v);
-    s += buf;
-  }
-  return s.empty() ? "-" : s;
-}
-
-bool limited(size_t shown, size_t limit) {
-  return limit != 0 && shown >= limit;
-}
-
-void print_tasks(const SnapshotData& d, const std::string& state_filter, size_t limit) {
-  std::map<TaskState, std::vector<const std::pair<TaskId, TaskRecord>*>> by_state;
-  for (const auto& row : d.tasks) by_state[row.second.state].push_back(&row);
-  std::printf("tasks: %zu", d.tasks.size());
-  for (TaskState s :
-       {TaskState::kPending, TaskState::kRunning, TaskState::kFinished, TaskState::kFailed})
-    std::printf("  %s %zu", task_state_name(s), by_state[s].size());
-  std::printf("\n");
-  for (const auto& [state, rows] : by_state) {
-    if (rows.empty() || (!state_filter.empty() && state_filter != task_state_name(state))) continue;
-    std::printf("  %s:\n", task_state_name(state));
-    size_t shown = 0;
-    for (const auto* row : rows) {
-      if (limited(shown++, limit)) {
-        std::printf("    ... %zu more\n", rows.size() - limit);
-        break;
-      }
-      const TaskRecord& t = row->second;
-      std::printf("    %-20s %-24s node %-4d args %s parent %s\n", row->first.to_string().c_str(),
-                  t.function_name.c_str(), t.node, ids(t.args).c_str(),
-                  t.parent.is_nil() ? "-" : t.parent.to_string().c_str());
-    }
-  }
-}
-
-void print_objects(const SnapshotData& d, size_t limit) {
-  std::printf("objects: %zu\n", d.objects.size());
-  size_t shown = 0;
-  for (const auto& [id, o] : d.objects) {
-    if (limited(shown++, limit)) {
-      std::printf("  ... %zu more\n", d.objects.size() - limit);
-      break;
-    }
-    std::printf("  %-20s size %-10llu owner %-4d locations %s\n", id.to_string().c_str(),
-                static_cast<unsigned long long>(o.size), o.owner, ranks(o.locations).c_str());
-  }
-}
-
-void print_actors(const SnapshotData& d, size_t limit) {
-  std::printf("actors: %zu\n", d.actors.size());
-  size_t shown = 0;
-  for (const auto& [id, a] : d.actors) {
-    if (limited(shown++, limit)) {
-      std::printf("  ... %zu more\n", d.actors.size() - limit);
-      break;
-    }
-    if (is_actor_name_key(id)) {  // a name row: the name and the actor it names
-      std::printf("  name %-15s -> %s\n", ("'" + a.name + "'").c_str(), a.actor.to_string().c_str());
-      continue;
-    }
-    std::printf("  %-20s %-24s node %-4d %-10s restarts %u%s\n", id.to_string().c_str(),
-                a.class_name.c_str(), a.node, actor_state_name(a.state), a.restarts,
-                a.name.empty() ? "" : ("  name '" + a.name + "'").c_str());
-  }
-}
-
-void print_nodes(const SnapshotData& d, size_t limit) {
-  std::printf("nodes: %zu\n", d.nodes.size());
-  size_t shown = 0;
-  for (const auto& [r, n] : d.nodes) {
-    if (limited(shown++, limit)) {
-      std::printf("  ... %zu more\n", d.nodes.size() - limit);
-      break;
-    }
-    std::printf("  rank %-4d %-5s queue %-5u heartbeat %llu us  free/total: %s\n", r,
-                n.alive ? "alive" : "dead", n.queue_length,
-                static_cast<unsigned long long>(n.last_heartbeat_us),
-                resources(n.resources, n.available).c_str());
-  }
+  return show(v);
 }
 
 }  // namespace
@@ -130,8 +145,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("-t,--table", tables, "only these tables: tasks, objects, actors, nodes")
       ->check(CLI::IsMember({"tasks", "objects", "actors", "nodes"}));
-  app.add_option("-s,--state", state, "only tasks in this state")
-      ->check(CLI::IsMember({"pending", "running", "finished", "failed"}));
+  app.add_option("-s,--state", state, "only rows in this state (tables with a state column)");
   app.add_option("-n,--limit", limit, "rows per section (0 = all)");
   CLI11_PARSE(app, argc, argv);
 
@@ -167,9 +181,8 @@ int main(int argc, char** argv) {
   if (!d.shard_info.empty() && d.shard_info.size() < static_cast<size_t>(d.shards))
     std::printf("  warning: %zu of %d shards missing\n",
                 static_cast<size_t>(d.shards) - d.shard_info.size(), d.shards);
-  if (want("tasks")) print_tasks(d, state, limit);
-  if (want("objects")) print_objects(d, limit);
-  if (want("actors")) print_actors(d, limit);
-  if (want("nodes")) print_nodes(d, limit);
+  for_each_table([&](auto tag) {
+    if (want(table_name(decltype(tag)::id))) print_table<decltype(tag)>(d, state, limit);
+  });
   return 0;
 }
