@@ -153,8 +153,10 @@ Status GcsClient::handle(int src, std::span<const std::byte> msg) {
         const ChainConfig& c = view_[p.shard];
         const int primary = p.is_write ? c.head() : c.tail();
         auto& hint = (p.is_write ? write_hint_ : read_hint_)[p.shard];
-        if (p.last_target != primary) hint = p.last_target;
-        else hint = -1;
+        if (p.last_target != primary)
+          hint = p.last_target;
+        else
+          hint = -1;
       }
       RawCallback done = std::move(it->second.done);
       pending_.erase(it);

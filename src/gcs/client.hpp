@@ -177,8 +177,8 @@ class GcsClient {
     Bytes msg;
     RawCallback done;
     uint64_t deadline = 0;
-    int attempts = 0;  // sends so far
-    int rotation = 0;  // index into the target order
+    int attempts = 0;      // sends so far
+    int rotation = 0;      // index into the target order
     int last_target = -1;  // where the latest attempt went
   };
   struct KeySub {

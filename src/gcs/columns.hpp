@@ -77,6 +77,21 @@ const char* enum_name(E e) noexcept {
 // put_field / get_field per field type; get_field latches reader.fail() on
 // invalid content.
 
+/// The fewest bytes one T takes on the wire (so a decoded count can be
+/// checked against the bytes left): specialize for composite types.
+template <class T>
+struct WireMin {
+  static constexpr size_t value = std::is_arithmetic_v<T> || std::is_enum_v<T> ? sizeof(T) : 4;
+};
+template <>
+struct WireMin<ObjectId> {
+  static constexpr size_t value = 16;
+};
+template <class A, class B>
+struct WireMin<std::pair<A, B>> {
+  static constexpr size_t value = WireMin<A>::value + WireMin<B>::value;
+};
+
 namespace detail {
 // A count read from the wire is trusted only if that many elements of at
 // least `min_size` bytes each can still follow.
@@ -126,6 +141,15 @@ inline void get_field(Reader& r, std::string& v) {
   v = r.get_string();
 }
 
+/// Raw bytes (an encoded key or record): length and bytes.
+inline void put_field(Writer& w, const std::vector<std::byte>& v) {
+  w.put_bytes(v);
+}
+inline void get_field(Reader& r, std::vector<std::byte>& v) {
+  auto s = r.get_bytes();
+  v.assign(s.begin(), s.end());
+}
+
 inline void put_field(Writer& w, const ObjectId& id) {
   w.put<uint32_t>(id.owner_rank);
   w.put<uint32_t>(id.index);
@@ -144,9 +168,20 @@ void put_field(Writer& w, const std::vector<T>& v) {
 }
 template <class T>
 void get_field(Reader& r, std::vector<T>& v) {
-  const uint32_t n = detail::get_count(r, std::is_same_v<T, ObjectId> ? 16 : sizeof(T));
+  const uint32_t n = detail::get_count(r, WireMin<T>::value);
   v.assign(n, T{});
   for (auto& x : v) get_field(r, x);
+}
+
+template <class A, class B>
+void put_field(Writer& w, const std::pair<A, B>& p) {
+  put_field(w, p.first);
+  put_field(w, p.second);
+}
+template <class A, class B>
+void get_field(Reader& r, std::pair<A, B>& p) {
+  get_field(r, p.first);
+  get_field(r, p.second);
 }
 
 /// Resources by name ("CPU", "GPU", custom): a name appears once.

@@ -13,8 +13,9 @@ Writer start(MsgKind k, size_t reserve = 64) {
   return w;
 }
 
-// Checks the kind byte and positions a reader after it.
-Status open(Reader& r, MsgKind want) {
+}  // namespace
+
+Status open_message(Reader& r, MsgKind want) {
   auto k = r.get<uint8_t>();
   if (!r.ok()) return {Errc::kMalformedMessage, "empty GCS message"};
   if (k != static_cast<uint8_t>(want))
@@ -22,6 +23,8 @@ Status open(Reader& r, MsgKind want) {
                                          std::to_string(static_cast<int>(want))};
   return Status::ok();
 }
+
+namespace {
 
 void put_blob(Writer& w, const Bytes& b) {
   w.put_bytes(b);
@@ -36,9 +39,8 @@ Bytes get_blob(Reader& r) {
 Status validate(const WriteOp& op) {
   if (op.kind == OpKind::kBatch) {
     if (op.ops.empty() || op.ops.size() > kMaxBatchOps)
-      return {Errc::kInvalidArgument,
-              "a batch holds 1.." + std::to_string(kMaxBatchOps) + " ops, not " +
-                  std::to_string(op.ops.size())};
+      return {Errc::kInvalidArgument, "a batch holds 1.." + std::to_string(kMaxBatchOps) +
+                                          " ops, not " + std::to_string(op.ops.size())};
     for (const WriteOp& sub : op.ops) {
       switch (sub.kind) {
         case OpKind::kPut:
@@ -155,7 +157,9 @@ void put_op(Writer& w, const WriteOp& op) {
 // unknown table into an error reply), but an unknown op kind fails the reader
 // because the rest of the layout depends on it.
 void get_op(Reader& r, WriteOp& op, bool nested);
-void get_op(Reader& r, WriteOp& op) { get_op(r, op, /*nested=*/false); }
+void get_op(Reader& r, WriteOp& op) {
+  get_op(r, op, /*nested=*/false);
+}
 
 void get_op(Reader& r, WriteOp& op, bool nested) {
   const auto kind = r.get<uint8_t>();
@@ -311,210 +315,12 @@ void get_config(Reader& r, ChainConfig& c) {
 
 // ---- messages ---------------------------------------------------------------
 
-Bytes encode(const WriteRequest& m) {
-  Writer w = start(MsgKind::kWriteRequest, 64 + m.op.key.size() + m.op.record.size());
-  w.put<uint64_t>(m.req_id);
-  w.put<uint64_t>(m.incarnation);
-  w.put<uint64_t>(m.ack_floor);
-  w.put<uint32_t>(m.shard);
-  put_op(w, m.op);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, WriteRequest& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kWriteRequest));
-  m.req_id = r.get<uint64_t>();
-  m.incarnation = r.get<uint64_t>();
-  m.ack_floor = r.get<uint64_t>();
-  m.shard = r.get<uint32_t>();
-  get_op(r, m.op);
-  return r.finish("GCS write request");
-}
-
-Bytes encode(const ReadRequest& m) {
-  Writer w = start(MsgKind::kReadRequest, 32 + m.key.size());
-  w.put<uint64_t>(m.req_id);
-  w.put<uint32_t>(m.shard);
-  w.put<uint8_t>(static_cast<uint8_t>(m.kind));
-  w.put<uint8_t>(static_cast<uint8_t>(m.table));
-  put_blob(w, m.key);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, ReadRequest& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kReadRequest));
-  m.req_id = r.get<uint64_t>();
-  m.shard = r.get<uint32_t>();
-  const auto kind = r.get<uint8_t>();
-  if (kind < 1 || kind > 2) r.fail();
-  m.kind = static_cast<ReadKind>(kind);
-  m.table = static_cast<TableId>(r.get<uint8_t>());  // checked by the server (error reply)
-  m.key = get_blob(r);
-  return r.finish("GCS read request");
-}
-
-Bytes encode(const Reply& m) {
-  Writer w = start(MsgKind::kReply, 32 + m.result.message.size() + m.result.value.size());
-  w.put<uint64_t>(m.req_id);
-  w.put<uint64_t>(m.seq);
-  put_result(w, m.result);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, Reply& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kReply));
-  m.req_id = r.get<uint64_t>();
-  m.seq = r.get<uint64_t>();
-  get_result(r, m.result);
-  return r.finish("GCS reply");
-}
-
-Bytes encode(const Redirect& m) {
-  Writer w = start(MsgKind::kRedirect);
-  w.put<uint64_t>(m.req_id);
-  w.put<uint32_t>(m.shard);
-  put_config(w, m.config);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, Redirect& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kRedirect));
-  m.req_id = r.get<uint64_t>();
-  m.shard = r.get<uint32_t>();
-  get_config(r, m.config);
-  return r.finish("GCS redirect");
-}
-
-Bytes encode(const Notify& m) {
-  Writer w = start(MsgKind::kNotify, 32 + m.key.size() + m.value.size());
-  w.put<uint32_t>(m.shard);
-  w.put<uint64_t>(m.seq);
-  w.put<uint8_t>(static_cast<uint8_t>(m.table));
-  put_blob(w, m.key);
-  w.put<uint8_t>(m.present ? 1 : 0);
-  if (m.present) put_blob(w, m.value);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, Notify& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kNotify));
-  m.shard = r.get<uint32_t>();
-  m.seq = r.get<uint64_t>();
-  const auto t = r.get<uint8_t>();
-  if (!is_valid_table(t)) r.fail();
-  m.table = static_cast<TableId>(t);
-  m.key = get_blob(r);
-  const auto p = r.get<uint8_t>();
-  if (p > 1) r.fail();
-  m.present = p == 1;
-  m.value = m.present ? get_blob(r) : Bytes{};
-  return r.finish("GCS notification");
-}
-
-Bytes encode(const Heartbeat& m) {
-  Writer w = start(MsgKind::kHeartbeat, 8 + m.configs.size() * 32);
-  w.put<uint32_t>(static_cast<uint32_t>(m.configs.size()));
-  for (const auto& [shard, c] : m.configs) {
-    w.put<uint32_t>(shard);
-    put_config(w, c);
-  }
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, Heartbeat& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kHeartbeat));
-  const auto n = r.get<uint32_t>();
-  if (!r.ok() || static_cast<size_t>(n) * 16 > r.rest().size()) r.fail();
-  m.configs.clear();
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    std::pair<uint32_t, ChainConfig> p;
-    p.first = r.get<uint32_t>();
-    get_config(r, p.second);
-    m.configs.push_back(std::move(p));
-  }
-  return r.finish("GCS heartbeat");
-}
-
-Bytes encode(const Forward& m) { return encode_forward(m.shard, m.epoch, m.entry); }
-
 Bytes encode_forward(uint32_t shard, uint64_t epoch, const LogEntry& entry) {
   Writer w = start(MsgKind::kForward, 96 + entry.op.key.size() + entry.op.record.size());
   w.put<uint32_t>(shard);
   w.put<uint64_t>(epoch);
   put_entry(w, entry, /*with_outcome=*/false);
   return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, Forward& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kForward));
-  m.shard = r.get<uint32_t>();
-  m.epoch = r.get<uint64_t>();
-  get_entry(r, m.entry, /*with_outcome=*/false);
-  PRISM_RETURN_IF_ERROR(r.finish("GCS forward"));
-  // A forward is never answered, so a bad op in it is simply refused.
-  return validate(m.entry.op);
-}
-
-Bytes encode(const Ack& m) {
-  Writer w = start(MsgKind::kAck, 24);
-  w.put<uint32_t>(m.shard);
-  w.put<uint64_t>(m.epoch);
-  w.put<uint64_t>(m.committed);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, Ack& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kAck));
-  m.shard = r.get<uint32_t>();
-  m.epoch = r.get<uint64_t>();
-  m.committed = r.get<uint64_t>();
-  return r.finish("GCS ack");
-}
-
-Bytes encode(const SyncRequest& m) {
-  Writer w = start(MsgKind::kSyncRequest, 24);
-  w.put<uint32_t>(m.shard);
-  w.put<uint64_t>(m.epoch);
-  w.put<uint8_t>(m.installed ? 1 : 0);
-  w.put<uint64_t>(m.applied);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, SyncRequest& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kSyncRequest));
-  m.shard = r.get<uint32_t>();
-  m.epoch = r.get<uint64_t>();
-  const auto inst = r.get<uint8_t>();
-  if (inst > 1) r.fail();
-  m.installed = inst == 1;
-  m.applied = r.get<uint64_t>();
-  return r.finish("GCS sync request");
-}
-
-Bytes encode(const StateTransfer& m) {
-  Writer w = start(MsgKind::kStateTransfer, 24 + m.state.size());
-  w.put<uint32_t>(m.shard);
-  w.put<uint64_t>(m.epoch);
-  put_blob(w, m.state);
-  return w.take();
-}
-
-Status decode(std::span<const std::byte> msg, StateTransfer& m) {
-  Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open(r, MsgKind::kStateTransfer));
-  m.shard = r.get<uint32_t>();
-  m.epoch = r.get<uint64_t>();
-  m.state = get_blob(r);
-  return r.finish("GCS state transfer");
 }
 
 }  // namespace prism::gcs

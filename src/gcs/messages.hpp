@@ -13,11 +13,13 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "common/codec.hpp"
 #include "common/status.hpp"
+#include "gcs/columns.hpp"
 #include "gcs/layout.hpp"
 #include "gcs/records.hpp"
 
@@ -170,101 +172,13 @@ struct LogEntry {
   std::vector<BatchNotice> notices;
 };
 
-struct WriteRequest {
-  uint64_t req_id = 0;
-  uint64_t incarnation = 0;
-  uint64_t ack_floor = 0;
-  uint32_t shard = 0;
-  WriteOp op;
-};
+// ---- messages -------------------------------------------------------------
+// Each message lists its fields once (columns(), as records do: gcs/
+// columns.hpp); encode() and decode() follow from the list. decode()
+// validates the kind byte, every field and the exact length, then the
+// message's own check() where it has one.
 
-struct ReadRequest {
-  uint64_t req_id = 0;
-  uint32_t shard = 0;
-  ReadKind kind = ReadKind::kGet;
-  TableId table = TableId::kTasks;
-  Bytes key;
-};
-
-struct Reply {
-  uint64_t req_id = 0;
-  uint64_t seq = 0;  // commit position of a write (0 for reads)
-  OpResult result;
-};
-
-struct Redirect {
-  uint64_t req_id = 0;
-  uint32_t shard = 0;
-  ChainConfig config;
-};
-
-struct Notify {
-  uint32_t shard = 0;
-  uint64_t seq = 0;  // version of the row (grows with every write to the shard)
-  TableId table = TableId::kTasks;
-  Bytes key;
-  bool present = false;
-  Bytes value;
-};
-
-struct Heartbeat {
-  std::vector<std::pair<uint32_t, ChainConfig>> configs;  // sender's view of every shard
-};
-
-struct Forward {
-  uint32_t shard = 0;
-  uint64_t epoch = 0;
-  LogEntry entry;
-};
-
-struct Ack {
-  uint32_t shard = 0;
-  uint64_t epoch = 0;
-  uint64_t committed = 0;  // cumulative: every seq <= committed is at the tail
-};
-
-struct SyncRequest {
-  uint32_t shard = 0;
-  uint64_t epoch = 0;
-  bool installed = false;  // false: the sender has no state yet (a joining spare)
-  uint64_t applied = 0;
-};
-
-struct StateTransfer {
-  uint32_t shard = 0;
-  uint64_t epoch = 0;
-  Bytes state;  // ReplicaState, see store.hpp
-};
-
-/// The kind byte of a message, or an error for an empty / foreign message.
-Expected<MsgKind> peek_kind(std::span<const std::byte> msg);
-
-// encode(x) -> whole message including the kind byte.
-// decode(msg, x) -> validates the kind byte and every field; exact length.
-Bytes encode(const WriteRequest& m);
-Bytes encode(const ReadRequest& m);
-Bytes encode(const Reply& m);
-Bytes encode(const Redirect& m);
-Bytes encode(const Notify& m);
-Bytes encode(const Heartbeat& m);
-Bytes encode(const Forward& m);
-Bytes encode(const Ack& m);
-Bytes encode(const SyncRequest& m);
-Bytes encode(const StateTransfer& m);
-/// encode(Forward{shard, epoch, entry}) without copying the entry.
-Bytes encode_forward(uint32_t shard, uint64_t epoch, const LogEntry& entry);
-Status decode(std::span<const std::byte> msg, WriteRequest& m);
-Status decode(std::span<const std::byte> msg, ReadRequest& m);
-Status decode(std::span<const std::byte> msg, Reply& m);
-Status decode(std::span<const std::byte> msg, Redirect& m);
-Status decode(std::span<const std::byte> msg, Notify& m);
-Status decode(std::span<const std::byte> msg, Heartbeat& m);
-Status decode(std::span<const std::byte> msg, Forward& m);
-Status decode(std::span<const std::byte> msg, Ack& m);
-Status decode(std::span<const std::byte> msg, SyncRequest& m);
-Status decode(std::span<const std::byte> msg, StateTransfer& m);
-
-// Building blocks shared with store.cpp (state transfer).
+// Field codecs of the composite fields (messages.cpp).
 void put_op(Writer& w, const WriteOp& op);
 void get_op(Reader& r, WriteOp& op);
 void put_result(Writer& w, const OpResult& res);
@@ -273,5 +187,229 @@ void put_entry(Writer& w, const LogEntry& e, bool with_outcome);
 void get_entry(Reader& r, LogEntry& e, bool with_outcome);
 void put_config(Writer& w, const ChainConfig& c);
 void get_config(Reader& r, ChainConfig& c);
+inline void put_field(Writer& w, const WriteOp& v) {
+  put_op(w, v);
+}
+inline void get_field(Reader& r, WriteOp& v) {
+  get_op(r, v);
+}
+inline void put_field(Writer& w, const OpResult& v) {
+  put_result(w, v);
+}
+inline void get_field(Reader& r, OpResult& v) {
+  get_result(r, v);
+}
+inline void put_field(Writer& w, const ChainConfig& v) {
+  put_config(w, v);
+}
+inline void get_field(Reader& r, ChainConfig& v) {
+  get_config(r, v);
+}
+/// A log entry as a Forward carries it (without its outcome).
+inline void put_field(Writer& w, const LogEntry& v) {
+  put_entry(w, v, false);
+}
+inline void get_field(Reader& r, LogEntry& v) {
+  get_entry(r, v, false);
+}
+/// A table byte as sent: an unknown table is the server's to refuse (an
+/// error reply), not a malformed message; a notification checks its own.
+inline void put_field(Writer& w, const TableId& v) {
+  w.put<uint8_t>(static_cast<uint8_t>(v));
+}
+inline void get_field(Reader& r, TableId& v) {
+  v = static_cast<TableId>(r.get<uint8_t>());
+}
+inline void put_field(Writer& w, const ReadKind& v) {
+  w.put<uint8_t>(static_cast<uint8_t>(v));
+}
+inline void get_field(Reader& r, ReadKind& v) {
+  const auto k = r.get<uint8_t>();
+  if (k < 1 || k > 2) r.fail();
+  v = static_cast<ReadKind>(k);
+}
+template <>
+struct WireMin<ChainConfig> {
+  static constexpr size_t value = 12;
+};
+
+struct WriteRequest {
+  uint64_t req_id = 0;
+  uint64_t incarnation = 0;
+  uint64_t ack_floor = 0;
+  uint32_t shard = 0;
+  WriteOp op;
+  static constexpr MsgKind kind = MsgKind::kWriteRequest;
+  static constexpr const char* what = "GCS write request";
+  static constexpr auto columns() {
+    return std::tuple{column("req_id", &WriteRequest::req_id),
+                      column("incarnation", &WriteRequest::incarnation),
+                      column("ack_floor", &WriteRequest::ack_floor),
+                      column("shard", &WriteRequest::shard), column("op", &WriteRequest::op)};
+  }
+};
+
+struct ReadRequest {
+  uint64_t req_id = 0;
+  uint32_t shard = 0;
+  ReadKind kind = ReadKind::kGet;
+  TableId table = TableId::kTasks;
+  Bytes key;
+  static constexpr MsgKind msg_kind = MsgKind::kReadRequest;
+  static constexpr const char* what = "GCS read request";
+  static constexpr auto columns() {
+    return std::tuple{column("req_id", &ReadRequest::req_id), column("shard", &ReadRequest::shard),
+                      column("kind", &ReadRequest::kind), column("table", &ReadRequest::table),
+                      column("key", &ReadRequest::key)};
+  }
+};
+
+struct Reply {
+  uint64_t req_id = 0;
+  uint64_t seq = 0;  // commit position of a write (0 for reads)
+  OpResult result;
+  static constexpr MsgKind kind = MsgKind::kReply;
+  static constexpr const char* what = "GCS reply";
+  static constexpr auto columns() {
+    return std::tuple{column("req_id", &Reply::req_id), column("seq", &Reply::seq),
+                      column("result", &Reply::result)};
+  }
+};
+
+struct Redirect {
+  uint64_t req_id = 0;
+  uint32_t shard = 0;
+  ChainConfig config;
+  static constexpr MsgKind kind = MsgKind::kRedirect;
+  static constexpr const char* what = "GCS redirect";
+  static constexpr auto columns() {
+    return std::tuple{column("req_id", &Redirect::req_id), column("shard", &Redirect::shard),
+                      column("config", &Redirect::config)};
+  }
+};
+
+struct Notify {
+  uint32_t shard = 0;
+  uint64_t seq = 0;  // version of the row (grows with every write to the shard)
+  TableId table = TableId::kTasks;
+  Bytes key;
+  bool present = false;
+  Bytes value;  // empty when not present
+  static constexpr MsgKind kind = MsgKind::kNotify;
+  static constexpr const char* what = "GCS notification";
+  static constexpr auto columns() {
+    return std::tuple{
+        column("shard", &Notify::shard),
+        column("seq", &Notify::seq),
+        column(
+            "table", &Notify::table,
+            +[](const TableId& t) { return is_valid_table(static_cast<uint8_t>(t)); }),
+        column("key", &Notify::key),
+        column("present", &Notify::present),
+        column("value", &Notify::value)};
+  }
+};
+
+struct Heartbeat {
+  std::vector<std::pair<uint32_t, ChainConfig>> configs;  // sender's view of every shard
+  static constexpr MsgKind kind = MsgKind::kHeartbeat;
+  static constexpr const char* what = "GCS heartbeat";
+  static constexpr auto columns() { return std::tuple{column("configs", &Heartbeat::configs)}; }
+};
+
+struct Forward {
+  uint32_t shard = 0;
+  uint64_t epoch = 0;
+  LogEntry entry;
+  static constexpr MsgKind kind = MsgKind::kForward;
+  static constexpr const char* what = "GCS forward";
+  static constexpr auto columns() {
+    return std::tuple{column("shard", &Forward::shard), column("epoch", &Forward::epoch),
+                      column("entry", &Forward::entry)};
+  }
+  /// A forward is never answered, so a bad op in it is simply refused.
+  Status check() const { return validate(entry.op); }
+};
+
+struct Ack {
+  uint32_t shard = 0;
+  uint64_t epoch = 0;
+  uint64_t committed = 0;  // cumulative: every seq <= committed is at the tail
+  static constexpr MsgKind kind = MsgKind::kAck;
+  static constexpr const char* what = "GCS ack";
+  static constexpr auto columns() {
+    return std::tuple{column("shard", &Ack::shard), column("epoch", &Ack::epoch),
+                      column("committed", &Ack::committed)};
+  }
+};
+
+struct SyncRequest {
+  uint32_t shard = 0;
+  uint64_t epoch = 0;
+  bool installed = false;  // false: the sender has no state yet (a joining spare)
+  uint64_t applied = 0;
+  static constexpr MsgKind kind = MsgKind::kSyncRequest;
+  static constexpr const char* what = "GCS sync request";
+  static constexpr auto columns() {
+    return std::tuple{column("shard", &SyncRequest::shard), column("epoch", &SyncRequest::epoch),
+                      column("installed", &SyncRequest::installed),
+                      column("applied", &SyncRequest::applied)};
+  }
+};
+
+struct StateTransfer {
+  uint32_t shard = 0;
+  uint64_t epoch = 0;
+  Bytes state;  // ReplicaState, see store.hpp
+  static constexpr MsgKind kind = MsgKind::kStateTransfer;
+  static constexpr const char* what = "GCS state transfer";
+  static constexpr auto columns() {
+    return std::tuple{column("shard", &StateTransfer::shard),
+                      column("epoch", &StateTransfer::epoch),
+                      column("state", &StateTransfer::state)};
+  }
+};
+
+/// The kind byte of a message, or an error for an empty / foreign message.
+Expected<MsgKind> peek_kind(std::span<const std::byte> msg);
+
+template <class M>
+constexpr MsgKind kind_of() {
+  if constexpr (requires { M::msg_kind; })
+    return M::msg_kind;  // (ReadRequest's `kind` is a field)
+  else
+    return M::kind;
+}
+
+/// The whole message, kind byte first.
+template <class M>
+requires requires {
+  M::what;
+}
+Bytes encode(const M& m) {
+  Writer w(64);
+  w.put<uint8_t>(static_cast<uint8_t>(kind_of<M>()));
+  put_record(w, m);
+  return w.take();
+}
+
+/// Checks the kind byte and positions a reader after it (messages.cpp).
+Status open_message(Reader& r, MsgKind want);
+
+template <class M>
+requires requires {
+  M::what;
+}
+Status decode(std::span<const std::byte> msg, M& m) {
+  Reader r(msg);
+  PRISM_RETURN_IF_ERROR(open_message(r, kind_of<M>()));
+  get_record(r, m);
+  PRISM_RETURN_IF_ERROR(r.finish(M::what));
+  if constexpr (requires { m.check(); }) return m.check();
+  return Status::ok();
+}
+
+/// encode(Forward{shard, epoch, entry}) without copying the entry.
+Bytes encode_forward(uint32_t shard, uint64_t epoch, const LogEntry& entry);
 
 }  // namespace prism::gcs

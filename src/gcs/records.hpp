@@ -41,9 +41,6 @@ template <>
 struct EnumNames<TaskState> {
   static constexpr std::array names{"pending", "running", "finished", "failed"};
 };
-inline const char* task_state_name(TaskState s) noexcept {
-  return enum_name(s);
-}
 
 /// Task table row: what ran, where, and its lineage (enough to re-run it).
 ///
@@ -119,9 +116,6 @@ template <>
 struct EnumNames<ActorState> {
   static constexpr std::array names{"pending", "alive", "restarting", "dead"};
 };
-inline const char* actor_state_name(ActorState s) noexcept {
-  return enum_name(s);
-}
 
 /// Actor table row, written by the actor's owner (the rank that created it).
 ///

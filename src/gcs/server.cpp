@@ -132,38 +132,55 @@ void GcsServer::redirect(int client, uint64_t req_id, int shard) {
 
 // ---- client requests --------------------------------------------------------
 
-Status GcsServer::handle_write(int src, std::span<const std::byte> msg) {
-  WriteRequest req;
+// The checks a client request passes before it is served: it decodes, its
+// shard exists and its keys belong there (`bad`: why not), and this rank
+// serves the shard in that role (the head for writes, the tail for reads;
+// else a Redirect) and is ready. Returns the replica, or nullptr when the
+// request was answered, or must be retried by the client (`st`).
+template <class Req>
+GcsServer::Replica* GcsServer::admit(int src, std::span<const std::byte> msg, Req& req,
+                                     bool at_head, Status& st,
+                                     const std::function<Status(const Req&)>& bad) {
   if (Status s = decode(msg, req); !s) {
     uint64_t id = 0;
     if (peek_req_id(msg, id)) reply(src, id, 0, OpResult::error(s));
-    return s;
+    st = s;
+    return nullptr;
   }
-  if (req.shard >= static_cast<uint32_t>(layout_.shards)) {
-    reply(src, req.req_id, 0,
-          {Errc::kInvalidArgument, "no shard " + std::to_string(req.shard), false, {}});
-    return Status::ok();
-  }
-  if (Status v = validate(req.op); !v) {
-    reply(src, req.req_id, 0, OpResult::error(v));
-    return Status::ok();
+  Status why = req.shard < static_cast<uint32_t>(layout_.shards)
+                   ? bad(req)
+                   : Status{Errc::kInvalidArgument, "no shard " + std::to_string(req.shard)};
+  if (!why) {
+    reply(src, req.req_id, 0, OpResult::error(why));
+    return nullptr;
   }
   const int shard = static_cast<int>(req.shard);
-  bool foreign = !req.op.key.empty() && layout_.shard_of(req.op.table, req.op.key) != shard;
-  for (const WriteOp& sub : req.op.ops)
-    foreign = foreign || layout_.shard_of(sub.table, sub.key) != shard;
-  if (foreign) {
-    reply(src, req.req_id, 0, {Errc::kInvalidArgument, "key does not belong to shard", false, {}});
-    return Status::ok();
-  }
   Replica* rep = replica(shard);
-  if (!rep || configs_[static_cast<size_t>(shard)].head() != rank_) {
+  const ChainConfig& cfg = configs_[static_cast<size_t>(shard)];
+  if (!rep || (at_head ? cfg.head() : cfg.tail()) != rank_) {
     redirect(src, req.req_id, shard);
-    return Status::ok();
+    return nullptr;
   }
-  if (!rep->installed || !fresh_view_)
-    return {Errc::kShutdown, "shard not ready here yet (client retries)"};
+  if (!rep->installed || !fresh_view_) {
+    st = {Errc::kShutdown, "shard not ready here yet (client retries)"};
+    return nullptr;
+  }
+  return rep;
+}
 
+Status GcsServer::handle_write(int src, std::span<const std::byte> msg) {
+  WriteRequest req;
+  Status st;
+  Replica* rep = admit<
+      WriteRequest>(src, msg, req, /*at_head=*/true, st, [&](const WriteRequest& q) {
+    PRISM_RETURN_IF_ERROR(validate(q.op));
+    const int shard = static_cast<int>(q.shard);
+    bool foreign = !q.op.key.empty() && layout_.shard_of(q.op.table, q.op.key) != shard;
+    for (const WriteOp& sub : q.op.ops)
+      foreign = foreign || layout_.shard_of(sub.table, sub.key) != shard;
+    return foreign ? Status{Errc::kInvalidArgument, "key does not belong to shard"} : Status::ok();
+  });
+  if (!rep) return st;
   auto [seen, done] = rep->store.seen(src, req.incarnation, req.req_id);
   if (seen == ShardStore::Seen::kStale) return dropped("stale duplicate request");
   if (seen == ShardStore::Seen::kDone) {
@@ -185,43 +202,18 @@ Status GcsServer::handle_write(int src, std::span<const std::byte> msg) {
 
 Status GcsServer::handle_read(int src, std::span<const std::byte> msg) {
   ReadRequest req;
-  if (Status s = decode(msg, req); !s) {
-    uint64_t id = 0;
-    if (peek_req_id(msg, id)) reply(src, id, 0, OpResult::error(s));
-    return s;
-  }
-  if (req.shard >= static_cast<uint32_t>(layout_.shards)) {
-    reply(src, req.req_id, 0,
-          {Errc::kInvalidArgument, "no shard " + std::to_string(req.shard), false, {}});
-    return Status::ok();
-  }
-  if (!is_valid_table(static_cast<uint8_t>(req.table))) {
-    reply(src, req.req_id, 0,
-          {Errc::kNotFound,
-           "unknown table " + std::to_string(static_cast<int>(req.table)),
-           false,
-           {}});
-    return Status::ok();
-  }
-  const int shard = static_cast<int>(req.shard);
-  if (req.kind == ReadKind::kGet) {
-    if (Status v = validate_key(req.table, req.key); !v) {
-      reply(src, req.req_id, 0, OpResult::error(v));
-      return Status::ok();
-    }
-    if (layout_.shard_of(req.table, req.key) != shard) {
-      reply(src, req.req_id, 0,
-            {Errc::kInvalidArgument, "key does not belong to shard", false, {}});
-      return Status::ok();
-    }
-  }
-  Replica* rep = replica(shard);
-  if (!rep || configs_[static_cast<size_t>(shard)].tail() != rank_) {
-    redirect(src, req.req_id, shard);
-    return Status::ok();
-  }
-  if (!rep->installed || !fresh_view_)
-    return {Errc::kShutdown, "shard not ready here yet (client retries)"};
+  Status st;
+  Replica* rep = admit<
+      ReadRequest>(src, msg, req, /*at_head=*/false, st, [&](const ReadRequest& q) {
+    if (!is_valid_table(static_cast<uint8_t>(q.table)))
+      return Status{Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(q.table))};
+    if (q.kind != ReadKind::kGet) return Status::ok();
+    PRISM_RETURN_IF_ERROR(validate_key(q.table, q.key));
+    return layout_.shard_of(q.table, q.key) == static_cast<int>(q.shard)
+               ? Status::ok()
+               : Status{Errc::kInvalidArgument, "key does not belong to shard"};
+  });
+  if (!rep) return st;
   reply(
       src, req.req_id, 0,
       req.kind == ReadKind::kGet ? rep->store.get(req.table, req.key) : rep->store.scan(req.table));

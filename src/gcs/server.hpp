@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -108,6 +109,9 @@ class GcsServer {
     uint64_t state_sent_us = 0;
   };
 
+  template <class Req>
+  Replica* admit(int src, std::span<const std::byte> msg, Req& req, bool at_head, Status& st,
+                 const std::function<Status(const Req&)>& bad);
   Status handle_write(int src, std::span<const std::byte> msg);
   Status handle_read(int src, std::span<const std::byte> msg);
   Status handle_heartbeat(int src, std::span<const std::byte> msg);

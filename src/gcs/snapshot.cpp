@@ -343,41 +343,26 @@ namespace {
 // an enum's value names are the group's attribute `<name>_names`. A column a
 // file lacks (written before the column existed) reads as its default.
 
-// Row i of column `name`, given as the rows' values.
+// The HDF5 type of a fixed-size value (`oid`: ObjectId's compound type).
 template <class T>
-struct H5Column;
+hid_t h5_type(hid_t oid) {
+  if constexpr (std::is_same_v<T, int32_t>) return H5T_NATIVE_INT32;
+  if constexpr (std::is_same_v<T, uint32_t>) return H5T_NATIVE_UINT32;
+  if constexpr (std::is_same_v<T, uint64_t>) return H5T_NATIVE_UINT64;
+  if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  return oid;
+}
 
-template <class T, hid_t (*Type)()>
-struct H5Scalar {
-  static Status write(hid_t g, const char* name, const std::vector<T>& v, hid_t) {
-    return write_array(g, name, Type(), v);
+// A column's values as datasets: fixed-size values as one array; the
+// specializations below for the rest.
+template <class T>
+struct H5Column {
+  static Status write(hid_t g, const char* name, const std::vector<T>& v, hid_t oid) {
+    static_assert(std::is_arithmetic_v<T> || std::is_same_v<T, ObjectId>);
+    return write_array(g, name, h5_type<T>(oid), v);
   }
-  static Status read(hid_t g, const char* name, std::vector<T>& v, hid_t) {
-    return read_array(g, name, Type(), v);
-  }
-};
-hid_t native_int32() {
-  return H5T_NATIVE_INT32;
-}
-hid_t native_uint32() {
-  return H5T_NATIVE_UINT32;
-}
-hid_t native_uint64() {
-  return H5T_NATIVE_UINT64;
-}
-template <>
-struct H5Column<int32_t> : H5Scalar<int32_t, native_int32> {};
-template <>
-struct H5Column<uint32_t> : H5Scalar<uint32_t, native_uint32> {};
-template <>
-struct H5Column<uint64_t> : H5Scalar<uint64_t, native_uint64> {};
-template <>
-struct H5Column<ObjectId> {  // oid: the compound (owner_rank, index, seq)
-  static Status write(hid_t g, const char* name, const std::vector<ObjectId>& v, hid_t oid) {
-    return write_array(g, name, oid, v);
-  }
-  static Status read(hid_t g, const char* name, std::vector<ObjectId>& v, hid_t oid) {
-    return read_array(g, name, oid, v);
+  static Status read(hid_t g, const char* name, std::vector<T>& v, hid_t oid) {
+    return read_array(g, name, h5_type<T>(oid), v);
   }
 };
 template <>
@@ -500,30 +485,59 @@ std::string first_dataset(const char* name) {
     return name;
 }
 
-template <class Tag>
-Status write_table(hid_t file, const SnapshotData& d, hid_t oid) {
-  using Record = typename Tag::Record;
-  const char* table = table_name(Tag::id);
-  Hid g = make_group(file, table);
-  if (!g.ok()) return h5_error(std::string("cannot create group ") + table);
-  const auto& rows = rows_of<Tag>(d);
-  std::vector<typename Tag::Key> keys;
-  for (const auto& row : rows) keys.push_back(row.first);
-  PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::write(g.get(), Tag::key_column, keys, oid));
+// Every snapshot column of `rows` (records, or shard descriptions) into group `g`.
+template <class Record>
+Status write_columns(hid_t g, const std::vector<const Record*>& rows, hid_t oid) {
   Status st;
   for_each_column<Record>([&](const auto& c) {
     using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
     if (!st || !c.snapshot) return;
     std::vector<T> col;
-    for (const auto& row : rows) col.push_back(row.second.*c.member);
-    st = H5Column<T>::write(g.get(), c.name, col, oid);
+    for (const Record* r : rows) col.push_back(r->*c.member);
+    st = H5Column<T>::write(g, c.name, col, oid);
+  });
+  return st;
+}
+
+// Fills every snapshot column of `rows` (sized already) from group `g`.
+template <class Record>
+Status read_columns(hid_t g, std::vector<Record*>& rows, hid_t oid, const char* table) {
+  Status st;
+  for_each_column<Record>([&](const auto& c) {
+    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
+    if (!st || !c.snapshot) return;
+    if (H5Lexists(g, first_dataset<T>(c.name).c_str(), H5P_DEFAULT) <= 0) return;  // older file
+    std::vector<T> col;
+    st = H5Column<T>::read(g, c.name, col, oid);
+    if (st && col.size() != rows.size())
+      st = bad_file(std::string(table) + " column " + c.name + " differs in length");
+    for (size_t i = 0; st && i < rows.size(); ++i) {
+      if (c.valid && !c.valid(col[i]))
+        st = bad_file(std::string("bad ") + table + " " + c.name);
+      else
+        rows[i]->*c.member = std::move(col[i]);
+    }
   });
   return st;
 }
 
 template <class Tag>
+Status write_table(hid_t file, const SnapshotData& d, hid_t oid) {
+  const char* table = table_name(Tag::id);
+  Hid g = make_group(file, table);
+  if (!g.ok()) return h5_error(std::string("cannot create group ") + table);
+  std::vector<typename Tag::Key> keys;
+  std::vector<const typename Tag::Record*> recs;
+  for (const auto& row : rows_of<Tag>(d)) {
+    keys.push_back(row.first);
+    recs.push_back(&row.second);
+  }
+  PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::write(g.get(), Tag::key_column, keys, oid));
+  return write_columns(g.get(), recs, oid);
+}
+
+template <class Tag>
 Status read_table(hid_t file, SnapshotData& d, hid_t oid) {
-  using Record = typename Tag::Record;
   const char* table = table_name(Tag::id);
   Hid g(H5Gopen2(file, table, H5P_DEFAULT), H5Gclose);
   if (!g.ok()) return bad_file(std::string("missing group ") + table);
@@ -531,48 +545,21 @@ Status read_table(hid_t file, SnapshotData& d, hid_t oid) {
   PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::read(g.get(), Tag::key_column, keys, oid));
   auto& rows = rows_of<Tag>(d);
   rows.assign(keys.size(), {});
-  for (size_t i = 0; i < keys.size(); ++i) rows[i].first = keys[i];
-  Status st;
-  for_each_column<Record>([&](const auto& c) {
-    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
-    if (!st || !c.snapshot) return;
-    if (H5Lexists(g.get(), first_dataset<T>(c.name).c_str(), H5P_DEFAULT) <= 0)
-      return;  // older file
-    std::vector<T> col;
-    st = H5Column<T>::read(g.get(), c.name, col, oid);
-    if (st && col.size() != rows.size())
-      st = bad_file(std::string(table) + " column " + c.name + " differs in length");
-    for (size_t i = 0; st && i < rows.size(); ++i) {
-      if (c.valid && !c.valid(col[i]))
-        st = bad_file(std::string("bad ") + table + " " + c.name);
-      else
-        rows[i].second.*c.member = std::move(col[i]);
-    }
-  });
-  return st;
+  std::vector<typename Tag::Record*> recs;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    rows[i].first = keys[i];
+    recs.push_back(&rows[i].second);
+  }
+  return read_columns(g.get(), recs, oid, table);
 }
 
-Status write_shard_info(hid_t file, const SnapshotData& d) {
+// The shards the rows came from: one row each, in group "shards".
+Status write_shard_info(hid_t file, const SnapshotData& d, hid_t oid) {
   Hid g = make_group(file, "shards");
   if (!g.ok()) return h5_error("cannot create group shards");
-  std::vector<int32_t> shard, source, chain;
-  std::vector<uint64_t> epoch, applied, committed, chain_offsets{0};
-  for (const auto& s : d.shard_info) {
-    shard.push_back(s.shard);
-    source.push_back(s.source_rank);
-    epoch.push_back(s.epoch);
-    applied.push_back(s.applied);
-    committed.push_back(s.committed);
-    chain.insert(chain.end(), s.chain.begin(), s.chain.end());
-    chain_offsets.push_back(chain.size());
-  }
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "shard", H5T_NATIVE_INT32, shard));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "source_rank", H5T_NATIVE_INT32, source));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "epoch", H5T_NATIVE_UINT64, epoch));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "applied", H5T_NATIVE_UINT64, applied));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "committed", H5T_NATIVE_UINT64, committed));
-  PRISM_RETURN_IF_ERROR(write_array(g.get(), "chain_offsets", H5T_NATIVE_UINT64, chain_offsets));
-  return write_array(g.get(), "chain", H5T_NATIVE_INT32, chain);
+  std::vector<const SnapshotShard*> rows;
+  for (const auto& s : d.shard_info) rows.push_back(&s);
+  return write_columns(g.get(), rows, oid);
 }
 
 }  // namespace
@@ -588,11 +575,9 @@ Status write_snapshot(const SnapshotData& d, const std::string& path) {
   PRISM_RETURN_IF_ERROR(write_int_attr(f, "replicas", d.replicas));
   PRISM_RETURN_IF_ERROR(write_array(f, "gcs_ranks", H5T_NATIVE_INT32, d.gcs_ranks));
   Hid oid_type = object_id_type();
-  PRISM_RETURN_IF_ERROR(write_shard_info(f, d));
-  Status st;
-  for_each_table([&](auto tag) {
-    if (st) st = write_table<decltype(tag)>(f, d, oid_type.get());
-  });
+  Status st = write_shard_info(f, d, oid_type.get());
+  for_each_table(
+      [&](auto tag) { st = st ? write_table<decltype(tag)>(f, d, oid_type.get()) : st; });
   PRISM_RETURN_IF_ERROR(st);
   if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) return h5_error("cannot flush " + path);
   return Status::ok();
@@ -610,29 +595,15 @@ Status write_snapshot(std::span<const GcsServer* const> servers, const std::stri
 
 namespace {
 
-Status read_shard_info(hid_t file, SnapshotData& d) {
+Status read_shard_info(hid_t file, SnapshotData& d, hid_t oid) {
   Hid g(H5Gopen2(file, "shards", H5P_DEFAULT), H5Gclose);
   if (!g.ok()) return bad_file("missing group shards");
-  std::vector<int32_t> shard, source, chain;
-  std::vector<uint64_t> epoch, applied, committed, off;
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "shard", H5T_NATIVE_INT32, shard));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "source_rank", H5T_NATIVE_INT32, source));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "epoch", H5T_NATIVE_UINT64, epoch));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "applied", H5T_NATIVE_UINT64, applied));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "committed", H5T_NATIVE_UINT64, committed));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "chain_offsets", H5T_NATIVE_UINT64, off));
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "chain", H5T_NATIVE_INT32, chain));
-  const size_t n = shard.size();
-  if (source.size() != n || epoch.size() != n || applied.size() != n || committed.size() != n)
-    return bad_file("shard columns differ in length");
-  PRISM_RETURN_IF_ERROR(check_offsets(off, n, chain.size(), "chain"));
-  for (size_t i = 0; i < n; ++i) {
-    SnapshotShard s{shard[i], source[i], epoch[i], applied[i], committed[i], {}};
-    s.chain.assign(chain.begin() + static_cast<std::ptrdiff_t>(off[i]),
-                   chain.begin() + static_cast<std::ptrdiff_t>(off[i + 1]));
-    d.shard_info.push_back(std::move(s));
-  }
-  return Status::ok();
+  std::vector<int32_t> shards;
+  PRISM_RETURN_IF_ERROR(read_array(g.get(), "shard", H5T_NATIVE_INT32, shards));
+  d.shard_info.assign(shards.size(), {});
+  std::vector<SnapshotShard*> rows;
+  for (auto& s : d.shard_info) rows.push_back(&s);
+  return read_columns(g.get(), rows, oid, "shards");
 }
 
 }  // namespace
@@ -654,11 +625,8 @@ Expected<SnapshotData> read_snapshot(const std::string& path) {
   PRISM_RETURN_IF_ERROR(read_int_attr(f, "replicas", d.replicas));
   PRISM_RETURN_IF_ERROR(read_array(f, "gcs_ranks", H5T_NATIVE_INT32, d.gcs_ranks));
   Hid oid_type = object_id_type();
-  PRISM_RETURN_IF_ERROR(read_shard_info(f, d));
-  Status st;
-  for_each_table([&](auto tag) {
-    if (st) st = read_table<decltype(tag)>(f, d, oid_type.get());
-  });
+  Status st = read_shard_info(f, d, oid_type.get());
+  for_each_table([&](auto tag) { st = st ? read_table<decltype(tag)>(f, d, oid_type.get()) : st; });
   PRISM_RETURN_IF_ERROR(st);
   return d;
 }

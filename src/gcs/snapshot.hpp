@@ -36,6 +36,14 @@ struct SnapshotShard {
   uint64_t committed = 0;  // rows may include writes up to `applied` unless source is the tail
   std::vector<int32_t> chain;
   friend bool operator==(const SnapshotShard&, const SnapshotShard&) = default;
+  static constexpr auto columns() {  // the "shards" group of a snapshot file
+    return std::tuple{column("shard", &SnapshotShard::shard),
+                      column("source_rank", &SnapshotShard::source_rank),
+                      column("epoch", &SnapshotShard::epoch),
+                      column("applied", &SnapshotShard::applied),
+                      column("committed", &SnapshotShard::committed),
+                      column("chain", &SnapshotShard::chain)};
+  }
 };
 
 /// All tables, rows sorted by key.

@@ -201,6 +201,7 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
 
   switch (op.kind) {
     case OpKind::kPut:
+    case OpKind::kInsert:  // validated: an insert is never on the tasks table
       visit_table(
           op.table,
           [&](auto tag) {
@@ -208,37 +209,20 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
             auto k = decode_key<Tag>(key_of());
             auto v = decode_record<Tag>(op.record);
             if (!k || !v) {  // validated before; defensive
-              result = {Errc::kInvalidArgument, "bad put", false, {}};
+              result = {Errc::kInvalidArgument, "bad row", false, {}};
               return;
             }
-            table<Tag>().put(*k, std::move(*v));
-            notify = present = true;
-            if (want_post) post = op.record;
-          },
-          [&] { result = unknown_table(op.table); });
-      break;
-
-    case OpKind::kInsert:  // validated: not the tasks table
-      visit_table(
-          op.table,
-          [&](auto tag) {
-            using Tag = decltype(tag);
-            auto k = decode_key<Tag>(key_of());
-            auto v = decode_record<Tag>(op.record);
-            if (!k || !v) {  // validated before; defensive
-              result = {Errc::kInvalidArgument, "bad insert", false, {}};
-              return;
-            }
-            if constexpr (!std::is_same_v<Tag, TaskTable>) {
-              if (const auto* have = table<Tag>().find(*k)) {
+            if constexpr (!std::is_same_v<Tag, TaskTable>) {  // (the task table's find covers runs)
+              const auto* have = op.kind == OpKind::kInsert ? table<Tag>().find(*k) : nullptr;
+              if (have) {
                 result = {Errc::kAlreadyExists, std::string(table_name(op.table)) + " key taken",
                           true, row_bytes<Tag>(*have)};
                 return;
               }
-              table<Tag>().put(*k, std::move(*v));
-              notify = present = true;
-              if (want_post) post = op.record;
             }
+            table<Tag>().put(*k, std::move(*v));
+            notify = present = true;
+            if (want_post) post = op.record;
           },
           [&] { result = unknown_table(op.table); });
       break;
@@ -258,44 +242,29 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
           [&] { result = unknown_table(op.table); });
       break;
 
-    case OpKind::kAddLocation: {
-      auto k = decode_key<ObjectTable>(key_of());
-      if (!k) {
-        result = OpResult::error(k.status());
-        break;
-      }
-      ObjectRecord* row = objects.find(*k);
+    case OpKind::kAddLocation:
+    case OpKind::kRemoveLocation: {
+      const bool add = op.kind == OpKind::kAddLocation;
+      auto k = decode_key<ObjectTable>(key_of());  // validated before
+      ObjectRecord* row = k ? objects.find(*k) : nullptr;
       bool changed = false;
-      if (!row) {
+      if (!row && k && add) {  // the first copy makes the row
         objects.put(*k, ObjectRecord{{}, op.size, op.owner});
         row = objects.find(*k);
         changed = true;
       }
-      auto it = std::lower_bound(row->locations.begin(), row->locations.end(), op.rank);
-      if (it == row->locations.end() || *it != op.rank) {
-        row->locations.insert(it, op.rank);
-        changed = true;
-      }
-      if (row->size == 0 && op.size != 0) row->size = op.size, changed = true;
-      if (row->owner < 0 && op.owner >= 0) row->owner = op.owner, changed = true;
-      notify = changed;
-      present = true;
-      if (want_post) post = row_bytes<ObjectTable>(*row);
-      break;
-    }
-
-    case OpKind::kRemoveLocation: {
-      auto k = decode_key<ObjectTable>(key_of());
-      ObjectRecord* row = k ? objects.find(*k) : nullptr;
       if (!row) {
         result = not_found(TableId::kObjects);
         break;
       }
-      auto it = std::lower_bound(row->locations.begin(), row->locations.end(), op.rank);
-      if (it != row->locations.end() && *it == op.rank) {
-        row->locations.erase(it);
-        notify = true;
-      }
+      auto& locs = row->locations;
+      auto it = std::lower_bound(locs.begin(), locs.end(), op.rank);
+      const bool listed = it != locs.end() && *it == op.rank;
+      if (add && !listed) locs.insert(it, op.rank), changed = true;
+      if (!add && listed) locs.erase(it), changed = true;
+      if (add && row->size == 0 && op.size != 0) row->size = op.size, changed = true;
+      if (add && row->owner < 0 && op.owner >= 0) row->owner = op.owner, changed = true;
+      notify = changed;
       present = true;
       if (want_post) post = row_bytes<ObjectTable>(*row);
       break;
