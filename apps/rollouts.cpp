@@ -159,7 +159,7 @@ void drive(const Options& o) {
   const auto t0 = Clock::now();
   while (started < static_cast<uint64_t>(std::min(inflight, o.episodes))) start_episode();
   std::vector<int> returns;  // in the order episodes finished
-  double cpu_us = 0, cpu_sum = 0, cpu_sq = 0;
+  double cpu_us = 0, cpu_sq = 0;  // CPU time of the episodes, and its square
   while (!running.empty()) {
     // Whichever episode finishes first, whatever its length.
     auto [done, rest] = prism::wait(running, 1);
@@ -168,8 +168,7 @@ void drive(const Options& o) {
       policy = learner.call(&Learner::learn).remote(r);  // the learner reads the episode itself
       const control::EpisodeGradient t = prism::get(r);  // the driver only logs it
       returns.push_back(t.length);
-      cpu_us += t.cpu_us;
-      cpu_sum += t.cpu_us, cpu_sq += t.cpu_us * t.cpu_us;
+      cpu_us += t.cpu_us, cpu_sq += t.cpu_us * t.cpu_us;
       if (started < static_cast<uint64_t>(o.episodes)) start_episode();
       const size_t n = returns.size();
       if (o.report > 0 && n % static_cast<size_t>(o.report) == 0)
@@ -183,7 +182,7 @@ void drive(const Options& o) {
 
   const size_t n = returns.size(), tenth = std::max<size_t>(1, n / 10);
   const double first = mean(returns, 0, tenth), final = mean(returns, n - tenth, n);
-  const double m = cpu_sum / static_cast<double>(n);
+  const double m = cpu_us / static_cast<double>(n);
   const double cv = std::sqrt(std::max(0.0, cpu_sq / static_cast<double>(n) - m * m)) / m;
   std::printf(
       "%zu episodes in %.3f s: %d updates, mean lag %.2f updates, episode CPU time CV %.2f, "

@@ -50,3 +50,13 @@ for app in sorted({r["app"] for r in rows}):
                             f'{r["speedup_min"]} {r["speedup_max"]} {r["bsp_efficiency"]} '
                             f'{r["prism_efficiency"]}\n')
             f.write("\n\n")  # gnuplot: one index per slot count
+
+# The same table in Markdown, as docs/benchmarks.md shows it.
+with open(f"{out}/summary.md", "w") as f:
+    f.write("| app | workers | CV | BSP wall s | Prism wall s | speed-up (range) "
+            "| BSP eff. | Prism eff. |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+    for r in rows:
+        f.write(f'| {r["app"]} | {r["slots"]} | {r["cv"]:g} | {r["bsp_wall_s"]:.3f} '
+                f'| {r["prism_wall_s"]:.3f} | **{r["speedup"]:.2f}x** '
+                f'({r["speedup_min"]:.2f}-{r["speedup_max"]:.2f}) '
+                f'| {r["bsp_efficiency"]:.2f} | {r["prism_efficiency"]:.2f} |\n')

@@ -13,7 +13,7 @@
 # is repeated, up to BSP_RETRIES times; runs.csv keeps the share it had.
 # Before each run it waits for the host to be quiet.
 #
-# Writes OUT_DIR/runs.csv (one row per run), summary.csv (medians, speed-up =
+# Writes OUT_DIR/runs.csv (one row per run), summary.csv and summary.md (medians, speed-up =
 # BSP wall time / Prism wall time), results.h5 (both, via csv_to_hdf5), and
 # bsp_rollouts.png and bsp_es.png (gnuplot).
 # Usage: benchmarks/bsp/sweep.sh [BUILD_DIR] [OUT_DIR]
