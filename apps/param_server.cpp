@@ -131,6 +131,9 @@ class DataWorker {
             .remote(std::vector<float>(from, from + static_cast<long>(per_shard)));
       }
     }
+    // One last call to every shard runs after this worker's pushes to it (one
+    // caller's calls run in order): when train() returns, its pushes are in.
+    for (auto& shard : shards_) prism::get(shard.call(&ParamShard::pushes).remote());
     return steps;
   }
 
