@@ -33,16 +33,17 @@ echo "app,program,slots,cv,rep,items,wall_s,work_s,final_return,foreign_share" >
 # USER_HZ = 100 per second): user, nice, system, irq, softirq, steal.
 cpu_busy_s() { awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100 }' /proc/stat; }
 
-# Waits (at most BSP_QUIET_WAIT_S seconds, default 600) until other
-# processes leave the cores alone: busy under max_foreign over 2 seconds.
+# Waits (at most BSP_QUIET_WAIT_S seconds, default 60; 0: not at all) until
+# other processes leave the cores alone: busy under max_foreign over 2 seconds.
 wait_quiet() {
-  local waited=0 b0 b1
+  local waited=0 b0 b1 limit=${BSP_QUIET_WAIT_S:-60}
+  [ "$limit" -gt 0 ] || return 0
   while :; do
     b0=$(cpu_busy_s); sleep 2; b1=$(cpu_busy_s)
     awk -v b0="$b0" -v b1="$b1" -v c="$cores" -v m="$max_foreign" \
       'BEGIN { exit !((b1 - b0) / (2 * c) <= m) }' && return 0
     waited=$((waited + 2))
-    [ "$waited" -lt "${BSP_QUIET_WAIT_S:-600}" ] || { echo "sweep: the host stays busy" >&2; return 0; }
+    [ "$waited" -lt "$limit" ] || { echo "sweep: the host stays busy" >&2; return 0; }
   done
 }
 
