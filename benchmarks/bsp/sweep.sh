@@ -107,6 +107,6 @@ if command -v gnuplot >/dev/null; then
 else
   echo "sweep: gnuplot not found (scripts/setup-deps.sh installs gnuplot-nox): no plots" >&2
 fi
-column -s, -t < "$out/summary.csv"
+cat "$out/summary.md"
 rm -f "$out/.run.log" "$out/.run.time"
 echo "sweep: $runs, $out/summary.csv, $out/results.h5, $out/bsp_*.png"
