@@ -34,6 +34,9 @@ run actors               mpirun -n 3 "$b/bench_actors"
 run actors_async_nodes1  mpirun -n 2 "$b/bench_actors" --only async
 # Dependent task graphs (stencil, chain, tree) against MPI doing the same graph.
 run task_graphs          mpirun -n 3 "$b/bench_task_graphs"
+# Allreduce between 4 actor-group members (one per node rank) against
+# MPI_Allreduce on the same ranks: 1 MiB, 100 MiB, 1 GiB.
+run collectives          mpirun -n 5 "$b/bench_collectives"
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
 fi

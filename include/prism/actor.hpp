@@ -307,6 +307,8 @@ class ActorCreator {
   ActorHandle<C> remote() const {
     return ActorHandle<C>(detail::create_actor(*ctor_, args_, opts_));
   }
+  const detail::ActorCtorInfo* ctor_info() const noexcept { return ctor_; }
+  const std::vector<detail::TaskArg>& encoded_args() const noexcept { return args_; }
 
  private:
   const detail::ActorCtorInfo* ctor_;

@@ -25,6 +25,11 @@ struct TaskOptions {
   std::string name = {};  ///< shown in errors and the timeline (default: the function's name)
   int node = -1;          ///< run on this node (0 .. num_nodes()-1); -1: the scheduler decides
   Placement placement = Placement::kDefault;
+  /// Above 0: an MPI task. The function runs on this many node ranks at
+  /// once, each rank holding the resources above, and the ranks share an
+  /// MPI communicator (prism::mpi::communicator(), prism/mpi.hpp). Rank 0's
+  /// return value is the result; any rank's exception fails the task.
+  int mpi_ranks = 0;
 };
 
 }  // namespace prism

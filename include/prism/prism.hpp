@@ -19,7 +19,9 @@
 
 #include "prism/actor.hpp"
 #include "prism/api.hpp"
+#include "prism/collective.hpp"
 #include "prism/errors.hpp"
+#include "prism/group.hpp"
 #include "prism/object_ref.hpp"
 #include "prism/options.hpp"
 #include "prism/remote.hpp"

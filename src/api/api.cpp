@@ -8,6 +8,8 @@
 
 #include "prism/actor.hpp"
 #include "prism/api.hpp"
+#include "prism/collective.hpp"
+#include "prism/group.hpp"
 #include "prism/remote.hpp"
 #include "runtime/node_runtime.hpp"
 
@@ -95,6 +97,27 @@ void kill_actor(const HandlePtr& actor) {
 
 HandlePtr named_actor(const std::string& name, const char* class_key) {
   return rt().named_actor(name, class_key);
+}
+
+std::vector<HandlePtr> create_actor_group(const ActorCtorInfo& ctor, std::vector<TaskArg> args,
+                                          const ActorOptions& options, size_t n) {
+  return rt().create_actor_group(ctor, std::move(args), options, n);
+}
+
+void run_collective(const CollectiveRequest& request) {
+  rt().run_collective(request);
+}
+
+int group_rank() {
+  return rt().group_rank();
+}
+
+int group_size() {
+  return rt().group_size();
+}
+
+void* group_communicator() {
+  return rt().group_communicator();
 }
 
 HandlePtr put_encoded(std::vector<std::byte> encoded, std::vector<HandlePtr> contained) {
@@ -188,3 +211,15 @@ int world_rank() {
 }
 
 }  // namespace prism
+
+namespace prism::collective {
+
+void check_block_sizes(const char* what, size_t big, size_t small) {
+  const auto n = static_cast<size_t>(detail::group_size());
+  if (big != n * small)
+    throw Error(std::string("prism::collective::") + what + ": the large buffer holds " +
+                std::to_string(big) + " elements, not size() x " + std::to_string(small) + " = " +
+                std::to_string(n * small));
+}
+
+}  // namespace prism::collective

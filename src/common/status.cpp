@@ -28,6 +28,8 @@ const char* errc_name(Errc code) noexcept {
       return "timeout";
     case Errc::kAlreadyExists:
       return "already exists";
+    case Errc::kAborted:
+      return "aborted";
     case Errc::kInternal:
       return "internal error";
   }

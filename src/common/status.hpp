@@ -26,9 +26,10 @@ enum class Errc {
   kTimeout,
   kInternal,
   kAlreadyExists,  // an insert found the key taken (e.g. an actor name)
+  kAborted,        // given up: a group broke while its members waited
 };
 /// The highest Errc value (decoders check codes against it).
-inline constexpr Errc kLastErrc = Errc::kAlreadyExists;
+inline constexpr Errc kLastErrc = Errc::kAborted;
 
 /// Short stable name of an error code, e.g. "malformed message".
 const char* errc_name(Errc code) noexcept;

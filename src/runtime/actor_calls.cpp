@@ -297,9 +297,34 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   la->track = spec.actor_name.empty() ? "actor " + actor_label(la->class_name, spec.id)
                                       : "actor '" + spec.actor_name + "' (" + la->class_name + ")";
   la->destroy = ctor->destroy;
-  la->instance = ctor->create(args);  // a throwing constructor fails the creation
   la->held = spec.held;
-  la->grant = pool_.keep_after_job(spec.held);  // held until the actor dies
+  if (spec.group.is_nil()) {
+    la->instance = ctor->create(args);            // a throwing constructor fails the creation
+    la->grant = pool_.keep_after_job(spec.held);  // held until the actor dies
+  } else {
+    // An actor group's member: it lives on the resources reserved for it,
+    // and joins its group here before its constructor runs (which may ask
+    // prism::collective::rank()).
+    auto reserved = take_reservation(spec.group, spec.group_index);
+    if (!reserved)
+      throw Error("no resources were reserved for member " + std::to_string(spec.group_index) +
+                  " of " + spec.group_label + " on rank " + std::to_string(layout_.world_rank));
+    la->held = reserved->demand;
+    la->grant = reserved->grant;
+    la->group = groups_->join(spec.group, spec.group_label,
+                              std::vector<int>(spec.group_nodes.begin(), spec.group_nodes.end()));
+    la->group_index = spec.group_index;
+    try {
+      MemberScope member(la->group.get(), la->group_index);
+      worker::WorkerPool::GpuScope gpus(la->grant.gpu_ids);
+      la->instance = ctor->create(args);
+    } catch (const std::exception& e) {
+      pool_.release_kept(la->held, la->grant);
+      break_group_everywhere(*la->group, "member " + std::to_string(la->group_index) + " (" +
+                                             la->class_name + "()) failed: " + e.what());
+      throw;
+    }
+  }
   // Its methods run on the CPUs it holds. One that holds none takes a CPU
   // slot per running method, like a task, unless it is threaded
   // (max_concurrency > 1): its threads are its own, as a process's would be.
@@ -328,6 +353,7 @@ void NodeRuntime::execute_actor_call(const std::shared_ptr<void>& context, actor
     ~CurrentActor() { tls_current_actor = saved; }
   } current(la->id);
   worker::WorkerPool::GpuScope gpus(la->grant.gpu_ids);
+  MemberScope member(la->group.get(), la->group_index);
   execute(*static_cast<TaskSpec*>(call.payload.get()), la);
 }
 
@@ -351,6 +377,9 @@ void NodeRuntime::reject_actor_call(actors::Call& call, const std::string& why) 
 void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr<void>& context) {
   auto la = std::static_pointer_cast<LocalActor>(context);
   std::string reason = actor_host_.death(id).value_or("ended");
+  if (la->group)  // its group's collectives cannot complete without it
+    break_group_everywhere(*la->group, "member " + std::to_string(la->group_index) + " (" +
+                                           la->class_name + ") ended: " + reason);
   scheduler::ResourceDemand none;
   none.num_cpus = 0;
   pool_.submit(

@@ -13,6 +13,7 @@ thread_local ObjectId tls_current_task;
 thread_local int64_t tls_not_own_us = 0;
 thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log = nullptr;
 thread_local ObjectId tls_current_actor;
+thread_local GroupMember tls_group_member;
 
 }  // namespace internal
 
@@ -51,14 +52,15 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
             engine_),
       objects_(static_cast<uint32_t>(layout_.world_rank)),
       scheduler_(layout_.world_rank, std::move(nodes)),
-      actor_host_({.start_runner = [this](const actors::ActorId&,
-                                          const std::shared_ptr<void>& c) { start_actor_runner(c); },
-                   .execute = [this](const actors::ActorId&, const std::shared_ptr<void>& c,
-                                     actors::Call& call) { execute_actor_call(c, call); },
-                   .reject = [this](actors::Call& call,
-                                    const std::string& why) { reject_actor_call(call, why); },
-                   .destroy = [this](const actors::ActorId& id,
-                                     const std::shared_ptr<void>& c) { destroy_actor(id, c); }}),
+      actor_host_(
+          {.start_runner = [this](const actors::ActorId&,
+                                  const std::shared_ptr<void>& c) { start_actor_runner(c); },
+           .execute = [this](const actors::ActorId&, const std::shared_ptr<void>& c,
+                             actors::Call& call) { execute_actor_call(c, call); },
+           .reject = [this](actors::Call& call,
+                            const std::string& why) { reject_actor_call(call, why); },
+           .destroy = [this](const actors::ActorId& id,
+                             const std::shared_ptr<void>& c) { destroy_actor(id, c); }}),
       timeline_(!config.timeline.empty()) {
   stats_.slots = static_cast<uint64_t>(pool_.slots());
   // The global scheduler lives on the first GCS rank (runtime/gcs_role.cpp).
@@ -91,6 +93,18 @@ NodeRuntime::Scope::~Scope() {
 }
 
 void NodeRuntime::start() {
+  // A member waiting for the others lends its CPU, as get() does: members
+  // sharing a node rank must not starve each other.
+  groups_ = std::make_unique<groups::GroupRegistry>(
+      layout_.world_rank, inter_node_,
+      groups::LocalGroup::WaitHooks{[this] {
+                                      if (worker::WorkerPool::current() == &pool_)
+                                        pool_.lend_slot();
+                                    },
+                                    [this] {
+                                      if (worker::WorkerPool::current() == &pool_)
+                                        pool_.reclaim_slot();
+                                    }});
   pool_.start();
   progress_thread_ = std::thread([this] {
     Scope scope(this);
@@ -191,6 +205,18 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       return;
     case MessageKind::kTaskResult:
       on_task_result(src, r);
+      return;
+    case MessageKind::kGroupReserve:
+      on_group_reserve(src, r);
+      return;
+    case MessageKind::kGroupReserveReply:
+      on_group_reserve_reply(src, r);
+      return;
+    case MessageKind::kGroupRelease:
+      on_group_release(r);
+      return;
+    case MessageKind::kGroupBroken:
+      on_group_broken(r);
       return;
     case MessageKind::kObjectStatusRequest:
       on_status_request(src, r);

@@ -26,9 +26,12 @@
 #include "common/block_pool.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
+#include "group/local_group.hpp"
+#include "group/placement.hpp"
 #include "object_store/object_store.hpp"
 #include "prism/actor.hpp"
 #include "prism/api.hpp"
+#include "prism/collective.hpp"
 #include "prism/detail/core.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/object_table.hpp"
@@ -135,6 +138,23 @@ class NodeRuntime {
   void set_actor_names(ActorNames names) { actor_names_ = std::move(names); }
   /// Kills the actors living here (shutdown: their destructors run).
   void kill_local_actors(const std::string& reason);
+
+  // ---- actor groups, collectives, MPI tasks (actor_groups.cpp,
+  // mpi_tasks.cpp; docs/mpi-interop.md) ----
+  /// n members placed at once (all or none; waits while they do not fit).
+  std::vector<detail::HandlePtr> create_actor_group(const detail::ActorCtorInfo& ctor,
+                                                    std::vector<detail::TaskArg> args,
+                                                    const ActorOptions& options, size_t n);
+  /// The calling member's part of a collective (a group member's method or
+  /// an MPI task's rank); Error outside one.
+  void run_collective(const detail::CollectiveRequest& request);
+  int group_rank() const;
+  int group_size() const;
+  /// The calling member's MPI communicator (an MPI_Comm*).
+  void* group_communicator();
+  /// How node ranks of a group meet (MPI); without one, a group's members
+  /// must share one node rank. Set before start(); must outlive the runtime.
+  void set_inter_node(groups::InterNode* inter) noexcept { inter_node_ = inter; }
 
   /// GPU ids held by the task running on the calling thread (empty if none).
   static std::vector<int> current_gpu_ids();
@@ -256,6 +276,40 @@ class NodeRuntime {
   // method of `actor` (a call).
   void execute(TaskSpec& spec, LocalActor* actor = nullptr);
   detail::InvokeResult construct_actor(TaskSpec& spec, std::span<const detail::ArgValue> args);
+
+  // Groups (actor_groups.cpp, mpi_tasks.cpp). Each member's resources are
+  // reserved on its node before anything is created there (two-phase:
+  // reserve everywhere or release everywhere and try again).
+  struct Reservation {
+    scheduler::ResourceDemand demand;
+    scheduler::ResourceGrant grant;
+  };
+  struct ReserveRound;
+  groups::InterNode* inter_node_ = nullptr;
+  std::unique_ptr<groups::GroupRegistry> groups_;  // made in start()
+  std::map<std::pair<ObjectId, uint32_t>, Reservation> reservations_;         // (mu_)
+  std::unordered_map<uint64_t, std::shared_ptr<ReserveRound>> reserve_rounds_;  // (mu_)
+  std::atomic<uint64_t> next_reserve_round_{1};
+  std::vector<int> reserve_group(const ObjectId& group, const std::string& label, size_t n,
+                                 const scheduler::ResourceDemand& each, groups::Spread how);
+  std::vector<std::pair<bool, int>> reserve_round(
+      const ObjectId& group, const scheduler::ResourceDemand& each,
+      const std::map<int, std::vector<uint32_t>>& by_node, const std::vector<int>& ask);
+  std::pair<bool, int> reserve_here(const ObjectId& group, const scheduler::ResourceDemand& each,
+                                    const std::vector<uint32_t>& members);
+  void release_here(const ObjectId& group, const std::vector<uint32_t>& members);
+  std::optional<Reservation> take_reservation(const ObjectId& group, uint32_t index);
+  void on_group_reserve(int src, Reader& r);
+  void on_group_reserve_reply(int src, Reader& r);
+  void on_group_release(Reader& r);
+  void on_group_broken(Reader& r);
+  /// Breaks `g` here and tells its other node ranks.
+  void break_group_everywhere(groups::LocalGroup& g, const std::string& reason);
+  PendingPtr new_member_task(std::string_view function, const ObjectId& group,
+                             const std::string& label, uint32_t index, std::vector<int32_t> nodes);
+  detail::HandlePtr submit_mpi_task(const detail::RemoteFunctionInfo& function,
+                                    std::vector<detail::TaskArg> args, const TaskOptions& options);
+  detail::InvokeResult run_mpi_rank(TaskSpec& spec, std::span<const detail::ArgValue> args);
 
   // Actors (actor_calls.cpp). A pending call depends on its actor's creation
   // object (the node it lives on) as if on an argument with this index.

@@ -29,6 +29,20 @@ extern thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log;
 // are ordered as its own (ActorHost's CallerId), and waiting for one of
 // them to its own actor runs them here.
 extern thread_local ObjectId tls_current_actor;
+// The group member running on this thread (an actor group member's method
+// or constructor, an MPI task's rank): whom prism::collective speaks for.
+struct GroupMember {
+  groups::LocalGroup* group = nullptr;
+  uint32_t index = 0;
+};
+extern thread_local GroupMember tls_group_member;
+struct MemberScope {  // sets tls_group_member while it lives
+  GroupMember saved = tls_group_member;
+  MemberScope(groups::LocalGroup* g, uint32_t index) { tls_group_member = {g, index}; }
+  ~MemberScope() { tls_group_member = saved; }
+  MemberScope(const MemberScope&) = delete;
+  MemberScope& operator=(const MemberScope&) = delete;
+};
 
 inline ObjectId to_id(const detail::ObjectIdPod& p) {
   return {p.owner_rank, p.index, p.seq};
@@ -92,6 +106,8 @@ struct NodeRuntime::LocalActor {
   scheduler::ResourceDemand held;  // kept from the creation job for the actor's life
   scheduler::ResourceGrant grant;
   scheduler::ResourceDemand runner;  // what each of its running methods takes
+  std::shared_ptr<groups::LocalGroup> group;  // an actor group's member: its group here
+  uint32_t group_index = 0;
 };
 
 // A submitted task not finished yet.

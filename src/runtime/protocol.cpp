@@ -6,6 +6,7 @@ namespace prism::runtime {
 namespace {
 
 constexpr size_t kMaxArgs = 1024;
+constexpr size_t kMaxGroupMembers = 1 << 20;
 
 void encode_location(const RemoteLocation& l, Writer& w) {
   w.put(l.holder);
@@ -183,6 +184,14 @@ void encode_task(const TaskSpec& t, Writer& w) {
       w.put_string(t.actor_name);
       break;
   }
+  w.put<uint8_t>(t.group.is_nil() ? 0 : 1);
+  if (!t.group.is_nil()) {
+    encode_object_id(t.group, w);
+    w.put<uint32_t>(t.group_index);
+    w.put<uint32_t>(static_cast<uint32_t>(t.group_nodes.size()));
+    for (int32_t n : t.group_nodes) w.put<int32_t>(n);
+    w.put_string(t.group_label);
+  }
 }
 
 Status decode_task(Reader& r, TaskSpec& t) {
@@ -247,6 +256,19 @@ Status decode_task(Reader& r, TaskSpec& t) {
         return {Errc::kMalformedMessage, "actor creation: max_concurrency 0"};
       break;
   }
+  const auto in_group = r.get<uint8_t>();
+  if (in_group > 1 || (in_group == 1 && t.kind == TaskKind::kActorCall))
+    return {Errc::kMalformedMessage, "task spec: bad group flag"};
+  if (in_group == 1) {
+    t.group = decode_object_id(r);
+    t.group_index = r.get<uint32_t>();
+    const auto n = r.get<uint32_t>();
+    if (!r.ok() || n == 0 || n > kMaxGroupMembers || t.group_index >= n || t.group.is_nil())
+      return {Errc::kMalformedMessage, "task spec: bad group (" + std::to_string(n) + " members)"};
+    t.group_nodes.resize(n);
+    for (auto& node : t.group_nodes) node = r.get<int32_t>();
+    t.group_label = r.get_string();
+  }
   if (!r.ok()) return r.finish("task spec");
   if (t.id.is_nil() || t.function.empty())
     return {Errc::kMalformedMessage, "task spec: nil id or empty function name"};
@@ -306,6 +328,14 @@ Status decode_object_value(Reader& r, ObjectValue& v) {
       break;
   }
   return r.ok() ? Status::ok() : r.finish("object value");
+}
+
+void encode_resource_demand(const scheduler::ResourceDemand& d, Writer& w) {
+  encode_demand(d, w);
+}
+
+Status decode_resource_demand(Reader& r, scheduler::ResourceDemand& d) {
+  return decode_demand(r, d);
 }
 
 }  // namespace prism::runtime

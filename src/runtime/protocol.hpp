@@ -52,6 +52,10 @@ enum class MessageKind : uint8_t {
   kActorDied = 0x14,            // the actor's node -> its owner: it is gone (reason)
   kForwardObject = 0x15,        // owner -> a task's executor: send its result to `dst` too
   kForwardFailed = 0x16,        // executor -> owner: that task was done already: you send it
+  kGroupReserve = 0x17,         // group creator -> node: reserve these members' resources (all or none)
+  kGroupReserveReply = 0x18,    // node -> creator: reserved or not, and how many more would fit
+  kGroupRelease = 0x19,         // creator -> node: drop these reservations (the round failed)
+  kGroupBroken = 0x1A,          // a member's node -> the group's other nodes: it broke (reason)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -138,6 +142,14 @@ struct TaskSpec {
   scheduler::ResourceDemand held;
   uint32_t max_concurrency = 1;
   std::string actor_name;
+  // A group member (docs/mpi-interop.md): an actor group's member
+  // (kActorCreation) or an MPI task's rank (kFunction). It runs on resources
+  // reserved for it on its node (`resources` is then empty); its group's id,
+  // its index and every member's node.
+  ObjectId group;
+  uint32_t group_index = 0;
+  std::vector<int32_t> group_nodes;
+  std::string group_label;  // "actor group of 4 Worker (group:0.7)", for errors
 };
 
 /// What an actor's owner learns about it (the GCS actor table's row).
@@ -195,6 +207,9 @@ void encode_task_result(const ObjectId& id, const ObjectValue& v,
 
 void encode_object_value(const ObjectValue& v, Writer& w);
 [[nodiscard]] Status decode_object_value(Reader& r, ObjectValue& v);
+
+void encode_resource_demand(const scheduler::ResourceDemand& d, Writer& w);
+[[nodiscard]] Status decode_resource_demand(Reader& r, scheduler::ResourceDemand& d);
 
 void encode_object_id(const ObjectId& id, Writer& w);
 ObjectId decode_object_id(Reader& r);

@@ -14,6 +14,7 @@
 #include "common/log.hpp"
 #include "prism/api.hpp"
 #include "gcs/layout.hpp"
+#include "group/mpi_inter_node.hpp"
 #include "runtime/gcs_agent.hpp"
 #include "runtime/gcs_role.hpp"
 #include "runtime/layout.hpp"
@@ -229,6 +230,10 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
 
+  // Collective over every rank, so made here for all of them: the MPI side
+  // of actor groups and MPI tasks (docs/mpi-interop.md).
+  groups::MpiInterNode inter_node(MPI_COMM_WORLD);
+
   const int64_t job_start = runtime::Timeline::now_us();
   int exit_code = 0;
   if (layout->is_node()) {
@@ -241,6 +246,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     runtime::NodeRuntime rt(*config, **transport, *layout, std::move(nodes), topology.get(),
                             host_spin);
     runtime::attach_gcs_agent(rt, gcs_agent);
+    rt.set_inter_node(&inter_node);
     // Threads without a Scope (ones the driver starts, pool threads polling
     // between jobs) use this rank's runtime: their API calls work and the refs
     // they drop are released (before, such releases were silently skipped).

@@ -275,7 +275,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
     detail::InvokeResult out;
     switch (spec.kind) {
       case TaskKind::kFunction:
-        out = spec.fn->invoke(spec.fn->fn, args);
+        out = spec.group.is_nil() ? spec.fn->invoke(spec.fn->fn, args) : run_mpi_rank(spec, args);
         break;
       case TaskKind::kActorCreation:
         out = construct_actor(spec, args);
@@ -291,6 +291,22 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   } catch (...) {
     error = "unknown exception [node " + std::to_string(layout_.world_rank) + "]";
   }
+  // A failed method of an actor group's member breaks its group: the others'
+  // collectives would wait for it forever.
+  if (!error.empty() && actor && actor->group)
+    break_group_everywhere(*actor->group, "member " + std::to_string(actor->group_index) + " (" +
+                                              spec.name + ") failed: " + error);
+  // So does an MPI task's rank that failed before it met the others (say,
+  // fetching an argument); after the meeting this changes nothing.
+  if (!error.empty() && !actor && !spec.group.is_nil() && spec.kind == TaskKind::kFunction)
+    break_group_everywhere(
+        *groups_->join(spec.group, spec.group_label,
+                       std::vector<int>(spec.group_nodes.begin(), spec.group_nodes.end())),
+        "rank " + std::to_string(spec.group_index) + " failed: " + error);
+  // A member that failed before it took its reservation gives it back.
+  if (!error.empty() && !spec.group.is_nil() && spec.kind != TaskKind::kActorCall)
+    if (auto r = take_reservation(spec.group, spec.group_index))
+      pool_.release_kept(r->demand, r->grant);
   const int64_t t1 = Timeline::now_us();
   const int64_t own_us = std::max<int64_t>(0, t1 - t0 - tls_not_own_us);
   tls_not_own_us = outer_not_own_us + (t1 - t0);  // run inline: not the outer task's own work

@@ -27,6 +27,10 @@ NodeRuntime::PendingPtr NodeRuntime::new_task(std::string_view function) {
 detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function,
                                       std::vector<detail::TaskArg> args,
                                       const TaskOptions& options) {
+  if (options.mpi_ranks < 0)
+    throw Error("task '" + function.name + "': mpi_ranks must be 0 (a plain task) or more, not " +
+                std::to_string(options.mpi_ranks));
+  if (options.mpi_ranks > 0) return submit_mpi_task(function, std::move(args), options);
   auto task = new_task(function.name);
   task->spec.fn = &function;
   task->spec.name = options.name.empty() ? function.name : options.name;

@@ -304,6 +304,27 @@ void WorkerPool::release_kept(const scheduler::ResourceDemand& part,
   engine_.notify(transport::ProgressEngine::kWork, 1);  // a queued job may fit now
 }
 
+std::optional<scheduler::ResourceGrant> WorkerPool::try_reserve(
+    const scheduler::ResourceDemand& demand) {
+  std::lock_guard lk(mu_);
+  return ledger_.try_acquire(demand);
+}
+
+int WorkerPool::room_for(const scheduler::ResourceDemand& each, int limit) const {
+  std::lock_guard lk(mu_);
+  // Take and give back on the real ledger (it knows how GPUs share), under
+  // one lock hold: nobody sees the trial.
+  auto& ledger = const_cast<scheduler::ResourceLedger&>(ledger_);
+  std::vector<scheduler::ResourceGrant> taken;
+  while (static_cast<int>(taken.size()) < limit) {
+    auto g = ledger.try_acquire(each);
+    if (!g) break;
+    taken.push_back(std::move(*g));
+  }
+  for (const auto& g : taken) ledger.release(each, g);
+  return static_cast<int>(taken.size());
+}
+
 WorkerPool::GpuScope::GpuScope(const std::vector<int>& ids) : outer_(std::move(tls_gpu_ids)) {
   tls_gpu_ids = ids;
 }

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -93,6 +94,13 @@ class WorkerPool {
   scheduler::ResourceGrant keep_after_job(const scheduler::ResourceDemand& part);
   /// Returns what keep_after_job kept (the actor died). Thread-safe.
   void release_kept(const scheduler::ResourceDemand& part, const scheduler::ResourceGrant& grant);
+
+  /// Takes `demand` from the ledger now, for no job (a group member's
+  /// reservation, docs/mpi-interop.md), if all of it is free; give it back
+  /// with release_kept. Thread-safe.
+  std::optional<scheduler::ResourceGrant> try_reserve(const scheduler::ResourceDemand& demand);
+  /// How many reservations of `each` would succeed now (at most `limit`).
+  int room_for(const scheduler::ResourceDemand& each, int limit) const;
 
   /// While it lives, the calling thread's job sees `ids` as its GPUs
   /// (current_gpu_ids): an actor's methods see the GPUs the actor holds.
