@@ -30,6 +30,12 @@ struct TaskOptions {
   /// MPI communicator (prism::mpi::communicator(), prism/mpi.hpp). Rank 0's
   /// return value is the result; any rank's exception fails the task.
   int mpi_ranks = 0;
+  /// Times the task runs again when a run is lost to a system fault (the
+  /// node rank running it dies), as in Ray (default 3); 0: never.
+  int max_retries = 3;
+  /// Also run it again (up to max_retries times) when it throws. A retried
+  /// task's result is delivered once: the last attempt's.
+  bool retry_exceptions = false;
 };
 
 }  // namespace prism

@@ -166,6 +166,14 @@ const std::vector<OptionDef>& option_defs() {
               "plain tasks that may wait on their submitter's node before it spills (0: by "
               "expected wait, ~20 us of queued work and at least one task per CPU slot)",
               "0", 0, 1 << 20, &Config::local_queue),
+      int_opt("node-timeout-ms",
+              "a node rank silent this long is lost: its tasks run elsewhere (docs/fault-tolerance.md; "
+              "0: never declared lost)",
+              "3000", 0, 3600000, &Config::node_timeout_ms),
+      str_opt("exit-code-file",
+              "the driver's rank writes the job's exit code here as it ends (prism-run "
+              "--survive-node-loss returns it: mpirun then reports 0)",
+              "", &Config::exit_code_file),
       int_opt("heartbeat-us",
               "a busy node rank reports its load to the global scheduler at most this often",
               "1000", 10, 10000000, &Config::heartbeat_us),

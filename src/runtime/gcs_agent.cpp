@@ -638,6 +638,7 @@ void attach_gcs_agent(NodeRuntime& rt, GcsAgent& agent) {
   NodeRuntime::Observer o;
   // The actor table is written whether or not lineage is recorded.
   o.actor_changed = [&agent](const ActorEvent& e) { agent.on_actor_changed(e); };
+  o.node_lost = [&agent](int rank) { agent.on_node_lost(rank); };
   if (agent.records_lineage()) {
     o.task_dispatched = [&agent](const TaskSpec& spec, int node) {
       agent.on_task_dispatched(spec, node);

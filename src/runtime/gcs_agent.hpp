@@ -179,6 +179,9 @@ class GcsAgent {
   void subscribe_object_locations(const ObjectId& id, ObjectCallback on_change,
                                   DoneCallback done = {});
   void unsubscribe_object_locations(const ObjectId& id, DoneCallback done = {});
+  /// Node rank `rank` was lost: its row in the node table says alive=false
+  /// from now on (written asynchronously: read, then put).
+  void on_node_lost(int rank);
   /// Calls `on_death` whenever a node is declared dead. Callbacks add up.
   void subscribe_node_deaths(NodeDeathCallback on_death, DoneCallback done = {});
   /// Calls `done` once every event recorded before this call is committed

@@ -70,6 +70,19 @@ void GcsAgent::flush(DoneCallback done) {
 
 // ---- the node table -------------------------------------------------------------
 
+void GcsAgent::on_node_lost(int rank) {
+  post([this, rank](gcs::GcsClient& c) {
+    const gcs::NodeRank key = static_cast<gcs::NodeRank>(rank);
+    c.get<gcs::NodeTable>(key, [this, key](Expected<gcs::NodeRecord> row) {
+      gcs::NodeRecord rec = row ? std::move(*row) : gcs::NodeRecord{};
+      rec.alive = false;
+      client_.put<gcs::NodeTable>(key, rec, [key](Status st) {
+        if (!st) PRISM_LOG_WARN("GCS agent: node {} death: {}", key, st.to_string());
+      });
+    });
+  });
+}
+
 void GcsAgent::heartbeat(uint64_t now) {
   if (now < next_heartbeat_us_) return;
   next_heartbeat_us_ = now + opt_.heartbeat_interval_us;

@@ -125,6 +125,13 @@ void GcsRole::on_message(int src, std::span<const std::byte> msg) {
   if (global_scheduler_ && (kind == MessageKind::kSpillTask || kind == MessageKind::kSpillTasks))
     return on_spill_task(src, msg);
   if (global_scheduler_ && kind == MessageKind::kNodeLoad) return on_node_load(src, msg);
+  if (kind == MessageKind::kNodeLost) {  // from the driver's rank (docs/fault-tolerance.md)
+    const auto rank = r.get<int32_t>();
+    if (!r.ok()) return;
+    lost_any_ = true;
+    if (global_scheduler_) global_scheduler_->mark_lost(rank);
+    return;
+  }
   PRISM_LOG_WARN("GCS rank {}: dropped a message of kind {} from rank {} ({} bytes)",
                  layout_.world_rank, static_cast<int>(kind), src, msg.size());
 }

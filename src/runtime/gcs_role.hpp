@@ -53,6 +53,9 @@ class GcsRole {
   /// file (config.gcs_snapshot) before it returns.
   int run();
   const GcsRoleStats& stats() const noexcept { return stats_; }
+  /// Whether the driver's rank reported a node rank lost (shutdown then
+  /// skips the MPI collectives, which would wait for it forever).
+  bool lost_any() const noexcept { return lost_any_; }
 
  private:
   void on_message(int src, std::span<const std::byte> msg);
@@ -86,6 +89,7 @@ class GcsRole {
   GcsRoleStats stats_;
   std::unique_ptr<scheduler::GlobalScheduler> global_scheduler_;  // first GCS rank only
   bool stop_ = false;
+  bool lost_any_ = false;
   int exit_code_ = 0;
 };
 

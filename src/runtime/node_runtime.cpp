@@ -63,6 +63,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
                              const std::shared_ptr<void>& c) { destroy_actor(id, c); }}),
       timeline_(!config.timeline.empty()) {
   stats_.slots = static_cast<uint64_t>(pool_.slots());
+  lost_ = std::vector<std::atomic<bool>>(static_cast<size_t>(std::max(1, layout_.world_size)));
   // The global scheduler lives on the first GCS rank (runtime/gcs_role.cpp).
   if (config.global_scheduler && !layout_.gcs_ranks.empty() && layout_.num_nodes > 1) {
     global_scheduler_ = layout_.gcs_ranks.front();
@@ -106,6 +107,7 @@ void NodeRuntime::start() {
                                         pool_.reclaim_slot();
                                     }});
   pool_.start();
+  start_heartbeats();
   progress_thread_ = std::thread([this] {
     Scope scope(this);
     engine_.run();
@@ -114,6 +116,7 @@ void NodeRuntime::start() {
 
 void NodeRuntime::stop() {
   if (stopped_.exchange(true)) return;
+  if (heartbeats_) heartbeats_->stop();
   engine_.stop();
   const size_t dropped = pool_.stop();
   if (dropped) PRISM_LOG_WARN("shutdown dropped {} queued tasks", dropped);
@@ -124,6 +127,9 @@ void NodeRuntime::stop() {
 }
 
 Status NodeRuntime::send(int dst, const Writer& w) {
+  if (lost_any_.load(std::memory_order_relaxed) && dst >= 0 &&
+      static_cast<size_t>(dst) < lost_.size() && lost_[static_cast<size_t>(dst)].load())
+    return {Errc::kTransport, "rank " + std::to_string(dst) + " was lost"};
   auto& buf = const_cast<Writer&>(w).buffer();
   return transport_.send(dst, buf);
 }
@@ -133,7 +139,7 @@ void NodeRuntime::broadcast_shutdown(int exit_code) {
   w.put(MessageKind::kShutdown);
   w.put<int32_t>(exit_code);
   for (int r = 0; r < layout_.world_size; ++r) {
-    if (r == layout_.world_rank) continue;
+    if (r == layout_.world_rank || lost_[static_cast<size_t>(r)].load()) continue;
     if (Status st = send(r, w); !st) PRISM_LOG_ERROR("shutdown to rank {}: {}", r, st.to_string());
   }
   shutdown_code_ = exit_code;
@@ -218,6 +224,16 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kGroupBroken:
       on_group_broken(r);
       return;
+    case MessageKind::kAlive:
+      if (heartbeats_) heartbeats_->heard(src);
+      return;
+    case MessageKind::kNodeLost: {
+      const auto rank = r.get<int32_t>();
+      const std::string why = r.get_string();
+      if (!r.finish("node lost")) return;
+      node_lost(rank, why);
+      return;
+    }
     case MessageKind::kObjectStatusRequest:
       on_status_request(src, r);
       return;

@@ -28,6 +28,7 @@
 #include "common/ids.hpp"
 #include "group/local_group.hpp"
 #include "group/placement.hpp"
+#include "membership/liveness.hpp"
 #include "object_store/object_store.hpp"
 #include "prism/actor.hpp"
 #include "prism/api.hpp"
@@ -87,6 +88,7 @@ class NodeRuntime {
     std::function<void(const ObjectId&, uint64_t size)> object_sealed;  // stored on this rank
     std::function<void(const ObjectId&)> object_freed;                  // dropped from this rank
     std::function<void(const ActorEvent&)> actor_changed;  // an actor this rank owns
+    std::function<void(int rank)> node_lost;  // the driver's rank declared it lost
   };
   void set_observer(Observer observer) { observer_ = std::move(observer); }
   const ClusterLayout& layout() const noexcept { return layout_; }
@@ -155,6 +157,16 @@ class NodeRuntime {
   /// How node ranks of a group meet (MPI); without one, a group's members
   /// must share one node rank. Set before start(); must outlive the runtime.
   void set_inter_node(groups::InterNode* inter) noexcept { inter_node_ = inter; }
+
+  // ---- lost node ranks (failures.cpp, docs/fault-tolerance.md) ----
+  /// Node rank `rank` is gone: its tasks run elsewhere (or fail), what it
+  /// held or owned fails with an error naming it, its actors are dead. The
+  /// driver's rank tells every other rank. Idempotent.
+  void node_lost(int rank, const std::string& why);
+  /// Whether any rank of the job was lost (shutdown then skips the MPI
+  /// collectives, which would wait for it forever).
+  bool lost_any() const noexcept { return lost_any_.load(); }
+  std::vector<int> lost_ranks() const;
 
   /// GPU ids held by the task running on the calling thread (empty if none).
   static std::vector<int> current_gpu_ids();
@@ -264,7 +276,17 @@ class NodeRuntime {
   void dispatch_ahead_locked(PendingPtr task);
   void retire_task_locked(const ObjectId& id, bool failed, int executor);
   void deliver_result_locked(const ObjectId& id, ObjectValue v,
-                             std::vector<detail::HandlePtr> contained);
+                             std::vector<detail::HandlePtr> contained, uint32_t attempt = 0);
+  // Failures (failures.cpp, docs/fault-tolerance.md): the owner runs a task
+  // again when a run was lost with its node rank, or threw and the task
+  // retries exceptions, while it has retries left. True if it went again.
+  bool retry_locked(const ObjectId& id, const ObjectValue& v, const std::string& lost = {});
+  void redispatch_locked(PendingPtr task);
+  void node_lost_locked(int rank, const std::string& why);
+  void start_heartbeats();
+  std::unique_ptr<membership::Heartbeats> heartbeats_;
+  std::vector<std::atomic<bool>> lost_;  // by world rank
+  std::atomic<bool> lost_any_{false};
   void unpin_task_refs_locked(const PendingTask& task);
   void fail_unsent_locked(const PendingTask& task, std::string why);
   void flush_spills();

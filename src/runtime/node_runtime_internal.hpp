@@ -122,6 +122,9 @@ struct NodeRuntime::PendingTask {
   bool report_when_done = false;      // Observer::task_done, not dispatched + finished
   worker::WorkerPool::Ticket queued;  // queued here: a get() may run it inline
   std::string arg_error;              // set when an argument's task failed: this one never runs
+  uint32_t retries_left = 0;          // runs left after a lost or (retry_exceptions) failed one
+  std::vector<int> forwards;          // nodes its executor was asked to forward the result to
+  bool retry_exceptions = false;
 };
 
 }  // namespace prism::runtime

@@ -65,6 +65,13 @@ class ObjectTable {
     return true;
   }
   size_t size() const noexcept { return window_live_ + others_.size(); }
+  /// Calls f(id, entry) for every entry (rare: a node rank was lost).
+  template <class F>
+  void for_each(F&& f) {
+    for (size_t i = 0; i < window_.size(); ++i)
+      if (window_[i]) f(ObjectId{self_, 0, base_ + i}, window_[i]);
+    for (auto& [id, p] : others_) f(id, p);
+  }
 
  private:
   bool windowed(const ObjectId& id) const noexcept {

@@ -192,6 +192,7 @@ void encode_task(const TaskSpec& t, Writer& w) {
     for (int32_t n : t.group_nodes) w.put<int32_t>(n);
     w.put_string(t.group_label);
   }
+  w.put<uint32_t>(t.attempt);
 }
 
 Status decode_task(Reader& r, TaskSpec& t) {
@@ -269,6 +270,7 @@ Status decode_task(Reader& r, TaskSpec& t) {
     for (auto& node : t.group_nodes) node = r.get<int32_t>();
     t.group_label = r.get_string();
   }
+  t.attempt = r.get<uint32_t>();
   if (!r.ok()) return r.finish("task spec");
   if (t.id.is_nil() || t.function.empty())
     return {Errc::kMalformedMessage, "task spec: nil id or empty function name"};
@@ -276,22 +278,25 @@ Status decode_task(Reader& r, TaskSpec& t) {
 }
 
 void encode_task_result(const ObjectId& id, const ObjectValue& v,
-                        std::span<const ObjectId> contained, Writer& w) {
+                        std::span<const ObjectId> contained, Writer& w, uint32_t attempt) {
   w.put(MessageKind::kTaskResult);
   encode_object_id(id, w);
   encode_object_value(v, w);
   w.put(static_cast<uint32_t>(contained.size()));
   for (const auto& rid : contained) encode_object_id(rid, w);
+  w.put<uint32_t>(attempt);
 }
 
 Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v,
-                          std::vector<ObjectId>& contained) {
+                          std::vector<ObjectId>& contained, uint32_t* attempt) {
   id = decode_object_id(r);
   PRISM_RETURN_IF_ERROR(decode_object_value(r, v));
   const auto n = r.get<uint32_t>();
   if (n > kMaxContainedRefs)
     return {Errc::kMalformedMessage, "task result: " + std::to_string(n) + " contained refs"};
   for (uint32_t i = 0; i < n && r.ok(); ++i) contained.push_back(decode_object_id(r));
+  const auto a = r.get<uint32_t>();
+  if (attempt) *attempt = a;
   return r.finish("task result");
 }
 
@@ -306,6 +311,7 @@ void encode_object_value(const ObjectValue& v, Writer& w) {
       break;
     case ObjectValue::Kind::kError:
       w.put_string(v.error);
+      w.put<uint8_t>(v.task_exception ? 1 : 0);
       break;
   }
 }
@@ -325,6 +331,7 @@ Status decode_object_value(Reader& r, ObjectValue& v) {
       break;
     case ObjectValue::Kind::kError:
       v.error = r.get_string();
+      v.task_exception = r.get<uint8_t>() != 0;
       break;
   }
   return r.ok() ? Status::ok() : r.finish("object value");

@@ -56,6 +56,8 @@ enum class MessageKind : uint8_t {
   kGroupReserveReply = 0x18,    // node -> creator: reserved or not, and how many more would fit
   kGroupRelease = 0x19,         // creator -> node: drop these reservations (the round failed)
   kGroupBroken = 0x1A,          // a member's node -> the group's other nodes: it broke (reason)
+  kAlive = 0x1B,                // heartbeat between the driver's rank and the node ranks
+  kNodeLost = 0x1C,             // driver's rank -> the others: node rank N is gone (reason)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -76,6 +78,7 @@ struct ObjectValue {
   SmallBytes bytes;              // kInline
   RemoteLocation location;       // kRemote
   std::string error;             // kError: the full message, e.g. "task 'f' failed: ..."
+  bool task_exception = false;   // kError: the task's own code threw (retry_exceptions)
 };
 
 /// An argument on the wire.
@@ -150,6 +153,9 @@ struct TaskSpec {
   uint32_t group_index = 0;
   std::vector<int32_t> group_nodes;
   std::string group_label;  // "actor group of 4 Worker (group:0.7)", for errors
+  // Which run of the task this is (0: the first); a retry sends it again
+  // with the next number, and its owner takes only that run's result.
+  uint32_t attempt = 0;
 };
 
 /// What an actor's owner learns about it (the GCS actor table's row).
@@ -200,10 +206,10 @@ void encode_node_load(const scheduler::NodeLoad& l, Writer& w);
 /// it could not place): the object's id, its value, and the refs serialized
 /// inside the value (pinned by the sender until the owner borrows them).
 void encode_task_result(const ObjectId& id, const ObjectValue& v,
-                        std::span<const ObjectId> contained, Writer& w);
+                        std::span<const ObjectId> contained, Writer& w, uint32_t attempt = 0);
 /// Reads what encode_task_result wrote after the kind byte.
 [[nodiscard]] Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v,
-                                        std::vector<ObjectId>& contained);
+                                        std::vector<ObjectId>& contained, uint32_t* attempt = nullptr);
 
 void encode_object_value(const ObjectValue& v, Writer& w);
 [[nodiscard]] Status decode_object_value(Reader& r, ObjectValue& v);

@@ -107,6 +107,39 @@ int fail_startup(int rank, const std::string& what) {
   return 2;
 }
 
+// A node rank was lost (docs/fault-tolerance.md): it will never join the
+// MPI collectives that follow (the reports, the transport's and the host
+// window's teardown, MPI_Finalize), so every other rank ends here, once its
+// last messages have left.
+[[noreturn]] void end_without_lost_ranks(transport::Transport& transport, int rank, int exit_code,
+                                         const std::vector<int>& lost) {
+  (void)transport.flush();
+  if (rank == 0) {
+    std::string ranks;
+    for (int r : lost) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+    std::fprintf(stderr,
+                 "prism: the job went on without node rank(s) %s; it ends without its final "
+                 "reports (exit code %d)\n",
+                 ranks.c_str(), exit_code);
+  }
+  spdlog::default_logger()->flush();
+  std::fflush(nullptr);
+  std::_Exit(exit_code);
+}
+
+// Under Open MPI's recovery mode (prism-run --survive-node-loss) mpirun
+// reports 0 whatever its processes return, so the driver's rank also
+// leaves the job's exit code in a file for the launcher to return.
+void record_exit_code(const Config& config, int exit_code) {
+  if (config.exit_code_file.empty()) return;
+  if (std::FILE* f = std::fopen(config.exit_code_file.c_str(), "w")) {
+    std::fprintf(f, "%d\n", exit_code);
+    std::fclose(f);
+  } else {
+    std::fprintf(stderr, "prism: cannot write the exit code to %s\n", config.exit_code_file.c_str());
+  }
+}
+
 // Everything between MPI_Init and MPI_Finalize; returns the exit code.
 int run_initialized(int& argc, char** argv, const std::function<void()>& driver, int provided) {
   int rank = 0, size = 1;
@@ -278,13 +311,16 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     }
     // Actors still alive end with the job: their destructors run.
     rt.kill_local_actors("ended with the job");
+    if (layout->is_driver()) record_exit_code(*config, exit_code);
     runtime::NodeRuntime::set_process_runtime(nullptr);
     rt.stop();
+    if (rt.lost_any()) end_without_lost_ranks(**transport, rank, exit_code, rt.lost_ranks());
     runtime::write_job_reports(boot, *layout, *config, &rt, (*transport)->stats(),
                                runtime::Timeline::now_us() - job_start);
   } else {
     runtime::GcsRole gcs(*config, **transport, *layout, *gcs_layout, std::move(nodes));
     exit_code = gcs.run();
+    if (gcs.lost_any()) end_without_lost_ranks(**transport, rank, exit_code, {});
     runtime::write_job_reports(boot, *layout, *config, nullptr, (*transport)->stats(),
                                runtime::Timeline::now_us() - job_start);
   }

@@ -106,7 +106,7 @@ void NodeRuntime::start_held_locked(std::unique_ptr<HeldTask> held) {
     v.error = std::move(held->error);
     std::vector<std::pair<ObjectId, int>> none;
     release_unborrowed_locked(*held->spec, none);
-    deliver_result_locked(held->spec->id, std::move(v), {});
+    deliver_result_locked(held->spec->id, std::move(v), {}, held->spec->attempt);
     return;
   }
   auto demand = held->spec->resources;
@@ -197,6 +197,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   std::vector<detail::HandlePtr> contained;        // refs serialized inside the result
   std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
   std::string error;
+  bool user_code = false;
   try {
     if (spec.kind == TaskKind::kFunction && !spec.fn)
       spec.fn = detail::find_function(spec.function);  // sent by another rank
@@ -273,6 +274,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
       }
     } log(&borrowed, acks ? &*acks : nullptr);
     detail::InvokeResult out;
+    user_code = true;  // an exception from here on is the task's own (retry_exceptions)
     switch (spec.kind) {
       case TaskKind::kFunction:
         out = spec.group.is_nil() ? spec.fn->invoke(spec.fn->fn, args) : run_mpi_rank(spec, args);
@@ -316,10 +318,12 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
                       actor ? actor->track : std::string()});
   if (acks) await_task_acks(*acks);  // the result lets the task's owner drop its arguments
   const ObjectId id = spec.id;       // `spec` may be gone after in_flight_.erase below
+  const uint32_t attempt = spec.attempt;
   ObjectValue v;
   if (!error.empty()) {
     v.kind = ObjectValue::Kind::kError;
     v.error = std::move(error);
+    v.task_exception = user_code;
   } else {
     v = make_value(id, std::move(result));
   }
@@ -330,15 +334,17 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   if (actor) ++stats_.actor_calls;
   stats_.busy_us += static_cast<uint64_t>(t1 - t0);
   if (v.kind == ObjectValue::Kind::kError) ++stats_.tasks_failed;
-  deliver_result_locked(id, std::move(v), std::move(contained));
+  deliver_result_locked(id, std::move(v), std::move(contained), attempt);
 }
 
 // The result of a task run (or refused) here goes to its owner: this
 // process, or a TaskResult message.
 void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
-                                        std::vector<detail::HandlePtr> contained) {
+                                        std::vector<detail::HandlePtr> contained,
+                                        uint32_t attempt) {
   const int owner = static_cast<int>(id.owner_rank);
   if (owner == layout_.world_rank) {
+    if (retry_locked(id, v)) return;
     retire_task_locked(id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
     complete_locked(id, std::move(v));
     if (auto* found = objects_.find(id); found && !contained.empty())
@@ -354,7 +360,7 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
     contained_ids.push_back(to_id(h->id()));
     pin_for_trip_locked(contained_ids.back());
   }
-  encode_task_result(id, v, contained_ids, w);
+  encode_task_result(id, v, contained_ids, w, attempt);
   if (Status st = send(owner, w); !st)
     PRISM_LOG_ERROR("result of {} to rank {}: {}", id.to_string(), owner, st.to_string());
   std::vector<int> to;

@@ -38,6 +38,8 @@ detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function
   task->request = {options.num_cpus,  options.num_gpus, options.memory,
                    options.resources, options.node,     static_cast<int>(options.placement),
                    task->spec.name};
+  task->retries_left = static_cast<uint32_t>(std::max(0, options.max_retries));
+  task->retry_exceptions = options.retry_exceptions;
 
   std::lock_guard lk(mu_);
   // Infeasible requests fail at once, before anything is queued.
@@ -155,7 +157,10 @@ void NodeRuntime::dispatch_ahead_locked(PendingPtr task) {
       w.put(MessageKind::kForwardObject);
       encode_object_id(a.ref, w);
       w.put<int32_t>(target);
-      if (Status st = send(producer, w); st) continue;
+      if (Status st = send(producer, w); st) {
+        it->second->forwards.push_back(target);  // if the producer is lost, this owner sends it
+        continue;
+      }
       a.location.holder = WireArg::kNoNode;  // could not ask: this owner sends it
     }
     subscribe_locked(a.ref, target);
@@ -366,11 +371,22 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
   ObjectId id;
   ObjectValue v;
   std::vector<ObjectId> contained;
-  if (Status st = decode_task_result(r, id, v, contained); !st) {
+  uint32_t attempt = 0;
+  if (Status st = decode_task_result(r, id, v, contained, &attempt); !st) {
     PRISM_LOG_ERROR("dropped a malformed task result from rank {}: {}", src, st.to_string());
     return;
   }
   std::lock_guard lk(mu_);
+  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
+    // An earlier run's result (the task went again after it was thought
+    // lost): only the last run's counts. (The global scheduler's errors
+    // carry no run number: it answers for whichever it could not place.)
+    if (attempt < it->second->spec.attempt && src != global_scheduler_) {
+      for (const auto& rid : contained) borrow(rid, src);  // counted, then let go
+      return;
+    }
+    if (retry_locked(id, v)) return;
+  }
   // The global scheduler fails only tasks it could not place: no executor
   // saw them, so the submitter's pins on their refs go now.
   if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id &&

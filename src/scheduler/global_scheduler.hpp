@@ -33,6 +33,8 @@ class GlobalScheduler {
   explicit GlobalScheduler(std::vector<NodeResources> nodes);
 
   void on_heartbeat(int node, const NodeLoad& load);
+  /// Node `node` is gone: nothing goes there any more.
+  void mark_lost(int node) { feasibility_.mark_lost(node); }
   /// The node to run `r` on; counts the task as sent there. kInfeasible when
   /// no node can ever run it.
   [[nodiscard]] Expected<int> pick(const TaskRequest& r);

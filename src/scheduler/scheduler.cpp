@@ -6,9 +6,17 @@
 namespace prism::scheduler {
 
 Scheduler::Scheduler(int local_node, std::vector<NodeResources> nodes)
-    : local_(local_node), nodes_(std::move(nodes)), in_flight_(nodes_.size(), 0) {}
+    : local_(local_node),
+      nodes_(std::move(nodes)),
+      in_flight_(nodes_.size(), 0),
+      lost_(nodes_.size(), false) {}
+
+void Scheduler::mark_lost(int i) {
+  if (i >= 0 && i < num_nodes()) lost_[static_cast<size_t>(i)] = true;
+}
 
 bool Scheduler::can_ever_run(int i, const TaskRequest& r) const noexcept {
+  if (lost_[static_cast<size_t>(i)]) return false;
   const auto& n = nodes_[static_cast<size_t>(i)];
   if (r.num_cpus > n.num_cpus || r.num_gpus > n.num_gpus) return false;
   if (r.memory > 0 && n.memory > 0 && r.memory > n.memory) return false;
@@ -21,6 +29,7 @@ bool Scheduler::can_ever_run(int i, const TaskRequest& r) const noexcept {
 
 std::string Scheduler::infeasibility(int i, const TaskRequest& r) const {
   if (can_ever_run(i, r)) return {};  // the common case builds no message
+  if (lost_[static_cast<size_t>(i)]) return "node rank " + std::to_string(i) + " was lost";
   const auto& n = nodes_[i];
   std::ostringstream why;
   if (r.num_cpus > n.num_cpus)

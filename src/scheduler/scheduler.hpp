@@ -77,6 +77,10 @@ class Scheduler {
   int in_flight(int node) const { return in_flight_.at(node); }
   int num_nodes() const { return static_cast<int>(nodes_.size()); }
   const NodeResources& node(int i) const { return nodes_.at(i); }
+  /// Node `i` is gone (docs/fault-tolerance.md): nothing is placed there
+  /// any more, and a request pinned to it fails naming it.
+  void mark_lost(int i);
+  bool lost(int i) const noexcept { return lost_[static_cast<size_t>(i)]; }
 
  private:
   Status check_request(const TaskRequest& r) const;
@@ -84,6 +88,7 @@ class Scheduler {
   int local_;
   std::vector<NodeResources> nodes_;
   std::vector<int> in_flight_;
+  std::vector<bool> lost_;
   int next_spread_ = 0;
   bool global_ = false;
 };

@@ -1,0 +1,240 @@
+// NodeRuntime, part: failures (docs/fault-tolerance.md). A task's owner runs
+// it again when a run is lost with the node rank running it, or when it
+// threw and the task retries exceptions, while it has retries left
+// (TaskOptions::max_retries, retry_exceptions). Each run carries its number
+// (TaskSpec::attempt) and the owner takes only the last run's result, so a
+// retried task's result is delivered once.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/log.hpp"
+#include "runtime/node_runtime_internal.hpp"
+
+namespace prism::runtime {
+
+using namespace internal;
+
+bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const std::string& lost) {
+  auto it = in_flight_.find(id.seq);
+  if (it == in_flight_.end() || it->second->spec.id != id) return false;
+  PendingTask& t = *it->second;
+  // Plain tasks only: an actor's calls and a group's members live and die
+  // with their actor or group.
+  if (t.spec.kind != TaskKind::kFunction || !t.spec.group.is_nil()) return false;
+  const bool threw = v.kind == ObjectValue::Kind::kError && v.task_exception;
+  if (lost.empty() && !(threw && t.retry_exceptions)) return false;
+  if (t.retries_left == 0) return false;
+  --t.retries_left;
+  PRISM_LOG_WARN("task '{}' ({}) run {} {}; running it again ({} retries left)", t.spec.name,
+                 id.to_string(), t.spec.attempt + 1, lost.empty() ? "failed: " + v.error : lost,
+                 t.retries_left);
+  ++t.spec.attempt;
+  auto task = std::move(it->second);
+  in_flight_.erase(it);
+  if (task->node >= 0) scheduler_.on_complete(task->node);
+  if (!lost.empty()) {
+    unpin_task_refs_locked(*task);  // the lost run never released its pins
+    // Nodes it was to forward its result to (tasks sent ahead) hear it from
+    // here now.
+    for (int dst : task->forwards) subscribe_locked(id, dst);
+    task->forwards.clear();
+  }
+  redispatch_locked(std::move(task));
+  return true;
+}
+
+// Sends a task that ran before again: its refs are pinned for the new trip
+// (the last run's executor released them), arguments that were still on
+// their way when it was first sent (sent ahead) are filled in from here, or
+// it waits for them again.
+void NodeRuntime::redispatch_locked(PendingPtr task) {
+  task->node = -1;
+  task->queued = {};
+  task->report_when_done = false;
+  const uint64_t seq = task->spec.id.seq;
+  for (size_t i = 0; i < task->spec.args.size(); ++i) {
+    auto& w = task->spec.args[i];
+    if (w.kind == WireArg::Kind::kRef) pin_for_trip_locked(w.ref);
+    for (const auto& rid : w.contained) pin_for_trip_locked(rid);
+    if (w.kind != WireArg::Kind::kPendingRef) continue;
+    auto dep = entry_locked(w.ref);
+    if (dep->ready.load()) {
+      resolve_arg_locked(*task, i, w.ref, *dep);
+    } else {
+      dep->dependents.emplace_back(seq, i);
+      ++task->unresolved;
+      request_status_locked(w.ref, *dep);
+    }
+  }
+  if (task->unresolved == 0)
+    dispatch_locked(std::move(task));
+  else
+    waiting_.emplace(seq, std::move(task));
+}
+
+}  // namespace prism::runtime
+
+namespace prism::runtime {
+
+using namespace internal;
+
+// ------------------------------------------------------ lost node ranks ---
+
+// The driver's rank and every other node rank send each other a heartbeat
+// every tenth of --prism-node-timeout-ms; the driver's rank declares a
+// silent node rank lost and tells the others, and a node rank that loses
+// the driver ends itself (the job is over without it).
+void NodeRuntime::start_heartbeats() {
+  if (config_.node_timeout_ms <= 0 || layout_.world_size < 2) return;
+  membership::Heartbeats::Options o;
+  o.timeout_us = int64_t{config_.node_timeout_ms} * 1000;
+  o.interval_us = std::max<int64_t>(o.timeout_us / 10, 1000);
+  if (layout_.is_driver()) {
+    for (int r = 1; r < layout_.num_nodes; ++r) {
+      o.send_to.push_back(r);
+      o.watch.push_back(r);
+    }
+  } else {
+    o.send_to.push_back(0);
+    o.watch.push_back(0);
+  }
+  heartbeats_ = std::make_unique<membership::Heartbeats>(
+      std::move(o),
+      [this](int r) {
+        Writer w(8);
+        w.put(MessageKind::kAlive);
+        (void)send(r, w);  // a lost peer's heartbeat fails: nothing to do
+      },
+      [this](int r) {
+        const std::string why = "silent for " + std::to_string(config_.node_timeout_ms) +
+                                " ms (--prism-node-timeout-ms)";
+        if (r != 0) return node_lost(r, why);
+        std::fprintf(stderr,
+                     "prism: rank %d: the driver's rank 0 was %s: the job cannot go on; "
+                     "ending this rank\n",
+                     layout_.world_rank, why.c_str());
+        // The GCS ranks would wait for a shutdown that no driver sends.
+        Writer w(16);
+        w.put(MessageKind::kShutdown);
+        w.put<int32_t>(1);
+        for (int g : layout_.gcs_ranks) (void)send(g, w);
+        std::fflush(nullptr);
+        std::_Exit(1);
+      });
+  heartbeats_->start();
+}
+
+std::vector<int> NodeRuntime::lost_ranks() const {
+  std::vector<int> out;
+  for (size_t r = 0; r < lost_.size(); ++r)
+    if (lost_[r].load()) out.push_back(static_cast<int>(r));
+  return out;
+}
+
+void NodeRuntime::node_lost(int rank, const std::string& why) {
+  if (rank < 0 || rank >= layout_.num_nodes || rank == 0) return;
+  if (rank == layout_.world_rank) {
+    // The driver gave this rank up (it was silent too long, say stalled on
+    // a busy host): its tasks already run elsewhere, so it must not go on.
+    std::fprintf(stderr, "prism: rank %d was declared lost by the driver (%s); ending it\n", rank,
+                 why.c_str());
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  if (lost_[static_cast<size_t>(rank)].exchange(true)) return;
+  lost_any_.store(true);
+  std::fprintf(stderr, "prism: node rank %d was lost (%s)\n", rank, why.c_str());
+  if (layout_.is_driver()) {  // everyone else hears it from here
+    Writer w(64);
+    w.put(MessageKind::kNodeLost);
+    w.put<int32_t>(rank);
+    w.put_string(why);
+    for (int r = 1; r < layout_.world_size; ++r)
+      if (r != rank && !lost_[static_cast<size_t>(r)].load()) (void)send(r, w);
+    if (observer_.node_lost) observer_.node_lost(rank);  // the GCS writes its death
+  }
+  std::lock_guard lk(mu_);
+  node_lost_locked(rank, why);
+}
+
+void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
+  const std::string lost = "was lost with node rank " + std::to_string(rank) + " (" + why + ")";
+  scheduler_.mark_lost(rank);
+  // 1. Tasks sent there, or to the global scheduler (which may have placed
+  //    them there: its choice is known only from the result), run again
+  //    while they have retries; calls to actors there fail.
+  std::vector<uint64_t> seqs;
+  for (const auto& [seq, t] : in_flight_)
+    if (t->node == rank || t->node == scheduler::Scheduler::kGlobal) seqs.push_back(seq);
+  std::vector<std::string> failed;
+  for (uint64_t seq : seqs) {
+    auto it = in_flight_.find(seq);
+    if (it == in_flight_.end()) continue;
+    const ObjectId id = it->second->spec.id;
+    const std::string name = it->second->spec.name;
+    const bool placed_there = it->second->node == rank;
+    if (retry_locked(id, {}, lost)) continue;
+    if (!placed_there && it->second->spec.kind == TaskKind::kFunction &&
+        it->second->spec.group.is_nil())
+      continue;  // the global scheduler's, no retries left: it may well run elsewhere
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = "task '" + name + "' " + lost +
+              (it->second->spec.kind == TaskKind::kFunction && it->second->spec.group.is_nil()
+                   ? ", and it has no retries left (max_retries)"
+                   : "");
+    unpin_task_refs_locked(*it->second);
+    retire_task_locked(id, true, rank);
+    complete_locked(id, std::move(v));
+    failed.push_back(name);
+  }
+  if (!failed.empty()) {
+    std::string names;
+    for (size_t i = 0; i < failed.size() && i < 8; ++i) names += (i ? ", " : "") + failed[i];
+    std::fprintf(stderr, "prism: %zu task(s) running on node rank %d failed with it: %s%s\n",
+                 failed.size(), rank, names.c_str(), failed.size() > 8 ? ", ..." : "");
+  }
+  // 2. Objects: the only copy was there, or their owner was (borrowed
+  //    ones), or an actor lived there.
+  std::vector<std::pair<ObjectId, std::string>> to_fail;
+  std::vector<ObjectId> dead_actors;
+  objects_.for_each([&](const ObjectId& id, const EntryPtr& e) {
+    if (!e) return;
+    if (!e->ready.load()) {
+      if (!e->owned && static_cast<int>(id.owner_rank) == rank)
+        to_fail.emplace_back(id, "object " + id.to_string() + ": its owner " + lost);
+      return;
+    }
+    if (e->actor) {
+      int32_t node = -1;
+      if (e->value.kind == ObjectValue::Kind::kInline && e->value.bytes.size() == sizeof node)
+        std::memcpy(&node, e->value.bytes.data(), sizeof node);
+      if (node == rank) dead_actors.push_back(id);
+      return;
+    }
+    if (e->value.kind == ObjectValue::Kind::kRemote &&
+        static_cast<int>(e->value.location.holder) == rank) {
+      // The only copy is gone (rebuilding it from lineage: docs/fault-tolerance.md).
+      e->value = {};
+      e->value.kind = ObjectValue::Kind::kError;
+      e->value.error = "object " + id.to_string() + " " + lost + ", which held its only copy";
+    }
+  });
+  for (auto& [id, reason] : to_fail) {
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    v.error = std::move(reason);
+    complete_locked(id, std::move(v));
+  }
+  for (const auto& id : dead_actors) {
+    auto& e = *entry_locked(id);
+    e.value = {};
+    e.value.kind = ObjectValue::Kind::kError;
+    e.value.error = "the actor " + lost;
+    actor_died_locked(id);
+  }
+  engine_.notify_all();
+}
+
+}  // namespace prism::runtime

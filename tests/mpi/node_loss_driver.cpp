@@ -1,0 +1,151 @@
+// A node rank dies mid-run (tests/mpi/check_node_loss.sh kills it with
+// SIGKILL from inside a task): the job must go on without it
+// (docs/fault-tolerance.md). Checks, on the driver:
+//  * every task that was running or queued there runs again elsewhere and
+//    its result arrives exactly once,
+//  * a task pinned there without retries fails naming the lost rank,
+//  * an object whose only copy was there, and an actor that lived there,
+//    fail naming it, and new work pinned there is refused,
+//  * new work still runs on the ranks that are left.
+// Prints "node-loss: OK" and how long detection took.
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/serialization/vector.hpp>
+#include <chrono>
+#include <cstdio>
+#include <prism/prism.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int slow_echo(int i, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return i;
+}
+PRISM_REMOTE(slow_echo);
+
+std::vector<double> block(int n) {
+  return std::vector<double>(static_cast<size_t>(n), 1.5);
+}
+PRISM_REMOTE(block);
+
+// Kills this process (no exit handlers, no goodbye: as a crashed node).
+int die_after(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  ::kill(::getpid(), SIGKILL);
+  return 0;
+}
+PRISM_REMOTE(die_after);
+
+class Tally {
+ public:
+  int add(int k) { return n_ += k; }
+
+ private:
+  int n_ = 0;
+};
+PRISM_ACTOR(Tally, &Tally::add);
+
+int failures = 0;
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    ++failures;
+    std::fprintf(stderr, "node-loss: FAILED: %s\n", what.c_str());
+  }
+}
+
+// The error `get(ref)` throws, or "" when it returns.
+template <typename T>
+std::string error_of(const prism::ObjectRef<T>& ref) {
+  try {
+    (void)prism::get(ref);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool fail_after_loss = false;  // check that the launcher returns the driver's exit code
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--fail-after-loss") fail_after_loss = true;
+  return prism::run(argc, argv, [fail_after_loss] {
+    const int nodes = prism::num_nodes();
+    if (nodes < 3) throw std::runtime_error("node_loss_driver needs at least 3 node ranks");
+    const int victim = nodes - 1;
+    const std::string rank_name = "node rank " + std::to_string(victim);
+
+    // Before: an object held only by the victim, an actor living there.
+    auto held = prism::task(block).options({.node = victim}).remote(1 << 20);  // 8 MiB
+    prism::wait(std::vector{held}, 1, std::chrono::seconds(30));
+    auto tally = prism::actor<Tally>().options({.node = victim}).remote();
+    check(prism::get(tally.call(&Tally::add).remote(1)) == 1, "the actor answers before");
+
+    // Work spread over every node rank (some of it runs or waits on the
+    // victim when it dies), then the victim dies.
+    std::vector<prism::ObjectRef<int>> work;
+    for (int i = 0; i < 8 * nodes; ++i)
+      work.push_back(
+          prism::task(slow_echo).options({.placement = prism::Placement::kSpread}).remote(i, 150));
+    auto death = prism::task(die_after).options({.node = victim, .max_retries = 0}).remote(100);
+    const auto t_kill = Clock::now() + std::chrono::milliseconds(100);
+
+    for (int i = 0; i < static_cast<int>(work.size()); ++i) {
+      const std::string err = error_of(work[static_cast<size_t>(i)]);
+      check(err.empty(), "task " + std::to_string(i) + " failed: " + err);
+      if (err.empty())
+        check(prism::get(work[static_cast<size_t>(i)]) == i,
+              "task " + std::to_string(i) + " value");
+    }
+    const std::string death_err = error_of(death);
+    const double detect_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - t_kill).count();
+    check(death_err.find(rank_name) != std::string::npos,
+          "the pinned task's error names the lost rank: '" + death_err + "'");
+    check(death_err.find("no retries left") != std::string::npos,
+          "the pinned task's error says it had no retries: '" + death_err + "'");
+
+    const std::string held_err = error_of(held);
+    check(held_err.find(rank_name) != std::string::npos,
+          "the object held there fails naming the rank: '" + held_err + "'");
+    const std::string actor_err = error_of(tally.call(&Tally::add).remote(1));
+    check(actor_err.find(rank_name) != std::string::npos,
+          "a call to the actor there fails naming the rank: '" + actor_err + "'");
+    std::string pinned_err;  // refused when submitted, or by get
+    try {
+      pinned_err = error_of(prism::task(slow_echo).options({.node = victim}).remote(1, 0));
+    } catch (const std::exception& e) {
+      pinned_err = e.what();
+    }
+    check(pinned_err.find(rank_name) != std::string::npos,
+          "new work pinned there is refused naming the rank: '" + pinned_err + "'");
+
+    // After: the ranks left take new work, including new actors.
+    std::vector<prism::ObjectRef<int>> more;
+    for (int i = 0; i < 4 * nodes; ++i)
+      more.push_back(
+          prism::task(slow_echo).options({.placement = prism::Placement::kSpread}).remote(i, 5));
+    for (int i = 0; i < static_cast<int>(more.size()); ++i)
+      check(error_of(more[static_cast<size_t>(i)]).empty() &&
+                prism::get(more[static_cast<size_t>(i)]) == i,
+            "new task " + std::to_string(i));
+    auto fresh = prism::actor<Tally>().remote();
+    check(prism::get(fresh.call(&Tally::add).remote(2)) == 2, "a new actor answers");
+
+    std::printf(
+        "node-loss: %zu tasks through the loss of %s, detected and recovered %.0f ms "
+        "after the kill\n",
+        work.size(), rank_name.c_str(), detect_ms);
+    if (fail_after_loss) throw std::runtime_error("failing after the loss, as asked");
+    if (failures) throw std::runtime_error(std::to_string(failures) + " node-loss checks failed");
+    std::printf("node-loss: OK\n");
+  });
+}
