@@ -108,6 +108,28 @@ class CheckedBinaryIArchive
     init(flags);
   }
 
+  /// Largest memory a collection whose count is not backed by payload bytes
+  /// (count > bytes left: its elements would encode to nothing) may take.
+  static constexpr uint64_t kMaxUnbackedBytes = uint64_t{16} << 20;
+
+  /// Refuses a vector of `count` elements of `element_size` bytes each before
+  /// Boost resizes to it. The element count check alone cannot bound the
+  /// memory: 60000 elements (under kMaxUncheckedCount) of a 64 KiB struct ask
+  /// for 4 GB. `raw`: the elements are read as raw bytes (Boost's array
+  /// optimization), so the payload must hold all of them; otherwise a count
+  /// up to the bytes left is accepted (every element that encodes to
+  /// something takes at least one byte, so memory stays within element_size
+  /// times the payload), and a larger one only within kMaxUnbackedBytes.
+  void check_vector(uint64_t count, size_t element_size, bool raw) const {
+    const uint64_t left = remaining();
+    const bool fits = count <= UINT64_MAX / element_size;
+    const uint64_t bytes = fits ? count * element_size : UINT64_MAX;
+    if (raw ? bytes <= left : (count <= left || bytes <= kMaxUnbackedBytes)) return;
+    throw SerializationError("corrupt value: a vector claims " + std::to_string(count) + " " +
+                             std::to_string(element_size) + "-byte elements but only " +
+                             std::to_string(left) + " bytes remain");
+  }
+
   /// An unordered container's bucket count: a capacity hint, not a number of
   /// elements to read, so it is clamped (by the caller) instead of checked.
   uint64_t load_bucket_count() {
@@ -318,6 +340,41 @@ T decode(std::span<const std::byte> bytes) {
 // registered with this archive too, and arrays of bitwise types load in one read.
 BOOST_SERIALIZATION_REGISTER_ARCHIVE(prism::detail::CheckedBinaryIArchive)
 BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(prism::detail::CheckedBinaryIArchive)
+
+namespace prism::detail {
+// Boost's load of std::vector (boost/serialization/vector.hpp, both its
+// array-optimized and element-wise paths), for CheckedBinaryIArchive, with
+// check_vector() between reading the count and resizing to it. Defined after
+// BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION: it asks whether the
+// optimization applies. vector<bool> keeps Boost's own load (its elements
+// are read one by one, one byte each, so the element count check suffices).
+template <class U, class A>
+requires(!std::is_same_v<U, bool>) void load(CheckedBinaryIArchive& ar, std::vector<U, A>& t,
+                                             const unsigned int) {
+  using boost::serialization::collection_size_type;
+  using boost::serialization::item_version_type;
+  using boost::serialization::library_version_type;
+  constexpr bool raw = boost::serialization::use_array_optimization<
+      CheckedBinaryIArchive>::template apply<std::remove_const_t<U>>::type::value;
+  const library_version_type library_version(ar.get_library_version());
+  collection_size_type count;
+  ar >> BOOST_SERIALIZATION_NVP(count);
+  ar.check_vector(static_cast<std::size_t>(count), sizeof(U), raw);
+  if constexpr (raw) {
+    t.resize(count);
+    unsigned int item_version = 0;
+    if (BOOST_SERIALIZATION_VECTOR_VERSIONED(library_version))
+      ar >> BOOST_SERIALIZATION_NVP(item_version);
+    if (!t.empty())
+      ar >> boost::serialization::make_array<U, collection_size_type>(t.data(), count);
+  } else {
+    item_version_type item_version(0);
+    if (library_version_type(3) < library_version) ar >> BOOST_SERIALIZATION_NVP(item_version);
+    t.reserve(count);
+    boost::serialization::stl::collection_load_impl(ar, t, count, item_version);
+  }
+}
+}  // namespace prism::detail
 
 namespace boost::serialization {
 template <class Archive>

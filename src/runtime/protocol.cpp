@@ -201,7 +201,10 @@ Status decode_task(Reader& r, TaskSpec& t) {
   t.name = r.get_string();
   if (Status st = decode_demand(r, t.resources); !st) return st;
   const auto n = r.get<uint32_t>();
-  if (!r.ok() || n > kMaxArgs) return {Errc::kMalformedMessage, "task spec: bad argument count"};
+  // Each argument takes at least its kind byte: a count beyond the bytes left
+  // is refused before resize() builds that many (88-byte) WireArgs.
+  if (!r.ok() || n > kMaxArgs || n > r.rest().size())
+    return {Errc::kMalformedMessage, "task spec: bad argument count " + std::to_string(n)};
   t.args.resize(n);
   for (auto& a : t.args) {
     const auto kind = r.get<uint8_t>();
@@ -264,7 +267,10 @@ Status decode_task(Reader& r, TaskSpec& t) {
     t.group = decode_object_id(r);
     t.group_index = r.get<uint32_t>();
     const auto n = r.get<uint32_t>();
-    if (!r.ok() || n == 0 || n > kMaxGroupMembers || t.group_index >= n || t.group.is_nil())
+    // resize() below allocates 4 bytes a member before reading them: the
+    // members must be in the message.
+    if (!r.ok() || n == 0 || n > kMaxGroupMembers || t.group_index >= n || t.group.is_nil() ||
+        size_t{n} * sizeof(int32_t) > r.rest().size())
       return {Errc::kMalformedMessage, "task spec: bad group (" + std::to_string(n) + " members)"};
     t.group_nodes.resize(n);
     for (auto& node : t.group_nodes) node = r.get<int32_t>();

@@ -247,6 +247,53 @@ TEST(Serialization, CorruptLengthsNeverAllocateHugely) {
   }
 }
 
+namespace {
+struct Page {  // large in memory, small on the wire: only `used` is written
+  std::array<char, 4096> buffer{};
+  int used = 0;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& used;
+  }
+};
+struct Pages {  // a vector of large elements inside a Boost-encoded value
+  std::vector<Page> pages;
+  std::vector<Unit> marks;  // elements that encode to nothing
+  std::vector<std::vector<double>> rows;
+  template <class A>
+  void serialize(A& a, unsigned) {
+    a& pages& marks& rows;
+  }
+};
+}  // namespace
+
+TEST(Serialization, CorruptVectorCountsAreMeasuredInMemoryNotElements) {
+  // 60000 is under kMaxUncheckedCount, so only the element size tells that
+  // a count of 60000 pages (240 MB) cannot come from a 40-byte payload.
+  Pages p;
+  p.pages.resize(2);
+  p.pages[1].used = 7;
+  p.rows = {{1.5, 2.5}};
+  const auto b = encode(p);
+  auto pages = b;
+  put_u64(pages, find_u64(b, 2, detail::kValueHeaderSize), 60000);
+  expect_fast_failure<Pages>(pages, "60000 4100-byte elements");
+  // Raw (array-optimized) elements must all be in the payload.
+  auto row = b;
+  put_u64(row, find_u64(b, 2, find_u64(b, 1, detail::kValueHeaderSize) + 8), 60000);
+  expect_fast_failure<Pages>(row, "60000 8-byte elements");
+
+  // Legitimate values still decode: 60000 empty elements (under
+  // kMaxUncheckedCount) are 60 KB of memory from no payload bytes.
+  p.marks.resize(60000);
+  p.pages.resize(3000);  // 12 MB of pages from 12 KB of payload
+  const auto back = decode<Pages>(encode(p));
+  EXPECT_EQ(back.marks.size(), 60000u);
+  ASSERT_EQ(back.pages.size(), 3000u);
+  EXPECT_EQ(back.pages[1].used, 7);
+  EXPECT_EQ(back.rows, p.rows);
+}
+
 TEST(Serialization, NestedContainersAndCustomTypesRoundTrip) {
   Nested n;
   n.rows = {{"a", "bc"}, {}, {"def", std::string(100000, 'z')}};
