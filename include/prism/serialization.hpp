@@ -163,6 +163,15 @@ class CheckedBinaryIArchive
   }
 
   using Primitive::load;
+  // Boost reads a bool's byte straight into the bool, so any value but 0 or 1
+  // is undefined behaviour (found by tests/fuzz: UBSan "load of value 2").
+  void load(bool& b) {
+    static_assert(sizeof(bool) == 1);
+    unsigned char c = 0;
+    load_binary(&c, 1);
+    if (c > 1) throw SerializationError("corrupt value: a bool holds " + std::to_string(c));
+    b = c == 1;
+  }
   void load(std::string& s) {
     std::size_t n = 0;
     load(n);

@@ -294,6 +294,22 @@ TEST(Serialization, CorruptVectorCountsAreMeasuredInMemoryNotElements) {
   EXPECT_EQ(back.rows, p.rows);
 }
 
+TEST(Serialization, ABoolOtherThanZeroOrOneIsRefused) {
+  // Boost reads the byte into the bool as it is: a 2 was undefined behaviour
+  // (UBSan, tests/fuzz) and decoded as neither true nor false.
+  auto b = encode(std::make_pair(std::string("x"), true));
+  ASSERT_EQ(b.back(), std::byte{1});
+  b.back() = std::byte{2};
+  expect_fast_failure<std::pair<std::string, bool>>(b, "a bool holds 2");
+  auto flags = encode(std::map<int, std::vector<bool>>{{1, {true, false}}});
+  ASSERT_EQ(flags.back(), std::byte{0});
+  flags.back() = std::byte{0x80};
+  expect_fast_failure<std::map<int, std::vector<bool>>>(flags, "a bool holds 128");
+  EXPECT_EQ((decode<std::map<int, std::vector<bool>>>(
+                encode(std::map<int, std::vector<bool>>{{1, {true, false}}}))),
+            (std::map<int, std::vector<bool>>{{1, {true, false}}}));
+}
+
 TEST(Serialization, NestedContainersAndCustomTypesRoundTrip) {
   Nested n;
   n.rows = {{"a", "bc"}, {}, {"def", std::string(100000, 'z')}};
