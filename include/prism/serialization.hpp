@@ -30,6 +30,8 @@
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstring>
+#include <deque>
+#include <list>
 #include <span>
 #include <streambuf>
 #include <string>
@@ -112,22 +114,22 @@ class CheckedBinaryIArchive
   /// (count > bytes left: its elements would encode to nothing) may take.
   static constexpr uint64_t kMaxUnbackedBytes = uint64_t{16} << 20;
 
-  /// Refuses a vector of `count` elements of `element_size` bytes each before
-  /// Boost resizes to it. The element count check alone cannot bound the
+  /// Refuses a vector (list, deque) of `count` elements of `element_size`
+  /// bytes each before Boost resizes to it. The element count check alone cannot bound the
   /// memory: 60000 elements (under kMaxUncheckedCount) of a 64 KiB struct ask
   /// for 4 GB. `raw`: the elements are read as raw bytes (Boost's array
   /// optimization), so the payload must hold all of them; otherwise a count
   /// up to the bytes left is accepted (every element that encodes to
   /// something takes at least one byte, so memory stays within element_size
   /// times the payload), and a larger one only within kMaxUnbackedBytes.
-  void check_vector(uint64_t count, size_t element_size, bool raw) const {
+  void check_elements(const char* container, uint64_t count, size_t element_size, bool raw) const {
     const uint64_t left = remaining();
     const bool fits = count <= UINT64_MAX / element_size;
     const uint64_t bytes = fits ? count * element_size : UINT64_MAX;
     if (raw ? bytes <= left : (count <= left || bytes <= kMaxUnbackedBytes)) return;
-    throw SerializationError("corrupt value: a vector claims " + std::to_string(count) + " " +
-                             std::to_string(element_size) + "-byte elements but only " +
-                             std::to_string(left) + " bytes remain");
+    throw SerializationError(std::string("corrupt value: a ") + container + " claims " +
+                             std::to_string(count) + " " + std::to_string(element_size) +
+                             "-byte elements but only " + std::to_string(left) + " bytes remain");
   }
 
   /// An unordered container's bucket count: a capacity hint, not a number of
@@ -353,7 +355,7 @@ BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(prism::detail::CheckedBinaryIArchive)
 namespace prism::detail {
 // Boost's load of std::vector (boost/serialization/vector.hpp, both its
 // array-optimized and element-wise paths), for CheckedBinaryIArchive, with
-// check_vector() between reading the count and resizing to it. Defined after
+// check_elements() between reading the count and resizing to it. Defined after
 // BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION: it asks whether the
 // optimization applies. vector<bool> keeps Boost's own load (its elements
 // are read one by one, one byte each, so the element count check suffices).
@@ -368,7 +370,7 @@ requires(!std::is_same_v<U, bool>) void load(CheckedBinaryIArchive& ar, std::vec
   const library_version_type library_version(ar.get_library_version());
   collection_size_type count;
   ar >> BOOST_SERIALIZATION_NVP(count);
-  ar.check_vector(static_cast<std::size_t>(count), sizeof(U), raw);
+  ar.check_elements("vector", static_cast<std::size_t>(count), sizeof(U), raw);
   if constexpr (raw) {
     t.resize(count);
     unsigned int item_version = 0;
@@ -382,6 +384,32 @@ requires(!std::is_same_v<U, bool>) void load(CheckedBinaryIArchive& ar, std::vec
     t.reserve(count);
     boost::serialization::stl::collection_load_impl(ar, t, count, item_version);
   }
+}
+
+// Boost's loads of std::list and std::deque resize to the claimed count too
+// (collection_load_impl): checked the same way, for users who include
+// boost/serialization/list.hpp or deque.hpp.
+template <class C>
+void load_sequence_checked(CheckedBinaryIArchive& ar, C& t, const char* container) {
+  using boost::serialization::collection_size_type;
+  using boost::serialization::item_version_type;
+  using boost::serialization::library_version_type;
+  collection_size_type count;
+  ar >> BOOST_SERIALIZATION_NVP(count);
+  ar.check_elements(container, static_cast<std::size_t>(count), sizeof(typename C::value_type),
+                    false);
+  item_version_type item_version(0);
+  if (library_version_type(3) < ar.get_library_version())
+    ar >> BOOST_SERIALIZATION_NVP(item_version);
+  boost::serialization::stl::collection_load_impl(ar, t, count, item_version);
+}
+template <class U, class A>
+void load(CheckedBinaryIArchive& ar, std::list<U, A>& t, const unsigned int) {
+  load_sequence_checked(ar, t, "list");
+}
+template <class U, class A>
+void load(CheckedBinaryIArchive& ar, std::deque<U, A>& t, const unsigned int) {
+  load_sequence_checked(ar, t, "deque");
 }
 }  // namespace prism::detail
 

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/serialization/deque.hpp>
+#include <boost/serialization/list.hpp>
 #include <cstdlib>
 #include <map>
 #include <new>
@@ -292,6 +294,21 @@ TEST(Serialization, CorruptVectorCountsAreMeasuredInMemoryNotElements) {
   ASSERT_EQ(back.pages.size(), 3000u);
   EXPECT_EQ(back.pages[1].used, 7);
   EXPECT_EQ(back.rows, p.rows);
+}
+
+TEST(Serialization, CorruptListAndDequeCountsAreMeasuredInMemory) {
+  // Boost resizes a list or deque to the claimed count, as it does a vector.
+  using Pair = std::pair<std::list<Page>, std::deque<Page>>;
+  const auto b = encode(Pair{std::list<Page>(2), std::deque<Page>(3)});
+  auto list = b;
+  put_u64(list, find_u64(b, 2, detail::kValueHeaderSize), 60000);
+  expect_fast_failure<Pair>(list, "list claims 60000 4100-byte elements");
+  auto deque = b;
+  put_u64(deque, find_u64(b, 3, detail::kValueHeaderSize), 60000);
+  expect_fast_failure<Pair>(deque, "deque claims 60000 4100-byte elements");
+  const auto back = decode<Pair>(b);
+  EXPECT_EQ(back.first.size(), 2u);
+  EXPECT_EQ(back.second.size(), 3u);
 }
 
 TEST(Serialization, ABoolOtherThanZeroOrOneIsRefused) {
