@@ -170,6 +170,11 @@ const std::vector<OptionDef>& option_defs() {
               "a node rank silent this long is lost: its tasks run elsewhere (docs/fault-tolerance.md; "
               "0: never declared lost)",
               "3000", 0, 3600000, &Config::node_timeout_ms),
+      bool_opt("reconstruct",
+               "a task's owner keeps how each result held on another node rank was made (the "
+               "task and its argument objects, while the result lives) to make it again if that "
+               "rank is lost (docs/fault-tolerance.md); false: such results are lost with it",
+               "true", &Config::reconstruct),
       str_opt("exit-code-file",
               "the driver's rank writes the job's exit code here as it ends (prism-run "
               "--survive-node-loss returns it: mpirun then reports 0)",

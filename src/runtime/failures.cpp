@@ -23,7 +23,8 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
   // with their actor or group.
   if (t.spec.kind != TaskKind::kFunction || !t.spec.group.is_nil()) return false;
   const bool threw = v.kind == ObjectValue::Kind::kError && v.task_exception;
-  if (lost.empty() && !(threw && t.retry_exceptions)) return false;
+  const bool lost_input = v.kind == ObjectValue::Kind::kError && v.lost_input;
+  if (lost.empty() && !lost_input && !(threw && t.retry_exceptions)) return false;
   if (t.retries_left == 0) return false;
   --t.retries_left;
   PRISM_LOG_WARN("task '{}' ({}) run {} {}; running it again ({} retries left)", t.spec.name,
@@ -33,7 +34,7 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
   auto task = std::move(it->second);
   in_flight_.erase(it);
   if (task->node >= 0) scheduler_.on_complete(task->node);
-  if (!lost.empty()) {
+  if (!lost.empty() || lost_input) {
     unpin_task_refs_locked(*task);  // the lost run never released its pins
     // Nodes it was to forward its result to (tasks sent ahead) hear it from
     // here now.
@@ -57,9 +58,21 @@ void NodeRuntime::redispatch_locked(PendingPtr task) {
     auto& w = task->spec.args[i];
     if (w.kind == WireArg::Kind::kRef) pin_for_trip_locked(w.ref);
     for (const auto& rid : w.contained) pin_for_trip_locked(rid);
+    if (w.kind == WireArg::Kind::kRemoteValue) {
+      // The copy it named may be gone (its holder lost): ask the object
+      // again, which waits while it is being made again.
+      auto* dep = objects_.find(w.ref);
+      if (dep && (*dep)->ready.load() && (*dep)->value.kind == ObjectValue::Kind::kRemote &&
+          (*dep)->value.location.holder == w.location.holder &&
+          !is_lost(static_cast<int>(w.location.holder)))
+        continue;
+      w.kind = WireArg::Kind::kPendingRef;
+    }
     if (w.kind != WireArg::Kind::kPendingRef) continue;
     auto dep = entry_locked(w.ref);
-    if (dep->ready.load()) {
+    const bool copy_lost = dep->ready.load() && dep->value.kind == ObjectValue::Kind::kRemote &&
+                           is_lost(static_cast<int>(dep->value.location.holder));
+    if (dep->ready.load() && !copy_lost) {
       resolve_arg_locked(*task, i, w.ref, *dep);
     } else {
       dep->dependents.emplace_back(seq, i);
@@ -71,6 +84,48 @@ void NodeRuntime::redispatch_locked(PendingPtr task) {
     dispatch_locked(std::move(task));
   else
     waiting_.emplace(seq, std::move(task));
+}
+
+// --------------------------------------------------------------- lineage ---
+
+// Plain tasks only: an actor's results depend on its state, a group's on
+// its members.
+std::shared_ptr<NodeRuntime::Lineage> NodeRuntime::lineage_of_locked(const PendingTask& t) const {
+  if (!config_.reconstruct || t.spec.kind != TaskKind::kFunction || !t.spec.group.is_nil())
+    return nullptr;
+  auto l = std::make_shared<Lineage>();
+  l->spec = t.spec;
+  l->request = t.request;
+  l->arg_refs = t.arg_refs;
+  l->max_retries = t.max_retries;
+  l->rebuilds_left = t.max_retries;
+  l->retry_exceptions = t.retry_exceptions;
+  return l;
+}
+
+// Runs the task that made `id` again; its result completes the (reset)
+// entry as the first run's did. Arguments that are themselves being made
+// again are waited for.
+bool NodeRuntime::rebuild_locked(const ObjectId& id, ObjectEntry& e) {
+  if (!e.lineage || e.lineage->rebuilds_left == 0) return false;
+  Lineage& l = *e.lineage;
+  --l.rebuilds_left;
+  auto task = make_pooled<PendingTask>();
+  task->spec = l.spec;
+  task->spec.attempt = ++l.spec.attempt;  // a late result of an earlier run is dropped
+  task->request = l.request;
+  // A result pinned to a node rank that is gone is made wherever it fits.
+  if (is_lost(task->request.node)) task->request.node = -1;
+  if (is_lost(task->request.data_node)) task->request.data_node = -1;
+  task->arg_refs = l.arg_refs;
+  task->retries_left = l.max_retries;
+  task->max_retries = l.max_retries;
+  task->retry_exceptions = l.retry_exceptions;
+  PRISM_LOG_INFO("rebuilding {} ({}) from its lineage, run {}", id.to_string(), l.spec.name,
+                 task->spec.attempt + 1);
+  ++stats_.tasks_rebuilt;
+  redispatch_locked(std::move(task));
+  return true;
 }
 
 }  // namespace prism::runtime
@@ -145,7 +200,13 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
   if (lost_[static_cast<size_t>(rank)].exchange(true)) return;
   lost_any_.store(true);
   std::fprintf(stderr, "prism: node rank %d was lost (%s)\n", rank, why.c_str());
-  if (layout_.is_driver()) {  // everyone else hears it from here
+  {
+    std::lock_guard lk(mu_);
+    node_lost_locked(rank, why);
+  }
+  // Everyone else hears it from the driver's rank, after its own objects
+  // are being made again: a borrower that asks about one then waits for it.
+  if (layout_.is_driver()) {
     Writer w(64);
     w.put(MessageKind::kNodeLost);
     w.put<int32_t>(rank);
@@ -154,8 +215,6 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
       if (r != rank && !lost_[static_cast<size_t>(r)].load()) (void)send(r, w);
     if (observer_.node_lost) observer_.node_lost(rank);  // the GCS writes its death
   }
-  std::lock_guard lk(mu_);
-  node_lost_locked(rank, why);
 }
 
 void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
@@ -195,10 +254,19 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     std::fprintf(stderr, "prism: %zu task(s) running on node rank %d failed with it: %s%s\n",
                  failed.size(), rank, names.c_str(), failed.size() > 8 ? ", ..." : "");
   }
-  // 2. Objects: the only copy was there, or their owner was (borrowed
-  //    ones), or an actor lived there.
+  // 2. Pulls from there fail now (their readers look again, below).
+  for (auto& [req, slot] : fetches_)
+    if (slot->holder == rank && !slot->done.load()) {
+      slot->ok = false;
+      slot->error = "the holder " + lost;
+      slot->done.store(true, std::memory_order_release);
+    }
+  // 3. Objects whose copy was there: an owner makes its own again from their
+  //    lineage (or fails them: made by put, or no lineage kept); a borrower
+  //    asks the owner again. Objects whose owner was there fail, and actors
+  //    that lived there die.
   std::vector<std::pair<ObjectId, std::string>> to_fail;
-  std::vector<ObjectId> dead_actors;
+  std::vector<ObjectId> to_rebuild, to_ask, dead_actors;
   objects_.for_each([&](const ObjectId& id, const EntryPtr& e) {
     if (!e) return;
     if (!e->ready.load()) {
@@ -213,19 +281,40 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
       if (node == rank) dead_actors.push_back(id);
       return;
     }
-    if (e->value.kind == ObjectValue::Kind::kRemote &&
-        static_cast<int>(e->value.location.holder) == rank) {
-      // The only copy is gone (rebuilding it from lineage: docs/fault-tolerance.md).
-      e->value = {};
-      e->value.kind = ObjectValue::Kind::kError;
-      e->value.error = "object " + id.to_string() + " " + lost + ", which held its only copy";
+    if (e->value.kind != ObjectValue::Kind::kRemote ||
+        static_cast<int>(e->value.location.holder) != rank)
+      return;
+    // Readers that hold a view keep their copy (`fetched`); everyone else
+    // waits for the object again.
+    // (The value keeps its kind: a reader without the lock may look at it.)
+    e->ready.store(false, std::memory_order_release);
+    e->fetched.reset();
+    if (!e->owned && static_cast<int>(id.owner_rank) != rank) {
+      to_ask.push_back(id);
+    } else if (e->owned && e->lineage && e->lineage->rebuilds_left > 0) {
+      to_rebuild.push_back(id);
+    } else {
+      to_fail.emplace_back(
+          id, "object " + id.to_string() + " " + lost + ", which held its only copy" +
+                  (!e->owned             ? ", and so was its owner"
+                   : e->lineage          ? ": it was made again too many times (max_retries)"
+                   : config_.reconstruct ? " (made by put or by an actor, it cannot be made again)"
+                                         : " (--prism-reconstruct=false keeps no lineage)"));
     }
   });
+  // Every lost object is reset before any is made again, so a task that
+  // needs another lost object waits for it instead of using its old copy.
+  for (const auto& id : to_rebuild) rebuild_locked(id, *entry_locked(id));
   for (auto& [id, reason] : to_fail) {
     ObjectValue v;
     v.kind = ObjectValue::Kind::kError;
     v.error = std::move(reason);
     complete_locked(id, std::move(v));
+  }
+  for (const auto& id : to_ask) {
+    auto& e = *entry_locked(id);
+    e.status_requested = false;
+    request_status_locked(id, e);
   }
   for (const auto& id : dead_actors) {
     auto& e = *entry_locked(id);
@@ -234,6 +323,9 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     e.value.error = "the actor " + lost;
     actor_died_locked(id);
   }
+  if (!to_rebuild.empty())
+    PRISM_LOG_WARN("rank {}: making {} object(s) lost with node rank {} again from their lineage",
+                   layout_.world_rank, to_rebuild.size(), rank);
   engine_.notify_all();
 }
 

@@ -16,6 +16,7 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
   const int holder = static_cast<int>(loc.holder);
   const uint64_t req = next_fetch_.fetch_add(1);
   auto slot = std::make_shared<FetchSlot>();
+  slot->holder = holder;
   {
     std::lock_guard lk(mu_);
     fetches_[req] = slot;

@@ -127,8 +127,7 @@ void NodeRuntime::stop() {
 }
 
 Status NodeRuntime::send(int dst, const Writer& w) {
-  if (lost_any_.load(std::memory_order_relaxed) && dst >= 0 &&
-      static_cast<size_t>(dst) < lost_.size() && lost_[static_cast<size_t>(dst)].load())
+  if (is_lost(dst))
     return {Errc::kTransport, "rank " + std::to_string(dst) + " was lost"};
   auto& buf = const_cast<Writer&>(w).buffer();
   return transport_.send(dst, buf);

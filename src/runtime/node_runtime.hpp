@@ -51,6 +51,7 @@ struct NodeStats {
   uint64_t tasks_finished = 0;   // of those, results received
   uint64_t tasks_executed = 0;   // run on this node's workers
   uint64_t tasks_failed = 0;     // of those, threw
+  uint64_t tasks_rebuilt = 0;    // run again to make a result lost with a node rank
   uint64_t busy_us = 0;          // worker time spent in tasks
   uint64_t objects_put = 0;
   uint64_t bytes_fetched = 0;  // pulled from other nodes' stores
@@ -166,6 +167,10 @@ class NodeRuntime {
   /// Whether any rank of the job was lost (shutdown then skips the MPI
   /// collectives, which would wait for it forever).
   bool lost_any() const noexcept { return lost_any_.load(); }
+  bool is_lost(int rank) const noexcept {
+    return lost_any_.load(std::memory_order_relaxed) && rank >= 0 &&
+           static_cast<size_t>(rank) < lost_.size() && lost_[static_cast<size_t>(rank)].load();
+  }
   std::vector<int> lost_ranks() const;
 
   /// GPU ids held by the task running on the calling thread (empty if none).
@@ -205,6 +210,7 @@ class NodeRuntime {
  private:
   struct ObjectEntry;
   struct PendingTask;
+  struct Lineage;
   struct TaskAcks;  // node_runtime.cpp
   struct LocalActor;  // actor_calls.cpp
   using EntryPtr = std::shared_ptr<ObjectEntry>;
@@ -283,6 +289,13 @@ class NodeRuntime {
   bool retry_locked(const ObjectId& id, const ObjectValue& v, const std::string& lost = {});
   void redispatch_locked(PendingPtr task);
   void node_lost_locked(int rank, const std::string& why);
+  // Lineage (failures.cpp): what a finished task leaves to make its result
+  // again, and making it again.
+  std::shared_ptr<Lineage> lineage_of_locked(const PendingTask& task) const;
+  bool rebuild_locked(const ObjectId& id, ObjectEntry& e);
+  std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
+                                              const std::shared_ptr<ObjectEntry>& e,
+                                              std::unique_lock<std::recursive_mutex>& lk);
   void start_heartbeats();
   std::unique_ptr<membership::Heartbeats> heartbeats_;
   std::vector<std::atomic<bool>> lost_;  // by world rank
@@ -375,6 +388,7 @@ class NodeRuntime {
   void on_fetch_request(int src, Reader& r);
   void on_fetch_reply(Reader& r);
   struct FetchSlot {
+    int holder = -1;  // failed at once when it is lost
     std::atomic<bool> done{false};
     bool ok = false;  // then: where the pinned object is, for the RDMA get
     uint64_t address = 0, size = 0;

@@ -73,6 +73,18 @@ struct NodeRuntime::TaskAcks {
   transport::ProgressEngine::WakeWord wake;
 };
 
+// How an owned object was made, kept to make it again (lineage
+// reconstruction, docs/fault-tolerance.md): the creating task as it was
+// last sent, and its argument objects, kept alive as long as the object.
+struct NodeRuntime::Lineage {
+  TaskSpec spec;
+  scheduler::TaskRequest request;
+  std::vector<detail::HandlePtr> arg_refs;
+  uint32_t max_retries = 0;
+  uint32_t rebuilds_left = 0;  // the same budget as the task's retries
+  bool retry_exceptions = false;
+};
+
 // One object this process knows about: owned (we created it) or borrowed.
 struct NodeRuntime::ObjectEntry {
   bool owned = false;
@@ -94,6 +106,7 @@ struct NodeRuntime::ObjectEntry {
   std::vector<detail::HandlePtr> contained;             // owned: refs serialized inside the value
   bool actor = false;  // an actor's creation object: its value is the node the actor lives on
   bool kill_requested = false;  // prism::kill before the actor existed: killed once it does
+  std::shared_ptr<Lineage> lineage;  // owned, held on another node rank: how to make it again
 };
 
 // An actor living on this node: its instance and what it holds.
@@ -123,6 +136,7 @@ struct NodeRuntime::PendingTask {
   worker::WorkerPool::Ticket queued;  // queued here: a get() may run it inline
   std::string arg_error;              // set when an argument's task failed: this one never runs
   uint32_t retries_left = 0;          // runs left after a lost or (retry_exceptions) failed one
+  uint32_t max_retries = 0;           // as submitted (a rebuild gets them all again)
   std::vector<int> forwards;          // nodes its executor was asked to forward the result to
   bool retry_exceptions = false;
 };

@@ -190,12 +190,30 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     pool_.run_inline(queued_here);
   const auto ready = [&] { return e->ready.load(std::memory_order_acquire); };
   if (!ready() && !help_own_actor(id, ready)) wait_for(ready, -1, nullptr, true, &e->wake);
-  std::unique_lock lk(mu_);
+  // A remote object whose holder is lost becomes not ready again while it
+  // is made again (docs/fault-tolerance.md): wait for it once more.
+  for (;;) {
+    std::unique_lock lk(mu_);
+    if (!e->ready.load()) {
+      request_status_locked(id, *e);
+      lk.unlock();
+      wait_for(ready, -1, nullptr, true, &e->wake);
+      continue;
+    }
+    auto got = get_ready(id, e, lk);
+    if (got) return std::move(*got);
+  }
+}
+
+// `e` is ready (under `lk`): its bytes, or nullopt when its holder was lost
+// meanwhile.
+std::optional<detail::ValueBytes> NodeRuntime::get_ready(const ObjectId& id, const EntryPtr& e,
+                                                         std::unique_lock<std::recursive_mutex>& lk) {
   switch (e->value.kind) {
     case ObjectValue::Kind::kError:
       throw TaskError(e->task_name.empty() ? id.to_string() : e->task_name, e->value.error);
     case ObjectValue::Kind::kInline:
-      return {e->value.bytes, e};  // the entry keeps the bytes alive
+      return detail::ValueBytes{e->value.bytes, e};  // the entry keeps the bytes alive
     case ObjectValue::Kind::kRemote:
       break;
   }
@@ -209,9 +227,9 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
       throw Error(obj.status().message());
     }
     auto pinned = std::move(obj.value());
-    return {pinned->bytes(), pinned};
+    return detail::ValueBytes{pinned->bytes(), pinned};
   }
-  if (e->fetched) return {{e->fetched->data(), loc.size}, e->fetched};
+  if (e->fetched) return detail::ValueBytes{{e->fetched->data(), loc.size}, e->fetched};
   lk.unlock();
   // Pull it with RDMA outside the lock; concurrent getters may both fetch,
   // the first copy wins. The copy lives in a pooled buffer (warm, registered;
@@ -221,12 +239,13 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
     throw Error("no memory for a copy of " + id.to_string() + ": " + buf.status().message());
   auto copy = std::make_shared<FetchedCopy>(std::move(buf.value()));
   Status st = fetch(id, loc, copy->buffer.data(), id.to_string(), &copy->offset);
+  if (!st && is_lost(static_cast<int>(loc.holder))) return std::nullopt;
   if (!st)
     throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " +
                 st.to_string());
   lk.lock();
   if (!e->fetched) e->fetched = std::move(copy);
-  return {{e->fetched->data(), loc.size}, e->fetched};
+  return detail::ValueBytes{{e->fetched->data(), loc.size}, e->fetched};
 }
 
 std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handles,
@@ -297,7 +316,16 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
     return;
   }
   std::lock_guard lk(mu_);
-  if (objects_.find(id)) complete_locked(id, std::move(v));  // else: let go meanwhile
+  auto* e = objects_.find(id);
+  if (!e) return;  // let go meanwhile
+  if (v.kind == ObjectValue::Kind::kRemote && is_lost(static_cast<int>(v.location.holder))) {
+    // The owner answered before it heard of the loss: ask again until it
+    // has (it then makes the object again, or fails it).
+    (*e)->status_requested = false;
+    request_status_locked(id, **e);
+    return;
+  }
+  complete_locked(id, std::move(v));
 }
 
 void NodeRuntime::on_free(Reader& r) {

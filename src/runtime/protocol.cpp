@@ -317,7 +317,7 @@ void encode_object_value(const ObjectValue& v, Writer& w) {
       break;
     case ObjectValue::Kind::kError:
       w.put_string(v.error);
-      w.put<uint8_t>(v.task_exception ? 1 : 0);
+      w.put<uint8_t>(static_cast<uint8_t>((v.task_exception ? 1 : 0) | (v.lost_input ? 2 : 0)));
       break;
   }
 }
@@ -337,7 +337,11 @@ Status decode_object_value(Reader& r, ObjectValue& v) {
       break;
     case ObjectValue::Kind::kError:
       v.error = r.get_string();
-      v.task_exception = r.get<uint8_t>() != 0;
+      {
+        const auto flags = r.get<uint8_t>();
+        v.task_exception = (flags & 1) != 0;
+        v.lost_input = (flags & 2) != 0;
+      }
       break;
   }
   return r.ok() ? Status::ok() : r.finish("object value");

@@ -79,6 +79,8 @@ struct ObjectValue {
   RemoteLocation location;       // kRemote
   std::string error;             // kError: the full message, e.g. "task 'f' failed: ..."
   bool task_exception = false;   // kError: the task's own code threw (retry_exceptions)
+  bool lost_input = false;  // kError: an argument's holder was lost: its owner rebuilds it and
+                            // the task's owner runs the task again (docs/fault-tolerance.md)
 };
 
 /// An argument on the wire.

@@ -198,6 +198,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   std::vector<std::pair<ObjectId, int>> borrowed;  // by argument decoding (BorrowLog below)
   std::string error;
   bool user_code = false;
+  bool lost_input = false;  // an argument's holder was lost (docs/fault-tolerance.md)
   try {
     if (spec.kind == TaskKind::kFunction && !spec.fn)
       spec.fn = detail::find_function(spec.function);  // sent by another rank
@@ -254,7 +255,10 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
             auto& copy = *fetched.back();
             Status st = fetch(w.ref, loc, copy.buffer.data(), "argument " + std::to_string(i),
                               &copy.offset);
-            if (!st) throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
+            if (!st) {
+              lost_input = is_lost(static_cast<int>(loc.holder));
+              throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
+            }
             a.bytes = {copy.data(), loc.size};
           }
           break;
@@ -324,6 +328,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
     v.kind = ObjectValue::Kind::kError;
     v.error = std::move(error);
     v.task_exception = user_code;
+    v.lost_input = lost_input;
   } else {
     v = make_value(id, std::move(result));
   }

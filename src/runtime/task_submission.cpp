@@ -39,6 +39,7 @@ detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function
                    options.resources, options.node,     static_cast<int>(options.placement),
                    task->spec.name};
   task->retries_left = static_cast<uint32_t>(std::max(0, options.max_retries));
+  task->max_retries = task->retries_left;
   task->retry_exceptions = options.retry_exceptions;
 
   std::lock_guard lk(mu_);
@@ -387,6 +388,12 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
     }
     if (retry_locked(id, v)) return;
   }
+  // A result held on another node rank is lost with it: keep how it was
+  // made (docs/fault-tolerance.md, "Lineage").
+  std::shared_ptr<Lineage> lineage;
+  if (v.kind == ObjectValue::Kind::kRemote)
+    if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id)
+      lineage = lineage_of_locked(*it->second);
   // The global scheduler fails only tasks it could not place: no executor
   // saw them, so the submitter's pins on their refs go now.
   if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id &&
@@ -397,6 +404,8 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
   auto* before = objects_.find(id);
   const bool fresh = !before || !(*before)->ready.load();
   complete_locked(id, std::move(v));
+  if (lineage && fresh)
+    if (auto* found = objects_.find(id)) (*found)->lineage = std::move(lineage);
   if (!contained.empty()) {
     // The result keeps its refs: borrowing them releases the executor's pins.
     std::vector<detail::HandlePtr> held;

@@ -4,8 +4,11 @@
 //  * every task that was running or queued there runs again elsewhere and
 //    its result arrives exactly once,
 //  * a task pinned there without retries fails naming the lost rank,
-//  * an object whose only copy was there, and an actor that lived there,
-//    fail naming it, and new work pinned there is refused,
+//  * objects whose only copy was there come back from their lineage (a
+//    task's result, and a result made from it there: rebuilt in order), and
+//    get returns the same values; an object owned there (made by put in a
+//    task there) fails naming the rank, as does an actor that lived there;
+//    new work pinned there is refused,
 //  * new work still runs on the ranks that are left.
 // Prints "node-loss: OK" and how long detection took.
 #include <signal.h>
@@ -35,6 +38,26 @@ std::vector<double> block(int n) {
 }
 PRISM_REMOTE(block);
 
+std::vector<double> scaled(const std::vector<double>& v, double k) {
+  std::vector<double> out(v);
+  for (auto& x : out) x *= k;
+  return out;
+}
+PRISM_REMOTE(scaled);
+
+double total(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+PRISM_REMOTE(total);
+
+// An object owned by the rank that runs this (put), handed out by ref.
+prism::ObjectRef<std::vector<double>> put_block(int n) {
+  return prism::put(std::vector<double>(static_cast<size_t>(n), 2.5));
+}
+PRISM_REMOTE(put_block);
+
 // Kills this process (no exit handlers, no goodbye: as a crashed node).
 int die_after(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -51,6 +74,18 @@ class Tally {
   int n_ = 0;
 };
 PRISM_ACTOR(Tally, &Tally::add);
+
+// Holds a ref it borrowed on another node rank: after the loss it must ask
+// the owner again and wait for the object to be made again.
+class Keeper {
+ public:
+  void keep(prism::ObjectRef<std::vector<double>> r) { ref_ = r; }
+  double sum() const { return total(prism::get(ref_)); }
+
+ private:
+  prism::ObjectRef<std::vector<double>> ref_;
+};
+PRISM_ACTOR(Keeper, &Keeper::keep, &Keeper::sum);
 
 int failures = 0;
 void check(bool ok, const std::string& what) {
@@ -84,8 +119,14 @@ int main(int argc, char** argv) {
     const std::string rank_name = "node rank " + std::to_string(victim);
 
     // Before: an object held only by the victim, an actor living there.
-    auto held = prism::task(block).options({.node = victim}).remote(1 << 20);  // 8 MiB
-    prism::wait(std::vector{held}, 1, std::chrono::seconds(30));
+    constexpr int kN = 1 << 20;  // 8 MiB: held by the rank that made it
+    auto held = prism::task(block).options({.node = victim}).remote(kN);
+    auto held2 = prism::task(scaled).options({.node = victim}).remote(held, 2.0);
+    auto owned_there = prism::get(prism::task(put_block).options({.node = victim}).remote(kN));
+    prism::wait(std::vector{held, held2}, 2, std::chrono::seconds(30));
+    auto keeper = prism::actor<Keeper>().options({.node = 1}).remote();
+    prism::get(keeper.call(&Keeper::keep).remote(held));
+    check(prism::get(keeper.call(&Keeper::sum).remote()) == 1.5 * kN, "a borrower reads it before");
     auto tally = prism::actor<Tally>().options({.node = victim}).remote();
     check(prism::get(tally.call(&Tally::add).remote(1)) == 1, "the actor answers before");
 
@@ -113,9 +154,27 @@ int main(int argc, char** argv) {
     check(death_err.find("no retries left") != std::string::npos,
           "the pinned task's error says it had no retries: '" + death_err + "'");
 
+    // Made again: a task's result, one made from it there, and a task that
+    // needs the second.
     const std::string held_err = error_of(held);
-    check(held_err.find(rank_name) != std::string::npos,
-          "the object held there fails naming the rank: '" + held_err + "'");
+    check(held_err.empty(), "the object held there is made again: '" + held_err + "'");
+    if (held_err.empty()) {
+      const auto v = prism::get(held);
+      check(v.size() == kN && v.front() == 1.5 && v.back() == 1.5, "its value");
+    }
+    const std::string sum_err = error_of(prism::task(total).options({.node = 1}).remote(held2));
+    check(sum_err.empty(), "a task using a rebuilt object runs: '" + sum_err + "'");
+    if (sum_err.empty())
+      check(prism::get(prism::task(total).options({.node = 1}).remote(held2)) == 3.0 * kN,
+            "the rebuilt object's value");
+    const auto borrowed = keeper.call(&Keeper::sum).remote();
+    const std::string borrowed_err = error_of(borrowed);
+    check(borrowed_err.empty() && prism::get(borrowed) == 1.5 * kN,
+          "a borrower on another rank reads it again: '" + borrowed_err + "'");
+    const std::string owned_err = error_of(owned_there);
+    check(owned_err.find(rank_name) != std::string::npos &&
+              owned_err.find("owner") != std::string::npos,
+          "an object owned there fails naming the rank and its owner: '" + owned_err + "'");
     const std::string actor_err = error_of(tally.call(&Tally::add).remote(1));
     check(actor_err.find(rank_name) != std::string::npos,
           "a call to the actor there fails naming the rank: '" + actor_err + "'");
