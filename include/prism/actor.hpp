@@ -57,6 +57,11 @@ struct ActorOptions {
   /// Methods that may run at once, each on its own thread. Above 1, calls
   /// are no longer ordered (as in Ray's threaded actors).
   int max_concurrency = 1;
+  /// Times the actor is created again when it dies with its node rank
+  /// (docs/fault-tolerance.md): its constructor runs again, with the same
+  /// arguments, wherever it fits; calls in flight then fail, later calls go
+  /// to the new instance. 0 (the default): it stays dead. -1: always.
+  int max_restarts = 0;
 };
 
 namespace detail {

@@ -46,6 +46,9 @@ detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
   if (options.max_concurrency < 1)
     throw Error("actor " + cls + ": max_concurrency must be at least 1, not " +
                 std::to_string(options.max_concurrency));
+  if (options.max_restarts < -1)
+    throw Error("actor " + cls + ": max_restarts must be -1 (always), 0 or more, not " +
+                std::to_string(options.max_restarts));
   auto task = new_task(ctor.key);
   const ObjectId id = task->spec.id;
   TaskSpec& spec = task->spec;
@@ -63,6 +66,9 @@ detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
                    options.node,
                    static_cast<int>(options.placement),
                    "actor " + cls};
+  // Restarts (failures.cpp): the creation task is kept as its lineage.
+  task->max_retries =
+      options.max_restarts < 0 ? UINT32_MAX : static_cast<uint32_t>(options.max_restarts);
   {
     std::lock_guard lk(mu_);  // infeasible actors fail at once, before a name is taken
     if (Status st = scheduler_.check(task->request); !st) {
@@ -201,6 +207,7 @@ void NodeRuntime::kill_actor(const detail::HandlePtr& actor) {
   auto& e = *entry_locked(aid);
   e.actor = true;
   e.kill_requested = true;
+  e.lineage.reset();  // a killed actor is not restarted
   if (e.ready.load())
     kill_created_actor_locked(aid, e, "was killed by prism::kill");
   else

@@ -103,6 +103,48 @@ std::shared_ptr<NodeRuntime::Lineage> NodeRuntime::lineage_of_locked(const Pendi
   return l;
 }
 
+// An actor with restarts keeps its creation task (the first time it is
+// created; a restart's run leaves the lineage as it is).
+void NodeRuntime::keep_actor_lineage_locked(const PendingTask& t) {
+  if (t.max_retries == 0 || t.spec.group.is_nil() == false) return;
+  auto* found = objects_.find(t.spec.id);
+  if (!found || !(*found)->owned || (*found)->lineage) return;
+  auto l = std::make_shared<Lineage>();
+  l->spec = t.spec;
+  l->request = t.request;
+  l->arg_refs = t.arg_refs;
+  l->max_retries = t.max_retries;
+  l->rebuilds_left = t.max_retries;
+  (*found)->lineage = std::move(l);
+}
+
+void NodeRuntime::actor_lost_locked(const ObjectId& id, ObjectEntry& e, const std::string& lost) {
+  call_seqs_.erase(id);  // a new instance counts every caller's calls from 1
+  if (!e.owned) {
+    e.ready.store(false, std::memory_order_release);
+    e.status_requested = false;
+    request_status_locked(id, e);
+    return;
+  }
+  if (e.lineage && e.lineage->rebuilds_left > 0) {
+    const uint32_t restarts = e.lineage->max_retries - e.lineage->rebuilds_left + 1;
+    PRISM_LOG_WARN("actor {} ({}) {}: restarting it (restart {})", id.to_string(),
+                   e.lineage->spec.name, lost, restarts);
+    e.ready.store(false, std::memory_order_release);
+    if (observer_.actor_changed)
+      observer_.actor_changed(
+          {id, {}, {}, -1, ActorEvent::State::kRestarting, static_cast<int32_t>(restarts)});
+    ++stats_.actors_restarted;
+    rebuild_locked(id, e);
+    return;
+  }
+  e.value = {};
+  e.value.kind = ObjectValue::Kind::kError;
+  e.value.error =
+      "the actor " + lost + (e.lineage ? " and has no restarts left (max_restarts)" : "");
+  actor_died_locked(id);
+}
+
 // Runs the task that made `id` again; its result completes the (reset)
 // entry as the first run's did. Arguments that are themselves being made
 // again are waited for.
@@ -316,13 +358,7 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     e.status_requested = false;
     request_status_locked(id, e);
   }
-  for (const auto& id : dead_actors) {
-    auto& e = *entry_locked(id);
-    e.value = {};
-    e.value.kind = ObjectValue::Kind::kError;
-    e.value.error = "the actor " + lost;
-    actor_died_locked(id);
-  }
+  for (const auto& id : dead_actors) actor_lost_locked(id, *entry_locked(id), lost);
   if (!to_rebuild.empty())
     PRISM_LOG_WARN("rank {}: making {} object(s) lost with node rank {} again from their lineage",
                    layout_.world_rank, to_rebuild.size(), rank);

@@ -17,6 +17,8 @@ gcs::ActorState to_gcs(ActorEvent::State s) {
       return gcs::ActorState::kPending;
     case ActorEvent::State::kAlive:
       return gcs::ActorState::kAlive;
+    case ActorEvent::State::kRestarting:
+      return gcs::ActorState::kRestarting;
     case ActorEvent::State::kDead:
       return gcs::ActorState::kDead;
   }
@@ -53,6 +55,7 @@ void GcsAgent::apply_actor(const ActorEvent& e) {
   if (!e.name.empty()) row.rec.name = e.name;
   row.rec.state = to_gcs(e.state);
   if (e.node >= 0) row.rec.node = e.node;
+  if (e.restarts >= 0) row.rec.restarts = static_cast<uint32_t>(e.restarts);
   row.dead = e.state == ActorEvent::State::kDead;
   if (!row.dirty && !row.in_flight) {
     row.gen = gen_;

@@ -52,6 +52,7 @@ struct NodeStats {
   uint64_t tasks_executed = 0;   // run on this node's workers
   uint64_t tasks_failed = 0;     // of those, threw
   uint64_t tasks_rebuilt = 0;    // run again to make a result lost with a node rank
+  uint64_t actors_restarted = 0;  // created again after their node rank was lost
   uint64_t busy_us = 0;          // worker time spent in tasks
   uint64_t objects_put = 0;
   uint64_t bytes_fetched = 0;  // pulled from other nodes' stores
@@ -293,6 +294,10 @@ class NodeRuntime {
   // again, and making it again.
   std::shared_ptr<Lineage> lineage_of_locked(const PendingTask& task) const;
   bool rebuild_locked(const ObjectId& id, ObjectEntry& e);
+  void keep_actor_lineage_locked(const PendingTask& creation);
+  // An actor that lived on a lost rank: restarted by its owner while it has
+  // restarts left, else dead; a borrower asks the owner where it lives now.
+  void actor_lost_locked(const ObjectId& id, ObjectEntry& e, const std::string& lost);
   std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
                                               const std::shared_ptr<ObjectEntry>& e,
                                               std::unique_lock<std::recursive_mutex>& lk);

@@ -207,8 +207,8 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
 
 // `e` is ready (under `lk`): its bytes, or nullopt when its holder was lost
 // meanwhile.
-std::optional<detail::ValueBytes> NodeRuntime::get_ready(const ObjectId& id, const EntryPtr& e,
-                                                         std::unique_lock<std::recursive_mutex>& lk) {
+std::optional<detail::ValueBytes> NodeRuntime::get_ready(
+    const ObjectId& id, const EntryPtr& e, std::unique_lock<std::recursive_mutex>& lk) {
   switch (e->value.kind) {
     case ObjectValue::Kind::kError:
       throw TaskError(e->task_name.empty() ? id.to_string() : e->task_name, e->value.error);
@@ -317,8 +317,12 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
   }
   std::lock_guard lk(mu_);
   auto* e = objects_.find(id);
-  if (!e) return;  // let go meanwhile
-  if (v.kind == ObjectValue::Kind::kRemote && is_lost(static_cast<int>(v.location.holder))) {
+  if (!e) return;           // let go meanwhile
+  int32_t actor_node = -1;  // an actor's creation object: the node it lives on
+  if ((*e)->actor && v.kind == ObjectValue::Kind::kInline && v.bytes.size() == sizeof actor_node)
+    std::memcpy(&actor_node, v.bytes.data(), sizeof actor_node);
+  if ((v.kind == ObjectValue::Kind::kRemote && is_lost(static_cast<int>(v.location.holder))) ||
+      is_lost(actor_node)) {
     // The owner answered before it heard of the loss: ask again until it
     // has (it then makes the object again, or fails it).
     (*e)->status_requested = false;

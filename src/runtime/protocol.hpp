@@ -166,7 +166,8 @@ struct ActorEvent {
   std::string class_name;  // set with the first event (pending)
   std::string name;        // the job-wide name, if any (first event)
   int32_t node = -1;
-  enum class State : uint8_t { kPending, kAlive, kDead } state = State::kPending;
+  enum class State : uint8_t { kPending, kAlive, kRestarting, kDead } state = State::kPending;
+  int32_t restarts = -1;  // times it was restarted (-1: unchanged)
 };
 
 void encode_task(const TaskSpec& t, Writer& w);

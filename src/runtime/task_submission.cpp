@@ -203,6 +203,7 @@ void NodeRuntime::retire_task_locked(const ObjectId& id, bool failed, int execut
   if (it == in_flight_.end() || it->second->spec.id != id) return;
   const PendingTask& t = *it->second;
   if (t.node >= 0 && t.spec.kind != TaskKind::kActorCall) scheduler_.on_complete(t.node);
+  if (t.spec.kind == TaskKind::kActorCreation && !failed) keep_actor_lineage_locked(t);
   if (t.report_when_done)
     observer_.task_done(t.spec, failed, executor);
   else if (observer_.task_finished)

@@ -30,6 +30,13 @@ nodes=$("$dump" -t nodes "$dir"/job.rank*.h5)
 echo "$nodes"
 grep -qE "^  rank 3 +dead " <<<"$nodes" || { echo "the GCS does not record the death"; exit 1; }
 [ "$(grep -cE "^  rank [0-2] +alive " <<<"$nodes")" -eq 3 ] || { echo "not 3 live ranks"; exit 1; }
+actors=$("$dump" -t actors "$dir"/job.rank*.h5)
+echo "$actors"
+# (At the snapshot, taken as the job ends, every actor has ended with it.)
+grep -qE "class_name Tally  node [0-2]  state (alive|dead)  restarts 1" <<<"$actors" ||
+  { echo "the GCS does not show the restarted actor on another rank with 1 restart"; exit 1; }
+grep -qE "class_name Tally  node 3  state dead  restarts 0" <<<"$actors" ||
+  { echo "the GCS does not show the actor without restarts dead"; exit 1; }
 
 out=$(timeout 120 "${survive[@]}" "$app" --fail-after-loss 2>&1)
 rc=$?

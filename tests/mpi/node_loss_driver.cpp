@@ -75,6 +75,11 @@ class Tally {
 };
 PRISM_ACTOR(Tally, &Tally::add);
 
+int poke(prism::ActorHandle<Tally> t, int k) {
+  return prism::get(t.call(&Tally::add).remote(k));
+}
+PRISM_REMOTE(poke);
+
 // Holds a ref it borrowed on another node rank: after the loss it must ask
 // the owner again and wait for the object to be made again.
 class Keeper {
@@ -129,6 +134,8 @@ int main(int argc, char** argv) {
     check(prism::get(keeper.call(&Keeper::sum).remote()) == 1.5 * kN, "a borrower reads it before");
     auto tally = prism::actor<Tally>().options({.node = victim}).remote();
     check(prism::get(tally.call(&Tally::add).remote(1)) == 1, "the actor answers before");
+    auto phoenix = prism::actor<Tally>().options({.node = victim, .max_restarts = 1}).remote();
+    check(prism::get(phoenix.call(&Tally::add).remote(5)) == 5, "the restartable actor answers");
 
     // Work spread over every node rank (some of it runs or waits on the
     // victim when it dies), then the victim dies.
@@ -178,6 +185,17 @@ int main(int argc, char** argv) {
     const std::string actor_err = error_of(tally.call(&Tally::add).remote(1));
     check(actor_err.find(rank_name) != std::string::npos,
           "a call to the actor there fails naming the rank: '" + actor_err + "'");
+    // An actor with restarts is created again elsewhere, from its
+    // constructor: its state starts over; callers on any rank reach it.
+    const auto again = phoenix.call(&Tally::add).remote(1);
+    const std::string again_err = error_of(again);
+    check(again_err.empty() && prism::get(again) == 1,
+          "the restarted actor answers from a fresh state: '" + again_err + "'");
+    const auto via = prism::task(poke).options({.node = 1}).remote(phoenix, 2);
+    const std::string via_err = error_of(via);
+    check(via_err.empty() && prism::get(via) == 3,
+          "another rank reaches the restarted actor: '" + via_err + "'");
+
     std::string pinned_err;  // refused when submitted, or by get
     try {
       pinned_err = error_of(prism::task(slow_echo).options({.node = victim}).remote(1, 0));
