@@ -38,12 +38,12 @@ echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long)
   skip "$CXX cannot link -fsanitize=fuzzer,address,undefined (libclang_rt.fuzzer missing?)"
 
 build() {
-  CXX="$CXX" cmake -S "$ROOT/tests/fuzz" -B "$BUILD" -DPRISM_FUZZ_OPT="$OPT" > "$BUILD.log" 2>&1 &&
-    cmake --build "$BUILD" -j "${PRISM_FUZZ_JOBS:-2}" >> "$BUILD.log" 2>&1
+  CXX="$CXX" cmake -S "$ROOT/tests/fuzz" -B "$BUILD" -DPRISM_FUZZ_OPT="$OPT" > "$BUILD/build.log" 2>&1 &&
+    cmake --build "$BUILD" -j "${PRISM_FUZZ_JOBS:-2}" >> "$BUILD/build.log" 2>&1
 }
 export -f build
 export CXX ROOT BUILD OPT
-mkdir -p "$(dirname "$BUILD")"
+mkdir -p "$BUILD"
 rc=0
 if [[ -n "$BUDGET" ]]; then
   # Leave at least 10 s of the budget to run the target. (timeout signals
@@ -57,8 +57,8 @@ else
   build || rc=$?
 fi
 if ((rc != 0)); then
-  tail -40 "$BUILD.log"
-  echo "FAIL: the fuzz target does not build (log: $BUILD.log)"
+  tail -40 "$BUILD/build.log"
+  echo "FAIL: the fuzz target does not build (log: $BUILD/build.log)"
   exit 1
 fi
 built=$(($(date +%s) - start))

@@ -9,6 +9,10 @@ BlockPool::BlockPool(size_t size, size_t align, size_t keep_bytes)
       align_(std::max(align, alignof(std::max_align_t))),
       keep_(std::max<size_t>(keep_bytes / std::max<size_t>(size, 1), 1)) {}
 
+BlockPool::~BlockPool() {
+  for (void* p : free_) ::operator delete(p, std::align_val_t{align_});
+}
+
 void* BlockPool::allocate() {
   {
     std::lock_guard lk(mu_);
