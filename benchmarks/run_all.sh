@@ -37,6 +37,11 @@ run task_graphs          mpirun -n 3 "$b/bench_task_graphs"
 # Allreduce between 4 actor-group members (one per node rank) against
 # MPI_Allreduce on the same ranks: 1 MiB, 100 MiB, 1 GiB.
 run collectives          mpirun -n 5 "$b/bench_collectives"
+# Faults survived per minute: a minute of mixed work with random task and
+# actor-method exceptions and one node rank killed, every result checked.
+echo "== chaos: launch/prism-run --survive-node-loss -n 5 $b/bench_chaos --duration-s 60 --kill-node"
+timeout 600 launch/prism-run --survive-node-loss -n 5 "$b/bench_chaos" --duration-s 60 --kill-node \
+  --csv "$out/chaos.csv"
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
 fi

@@ -171,5 +171,8 @@ int num_nodes();
 int node_id();
 /// The world rank of this process (for logs and tests).
 int world_rank();
+/// Inside a task: how many times it ran before this run (0 on its first
+/// run; docs/fault-tolerance.md, "Task retries"). Outside a task: 0.
+int attempt();
 
 }  // namespace prism

@@ -209,6 +209,9 @@ int node_id() {
 int world_rank() {
   return rt().world_rank();
 }
+int attempt() {
+  return static_cast<int>(runtime::NodeRuntime::current_attempt());
+}
 
 }  // namespace prism
 

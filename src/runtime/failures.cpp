@@ -27,9 +27,14 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
   if (lost.empty() && !lost_input && !(threw && t.retry_exceptions)) return false;
   if (t.retries_left == 0) return false;
   --t.retries_left;
-  PRISM_LOG_WARN("task '{}' ({}) run {} {}; running it again ({} retries left)", t.spec.name,
-                 id.to_string(), t.spec.attempt + 1, lost.empty() ? "failed: " + v.error : lost,
-                 t.retries_left);
+  // An exception retried as asked is routine (debug); a lost run is news.
+  if (threw && lost.empty() && !lost_input)
+    PRISM_LOG_DEBUG("task '{}' ({}) run {} failed: {}; running it again ({} retries left)",
+                    t.spec.name, id.to_string(), t.spec.attempt + 1, v.error, t.retries_left);
+  else
+    PRISM_LOG_WARN("task '{}' ({}) run {} {}; running it again ({} retries left)", t.spec.name,
+                   id.to_string(), t.spec.attempt + 1, lost.empty() ? "failed: " + v.error : lost,
+                   t.retries_left);
   ++t.spec.attempt;
   auto task = std::move(it->second);
   in_flight_.erase(it);

@@ -10,6 +10,7 @@ namespace internal {
 
 thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;
+thread_local uint32_t tls_current_attempt = 0;
 thread_local int64_t tls_not_own_us = 0;
 thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log = nullptr;
 thread_local ObjectId tls_current_actor;
@@ -83,6 +84,10 @@ NodeRuntime* NodeRuntime::current() noexcept {
 void NodeRuntime::set_process_runtime(NodeRuntime* rt) noexcept {
   process_runtime.store(rt);
 }
+uint32_t NodeRuntime::current_attempt() {
+  return tls_current_attempt;
+}
+
 std::vector<int> NodeRuntime::current_gpu_ids() {
   return worker::WorkerPool::current_gpu_ids();
 }

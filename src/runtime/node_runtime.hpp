@@ -174,6 +174,8 @@ class NodeRuntime {
   }
   std::vector<int> lost_ranks() const;
 
+  /// The run number of the task running on the calling thread (0: first).
+  static uint32_t current_attempt();
   /// GPU ids held by the task running on the calling thread (empty if none).
   static std::vector<int> current_gpu_ids();
   int node_id() const noexcept { return layout_.world_rank; }

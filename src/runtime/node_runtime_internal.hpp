@@ -18,6 +18,7 @@ namespace internal {
 
 extern thread_local NodeRuntime* tls_runtime;
 extern thread_local ObjectId tls_current_task;  // the task running on this thread (lineage)
+extern thread_local uint32_t tls_current_attempt;  // its run number (prism::attempt())
 // Time inside the running task that is not its own work (us): waits in get()
 // and tasks it ran inline meanwhile. A function's mean run time is its own
 // work, so a task that mostly waits for its children counts as short.

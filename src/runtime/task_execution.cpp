@@ -185,9 +185,16 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   Scope scope(this);
   struct CurrentTask {  // nested tasks submitted from here name this one as parent
     ObjectId saved = tls_current_task;
-    explicit CurrentTask(const ObjectId& id) { tls_current_task = id; }
-    ~CurrentTask() { tls_current_task = saved; }
-  } current_task(spec.id);
+    uint32_t saved_attempt = tls_current_attempt;
+    CurrentTask(const ObjectId& id, uint32_t attempt) {
+      tls_current_task = id;
+      tls_current_attempt = attempt;
+    }
+    ~CurrentTask() {
+      tls_current_task = saved;
+      tls_current_attempt = saved_attempt;
+    }
+  } current_task(spec.id, spec.attempt);
   std::optional<TaskAcks> acks;  // only arguments can need them (see TaskAcks)
   if (!spec.args.empty()) acks.emplace().task_owner = spec.id.owner_rank;
   const int64_t t0 = Timeline::now_us();

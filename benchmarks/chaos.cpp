@@ -1,0 +1,275 @@
+// bench_chaos: a long mixed run of tasks, nested tasks, objects and actors
+// with faults injected at random, every result checked against a serial
+// computation (issue "Fault tolerance", item 6; docs/fault-tolerance.md).
+//
+// Faults: task exceptions (a task fails its first k runs, k random; it
+// retries exceptions), nested tasks that fail the same way, actor methods
+// that throw (the caller calls again), and, with --kill-node, one node rank
+// killed with SIGKILL a third of the way in (run it under
+// `prism-run --survive-node-loss`): its tasks run again, its objects are
+// made again from lineage, its actors restart. Prints the faults survived
+// per minute; exits non-zero if any result is wrong or missing.
+//
+//   launch/prism-run --survive-node-loss -n 5 build/benchmarks/bench_chaos --duration-s 60
+//   --kill-node
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/serialization/vector.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <prism/prism.hpp>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void maybe_fail(int fails, const char* what) {
+  if (prism::attempt() < fails)
+    throw std::runtime_error(std::string("injected fault in ") + what + ", run " +
+                             std::to_string(prism::attempt() + 1));
+}
+
+int64_t square(int64_t x, int fails) {
+  maybe_fail(fails, "square");
+  return x * x;
+}
+PRISM_REMOTE(square);
+
+// Nested: one child per element (each failing `child_fails` times).
+int64_t sum_of_squares(std::vector<int64_t> xs, int fails, int child_fails) {
+  maybe_fail(fails, "sum_of_squares");
+  std::vector<prism::ObjectRef<int64_t>> kids;
+  for (int64_t x : xs)
+    kids.push_back(prism::task(square)
+                       .options({.max_retries = 5, .retry_exceptions = true})
+                       .remote(x, child_fails));
+  int64_t s = 0;
+  for (auto& k : kids) s += prism::get(k);
+  return s;
+}
+PRISM_REMOTE(sum_of_squares);
+
+// Objects: a block big enough to stay in its maker's store (1 MiB), and a
+// task that reads it (made again from lineage if its holder is lost).
+std::vector<double> make_block(int64_t seed, int n, int fails) {
+  maybe_fail(fails, "make_block");
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<double>((seed + i) % 97);
+  return v;
+}
+PRISM_REMOTE(make_block);
+
+double block_sum(const std::vector<double>& v, int fails) {
+  maybe_fail(fails, "block_sum");
+  return std::accumulate(v.begin(), v.end(), 0.0);
+}
+PRISM_REMOTE(block_sum);
+
+int die_now() {
+  ::kill(::getpid(), SIGKILL);
+  return 0;
+}
+PRISM_REMOTE(die_now);
+
+// A stateless-result actor (restarts give the same answers): scale(x) = k x.
+class Scaler {
+ public:
+  explicit Scaler(int64_t k) : k_(k) {}
+  int64_t scale(int64_t x, bool fail) {
+    if (fail) throw std::runtime_error("injected fault in Scaler.scale");
+    return k_ * x;
+  }
+
+ private:
+  int64_t k_;
+};
+PRISM_ACTOR(Scaler, &Scaler::scale);
+
+struct Tally {
+  uint64_t items = 0, checked = 0, wrong = 0, unexpected = 0;
+  uint64_t task_faults = 0, actor_faults = 0, lost_runs = 0;
+};
+
+double serial_block_sum(int64_t seed, int n) {
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += static_cast<double>((seed + i) % 97);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double duration_s = 60, fault_rate = 0.3;
+  bool kill_node = false;
+  std::string csv;
+  uint64_t seed = 12345;
+  CLI::App app{"bench_chaos: mixed work under injected faults, checked against serial results"};
+  app.add_option("--duration-s", duration_s, "how long to run (s)");
+  app.add_option("--fault-rate", fault_rate, "probability that an item carries a fault");
+  app.add_flag("--kill-node", kill_node, "kill the last node rank a third of the way in");
+  app.add_option("--seed", seed, "random seed");
+  app.add_option("--csv", csv, "append metric,value,unit rows to this file");
+  app.allow_extras();
+  CLI11_PARSE(app, argc, argv);
+
+  return prism::run(argc, argv, [&] {
+    const int nodes = prism::num_nodes();
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(0, 1);
+    auto fails = [&](int max) {  // 0 most of the time, else 1..max
+      return u(rng) < fault_rate ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(max)) : 0;
+    };
+    const prism::TaskOptions retrying{.max_retries = 5, .retry_exceptions = true};
+    std::vector<prism::ActorHandle<Scaler>> scalers;
+    for (int i = 0; i < 2 * nodes; ++i)
+      scalers.push_back(prism::actor<Scaler>(int64_t{i + 2})
+                            .options({.placement = prism::Placement::kSpread, .max_restarts = -1})
+                            .remote());
+    Tally t;
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + std::chrono::duration<double>(duration_s);
+    bool killed = !kill_node || nodes < 3;
+    int64_t round = 0;
+    std::printf("chaos: %d node ranks, %.0f s, fault rate %.2f%s\n", nodes, duration_s, fault_rate,
+                kill_node ? ", one node rank killed" : "");
+    while (Clock::now() < deadline) {
+      ++round;
+      if (!killed && Clock::now() > t0 + std::chrono::duration<double>(duration_s / 3)) {
+        killed = true;  // its result never comes: dropped unread
+        (void)prism::task(die_now).options({.node = nodes - 1, .max_retries = 0}).remote();
+        ++t.lost_runs;
+      }
+      struct Square {
+        int64_t x;
+        prism::ObjectRef<int64_t> ref;
+      };
+      std::vector<Square> squares;
+      std::vector<std::pair<int64_t, prism::ObjectRef<int64_t>>> sums;
+      std::vector<std::pair<double, prism::ObjectRef<double>>> blocks;
+      for (int i = 0; i < 16; ++i) {
+        const int64_t x = round * 100 + i;
+        const int f = fails(2);
+        t.task_faults += static_cast<uint64_t>(f);
+        squares.push_back({x, prism::task(square).options(retrying).remote(x, f)});
+      }
+      for (int i = 0; i < 2; ++i) {
+        std::vector<int64_t> xs{round, round + 1, round + 2, round + 3};
+        const int f = fails(2), cf = fails(1);
+        t.task_faults += static_cast<uint64_t>(f + 4 * cf);
+        int64_t expect = 0;
+        for (int64_t x : xs) expect += x * x;
+        sums.emplace_back(expect, prism::task(sum_of_squares).options(retrying).remote(xs, f, cf));
+      }
+      for (int i = 0; i < 2; ++i) {
+        const int64_t s = round * 7 + i;
+        const int fm = fails(1), fs = fails(1);
+        t.task_faults += static_cast<uint64_t>(fm + fs);
+        auto block = prism::task(make_block)
+                         .options({.placement = prism::Placement::kSpread,
+                                   .max_retries = 5,
+                                   .retry_exceptions = true})
+                         .remote(s, 1 << 17, fm);
+        blocks.emplace_back(serial_block_sum(s, 1 << 17),
+                            prism::task(block_sum).options(retrying).remote(block, fs));
+      }
+      for (auto& sq : squares) {
+        ++t.items;
+        try {
+          if (prism::get(sq.ref) == sq.x * sq.x)
+            ++t.checked;
+          else
+            ++t.wrong;
+        } catch (const std::exception& e) {
+          ++t.unexpected;
+          std::fprintf(stderr, "chaos: square(%lld) failed: %s\n", static_cast<long long>(sq.x),
+                       e.what());
+        }
+      }
+      for (auto& [expect, ref] : sums) {
+        ++t.items;
+        try {
+          if (prism::get(ref) == expect)
+            ++t.checked;
+          else
+            ++t.wrong;
+        } catch (const std::exception& e) {
+          ++t.unexpected;
+          std::fprintf(stderr, "chaos: sum_of_squares failed: %s\n", e.what());
+        }
+      }
+      for (auto& [expect, ref] : blocks) {
+        ++t.items;
+        try {
+          if (prism::get(ref) == expect)
+            ++t.checked;
+          else
+            ++t.wrong;
+        } catch (const std::exception& e) {
+          ++t.unexpected;
+          std::fprintf(stderr, "chaos: block_sum failed: %s\n", e.what());
+        }
+      }
+      // Actor calls: a method that throws, or an actor lost with its node
+      // rank, fails the call; the caller calls again (at most 5 times).
+      for (size_t a = 0; a < scalers.size(); ++a) {
+        const int64_t x = round + static_cast<int64_t>(a);
+        bool inject = u(rng) < fault_rate;
+        ++t.items;
+        bool done = false;
+        for (int tries = 0; tries < 6 && !done; ++tries) {
+          try {
+            const int64_t got = prism::get(scalers[a].call(&Scaler::scale).remote(x, inject));
+            if (got == static_cast<int64_t>(a + 2) * x)
+              ++t.checked;
+            else
+              ++t.wrong;
+            done = true;
+          } catch (const std::exception& e) {
+            const std::string what = e.what();
+            if (what.find("injected fault") != std::string::npos)
+              ++t.actor_faults;
+            else if (what.find("was lost with node rank") != std::string::npos)
+              ++t.lost_runs;
+            else
+              std::fprintf(stderr, "chaos: actor call failed: %s\n", what.c_str());
+            inject = false;
+          }
+        }
+        if (!done) ++t.unexpected;
+      }
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    const uint64_t faults = t.task_faults + t.actor_faults + t.lost_runs;
+    const double per_min = 60.0 * static_cast<double>(faults) / secs;
+    std::printf(
+        "chaos: %llu items in %.1f s: %llu checked, %llu wrong, %llu failed\n",
+        static_cast<unsigned long long>(t.items), secs, static_cast<unsigned long long>(t.checked),
+        static_cast<unsigned long long>(t.wrong), static_cast<unsigned long long>(t.unexpected));
+    std::printf(
+        "chaos: faults survived: %llu task exceptions, %llu actor method exceptions, %llu "
+        "lost runs or calls = %.0f faults/min\n",
+        static_cast<unsigned long long>(t.task_faults),
+        static_cast<unsigned long long>(t.actor_faults),
+        static_cast<unsigned long long>(t.lost_runs), per_min);
+    if (!csv.empty()) {
+      std::ofstream out(csv, std::ios::app);
+      out << "chaos_items," << t.items << ",count\n"
+          << "chaos_wrong," << t.wrong << ",count\n"
+          << "chaos_failed," << t.unexpected << ",count\n"
+          << "chaos_faults_per_min," << per_min << ",1/min\n";
+    }
+    if (t.wrong || t.unexpected || t.checked != t.items)
+      throw std::runtime_error("chaos: results were wrong or missing");
+    std::printf("chaos: OK\n");
+  });
+}
