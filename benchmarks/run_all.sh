@@ -42,6 +42,8 @@ run collectives          mpirun -n 5 "$b/bench_collectives"
 echo "== chaos: launch/prism-run --survive-node-loss -n 5 $b/bench_chaos --duration-s 60 --kill-node"
 timeout 600 launch/prism-run --survive-node-loss -n 5 "$b/bench_chaos" --duration-s 60 --kill-node \
   --csv "$out/chaos.csv"
+# 10M tasks and 1M actor calls in one job: every rank's RSS after a warm-up and at the end.
+run soak                 mpirun -n 3 "$b/bench_soak" --tasks 10000000 --actor-calls 1000000
 if [ -x "$b/bench_gcs_throughput" ]; then
   for g in 1 3 6; do run "gcs_throughput_g$g" mpirun -n $((g + 2)) "$b/bench_gcs_throughput" --prism-gcs-ranks=$g; done
 fi
