@@ -170,6 +170,10 @@ const std::vector<OptionDef>& option_defs() {
               "a node rank silent this long is lost: its tasks run elsewhere (docs/fault-tolerance.md; "
               "0: never declared lost)",
               "3000", 0, 3600000, &Config::node_timeout_ms),
+      int_opt("gcs-failure-timeout-ms",
+              "a GCS replica silent this long is cut out of its chain; replicas gossip every "
+              "twentieth of it and clients retry every quarter of it (docs/gcs.md, \"Failover\")",
+              "1000", 5, 600000, &Config::gcs_failure_timeout_ms),
       bool_opt("reconstruct",
                "a task's owner keeps how each result held on another node rank was made (the "
                "task and its argument objects, while the result lives) to make it again if that "

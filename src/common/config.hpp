@@ -46,6 +46,7 @@ struct Config {
   bool gcs_lineage = true;  // node ranks record task lineage and object locations in the GCS
   bool global_scheduler = true;  // spilled tasks go through the global scheduler (GCS group)
   int node_timeout_ms = 3000;  // a node rank silent this long is lost (0: never)
+  int gcs_failure_timeout_ms = 1000;  // a GCS replica silent this long is cut out of its chain
   bool reconstruct = true;     // owners keep the lineage of results held elsewhere
   std::string exit_code_file;  // the driver's rank writes the job's exit code here
   bool send_ahead = true;  // tasks pinned to another node go there before their arguments are ready

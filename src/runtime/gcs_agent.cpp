@@ -32,6 +32,21 @@ std::atomic<GcsAgent*> g_current{nullptr};
 
 }  // namespace
 
+namespace {
+// A failover costs a client about one failure timeout plus one retry
+// interval: retries come every fifth of the GCS failure timeout (200 ms at
+// the default 1 s), backing off to twice that.
+GcsAgentOptions with_retry_interval(GcsAgentOptions o, const Config& config) {
+  if (config.gcs_failure_timeout_ms == 1000) return o;  // the default: as the caller chose
+  const uint64_t timeout_us = static_cast<uint64_t>(config.gcs_failure_timeout_ms) * 1000;
+  o.client.request_timeout_us = std::max<uint64_t>(timeout_us / 5, 1000);
+  o.client.max_backoff_us = 2 * o.client.request_timeout_us;
+  o.client.max_attempts =
+      static_cast<int>(std::max<uint64_t>(150, 60'000'000 / o.client.max_backoff_us));  // ~60 s
+  return o;
+}
+}  // namespace
+
 GcsAgent::GcsAgent(const Config& config, transport::Transport& transport, gcs::GcsLayout layout,
                    int my_rank, scheduler::NodeResources resources, GcsAgentOptions options)
     : config_(config),
@@ -39,9 +54,9 @@ GcsAgent::GcsAgent(const Config& config, transport::Transport& transport, gcs::G
       layout_(std::move(layout)),
       rank_(my_rank),
       resources_(std::move(resources)),
-      opt_(options),
+      opt_(with_retry_interval(options, config)),
       outbox_(transport, layout_),
-      client_(layout_, my_rank, outbox_, options.client),
+      client_(layout_, my_rank, outbox_, opt_.client),
       tasks_(static_cast<uint32_t>(my_rank)) {}
 
 GcsAgent::~GcsAgent() {
@@ -234,12 +249,12 @@ void GcsAgent::run() {
       if (stop_) {
         timespec cpu{};
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-        PRISM_LOG_INFO("GCS agent of rank {}: {} events, {} row updates ({} failed) in {} "
-                       "batched writes, {} heartbeats, {} rounds, {:.3f} s CPU",
-                       rank_, events_total_, stats_.ops_written, stats_.writes_failed,
-                       stats_.writes_issued,
-                       stats_.heartbeats, stats_.rounds,
-                       static_cast<double>(cpu.tv_sec) + 1e-9 * static_cast<double>(cpu.tv_nsec));
+        PRISM_LOG_INFO(
+            "GCS agent of rank {}: {} events, {} row updates ({} failed) in {} "
+            "batched writes, {} heartbeats, {} rounds, {:.3f} s CPU",
+            rank_, events_total_, stats_.ops_written, stats_.writes_failed, stats_.writes_issued,
+            stats_.heartbeats, stats_.rounds,
+            static_cast<double>(cpu.tv_sec) + 1e-9 * static_cast<double>(cpu.tv_nsec));
         return;
       }
       idle_ = false;  // awake: producers need not notify
@@ -491,7 +506,8 @@ void GcsAgent::issue_writes() {
       add(gcs::make_op(gcs::OpKind::kPut, gcs::TableId::kTasks, std::move(key), std::move(rec)), t,
           nullptr, true, run);
     } else {
-      gcs::WriteOp op = gcs::make_op(gcs::OpKind::kSetTaskState, gcs::TableId::kTasks, std::move(key));
+      gcs::WriteOp op =
+          gcs::make_op(gcs::OpKind::kSetTaskState, gcs::TableId::kTasks, std::move(key));
       op.task_state = t->rec.state;
       op.node = t->rec.node;
       add(std::move(op), t, nullptr, false);
@@ -668,6 +684,8 @@ void attach_gcs_agent(NodeRuntime& rt, GcsAgent& agent) {
   g_current.store(&agent);
 }
 
-GcsAgent* current_gcs_agent() noexcept { return g_current.load(); }
+GcsAgent* current_gcs_agent() noexcept {
+  return g_current.load();
+}
 
 }  // namespace prism::runtime

@@ -21,6 +21,15 @@ uint64_t now_us() {
 
 constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 
+// --prism-gcs-failure-timeout-ms sets the failure timeout; replicas gossip
+// (heartbeat) 20 times per timeout, as the defaults do (1 s, 50 ms).
+gcs::GcsServerOptions with_failure_timeout(gcs::GcsServerOptions o, const Config& config) {
+  if (config.gcs_failure_timeout_ms == 1000) return o;  // the default: as the caller chose
+  o.failure_timeout_us = static_cast<uint64_t>(config.gcs_failure_timeout_ms) * 1000;
+  o.heartbeat_interval_us = std::max<uint64_t>(o.failure_timeout_us / 20, 250);
+  return o;
+}
+
 }  // namespace
 
 GcsRole::GcsRole(const Config& config, transport::Transport& transport, ClusterLayout layout,
@@ -31,7 +40,8 @@ GcsRole::GcsRole(const Config& config, transport::Transport& transport, ClusterL
       layout_(std::move(layout)),
       gcs_layout_(std::move(gcs_layout)),
       outbox_(transport, gcs_layout_),
-      server_(std::make_unique<gcs::GcsServer>(gcs_layout_, layout_.world_rank, outbox_, options)) {
+      server_(std::make_unique<gcs::GcsServer>(gcs_layout_, layout_.world_rank, outbox_,
+                                               with_failure_timeout(options, config))) {
   if (config_.global_scheduler && !nodes.empty() && !layout_.gcs_ranks.empty() &&
       layout_.gcs_ranks.front() == layout_.world_rank)
     global_scheduler_ = std::make_unique<scheduler::GlobalScheduler>(std::move(nodes));
@@ -65,7 +75,8 @@ int GcsRole::run() {
     outbox_.flush();  // one bundle per destination for everything this round produced
     if (stop_ || n > 0) continue;
     // Sleep until a message arrives or the server's next deadline.
-    uint64_t deadline = std::min(server_->silent() ? kNever : server_->next_deadline_us(), fault_at);
+    uint64_t deadline =
+        std::min(server_->silent() ? kNever : server_->next_deadline_us(), fault_at);
     now = now_us();
     int64_t timeout = deadline == kNever ? -1
                       : deadline > now   ? static_cast<int64_t>(deadline - now)

@@ -62,7 +62,7 @@ detail::HandlePtr NodeRuntime::put_contiguous(std::span<const std::byte> header,
   const ObjectId id{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
   auto buffer = store_.allocate(size);
   if (!buffer) throw ObjectStoreFullError(buffer.status().message());
-  std::memcpy(buffer->data(), header.data(), header.size());
+  if (!header.empty()) std::memcpy(buffer->data(), header.data(), header.size());
   if (!payload.empty()) std::memcpy(buffer->data() + header.size(), payload.data(), payload.size());
   return add_put(id, stored_value(id, store_.seal(id, std::move(buffer.value()), size), size));
 }
