@@ -98,7 +98,36 @@ void KeyedTable<TaskTable>::put(const Key& k, Record v) {
   for (auto it = lo; it != hi; ++it) tasks_ -= it->second.run;
   tasks_ += v.run;
   rows_.erase(lo, hi);
+  const bool finished = v.state == TaskState::kFinished || v.state == TaskState::kFailed;
+  const uint32_t run = v.run;
   rows_.emplace_hint(hi, k, std::move(v));
+  if (!finished) return;
+  finished_.emplace_back(k, run);
+  finished_tasks_ += run;
+  while (finished_tasks_ > max_finished_ && !finished_.empty()) {
+    const auto [old, n] = finished_.front();
+    finished_.pop_front();
+    finished_tasks_ -= n;
+    drop_finished(old, n);
+  }
+}
+
+// Drops the rows within tasks k .. k + run - 1 that are still finished (a
+// later write may have changed them) and lie wholly inside that range.
+void KeyedTable<TaskTable>::drop_finished(const Key& k, uint32_t run) {
+  Key end = k;
+  end.seq += run;
+  for (auto it = rows_.lower_bound(k); it != rows_.end() && it->first < end;) {
+    const auto& r = it->second;
+    const bool done = r.state == TaskState::kFinished || r.state == TaskState::kFailed;
+    if (done && it->first.owner_rank == k.owner_rank && it->first.index == k.index &&
+        it->first.seq + r.run <= end.seq) {
+      tasks_ -= r.run;
+      it = rows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 bool KeyedTable<TaskTable>::remove(const Key& k) {

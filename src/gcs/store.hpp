@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <span>
@@ -90,15 +91,29 @@ class KeyedTable<TaskTable> {
   void clear() {
     rows_.clear();
     tasks_ = 0;
+    finished_.clear();
+    finished_tasks_ = 0;
   }
+  /// Rows of finished (or failed) tasks are kept for the newest this many
+  /// tasks: older ones are dropped, oldest write first, so a long job's
+  /// table stays bounded (docs/gcs.md, "The task table's size"). Every
+  /// replica applies the same writes in the same order and drops the same
+  /// rows; a replica installed from a state transfer starts its order from
+  /// the transferred rows in key order.
+  static constexpr size_t kMaxFinishedTasks = 100'000;
+  void set_max_finished(size_t n) noexcept { max_finished_ = n; }
 
  private:
+  void drop_finished(const Key& k, uint32_t run);
   Rows::const_iterator covering(const Key& k) const;
   /// Splits the run covering k (if it starts before k) so that a row starts at k.
   void split_at(const Key& k);
 
   Rows rows_;
   size_t tasks_ = 0;
+  std::deque<std::pair<Key, uint32_t>> finished_;  // finished rows as written, oldest first
+  size_t finished_tasks_ = 0;
+  size_t max_finished_ = kMaxFinishedTasks;
 };
 
 /// The outcome of one applied write, kept until the client acknowledges it.

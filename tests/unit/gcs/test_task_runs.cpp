@@ -85,6 +85,25 @@ TEST(TaskRuns, WritesInsideARunSplitIt) {
   EXPECT_EQ(seqs.back(), 20u);
 }
 
+TEST(TaskRuns, OnlyTheNewestFinishedTasksAreKept) {
+  KeyedTable<TaskTable> t;
+  t.set_max_finished(5);
+  t.put(oid(100), run_of("running", 1, TaskState::kRunning));  // never dropped
+  for (uint64_t s = 1; s <= 8; ++s) t.put(oid(s), run_of("f", 1, TaskState::kFinished, 1 + s % 2));
+  EXPECT_EQ(t.size(), 6u);  // the 5 newest finished + the running one
+  for (uint64_t s = 1; s <= 3; ++s) EXPECT_EQ(t.find(oid(s)), nullptr) << s;
+  expect_tasks(t, 4, 9, "f");
+  EXPECT_NE(t.find(oid(100)), nullptr);
+  // A run counts as its tasks; a row rewritten since (here: failed, then
+  // running again) is not dropped by its older finished write.
+  t.put(oid(4), run_of("f", 1, TaskState::kRunning));
+  t.put(oid(20), run_of("g", 3));  // tasks 20..22: 3 more finished
+  EXPECT_NE(t.find(oid(4)), nullptr);
+  EXPECT_EQ(t.find(oid(5)), nullptr);
+  expect_tasks(t, 20, 23, "g");
+  EXPECT_EQ(t.size(), 7u);  // running 100 and 4; finished 7, 8, 20..22
+}
+
 TEST(TaskRuns, StateTransferKeepsRuns) {
   ShardStore a;
   a.tasks.put(oid(1), run_of("f", 100));
