@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
 #include <prism/prism.hpp>
 #include <random>
@@ -28,6 +27,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "bench_util.hpp"
 
 namespace {
 
@@ -136,6 +137,19 @@ int main(int argc, char** argv) {
                             .options({.placement = prism::Placement::kSpread, .max_restarts = -1})
                             .remote());
     Tally t;
+    // One item: its value must equal the serial one; an error is a failure.
+    const auto check = [&t](const auto& expect, const auto& ref, const std::string& what) {
+      ++t.items;
+      try {
+        if (prism::get(ref) == expect)
+          ++t.checked;
+        else
+          ++t.wrong;
+      } catch (const std::exception& e) {
+        ++t.unexpected;
+        std::fprintf(stderr, "chaos: %s failed: %s\n", what.c_str(), e.what());
+      }
+    };
     const auto t0 = Clock::now();
     const auto deadline = t0 + std::chrono::duration<double>(duration_s);
     bool killed = !kill_node || nodes < 3;
@@ -182,43 +196,10 @@ int main(int argc, char** argv) {
         blocks.emplace_back(serial_block_sum(s, 1 << 17),
                             prism::task(block_sum).options(retrying).remote(block, fs));
       }
-      for (auto& sq : squares) {
-        ++t.items;
-        try {
-          if (prism::get(sq.ref) == sq.x * sq.x)
-            ++t.checked;
-          else
-            ++t.wrong;
-        } catch (const std::exception& e) {
-          ++t.unexpected;
-          std::fprintf(stderr, "chaos: square(%lld) failed: %s\n", static_cast<long long>(sq.x),
-                       e.what());
-        }
-      }
-      for (auto& [expect, ref] : sums) {
-        ++t.items;
-        try {
-          if (prism::get(ref) == expect)
-            ++t.checked;
-          else
-            ++t.wrong;
-        } catch (const std::exception& e) {
-          ++t.unexpected;
-          std::fprintf(stderr, "chaos: sum_of_squares failed: %s\n", e.what());
-        }
-      }
-      for (auto& [expect, ref] : blocks) {
-        ++t.items;
-        try {
-          if (prism::get(ref) == expect)
-            ++t.checked;
-          else
-            ++t.wrong;
-        } catch (const std::exception& e) {
-          ++t.unexpected;
-          std::fprintf(stderr, "chaos: block_sum failed: %s\n", e.what());
-        }
-      }
+      for (const auto& sq : squares)
+        check(sq.x * sq.x, sq.ref, "square(" + std::to_string(sq.x) + ")");
+      for (const auto& [expect, ref] : sums) check(expect, ref, "sum_of_squares");
+      for (const auto& [expect, ref] : blocks) check(expect, ref, "block_sum");
       // Actor calls: a method that throws, or an actor lost with its node
       // rank, fails the call; the caller calls again (at most 5 times).
       for (size_t a = 0; a < scalers.size(); ++a) {
@@ -261,13 +242,12 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(t.task_faults),
         static_cast<unsigned long long>(t.actor_faults),
         static_cast<unsigned long long>(t.lost_runs), per_min);
-    if (!csv.empty()) {
-      std::ofstream out(csv, std::ios::app);
-      out << "chaos_items," << t.items << ",count\n"
-          << "chaos_wrong," << t.wrong << ",count\n"
-          << "chaos_failed," << t.unexpected << ",count\n"
-          << "chaos_faults_per_min," << per_min << ",1/min\n";
-    }
+    prism::bench::Report report(csv);
+    report.add("chaos_items", static_cast<double>(t.items), "count");
+    report.add("chaos_wrong", static_cast<double>(t.wrong), "count");
+    report.add("chaos_failed", static_cast<double>(t.unexpected), "count");
+    report.add("chaos_faults_per_min", per_min, "1/min");
+    if (!report.write()) throw std::runtime_error("chaos: could not write " + csv);
     if (t.wrong || t.unexpected || t.checked != t.items)
       throw std::runtime_error("chaos: results were wrong or missing");
     std::printf("chaos: OK\n");

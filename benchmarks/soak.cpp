@@ -20,7 +20,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
+
+using prism::bench::Clock;
+using prism::bench::Report;
+using prism::bench::seconds_since;
 
 int64_t echo(int64_t i) {
   return i;
@@ -85,7 +91,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   return prism::run(argc, argv, [&] {
-    using Clock = std::chrono::steady_clock;
     auto run_tasks = [&](int64_t n) {
       std::vector<prism::ObjectRef<int64_t>> refs;
       for (int64_t done = 0; done < n;) {
@@ -118,28 +123,27 @@ int main(int argc, char** argv) {
     const auto before = job_rss();
     const auto t0 = Clock::now();
     run_tasks(tasks);
-    const double task_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double task_s = seconds_since(t0);
     const auto t1 = Clock::now();
     run_calls(calls);
-    const double call_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    const double call_s = seconds_since(t1);
     const auto after = job_rss();
     std::printf("soak: %lld tasks in %.1f s (%.0f/s), %lld actor calls in %.1f s (%.0f/s)\n",
                 static_cast<long long>(tasks), task_s, static_cast<double>(tasks) / task_s,
                 static_cast<long long>(calls), call_s, static_cast<double>(calls) / call_s);
-    std::ofstream out;
-    if (!csv.empty()) out.open(csv, std::ios::app);
-    if (out) {
-      out << "soak_tasks_per_s," << static_cast<double>(tasks) / task_s << ",1/s\n";
-      out << "soak_calls_per_s," << static_cast<double>(calls) / call_s << ",1/s\n";
-    }
+    Report report(csv);
+    report.add("soak_tasks_per_s", static_cast<double>(tasks) / task_s, "1/s");
+    report.add("soak_calls_per_s", static_cast<double>(calls) / call_s, "1/s");
     for (const auto& [rank, b] : before) {
       const int64_t a = after.count(rank) ? after.at(rank) : 0;
       std::printf("soak: rank %d RSS %s MiB after warm-up, %s MiB at the end (%+.1f MiB)\n", rank,
                   mib(b).c_str(), mib(a).c_str(), static_cast<double>(a - b) / (1 << 20));
-      if (out)
-        out << "soak_rss_start_rank" << rank << "," << b << ",B\nsoak_rss_end_rank" << rank << ","
-            << a << ",B\n";
+      report.add("soak_rss_start_rank" + std::to_string(rank), static_cast<double>(b) / (1 << 20),
+                 "MiB");
+      report.add("soak_rss_end_rank" + std::to_string(rank), static_cast<double>(a) / (1 << 20),
+                 "MiB");
     }
+    if (!report.write()) throw std::runtime_error("soak: could not write " + csv);
     std::printf("soak: OK\n");
   });
 }

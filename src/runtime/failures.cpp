@@ -63,21 +63,12 @@ void NodeRuntime::redispatch_locked(PendingPtr task) {
     auto& w = task->spec.args[i];
     if (w.kind == WireArg::Kind::kRef) pin_for_trip_locked(w.ref);
     for (const auto& rid : w.contained) pin_for_trip_locked(rid);
-    if (w.kind == WireArg::Kind::kRemoteValue) {
-      // The copy it named may be gone (its holder lost): ask the object
-      // again, which waits while it is being made again.
-      auto* dep = objects_.find(w.ref);
-      if (dep && (*dep)->ready.load() && (*dep)->value.kind == ObjectValue::Kind::kRemote &&
-          (*dep)->value.location.holder == w.location.holder &&
-          !is_lost(static_cast<int>(w.location.holder)))
-        continue;
-      w.kind = WireArg::Kind::kPendingRef;
-    }
+    // The copy a remote argument named may be gone (its holder lost): it is
+    // looked up again below, and waited for while it is being made again.
+    if (w.kind == WireArg::Kind::kRemoteValue) w.kind = WireArg::Kind::kPendingRef;
     if (w.kind != WireArg::Kind::kPendingRef) continue;
     auto dep = entry_locked(w.ref);
-    const bool copy_lost = dep->ready.load() && dep->value.kind == ObjectValue::Kind::kRemote &&
-                           is_lost(static_cast<int>(dep->value.location.holder));
-    if (dep->ready.load() && !copy_lost) {
+    if (dep->ready.load() && !on_lost_rank(dep->value)) {
       resolve_arg_locked(*task, i, w.ref, *dep);
     } else {
       dep->dependents.emplace_back(seq, i);
@@ -98,6 +89,10 @@ void NodeRuntime::redispatch_locked(PendingPtr task) {
 std::shared_ptr<NodeRuntime::Lineage> NodeRuntime::lineage_of_locked(const PendingTask& t) const {
   if (!config_.reconstruct || t.spec.kind != TaskKind::kFunction || !t.spec.group.is_nil())
     return nullptr;
+  return make_lineage(t);
+}
+
+std::shared_ptr<NodeRuntime::Lineage> NodeRuntime::make_lineage(const PendingTask& t) {
   auto l = std::make_shared<Lineage>();
   l->spec = t.spec;
   l->request = t.request;
@@ -111,16 +106,10 @@ std::shared_ptr<NodeRuntime::Lineage> NodeRuntime::lineage_of_locked(const Pendi
 // An actor with restarts keeps its creation task (the first time it is
 // created; a restart's run leaves the lineage as it is).
 void NodeRuntime::keep_actor_lineage_locked(const PendingTask& t) {
-  if (t.max_retries == 0 || t.spec.group.is_nil() == false) return;
+  if (t.max_retries == 0 || !t.spec.group.is_nil()) return;
   auto* found = objects_.find(t.spec.id);
   if (!found || !(*found)->owned || (*found)->lineage) return;
-  auto l = std::make_shared<Lineage>();
-  l->spec = t.spec;
-  l->request = t.request;
-  l->arg_refs = t.arg_refs;
-  l->max_retries = t.max_retries;
-  l->rebuilds_left = t.max_retries;
-  (*found)->lineage = std::move(l);
+  (*found)->lineage = make_lineage(t);
 }
 
 void NodeRuntime::actor_lost_locked(const ObjectId& id, ObjectEntry& e, const std::string& lost) {

@@ -47,13 +47,13 @@ namespace prism::runtime {
 
 /// Counters for the run summary.
 struct NodeStats {
-  uint64_t tasks_submitted = 0;  // by this process (it owns their results)
-  uint64_t tasks_finished = 0;   // of those, results received
-  uint64_t tasks_executed = 0;   // run on this node's workers
-  uint64_t tasks_failed = 0;     // of those, threw
-  uint64_t tasks_rebuilt = 0;    // run again to make a result lost with a node rank
+  uint64_t tasks_submitted = 0;   // by this process (it owns their results)
+  uint64_t tasks_finished = 0;    // of those, results received
+  uint64_t tasks_executed = 0;    // run on this node's workers
+  uint64_t tasks_failed = 0;      // of those, threw
+  uint64_t tasks_rebuilt = 0;     // run again to make a result lost with a node rank
   uint64_t actors_restarted = 0;  // created again after their node rank was lost
-  uint64_t busy_us = 0;          // worker time spent in tasks
+  uint64_t busy_us = 0;           // worker time spent in tasks
   uint64_t objects_put = 0;
   uint64_t bytes_fetched = 0;  // pulled from other nodes' stores
   uint64_t slots = 0;
@@ -89,7 +89,7 @@ class NodeRuntime {
     std::function<void(const TaskSpec&, bool failed, int executor)> task_done;
     std::function<void(const ObjectId&, uint64_t size)> object_sealed;  // stored on this rank
     std::function<void(const ObjectId&)> object_freed;                  // dropped from this rank
-    std::function<void(const ActorEvent&)> actor_changed;  // an actor this rank owns
+    std::function<void(const ActorEvent&)> actor_changed;               // an actor this rank owns
     std::function<void(int rank)> node_lost;  // the driver's rank declared it lost
   };
   void set_observer(Observer observer) { observer_ = std::move(observer); }
@@ -172,6 +172,10 @@ class NodeRuntime {
     return lost_any_.load(std::memory_order_relaxed) && rank >= 0 &&
            static_cast<size_t>(rank) < lost_.size() && lost_[static_cast<size_t>(rank)].load();
   }
+  /// A remote object's value whose copy was on a lost node rank.
+  bool on_lost_rank(const ObjectValue& v) const noexcept {
+    return v.kind == ObjectValue::Kind::kRemote && is_lost(static_cast<int>(v.location.holder));
+  }
   std::vector<int> lost_ranks() const;
 
   /// The run number of the task running on the calling thread (0: first).
@@ -214,7 +218,7 @@ class NodeRuntime {
   struct ObjectEntry;
   struct PendingTask;
   struct Lineage;
-  struct TaskAcks;  // node_runtime.cpp
+  struct TaskAcks;    // node_runtime.cpp
   struct LocalActor;  // actor_calls.cpp
   using EntryPtr = std::shared_ptr<ObjectEntry>;
   // Task records and their map nodes come from BlockPools (common/block_pool.hpp).
@@ -265,7 +269,7 @@ class NodeRuntime {
   };
   static constexpr uint64_t kHeldBit = uint64_t{1} << 63;
   std::unordered_map<uint64_t, std::unique_ptr<HeldTask>> held_;  // (mu_)
-  uint64_t next_held_ = 1;                                       // (mu_)
+  uint64_t next_held_ = 1;                                        // (mu_)
   void hold_for_args(std::shared_ptr<TaskSpec> spec);
   void resolve_held_locked(uint64_t key, size_t arg, const ObjectId& id, const ObjectEntry& e);
   void start_held_locked(std::unique_ptr<HeldTask> held);
@@ -295,6 +299,7 @@ class NodeRuntime {
   // Lineage (failures.cpp): what a finished task leaves to make its result
   // again, and making it again.
   std::shared_ptr<Lineage> lineage_of_locked(const PendingTask& task) const;
+  static std::shared_ptr<Lineage> make_lineage(const PendingTask& task);
   bool rebuild_locked(const ObjectId& id, ObjectEntry& e);
   void keep_actor_lineage_locked(const PendingTask& creation);
   // An actor that lived on a lost rank: restarted by its owner while it has
@@ -328,8 +333,8 @@ class NodeRuntime {
   };
   struct ReserveRound;
   groups::InterNode* inter_node_ = nullptr;
-  std::unique_ptr<groups::GroupRegistry> groups_;  // made in start()
-  std::map<std::pair<ObjectId, uint32_t>, Reservation> reservations_;         // (mu_)
+  std::unique_ptr<groups::GroupRegistry> groups_;                               // made in start()
+  std::map<std::pair<ObjectId, uint32_t>, Reservation> reservations_;           // (mu_)
   std::unordered_map<uint64_t, std::shared_ptr<ReserveRound>> reserve_rounds_;  // (mu_)
   std::atomic<uint64_t> next_reserve_round_{1};
   std::vector<int> reserve_group(const ObjectId& group, const std::string& label, size_t n,
@@ -453,8 +458,7 @@ class NodeRuntime {
   // The number of the last call each calling context of this process made
   // to an actor (ActorHost's per-caller order): actor -> (calling actor or
   // nil, count). Usually one context per actor. Guarded by mu_.
-  std::unordered_map<ObjectId, std::vector<std::pair<ObjectId, uint64_t>>, ObjectIdHash>
-      call_seqs_;
+  std::unordered_map<ObjectId, std::vector<std::pair<ObjectId, uint64_t>>, ObjectIdHash> call_seqs_;
   uint64_t next_call_seq_locked(const ObjectId& actor, const ObjectId& caller);
   Timeline timeline_;
   // Which runtime instance made a handle: a handle's entry pointer is only

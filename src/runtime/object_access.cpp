@@ -321,8 +321,7 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
   int32_t actor_node = -1;  // an actor's creation object: the node it lives on
   if ((*e)->actor && v.kind == ObjectValue::Kind::kInline && v.bytes.size() == sizeof actor_node)
     std::memcpy(&actor_node, v.bytes.data(), sizeof actor_node);
-  if ((v.kind == ObjectValue::Kind::kRemote && is_lost(static_cast<int>(v.location.holder))) ||
-      is_lost(actor_node)) {
+  if (on_lost_rank(v) || is_lost(actor_node)) {
     // The owner answered before it heard of the loss: ask again until it
     // has (it then makes the object again, or fails it).
     (*e)->status_requested = false;
