@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # run_slurm_tests.sh - end-to-end test of the sbatch templates in slurm/:
-# starts a throw-away Slurm cluster on this host (scripts/slurm-local.sh, two
-# fake nodes), submits the templates on APP, polls the jobs, checks them, and
-# always stops the daemons it started.
+# starts a throw-away Slurm cluster on this host (scripts/slurm-local.sh, four
+# fake nodes n1..n4), submits the templates on APP (and PLACEMENT), polls the
+# jobs, checks them, and always stops the daemons it started.
 #
-# Usage: run_slurm_tests.sh APP [EXPECTED]
-#   APP        the program every job runs (ctest passes build/apps/prism-hello)
-#   EXPECTED   a line of each job's output must start with this
+# Usage: run_slurm_tests.sh APP [EXPECTED [PLACEMENT]]
+#   APP        the program the template jobs run (ctest passes
+#              build/apps/prism-hello)
+#   EXPECTED   a line of each of those jobs' output must start with this
 #              (default "prism-hello: OK", what prism-hello prints on success)
+#   PLACEMENT  build/tests/slurm/prism-slurm-placement (placement.cpp): adds
+#              the two placement jobs below; without it they are left out
 #
 # Jobs (submitted together, polled with `scontrol show job`, not sbatch --wait,
 # which sleeps 2, 8, then 32 s between checks):
@@ -19,8 +22,17 @@
 #   gpu          prism-gpu.sbatch -N2 --gpus-per-node=2 on fake GPUs
 #   failure      prism-single-node.sbatch on /bin/false: must end FAILED, so a
 #                failing rank is known to fail the job
+#   placement-g1 prism-multi-node.sbatch -N 4 on PLACEMENT --prism-summary,
+#   placement-g3 with PRISM_GCS_RANKS=1 and 3 (5 and 7 ranks on 4 nodes)
 # A job passes when it is COMPLETED with ExitCode=0:0 and its output holds
-# EXPECTED and the template's layout line.
+# EXPECTED (placement jobs: "prism-slurm-placement: OK") and the template's
+# layout line. A placement job must also show, from its own output (the run
+# summary for each world rank's role, PLACEMENT's lines for the fake node,
+# SLURMD_NODENAME, each rank ran on; see check_placement), the layout that
+# prism-multi-node.sbatch's header promises: node ranks 0..3 one per fake node,
+# rank i on the job's node i (4 distinct nodes, one node rank each), the driver
+# on world rank 0 = node 0 on the first node, and GCS rank 4+j on node j, next
+# to node rank j (the first G nodes): rank i on node i mod 4 (cyclic).
 #
 # Environment (all optional):
 #   PRISM_SLURM_TEST_TIMEOUT=240  bound on the whole run, in seconds; below
@@ -58,11 +70,16 @@ if [ -z "${PRISM_SLURM_TEST_BOUNDED:-}" ]; then
   exec timeout --kill-after=45 "$LIMIT" bash "${BASH_SOURCE[0]}" "$@"
 fi
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then fail_usage "usage: $0 APP [EXPECTED]"; fi
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then fail_usage "usage: $0 APP [EXPECTED [PLACEMENT]]"; fi
 APP=$1
 EXPECTED=${2:-prism-hello: OK}
+PLACE=${3:-}
 if [ ! -f "$APP" ] || [ ! -x "$APP" ]; then fail_usage "APP '$APP' is not an executable file"; fi
 APP=$(cd "$(dirname "$APP")" && pwd)/$(basename "$APP")
+if [ -n "$PLACE" ]; then
+  if [ ! -f "$PLACE" ] || [ ! -x "$PLACE" ]; then fail_usage "PLACEMENT '$PLACE' is not an executable file"; fi
+  PLACE=$(cd "$(dirname "$PLACE")" && pwd)/$(basename "$PLACE")
+fi
 [ -x "$SLURM_LOCAL" ] || [ -f "$SLURM_LOCAL" ] || fail_usage "missing $SLURM_LOCAL"
 for t in prism-single-node prism-multi-node prism-gpu; do
   [ -f "$TEMPLATES/$t.sbatch" ] || fail_usage "missing $TEMPLATES/$t.sbatch"
@@ -84,7 +101,10 @@ done
 export SLURM_LOCAL_DIR=${SLURM_LOCAL_DIR:-/var/tmp/prism-slurm-test}
 export SLURM_LOCAL_CTLD_PORT=${SLURM_LOCAL_CTLD_PORT:-17817}
 export SLURM_LOCAL_SLURMD_PORT=${SLURM_LOCAL_SLURMD_PORT:-17818}
-export SLURM_LOCAL_NODES=2
+# Four fake nodes for every job: the placement jobs need 4 (-N 4), and one
+# cluster start and stop is cheaper than a 2-node and a 4-node one.
+NNODES=4
+export SLURM_LOCAL_NODES=$NNODES
 # 4 CPUs per fake node (the host may have 2): the 3-task single-node job fits
 # on one node without --overcommit, so nothing pends for want of CPUs.
 export SLURM_LOCAL_CPUS=${SLURM_LOCAL_CPUS:-4}
@@ -133,10 +153,10 @@ trap 'on_signal INT' INT
 trap 'on_signal HUP' HUP
 
 # ------------------------------------------------------------------ cluster ---
-say "starting a 2-node test cluster in $SLURM_LOCAL_DIR (ports $SLURM_LOCAL_CTLD_PORT, $SLURM_LOCAL_SLURMD_PORT+)"
+say "starting a $NNODES-node test cluster in $SLURM_LOCAL_DIR (ports $SLURM_LOCAL_CTLD_PORT, $SLURM_LOCAL_SLURMD_PORT+)"
 # where each daemon log ends now, to show only this run's lines on failure
 declare -A log_start=()
-for f in "$SLURM_LOCAL_DIR"/log/slurmctld.log "$SLURM_LOCAL_DIR"/log/slurmd-n{1,2}.log; do
+for f in "$SLURM_LOCAL_DIR"/log/slurmctld.log $(seq -f "$SLURM_LOCAL_DIR/log/slurmd-n%g.log" "$NNODES"); do
   log_start[$f]=$(stat -c %s "$f" 2>/dev/null || echo 0)
 done
 new_log_lines() {  # file: the lines it gained during this run
@@ -159,7 +179,7 @@ say "cluster up in $((SECONDS - t0)) s"
 # --------------------------------------------------------------------- jobs ---
 names=()               # test names, in submission order
 declare -A jid=() want_state=() want_line=() t_sub=() t_end=() state=() exitc=() reason=()
-declare -A want_slots=()
+declare -A want_slots=() want_ok=() want_place=()
 # The cores each fake node really has: they share this host's (the advertised
 # SLURM_LOCAL_CPUS may be more); prism-run counts them the way the runtime does.
 host_cores=$("$ROOT/launch/prism-run" --dry-run -v -n 2 /bin/true 2>&1 >/dev/null |
@@ -176,6 +196,7 @@ submit() {  # name want-state header-regex sbatch-args...
   id=${out%%;*}
   [[ $id =~ ^[0-9]+$ ]] || { say "FAIL: sbatch for '$name' printed '$out', not a job id"; exit 1; }
   names+=("$name"); jid[$name]=$id; want_state[$name]=$st; want_line[$name]=$line
+  want_ok[$name]=$EXPECTED
   t_sub[$name]=$SECONDS
   say "submitted $name as job $id"
 }
@@ -196,6 +217,15 @@ submit default COMPLETED '^prism-single-node\.sbatch: job .*: 2 ranks = 1 node r
 want_slots[default]=$((host_cores < 2 ? host_cores : 2))
 submit failure FAILED '^prism-single-node\.sbatch: job .*: 2 ranks' \
   -N 1 -n 2 "$T/prism-single-node.sbatch" /bin/false
+if [ -n "$PLACE" ]; then
+  for g in 1 3; do
+    submit "placement-g$g" COMPLETED \
+      "^prism-multi-node\\.sbatch: job .*: $((NNODES + g)) ranks = $NNODES node rank\\(s\\) .*one per node.* \\+ $g GCS rank" \
+      --export=ALL,PRISM_GCS_RANKS=$g -N "$NNODES" "$T/prism-multi-node.sbatch" "$PLACE" --prism-summary
+    want_ok[placement-g$g]="prism-slurm-placement: OK ($NNODES nodes)"
+    want_place[placement-g$g]="$NNODES $g"
+  done
+fi
 
 # ------------------------------------------------------------------ polling ---
 PENDING_LIMIT=${PRISM_SLURM_TEST_PENDING:-60}
@@ -228,6 +258,84 @@ while [ "$running" -gt 0 ]; do
 done
 
 # ------------------------------------------------------------------- checks ---
+# check_placement OUT N G: the placement job's output against the layout of
+# prism-multi-node.sbatch with N nodes and G GCS ranks. Prints one line per
+# problem, and "layout: ..." (each fake node and the ranks on it) when the
+# output has enough to say. Sources, all from the job's own output:
+#   the run summary (rank 0's stderr): "prism: run summary (.., N node ranks,
+#     G GCS ranks)" and one row per world rank: "  <rank> <driver|node|gcs> ..";
+#   PLACEMENT, every process before the runtime starts:
+#     "placement: rank=<SLURM_PROCID> host=<SLURMD_NODENAME> nodeid=<SLURM_NODEID>"
+#     (under srun --mpi=pmix SLURM_PROCID is the MPI world rank);
+#   PLACEMENT's driver, and one task pinned to each node rank, which tie
+#     Prism's world rank and node id to those Slurm tasks:
+#     "placement-driver: world_rank=W node=N rank=P host=H",
+#     "placement-task: node=N world_rank=W rank=P host=H".
+check_placement() {
+  awk -v N="$2" -v G="$3" '
+    function kv(arr,   i, eq) {  # key=value fields of this line into arr
+      delete arr
+      for (i = 2; i <= NF; i++)
+        if ((eq = index($i, "=")) > 0) arr[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+    }
+    /^placement: / {
+      kv(f); r = f["rank"]; lines[r]++; host[r] = f["host"]; nid[r] = f["nodeid"]; next
+    }
+    /^placement-driver: / { kv(f); for (k in f) drv[k] = f[k]; have_drv = 1; next }
+    /^placement-task: / {
+      kv(f); n = f["node"]; tasks[n]++; tw[n] = f["world_rank"]; tr[n] = f["rank"]
+      th[n] = f["host"]; next
+    }
+    /^prism: run summary \(/ {
+      summary = 1
+      if (match($0, /[0-9]+ node ranks, [0-9]+ GCS ranks/)) {
+        split(substr($0, RSTART, RLENGTH), w, " "); s_nodes = w[1]; s_gcs = w[4]
+      }
+      next
+    }
+    summary && /^  [0-9]+ +(driver|node|gcs) / { role[$1] = $2; rows++ }
+    function bad(msg) { print msg; nbad++ }
+    END {
+      R = N + G
+      if (!summary) { bad("no run summary (\"prism: run summary\") in the output: --prism-summary ignored?"); exit }
+      if (s_nodes != N || s_gcs != G)
+        bad("run summary says " s_nodes " node ranks and " s_gcs " GCS ranks (want " N " and " G ")")
+      if (rows != R) bad("run summary has " rows + 0 " rank rows (want " R ")")
+      for (r = 0; r < R; r++) {
+        want = r == 0 ? "driver" : r < N ? "node" : "gcs"
+        if (role[r] != want) bad("run summary: rank " r " is \"" role[r] "\" (want " want ")")
+        if (lines[r] != 1) { bad(lines[r] + 0 " placement lines for rank " r " (want 1)"); continue }
+        if (host[r] !~ /^[A-Za-z0-9_.-]+$/) bad("rank " r ": no fake node name (SLURMD_NODENAME=\"" host[r] "\")")
+        # cyclic: rank r on the job node r mod N, so node ranks in node order
+        # and GCS rank N+j on node j, next to node rank j
+        if (nid[r] != r % N) bad("rank " r " (" want ") on job node " nid[r] " (" host[r] "), want node " r % N " (cyclic)")
+      }
+      for (r in lines) if (r !~ /^[0-9]+$/ || r + 0 >= R) bad("placement line of an unexpected rank " r)
+      # one node rank per fake node: N distinct nodes
+      distinct = 0
+      for (r = 0; r < N; r++) if (!(host[r] in node_of)) { node_of[host[r]] = r; distinct++ }
+      if (distinct != N) bad("the " N " node ranks ran on " distinct " distinct fake nodes (want " N ", one each)")
+      for (j = 0; j < G; j++)
+        if (host[N + j] != host[j % N])
+          bad("GCS rank " N + j " on " host[N + j] ", not next to node rank " j % N " (on " host[j % N] ")")
+      for (r = 0; r < R; r++) if (!(host[r] in node_of)) bad("rank " r " on " host[r] ", a node with no node rank")
+      if (!have_drv) bad("no placement-driver line")
+      else if (drv["world_rank"] != 0 || drv["node"] != 0 || drv["rank"] != 0 || drv["host"] != host[0])
+        bad("driver at world rank " drv["world_rank"] ", node " drv["node"] ", Slurm task " drv["rank"] " on " drv["host"] " (want 0, 0, 0 on " host[0] ", the first node)")
+      for (n = 0; n < N; n++) {
+        if (tasks[n] != 1) { bad(tasks[n] + 0 " placement-task lines for node " n " (want 1)"); continue }
+        if (tw[n] != n || tr[n] != n || th[n] != host[n])
+          bad("node " n "'"'"'s task ran at world rank " tw[n] ", Slurm task " tr[n] " on " th[n] " (want " n ", " n " on " host[n] ")")
+      }
+      # the layout, for the log: each fake node and its ranks
+      for (r = 0; r < R; r++) if (lines[r] == 1) on[host[r]] = on[host[r]] (on[host[r]] == "" ? "" : "+") (role[r] == "" ? "?" : role[r]) r
+      out = ""
+      for (r = 0; r < N; r++) if (host[r] in on) { out = out " " host[r] "=" on[host[r]]; delete on[host[r]] }
+      for (h in on) out = out " " h "=" on[h]
+      print "layout:" out
+    }' "$1"
+}
+
 rc=0
 for name in "${names[@]}"; do
   id=${jid[$name]}
@@ -242,8 +350,8 @@ for name in "${names[@]}"; do
     if [ ! -f "$out" ]; then
       problems+=("no output file $out")
     else
-      awk -v p="$EXPECTED" 'index($0, p) == 1 { found = 1 } END { exit !found }' "$out" ||
-        problems+=("no line starting with '$EXPECTED' in $out")
+      awk -v p="${want_ok[$name]}" 'index($0, p) == 1 { found = 1 } END { exit !found }' "$out" ||
+        problems+=("no line starting with '${want_ok[$name]}' in $out")
     fi
   else
     [ "${exitc[$name]}" != 0:0 ] || problems+=("ExitCode=0:0 (want non-zero: a failing rank must fail the job)")
@@ -253,6 +361,15 @@ for name in "${names[@]}"; do
     got=$(grep -oE '^node [0-9]+: [0-9.]+ worker slots' "$out" | awk '{print $3}' | sort -u | paste -sd' ')
     [ "$got" = "${want_slots[$name]}" ] ||
       problems+=("worker slots per node rank: '$got' (want '${want_slots[$name]}': every job core of the node)")
+  fi
+  if [ -f "$out" ] && [ -n "${want_place[$name]:-}" ]; then
+    # shellcheck disable=SC2086  # "N G"
+    while IFS= read -r p; do
+      case $p in
+        layout:*) say "$name layout:${p#layout:}" ;;
+        *) problems+=("$p") ;;
+      esac
+    done < <(check_placement "$out" ${want_place[$name]})
   fi
   if [ -f "$out" ] && ! grep -Eq "${want_line[$name]}" "$out"; then
     problems+=("the template's layout line (/${want_line[$name]}/) is missing from $out")
