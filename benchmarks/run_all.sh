@@ -53,4 +53,11 @@ fi
 # quiet host; it waits for one and repeats disturbed runs, so allow more).
 echo "== rollouts and ES: Prism vs BSP (benchmarks/bsp/sweep.sh)"
 timeout 1800 bash benchmarks/bsp/sweep.sh "$build" "$out/bsp"
+# Across fake hosts (network namespaces, needs root; ~4 minutes): task round
+# trip and 1 GiB get beside MPI's, on one host and over 2 namespaces
+# (benchmarks/run_netns.sh, docs/benchmarks.md "Across hosts"). Opt-in.
+if [ "${PRISM_BENCH_NETNS:-0}" = 1 ]; then
+  echo "== across hosts: benchmarks/run_netns.sh"
+  bash benchmarks/run_netns.sh "$build" "$out"
+fi
 echo "CSV files in $out"
