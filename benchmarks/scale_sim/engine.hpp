@@ -3,7 +3,8 @@
 // time; a host runs at most `cores` jobs at once and at most `cap` of one
 // process's (a rank bound to fewer cores than the host has). Jobs are not
 // preempted; a thread that still has jobs after one goes to the back of the
-// host's ready list, so threads share busy cores round-robin, job by job.
+// host's ready list, so threads share busy cores round-robin, job by job, or,
+// on a host with a time slice (an oversubscribed one), slice by slice.
 // Not thread-safe.
 #pragma once
 
@@ -69,6 +70,7 @@ struct Host {
   std::deque<Thread*> ready;              // threads with work, waiting for a core
   double spin_window_us = 50;             // a thread idle longer than this pays a wake
   std::vector<const Proc*> last_on_core;  // per idle core: the process it ran last
+  double slice_us = 0;  // > 0: a thread with work keeps its core this long (OS time slice)
 };
 
 struct Job {
@@ -83,6 +85,7 @@ struct Thread {
   std::deque<Job> jobs;
   bool running = false, queued = false, in_done = false;
   double idle_since = 0;
+  double slice_start = 0;       // when it last got a core after waiting or idling
   double busy_us = 0;           // all CPU time
   double busy_measured_us = 0;  // CPU time after the measurement starts
 };
@@ -91,7 +94,7 @@ struct Thread {
 class Cpu {
  public:
   /// switch_us: a core that last ran another process pays it (only hosts
-  /// created with track_cores, i.e. shared by several ranks).
+  /// given to track(), i.e. shared by several ranks).
   Cpu(EventQueue& q, double wake_us, double wake_latency_us, double switch_us)
       : q_(q),
         wake_us_(wake_us),
@@ -138,8 +141,9 @@ class Cpu {
       t->queued = true;
     }
   }
-  void start(Thread* t) {
+  void start(Thread* t, bool same_slice = false) {
     Host* h = t->proc->host;
+    if (!same_slice) t->slice_start = q_.now();
     --h->free;
     ++t->proc->running;
     t->running = true;
@@ -172,6 +176,11 @@ class Cpu {
     if (done) done();
     t->in_done = false;
     if (!t->jobs.empty()) {
+      if (h->slice_us > 0 && q_.now() - t->slice_start < h->slice_us && can_start(t)) {
+        start(t, true);  // its time slice is not over: it keeps the core
+        dispatch(h);
+        return;
+      }
       h->ready.push_back(t);
       t->queued = true;
     } else {

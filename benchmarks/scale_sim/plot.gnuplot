@@ -33,7 +33,7 @@ set xrange [0.8:10]
 set yrange [0:*]
 set xlabel "node ranks (all ranks on 2 shared cores)"
 set ylabel "tasks/s (validation)"
-set yrange [0:2.3e6]
+set yrange [0:1.25e6]
 set key top right
 v = sprintf("%s/scale_sim_validation.csv", res)
 # validation rows: (b), (a), (c) for 1, 2, 4, 8 node ranks, then the others

@@ -115,6 +115,7 @@ class Model {
     };
     Host* shared_host = shared ? make_host(s_.cores_total) : nullptr;
     if (shared) cpu_.track(*shared_host, s_.cores_total);
+    if (shared && oversubscribed) shared_host->slice_us = c_.slice_us;
     // mpirun binds each rank to a core when there are no more ranks than cores.
     const int shared_cap = (shared && n + g <= s_.cores_total) ? 1 : s_.cores_total;
     nodes_.resize(static_cast<size_t>(n));
@@ -736,12 +737,13 @@ Result simulate(const Costs& c, const Setup& s) {
 
 namespace scale_sim {
 
-#define SCALE_SIM_COSTS(X)                                                                       \
-  X(submit_us)                                                                                   \
-  X(exec_us) X(get_us) X(lineage_us) X(msg_send_us) X(msg_recv_us) X(latency_us) X(task_wire_us) \
-      X(result_wire_us) X(gs_pick_base_us) X(gs_pick_per_node_us) X(heartbeat_apply_us)          \
-          X(gcs_write_us) X(gcs_row_us) X(agent_round_us) X(wake_us) X(wake_latency_us)          \
-              X(switch_us) X(spin_window_us)
+#define SCALE_SIM_COSTS(X)                                                              \
+  X(submit_us)                                                                          \
+  X(exec_us)                                                                            \
+  X(get_us) X(lineage_us) X(msg_send_us) X(msg_recv_us) X(latency_us) X(task_wire_us)   \
+      X(result_wire_us) X(gs_pick_base_us) X(gs_pick_per_node_us) X(heartbeat_apply_us) \
+          X(gcs_write_us) X(gcs_row_us) X(agent_round_us) X(wake_us) X(wake_latency_us) \
+              X(switch_us) X(spin_window_us) X(slice_us)
 
 nlohmann::json Costs::to_json() const {
   nlohmann::json j;

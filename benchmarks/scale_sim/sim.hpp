@@ -39,6 +39,7 @@ struct Costs {
   double wake_latency_us = 7;   // until a woken thread runs (DESIGN.md: futex 7 µs)
   double switch_us = 0;         // a shared core changing process (cores_total mode only)
   double spin_window_us = 50;   // an idle thread polls this long before it sleeps
+  double slice_us = 0;          // oversubscribed host: OS time slice of a thread that has work
 
   nlohmann::json to_json() const;
   static Costs from_json(const nlohmann::json& j);  // missing keys keep their defaults
