@@ -158,6 +158,11 @@ const std::vector<OptionDef>& option_defs() {
                "tasks a node cannot take go to the global scheduler on the first GCS rank "
                "(false: submitters balance by their own counts)",
                "true", &Config::global_scheduler),
+      bool_opt("work-stealing",
+               "plain one-CPU tasks queue on their submitter's node and the global scheduler "
+               "moves the oldest queued ones to nodes its heartbeats show idle "
+               "(docs/scheduling.md, \"Stealing\"; false: they spill once the local queue is long)",
+               "true", &Config::work_stealing),
       bool_opt("send-ahead",
                "a task pinned to another node goes there before its arguments are ready; their "
                "producers send them straight there (false: it waits at its owner)",
@@ -166,10 +171,11 @@ const std::vector<OptionDef>& option_defs() {
               "plain tasks that may wait on their submitter's node before it spills (0: by "
               "expected wait, ~20 us of queued work and at least one task per CPU slot)",
               "0", 0, 1 << 20, &Config::local_queue),
-      int_opt("node-timeout-ms",
-              "a node rank silent this long is lost: its tasks run elsewhere (docs/fault-tolerance.md; "
-              "0: never declared lost)",
-              "3000", 0, 3600000, &Config::node_timeout_ms),
+      int_opt(
+          "node-timeout-ms",
+          "a node rank silent this long is lost: its tasks run elsewhere (docs/fault-tolerance.md; "
+          "0: never declared lost)",
+          "3000", 0, 3600000, &Config::node_timeout_ms),
       int_opt("gcs-failure-timeout-ms",
               "a GCS replica silent this long is cut out of its chain; replicas gossip every "
               "twentieth of it and clients retry every quarter of it (docs/gcs.md, \"Failover\")",

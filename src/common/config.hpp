@@ -24,11 +24,11 @@ struct Config {
   // and GCS ranks float (they sleep); "launcher": keep mpirun's/srun's
   // binding, and the rank's cpuset sizes its pool.
   std::string cpu_layout = "host";
-  double num_gpus = -1;  // GPUs per node rank; <0 = discovered
+  double num_gpus = -1;                     // GPUs per node rank; <0 = discovered
   std::map<std::string, double> resources;  // custom resources, e.g. fpga=2
   uint64_t inline_threshold = 64 * 1024;    // objects up to this size travel inside messages
-  uint64_t memory = 0;             // memory a node rank offers tasks; 0 = its share of the host
-  uint64_t store_capacity = 0;     // bytes per node store; 0 = half the rank's memory share
+  uint64_t memory = 0;          // memory a node rank offers tasks; 0 = its share of the host
+  uint64_t store_capacity = 0;  // bytes per node store; 0 = half the rank's memory share
   // Most bytes of freed object buffers a node store keeps mapped for reuse,
   // never more than live objects leave of the capacity; kAutoReuse = no
   // bound but that one (2 GiB if the capacity is unlimited).
@@ -44,14 +44,15 @@ struct Config {
   bool pin_workers = true;  // pin worker threads to cores with hwloc
   bool summary = false;     // print a run summary at shutdown
   bool gcs_lineage = true;  // node ranks record task lineage and object locations in the GCS
-  bool global_scheduler = true;  // spilled tasks go through the global scheduler (GCS group)
-  int node_timeout_ms = 3000;  // a node rank silent this long is lost (0: never)
+  bool global_scheduler = true;       // spilled tasks go through the global scheduler (GCS group)
+  bool work_stealing = true;          // the global scheduler moves queued tasks to idle nodes
+  int node_timeout_ms = 3000;         // a node rank silent this long is lost (0: never)
   int gcs_failure_timeout_ms = 1000;  // a GCS replica silent this long is cut out of its chain
-  bool reconstruct = true;     // owners keep the lineage of results held elsewhere
-  std::string exit_code_file;  // the driver's rank writes the job's exit code here
+  bool reconstruct = true;            // owners keep the lineage of results held elsewhere
+  std::string exit_code_file;         // the driver's rank writes the job's exit code here
   bool send_ahead = true;  // tasks pinned to another node go there before their arguments are ready
   int local_queue = 0;  // plain tasks that may wait locally before spilling; 0 = by expected wait
-  int heartbeat_us = 1000;       // at most one load report per this interval while busy
+  int heartbeat_us = 1000;   // at most one load report per this interval while busy
   std::string gcs_snapshot;  // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)
   // Fault injection (hidden option gcs-fault=RANK:AFTER_MS, for tests and
   // benchmarks): GCS rank `gcs_fault_rank` goes silent AFTER_MS after it starts.

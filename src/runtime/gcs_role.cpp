@@ -101,10 +101,10 @@ int GcsRole::run() {
                        1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
   PRISM_LOG_INFO(
       "GCS rank {}: {:.2f} s CPU in {:.2f} s; {} messages ({} dropped) in {} transport sends, "
-      "{} wake-ups, {} ticks; global scheduler: {} tasks placed, {} heartbeats",
+      "{} wake-ups, {} ticks; global scheduler: {} tasks placed, {} heartbeats, {} steal orders",
       layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), stats_.messages,
       stats_.dropped, outbox_.stats().transport_sends, stats_.wakeups, stats_.ticks,
-      stats_.tasks_placed, stats_.heartbeats);
+      stats_.tasks_placed, stats_.heartbeats, stats_.steal_orders);
   transport_.set_handler([](int, std::span<const std::byte>) {});
   return exit_code_;
 }
@@ -242,7 +242,15 @@ void GcsRole::on_node_load(int src, std::span<const std::byte> msg) {
     return;
   }
   ++stats_.heartbeats;
-  global_scheduler_->on_heartbeat(src, load);
+  for (const auto& order : global_scheduler_->on_heartbeat(src, load)) {
+    Writer w(16);
+    w.put(MessageKind::kStealOrder);
+    encode_steal_order(order, w);
+    if (Status st = transport_.send(order.victim, w.buffer()); !st)
+      PRISM_LOG_WARN("global scheduler: steal order to rank {}: {}", order.victim, st.to_string());
+    else
+      ++stats_.steal_orders;
+  }
 }
 
 }  // namespace prism::runtime

@@ -34,6 +34,7 @@ struct GcsRoleStats {
   uint64_t ticks = 0;
   uint64_t tasks_placed = 0;  // by the global scheduler
   uint64_t heartbeats = 0;
+  uint64_t steal_orders = 0;  // sent to busy nodes (work stealing)
 };
 
 /// One GCS rank. Not thread-safe: construct, run() and destroy on the main

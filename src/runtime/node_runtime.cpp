@@ -132,8 +132,7 @@ void NodeRuntime::stop() {
 }
 
 Status NodeRuntime::send(int dst, const Writer& w) {
-  if (is_lost(dst))
-    return {Errc::kTransport, "rank " + std::to_string(dst) + " was lost"};
+  if (is_lost(dst)) return {Errc::kTransport, "rank " + std::to_string(dst) + " was lost"};
   auto& buf = const_cast<Writer&>(w).buffer();
   return transport_.send(dst, buf);
 }
@@ -215,6 +214,12 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       return;
     case MessageKind::kTaskResult:
       on_task_result(src, r);
+      return;
+    case MessageKind::kStealOrder:
+      on_steal_order(src, r);
+      return;
+    case MessageKind::kPushedTasks:
+      on_pushed_tasks(src, r);
       return;
     case MessageKind::kGroupReserve:
       on_group_reserve(src, r);
@@ -327,13 +332,16 @@ void NodeRuntime::send_heartbeat(bool urgent) {
   std::unique_lock lk(heartbeat_mu_, std::try_to_lock);
   if (!lk) return;  // another thread is reporting right now
   scheduler::NodeLoad l{load.queued, load.running,
-                        received_from_global_.load(std::memory_order_relaxed)};
+                        received_from_global_.load(std::memory_order_relaxed), load.movable,
+                        pushes_received_.load(std::memory_order_relaxed)};
   // Nothing new since the last report (an idle node stays silent).
   if (l.queued == last_heartbeat_.queued && l.running == last_heartbeat_.running &&
-      l.received_from_global == last_heartbeat_.received_from_global)
+      l.received_from_global == last_heartbeat_.received_from_global &&
+      l.movable == last_heartbeat_.movable && l.pushes_received == last_heartbeat_.pushes_received)
     return;
   last_heartbeat_ = l;
   last_heartbeat_us_.store(now, std::memory_order_relaxed);
+  reported_movable_.store(l.movable, std::memory_order_relaxed);
   Writer w(48);
   w.put(MessageKind::kNodeLoad);
   encode_node_load(l, w);

@@ -61,6 +61,8 @@ struct NodeStats {
   uint64_t actors_hosted = 0;   // constructed on this node, ever
   uint64_t actors_alive = 0;    // living on this node now
   uint64_t actor_calls = 0;     // methods run on this node
+  uint64_t tasks_pushed = 0;    // queued here, moved to an idle node by a steal order
+  uint64_t tasks_taken = 0;     // moved here from a busy node by a steal order
 };
 
 class NodeRuntime {
@@ -472,7 +474,20 @@ class NodeRuntime {
   // Bottom-up scheduling: the global scheduler's rank (-1: none) and this
   // node's heartbeats to it (see send_heartbeat).
   int global_scheduler_ = -1;
-  size_t local_queue_limit(std::optional<uint64_t> mean_ns) const;
+  size_t local_queue_limit(std::optional<uint64_t> mean_ns, bool movable = false) const;
+  // Work stealing (work_stealing.cpp, docs/scheduling.md "Stealing").
+  // Whether another node could run `task` instead of this one: a plain
+  // function task with no node, placement or large argument of its own.
+  bool movable_locked(const PendingTask& task) const;
+  // Queues `task` (owned here) on this node's pool; a movable one carries
+  // its seq as move tag. Returns the ticket for run_inline.
+  worker::WorkerPool::Ticket queue_here_locked(PendingTask& task, bool known_short, bool movable);
+  // The global scheduler orders: push queued movable tasks to a node.
+  void on_steal_order(int src, Reader& r);
+  // Tasks another node pushed here (an order it carried out).
+  void on_pushed_tasks(int src, Reader& r);
+  std::atomic<uint64_t> pushes_received_{0};
+  std::atomic<uint32_t> reported_movable_{0};  // in the last heartbeat sent
   void note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us);
   // The function's mean run time here (ns), if it ran here before.
   std::optional<uint64_t> mean_task_ns_locked(const detail::RemoteFunctionInfo* function) const;

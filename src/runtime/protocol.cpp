@@ -117,13 +117,32 @@ void encode_node_load(const scheduler::NodeLoad& l, Writer& w) {
   w.put(l.queued);
   w.put(l.running);
   w.put(l.received_from_global);
+  w.put(l.movable);
+  w.put(l.pushes_received);
 }
 
 Status decode_node_load(Reader& r, scheduler::NodeLoad& l) {
   l.queued = r.get<uint32_t>();
   l.running = r.get<uint32_t>();
   l.received_from_global = r.get<uint64_t>();
+  l.movable = r.get<uint32_t>();
+  l.pushes_received = r.get<uint64_t>();
+  if (r.ok() && l.movable > l.queued)
+    return Status(Errc::kMalformedMessage, "node load: more movable tasks than queued");
   return r.finish("node load");
+}
+
+void encode_steal_order(const scheduler::StealOrder& o, Writer& w) {
+  w.put<int32_t>(o.thief);
+  w.put(o.count);
+}
+
+Status decode_steal_order(Reader& r, scheduler::StealOrder& o) {
+  o.thief = r.get<int32_t>();
+  o.count = r.get<uint32_t>();
+  if (r.ok() && o.thief < 0)
+    return Status(Errc::kMalformedMessage, "steal order: no node to push to");
+  return r.finish("steal order");
 }
 
 void encode_object_id(const ObjectId& id, Writer& w) {
@@ -293,8 +312,8 @@ void encode_task_result(const ObjectId& id, const ObjectValue& v,
   w.put<uint32_t>(attempt);
 }
 
-Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v,
-                          std::vector<ObjectId>& contained, uint32_t* attempt) {
+Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v, std::vector<ObjectId>& contained,
+                          uint32_t* attempt) {
   id = decode_object_id(r);
   PRISM_RETURN_IF_ERROR(decode_object_value(r, v));
   const auto n = r.get<uint32_t>();

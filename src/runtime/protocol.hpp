@@ -25,7 +25,7 @@
 namespace prism::detail {
 struct RemoteFunctionInfo;  // prism/remote.hpp
 struct ActorMethodInfo;     // prism/actor.hpp
-}
+}  // namespace prism::detail
 
 namespace prism::runtime {
 
@@ -52,12 +52,14 @@ enum class MessageKind : uint8_t {
   kActorDied = 0x14,            // the actor's node -> its owner: it is gone (reason)
   kForwardObject = 0x15,        // owner -> a task's executor: send its result to `dst` too
   kForwardFailed = 0x16,        // executor -> owner: that task was done already: you send it
-  kGroupReserve = 0x17,         // group creator -> node: reserve these members' resources (all or none)
-  kGroupReserveReply = 0x18,    // node -> creator: reserved or not, and how many more would fit
-  kGroupRelease = 0x19,         // creator -> node: drop these reservations (the round failed)
-  kGroupBroken = 0x1A,          // a member's node -> the group's other nodes: it broke (reason)
-  kAlive = 0x1B,                // heartbeat between the driver's rank and the node ranks
-  kNodeLost = 0x1C,             // driver's rank -> the others: node rank N is gone (reason)
+  kGroupReserve = 0x17,  // group creator -> node: reserve these members' resources (all or none)
+  kGroupReserveReply = 0x18,  // node -> creator: reserved or not, and how many more would fit
+  kGroupRelease = 0x19,       // creator -> node: drop these reservations (the round failed)
+  kGroupBroken = 0x1A,        // a member's node -> the group's other nodes: it broke (reason)
+  kAlive = 0x1B,              // heartbeat between the driver's rank and the node ranks
+  kNodeLost = 0x1C,           // driver's rank -> the others: node rank N is gone (reason)
+  kStealOrder = 0x1D,         // global scheduler -> busy node: push queued tasks to node N
+  kPushedTasks = 0x1E,        // busy node -> idle node: the tasks an order moved (MessageBatch)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -75,12 +77,12 @@ struct RemoteLocation {
 struct ObjectValue {
   enum class Kind : uint8_t { kInline = 0, kRemote = 1, kError = 2 };
   Kind kind = Kind::kInline;
-  SmallBytes bytes;              // kInline
-  RemoteLocation location;       // kRemote
-  std::string error;             // kError: the full message, e.g. "task 'f' failed: ..."
-  bool task_exception = false;   // kError: the task's own code threw (retry_exceptions)
-  bool lost_input = false;  // kError: an argument's holder was lost: its owner rebuilds it and
-                            // the task's owner runs the task again (docs/fault-tolerance.md)
+  SmallBytes bytes;             // kInline
+  RemoteLocation location;      // kRemote
+  std::string error;            // kError: the full message, e.g. "task 'f' failed: ..."
+  bool task_exception = false;  // kError: the task's own code threw (retry_exceptions)
+  bool lost_input = false;      // kError: an argument's holder was lost: its owner rebuilds it and
+                                // the task's owner runs the task again (docs/fault-tolerance.md)
 };
 
 /// An argument on the wire.
@@ -102,9 +104,9 @@ struct WireArg {
   // kValueWithRefs: the refs inside `value`, so that an executor failing
   // before it decodes the value can still release the submitter's pins.
   std::vector<ObjectId> contained;
-  ObjectId ref;                  // kRef: the reference itself; kRemoteValue: the object to pull
-  RemoteLocation location;       // kRemoteValue: its holder and size; kPendingRef: holder =
-                                 // the node producing it, if its owner knows (else kNoNode)
+  ObjectId ref;             // kRef: the reference itself; kRemoteValue: the object to pull
+  RemoteLocation location;  // kRemoteValue: its holder and size; kPendingRef: holder =
+                            // the node producing it, if its owner knows (else kNoNode)
   static constexpr uint32_t kNoNode = UINT32_MAX;
 };
 
@@ -124,7 +126,7 @@ struct TaskSpec {
   const detail::RemoteFunctionInfo* fn = nullptr;
   // kActorCall: this process's registry entry for the method (not sent).
   const detail::ActorMethodInfo* method = nullptr;
-  std::string name;      // display name
+  std::string name;  // display name
   std::vector<WireArg> args;
   scheduler::ResourceDemand resources;  // held on the executor while it runs
   // Lineage, kept on the owner (not sent): every object the task reads,
@@ -204,6 +206,8 @@ void encode_spill_header(const scheduler::TaskRequest& r, Writer& w);
 [[nodiscard]] Status decode_spill_header(Reader& r, scheduler::TaskRequest& req);
 void encode_node_load(const scheduler::NodeLoad& l, Writer& w);
 [[nodiscard]] Status decode_node_load(Reader& r, scheduler::NodeLoad& l);
+void encode_steal_order(const scheduler::StealOrder& o, Writer& w);  // the thief and the count
+[[nodiscard]] Status decode_steal_order(Reader& r, scheduler::StealOrder& o);
 
 /// TaskResult (executor -> owner, or the global scheduler's error for a task
 /// it could not place): the object's id, its value, and the refs serialized
@@ -212,7 +216,8 @@ void encode_task_result(const ObjectId& id, const ObjectValue& v,
                         std::span<const ObjectId> contained, Writer& w, uint32_t attempt = 0);
 /// Reads what encode_task_result wrote after the kind byte.
 [[nodiscard]] Status decode_task_result(Reader& r, ObjectId& id, ObjectValue& v,
-                                        std::vector<ObjectId>& contained, uint32_t* attempt = nullptr);
+                                        std::vector<ObjectId>& contained,
+                                        uint32_t* attempt = nullptr);
 
 void encode_object_value(const ObjectValue& v, Writer& w);
 [[nodiscard]] Status decode_object_value(Reader& r, ObjectValue& v);

@@ -4,6 +4,7 @@
 #include "runtime/node_runtime_internal.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/log.hpp"
 #include "prism/errors.hpp"
@@ -266,8 +267,11 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
       task->request.data_node = static_cast<int>(a.location.holder);
     }
   const std::optional<uint64_t> mean_ns = mean_task_ns_locked(task->spec.fn);
-  auto node = scheduler_.pick(task->request,
-                              pool_.has_room(task->spec.resources, local_queue_limit(mean_ns)));
+  // A movable task stays on its submitter's node (a task's child is then
+  // usually run by its parent while it waits); idle nodes take the oldest.
+  const bool movable = movable_locked(*task);
+  auto node = scheduler_.pick(
+      task->request, pool_.has_room(task->spec.resources, local_queue_limit(mean_ns, movable)));
   if (!node) return fail_unsent_locked(*task, node.status().message());
   task->node = *node;
   const bool via_global = *node == scheduler::Scheduler::kGlobal;
@@ -282,8 +286,7 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
     // The job reads the spec where it is: the record stays in in_flight_
     // (inserted below, under the same lock) until execute() erases it, and
     // two pointers fit std::function without a heap block.
-    task->queued = pool_.submit([this, pending = task.get()] { execute(pending->spec); },
-                                task->spec.resources, known_short);
+    task->queued = queue_here_locked(*task, known_short, movable);
   } else if (via_global) {
     // Batched: the next poll by any thread (or a full batch) sends it.
     Writer& w = spill_batch_.begin();
@@ -346,8 +349,14 @@ void NodeRuntime::flush_spills_locked() {
 // as every slot has one waiting. The mean is per function (a job switching
 // from tiny tasks to long ones must not queue the long ones deep); a function
 // not run here yet counts as long. --prism-local-queue fixes the count.
-size_t NodeRuntime::local_queue_limit(std::optional<uint64_t> mean_ns) const {
+size_t NodeRuntime::local_queue_limit(std::optional<uint64_t> mean_ns, bool movable) const {
   if (config_.local_queue > 0) return static_cast<size_t>(config_.local_queue);
+  // With work stealing, a movable task always queues here: the global
+  // scheduler moves the oldest to idle nodes in batches of up to 1024 per
+  // message (one message for the batch, no hop), where a spilled task costs
+  // a hop through the global scheduler and makes a waiting parent wait a
+  // round trip (docs/scheduling.md, "Stealing").
+  if (movable) return std::numeric_limits<size_t>::max();
   if (!mean_ns) return static_cast<size_t>(pool_.slots());
   const double task_us = kTaskOverheadUs + 1e-3 * static_cast<double>(*mean_ns);
   const double per_slot = std::clamp(kSpillHopUs / task_us, 1.0, kMaxQueuePerSlot);

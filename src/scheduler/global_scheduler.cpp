@@ -8,13 +8,86 @@ namespace prism::scheduler {
 GlobalScheduler::GlobalScheduler(std::vector<NodeResources> nodes)
     : feasibility_(0, std::move(nodes)), views_(static_cast<size_t>(feasibility_.num_nodes())) {}
 
-void GlobalScheduler::on_heartbeat(int node, const NodeLoad& load) {
-  if (node < 0 || node >= num_nodes()) return;
+std::vector<StealOrder> GlobalScheduler::on_heartbeat(int node, const NodeLoad& load) {
+  if (node < 0 || node >= num_nodes()) return {};
   auto& v = views_[static_cast<size_t>(node)];
   // Heartbeats may overtake each other only across restarts; keep the newest.
-  if (load.received_from_global < v.last.received_from_global) return;
+  if (load.received_from_global < v.last.received_from_global ||
+      load.pushes_received < v.last.pushes_received)
+    return {};
   v.last = load;
+  v.ordered_out = 0;                             // what it gave away is out of `load` already
+  if (!order_outstanding(v)) v.promised_in = 0;  // and what it got is in it
   ++heartbeats_;
+  return balance();
+}
+
+void GlobalScheduler::mark_lost(int node) {
+  feasibility_.mark_lost(node);
+  // An order whose victim is gone would be outstanding forever; orders are
+  // not tracked per victim, so every outstanding one is forgotten (a late
+  // push only makes its thief's count run ahead, which is harmless).
+  for (auto& v : views_) {
+    v.orders_to = v.last.pushes_received;
+    v.promised_in = 0;
+  }
+}
+
+double GlobalScheduler::slots(int i) const {
+  return std::max(1.0, feasibility_.node(i).num_cpus);
+}
+
+// Every node with a free CPU slot and no order outstanding gets an order from
+// the node whose movable tasks would even its load out the most (its oldest
+// tasks). The share is taken among all idle nodes still to be served, not
+// pairwise: one busy node and three idle ones end with a quarter each, where
+// halving per idle node would leave 1/2, 1/4, 1/8. Runs on each heartbeat:
+// O(idle nodes x busy nodes), and returns at once while nothing can move.
+std::vector<StealOrder> GlobalScheduler::balance() {
+  const int n = num_nodes();
+  std::vector<int> victims, thieves;
+  double idle_slots = 0;  // of the thieves not served yet
+  for (int i = 0; i < n; ++i) {
+    const auto& v = views_[static_cast<size_t>(i)];
+    if (feasibility_.lost(i)) continue;
+    if (v.last.movable > v.ordered_out) victims.push_back(i);
+    if (feasibility_.node(i).num_cpus >= 1 && !order_outstanding(v) &&
+        estimated_tasks(i) < slots(i)) {
+      thieves.push_back(i);
+      idle_slots += slots(i);
+    }
+  }
+  if (victims.empty() || thieves.empty()) return {};
+  std::vector<StealOrder> orders;
+  for (int j : thieves) {
+    auto& thief = views_[static_cast<size_t>(j)];
+    const double e_j = estimated_tasks(j), s_j = slots(j);
+    StealOrder best;
+    for (int i : victims) {
+      if (i == j) continue;
+      const auto& victim = views_[static_cast<size_t>(i)];
+      const double e_i = estimated_tasks(i), s_i = slots(i);
+      // The victim keeps its share of its tasks among itself and the idle
+      // nodes still to be served; this thief takes its part of the rest.
+      const double share = (e_i * s_j - e_j * s_i) / (s_i + idle_slots);
+      const uint32_t movable = victim.last.movable - victim.ordered_out;
+      auto k = static_cast<uint32_t>(
+          std::clamp(share, 0.0, static_cast<double>(std::min(movable, kMaxStealBatch))));
+      // Rounding down never leaves a thief idle while one more task would
+      // still keep it no busier per slot than its victim.
+      if (k == 0 && movable > 0 && (e_i - 1) / s_i >= (e_j + 1) / s_j) k = 1;
+      if (k > best.count) best = {i, j, k};
+    }
+    idle_slots -= s_j;
+    if (best.count == 0) continue;
+    views_[static_cast<size_t>(best.victim)].ordered_out += best.count;
+    thief.promised_in += best.count;
+    ++thief.orders_to;
+    ++steal_orders_;
+    ordered_moved_ += best.count;
+    orders.push_back(best);
+  }
+  return orders;
 }
 
 bool GlobalScheduler::interchangeable(const TaskRequest& r) const {
@@ -28,7 +101,9 @@ double GlobalScheduler::estimated_tasks(int i) const {
   const auto& v = views_.at(static_cast<size_t>(i));
   const uint64_t in_transit =
       v.sent > v.last.received_from_global ? v.sent - v.last.received_from_global : 0;
-  return static_cast<double>(v.last.queued + v.last.running + in_transit);
+  const double held = static_cast<double>(v.last.queued + v.last.running + in_transit) +
+                      static_cast<double>(v.promised_in) - static_cast<double>(v.ordered_out);
+  return std::max(0.0, held);
 }
 
 Expected<int> GlobalScheduler::pick(const TaskRequest& r) {

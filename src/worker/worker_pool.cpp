@@ -71,7 +71,7 @@ void WorkerPool::ensure_runner_locked() {
 }
 
 WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand, bool short_job,
-                                      std::shared_ptr<void> keep) {
+                                      std::shared_ptr<void> keep, uint64_t move_tag) {
   bool wake = true;
   Ticket ticket;
   {
@@ -81,9 +81,11 @@ WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand,
     e->keep = std::move(keep);
     e->demand = std::move(demand);
     e->short_job = short_job;
+    if (plain_one_cpu(e->demand)) e->move_tag = move_tag;
     ticket = e;
     std::lock_guard lk(mu_);
     if (!plain_one_cpu(e->demand)) ++unusual_queued_;
+    if (e->move_tag != kStays) add_locked(movable_queued_, 1);
     queue_.push_back(std::move(e));
     add_locked(queued_, 1);
     add_locked(generation_, 1);
@@ -117,6 +119,7 @@ std::shared_ptr<WorkerPool::Entry> WorkerPool::pop_locked() {
       taken->grant = std::move(*grant);
       taken->claimed = true;
       if (!plain_one_cpu(taken->demand)) --unusual_queued_;
+      if (taken->move_tag != kStays) add_locked(movable_queued_, -1);
       add_locked(queued_, -1);
       if (first_unfit) ++first_unfit->passed_over;
       return taken;
@@ -148,6 +151,7 @@ bool WorkerPool::run_inline(const Ticket& ticket) {
     }
     e->claimed = true;
     if (!plain_one_cpu(e->demand)) --unusual_queued_;
+    if (e->move_tag != kStays) add_locked(movable_queued_, -1);
     add_locked(queued_, -1);
     // It stays queued (its position is unknown) until a pop passes it; when
     // such jobs make up most of the queue (a recursion run inline by its
@@ -340,6 +344,22 @@ void WorkerPool::reclaim_slot() {
   if (tls_short) add_locked(running_short_, 1);
 }
 
+std::vector<uint64_t> WorkerPool::take_movable(size_t n) {
+  std::vector<uint64_t> tags;
+  std::lock_guard lk(mu_);
+  if (n == 0 || movable_queued_.load(std::memory_order_relaxed) == 0) return tags;
+  // One pass, oldest first: the oldest jobs of a recursion are its largest
+  // subtrees, the ones worth a message to another node.
+  std::erase_if(queue_, [&](const std::shared_ptr<Entry>& e) {
+    if (tags.size() == n || e->claimed || e->move_tag == kStays) return false;
+    tags.push_back(e->move_tag);
+    return true;
+  });
+  add_locked(movable_queued_, -static_cast<int>(tags.size()));
+  add_locked(queued_, -static_cast<int>(tags.size()));
+  return tags;
+}
+
 size_t WorkerPool::queue_entries() const {
   std::lock_guard lk(mu_);
   return queue_.size();
@@ -355,6 +375,7 @@ bool WorkerPool::has_room(const scheduler::ResourceDemand& demand, size_t max_qu
 WorkerPool::Load WorkerPool::load() const {
   Load l;
   l.queued = static_cast<uint32_t>(queued_.load());
+  l.movable = std::min(l.queued, movable_queued_.load());
   const size_t running = running_.load();
   l.running = static_cast<uint32_t>(running - std::min<size_t>(running, blocked_.load()));
   return l;
@@ -371,6 +392,7 @@ size_t WorkerPool::stop() {
     unusual_queued_ = 0;
     claimed_queued_ = 0;
     queued_.store(0);
+    movable_queued_.store(0);
     threads.swap(threads_);
   }
   engine_.notify_all();

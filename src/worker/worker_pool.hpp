@@ -49,7 +49,10 @@ class WorkerPool {
   struct Load {
     uint32_t queued = 0;   // waiting for resources
     uint32_t running = 0;  // holding resources (not blocked in get)
+    uint32_t movable = 0;  // of `queued`, jobs submitted with a move tag
   };
+  /// submit()'s `move_tag` for a job that must run here.
+  static constexpr uint64_t kStays = ~uint64_t{0};
 
   WorkerPool(Options options, transport::ProgressEngine& engine);
   ~WorkerPool();
@@ -70,8 +73,15 @@ class WorkerPool {
   /// thread running a long job, or blocked, does not count. Thread-safe.
   /// `keep`: what the job points at, owned by the queue entry (freed after
   /// the job ran, or with the entry if it never runs).
+  /// `move_tag`: a plain one-CPU job that another node could run instead
+  /// carries a tag (the caller's name for it); take_movable() hands back
+  /// the tags of such jobs it removes from the queue.
   Ticket submit(Job job, scheduler::ResourceDemand demand = {}, bool short_job = false,
-                std::shared_ptr<void> keep = nullptr);
+                std::shared_ptr<void> keep = nullptr, uint64_t move_tag = kStays);
+  /// Removes up to `n` queued, unclaimed jobs that carry a move tag, oldest
+  /// first, and returns their tags: they will not run here (work stealing,
+  /// docs/scheduling.md). Thread-safe.
+  std::vector<uint64_t> take_movable(size_t n);
   /// Runs the queued plain-CPU job `ticket` on the calling thread if no worker
   /// started it yet ("help while waiting": a get() on a local task that has
   /// not started costs no thread wake-up). A worker lends its own CPU to it;
@@ -174,15 +184,16 @@ class WorkerPool {
   scheduler::ResourceLedger ledger_;  // guarded by mu_
   std::deque<std::shared_ptr<Entry>> queue_;
   std::vector<std::thread> threads_;
-  std::atomic<size_t> running_{0};       // jobs taken by pool threads, blocked ones included
-                                         // (changed under mu_ only, read without it)
-  std::atomic<size_t> queued_{0};        // unclaimed jobs in queue_
-  size_t unusual_queued_ = 0;  // guarded by mu_: unclaimed jobs that are not plain one-CPU
-  size_t claimed_queued_ = 0;  // guarded by mu_: jobs run inline, still in queue_
-  std::atomic<uint32_t> blocked_{0};     // jobs that lent their CPUs (blocked in get)
-  std::atomic<uint32_t> running_short_{0};  // pool threads running a short job, not blocked
-                                            // (these two: changed under mu_ only)
-  std::atomic<uint64_t> generation_{0};  // bumped when a job arrives or resources free up
+  std::atomic<size_t> running_{0};  // jobs taken by pool threads, blocked ones included
+                                    // (changed under mu_ only, read without it)
+  std::atomic<size_t> queued_{0};   // unclaimed jobs in queue_
+  size_t unusual_queued_ = 0;       // guarded by mu_: unclaimed jobs that are not plain one-CPU
+  size_t claimed_queued_ = 0;       // guarded by mu_: jobs run inline, still in queue_
+  std::atomic<uint32_t> movable_queued_{0};  // unclaimed jobs with a move tag (changed under mu_)
+  std::atomic<uint32_t> blocked_{0};         // jobs that lent their CPUs (blocked in get)
+  std::atomic<uint32_t> running_short_{0};   // pool threads running a short job, not blocked
+                                             // (these two: changed under mu_ only)
+  std::atomic<uint64_t> generation_{0};      // bumped when a job arrives or resources free up
   std::atomic<bool> stop_{false};
 };
 
@@ -192,10 +203,11 @@ struct WorkerPool::Entry {
   std::shared_ptr<void> keep;  // submit()'s `keep`
   scheduler::ResourceDemand demand;
   scheduler::ResourceGrant grant;
-  uint32_t passed_over = 0;  // times it did not fit while a later job started
-  bool claimed = false;      // guarded by the pool's lock: taken by a worker or run_inline
-  bool short_job = false;    // submit()'s hint
-  bool keeps = false;        // keep_after_job: `kept` stays held when the job returns
+  uint32_t passed_over = 0;    // times it did not fit while a later job started
+  bool claimed = false;        // guarded by the pool's lock: taken by a worker or run_inline
+  bool short_job = false;      // submit()'s hint
+  uint64_t move_tag = kStays;  // submit()'s
+  bool keeps = false;          // keep_after_job: `kept` stays held when the job returns
   scheduler::ResourceDemand kept;
 };
 

@@ -95,7 +95,7 @@ TEST(Protocol, BadArgumentKindIsRejected) {
   w.put<uint64_t>(0);  // memory
   w.put<uint32_t>(0);  // custom resources
   w.put<uint32_t>(1);  // arguments
-  w.put<uint8_t>(9);  // no such kind
+  w.put<uint8_t>(9);   // no such kind
   Reader r(w.buffer());
   runtime::TaskSpec u;
   Status st = decode_task(r, u);
@@ -124,7 +124,7 @@ TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
   EXPECT_EQ(u.data_bytes, 1u << 27);
   EXPECT_EQ(u.name, "train");
 
-  scheduler::NodeLoad l{4, 2, 77};
+  scheduler::NodeLoad l{4, 2, 77, 3, 9};
   Writer w2;
   runtime::encode_node_load(l, w2);
   auto bytes = w2.take();
@@ -138,6 +138,26 @@ TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
   ASSERT_TRUE(runtime::decode_node_load(r2, m).is_ok());
   EXPECT_EQ(m.queued, 4u);
   EXPECT_EQ(m.received_from_global, 77u);
+  EXPECT_EQ(m.movable, 3u);
+  EXPECT_EQ(m.pushes_received, 9u);
+
+  scheduler::NodeLoad bad{1, 0, 0, 2, 0};  // more movable than queued
+  Writer w3;
+  runtime::encode_node_load(bad, w3);
+  Reader r3(w3.buffer());
+  EXPECT_EQ(runtime::decode_node_load(r3, m).code(), Errc::kMalformedMessage);
+
+  Writer w4;
+  runtime::encode_steal_order({0, 5, 64}, w4);
+  Reader r4(w4.buffer());
+  scheduler::StealOrder o;
+  ASSERT_TRUE(runtime::decode_steal_order(r4, o).is_ok());
+  EXPECT_EQ(o.thief, 5);
+  EXPECT_EQ(o.count, 64u);
+  Writer w5;
+  runtime::encode_steal_order({0, -1, 64}, w5);
+  Reader r5(w5.buffer());
+  EXPECT_EQ(runtime::decode_steal_order(r5, o).code(), Errc::kMalformedMessage);
 }
 
 // Every sender of TaskResult (executor, global scheduler) goes through

@@ -174,6 +174,65 @@ TEST(GlobalScheduler, PrefersTheNodeHoldingALargeArgumentUnlessOverloaded) {
   EXPECT_EQ(*g.pick(r), 1);
 }
 
+// Work stealing: an idle node gets an order to take from the busiest node
+// enough movable tasks to even out tasks per slot; one order per idle node
+// is outstanding until its heartbeat counts the push.
+TEST(GlobalScheduler, IdleNodeGetsTheTasksThatEvenOutTheLoad) {
+  GlobalScheduler g({{0, 2, 0, 0, {}}, {1, 2, 0, 0, {}}, {2, 4, 0, 0, {}}});
+  // Nothing movable anywhere: no order, whoever is idle.
+  EXPECT_TRUE(g.on_heartbeat(0, NodeLoad{20, 2, 0, 0, 0}).empty());
+  // Node 0 holds 22 tasks on 2 slots, 20 of them movable; node 1 idle.
+  auto orders = g.on_heartbeat(0, NodeLoad{20, 2, 0, 20, 0});
+  ASSERT_EQ(orders.size(), 2u);  // nodes 1 and 2 are both idle
+  EXPECT_EQ(orders[0].victim, 0);
+  EXPECT_EQ(orders[0].thief, 1);
+  // 22 tasks over 8 slots: node 1 takes 22 * 2 / 8 = 5 (rounded down), node 2
+  // then 17 * 4 / 6 = 11, leaving node 0 with 6 (3, 2.5 and 2.75 per slot).
+  EXPECT_EQ(orders[0].count, 5u);
+  EXPECT_EQ(orders[1].victim, 0);
+  EXPECT_EQ(orders[1].thief, 2);
+  EXPECT_EQ(orders[1].count, 11u);
+  EXPECT_DOUBLE_EQ(g.estimated_tasks(0), 6.0);
+  EXPECT_DOUBLE_EQ(g.estimated_tasks(1), 5.0);
+  // Outstanding: node 1 gets no second order before its heartbeat counts
+  // the push, even when node 0 reports more work.
+  EXPECT_TRUE(g.on_heartbeat(0, NodeLoad{30, 2, 0, 30, 0}).empty());
+  EXPECT_EQ(g.steal_orders(), 2u);
+  // Node 1 got its push and ran it all; idle again: a new order.
+  orders = g.on_heartbeat(1, NodeLoad{0, 0, 0, 0, 1});
+  ASSERT_EQ(orders.size(), 1u);
+  EXPECT_EQ(orders[0].thief, 1);
+}
+
+TEST(GlobalScheduler, OneBusyNodeSharesEvenlyWithSeveralIdleOnes) {
+  GlobalScheduler g({{0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}, {2, 1, 0, 0, {}}, {3, 1, 0, 0, {}}});
+  for (int i = 1; i < 4; ++i) EXPECT_TRUE(g.on_heartbeat(i, NodeLoad{}).empty());
+  const auto orders = g.on_heartbeat(0, NodeLoad{7, 1, 0, 7, 0});  // 8 tasks on 4 nodes
+  ASSERT_EQ(orders.size(), 3u);
+  for (const auto& o : orders) EXPECT_EQ(o.count, 2u);
+  EXPECT_DOUBLE_EQ(g.estimated_tasks(0), 2.0);
+  // Three tasks (one running) and three idle nodes: one each for two of them.
+  GlobalScheduler h({{0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}, {2, 1, 0, 0, {}}, {3, 1, 0, 0, {}}});
+  const auto few = h.on_heartbeat(0, NodeLoad{2, 1, 0, 2, 0});
+  ASSERT_EQ(few.size(), 2u);
+  EXPECT_EQ(few[0].count + few[1].count, 2u);
+}
+
+TEST(GlobalScheduler, NoOrdersForBusyThievesOrFromNodesWithoutMovableTasks) {
+  GlobalScheduler g({{0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}});
+  // Node 1 runs a task on its only slot: not idle.
+  EXPECT_TRUE(g.on_heartbeat(1, NodeLoad{0, 1, 0, 0, 0}).empty());
+  EXPECT_TRUE(g.on_heartbeat(0, NodeLoad{50, 1, 0, 50, 0}).empty());
+  // Node 0 queues 2 tasks, but only 1 may move, and node 1 is idle now.
+  g.on_heartbeat(0, NodeLoad{2, 1, 0, 1, 0});
+  auto orders = g.on_heartbeat(1, NodeLoad{0, 0, 0, 0, 0});
+  ASSERT_EQ(orders.size(), 1u);
+  EXPECT_EQ(orders[0].count, 1u);
+  // A lost victim: outstanding orders are forgotten and nothing is ordered from it.
+  g.mark_lost(0);
+  EXPECT_TRUE(g.on_heartbeat(1, NodeLoad{0, 0, 0, 0, 0}).empty());
+}
+
 TEST(GlobalScheduler, RespectsResourcesAndNamesInfeasibleOnes) {
   GlobalScheduler g(three_nodes());
   TaskRequest fpga;

@@ -372,3 +372,32 @@ TEST_F(PoolFixture, JobsRunInlineLeaveTheQueueOnceTheyAreMostOfIt) {
   EXPECT_EQ(pool.queue_entries(), 0u);
   pool.stop();
 }
+
+// Work stealing takes queued jobs that carry a move tag, oldest first, and
+// never one a worker or run_inline already claimed; the rest still run.
+TEST_F(PoolFixture, TakeMovableHandsBackTheOldestTaggedJobsOnly) {
+  worker::WorkerPool pool(node(1), engine);  // not started: everything stays queued
+  std::atomic<int> runs{0};
+  std::vector<worker::WorkerPool::Ticket> tickets;
+  for (uint64_t i = 0; i < 6; ++i) {
+    // Jobs 1 and 4 must stay here; job 3 asks for 2 CPUs (never movable).
+    const bool stays = i == 1 || i == 4;
+    scheduler::ResourceDemand d;
+    if (i == 3) d.num_cpus = 2;
+    tickets.push_back(pool.submit([&] { ++runs; }, d, false, nullptr,
+                                  stays ? worker::WorkerPool::kStays : 100 + i));
+  }
+  EXPECT_EQ(pool.load().queued, 6u);
+  EXPECT_EQ(pool.load().movable, 3u);        // 0, 2, 5
+  EXPECT_TRUE(pool.run_inline(tickets[0]));  // claimed: not movable any more
+  EXPECT_EQ(pool.load().movable, 2u);
+  EXPECT_EQ(pool.take_movable(1), std::vector<uint64_t>{102});
+  EXPECT_EQ(pool.take_movable(5), std::vector<uint64_t>{105});
+  EXPECT_TRUE(pool.take_movable(5).empty());
+  EXPECT_EQ(pool.load().movable, 0u);
+  EXPECT_EQ(pool.load().queued, 3u);  // jobs 1, 3 and 4 (job 3 needs 2 CPUs of 1: never runs)
+  EXPECT_FALSE(pool.run_inline(tickets[2])) << "taken away";
+  pool.start();
+  EXPECT_TRUE(engine.wait_until([&] { return runs.load() == 3; }, in_10s()));
+  pool.stop();
+}
