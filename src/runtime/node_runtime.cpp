@@ -215,6 +215,9 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kTaskResult:
       on_task_result(src, r);
       return;
+    case MessageKind::kForwardedObject:
+      on_forwarded_object(src, r);
+      return;
     case MessageKind::kStealOrder:
       on_steal_order(src, r);
       return;

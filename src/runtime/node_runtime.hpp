@@ -286,6 +286,19 @@ class NodeRuntime {
   void on_forward_failed(Reader& r);
   void subscribe_locked(const ObjectId& id, int dst);
   void forward_result_locked(const ObjectId& id, const ObjectValue& v, std::vector<int> to);
+  // A forwarded result can overtake the task it is for (producer and owner
+  // are different senders): kept here until that task arrives and takes it
+  // (hold_for_args), or for kEarlyValueTtlUs at most (a copy whose task was
+  // served by another copy meanwhile). Guarded by mu_.
+  struct EarlyValue {
+    ObjectValue value;
+    int64_t arrived_us = 0;
+  };
+  std::unordered_map<ObjectId, EarlyValue, ObjectIdHash> early_values_;
+  std::deque<std::pair<int64_t, ObjectId>> early_order_;  // arrival order, for expiry
+  static constexpr int64_t kEarlyValueTtlUs = 60'000'000;
+  void on_forwarded_object(int src, Reader& r);
+  std::optional<ObjectValue> take_early_value_locked(const ObjectId& id);
   void dispatch_locked(PendingPtr task);
   bool sends_ahead(const PendingTask& task) const;
   void dispatch_ahead_locked(PendingPtr task);

@@ -60,6 +60,7 @@ enum class MessageKind : uint8_t {
   kNodeLost = 0x1C,           // driver's rank -> the others: node rank N is gone (reason)
   kStealOrder = 0x1D,         // global scheduler -> busy node: push queued tasks to node N
   kPushedTasks = 0x1E,        // busy node -> idle node: the tasks an order moved (MessageBatch)
+  kForwardedObject = 0x1F,    // producer -> a held task's node: its argument (ForwardObject)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };

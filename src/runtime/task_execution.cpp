@@ -61,6 +61,8 @@ void NodeRuntime::hold_for_args(std::shared_ptr<TaskSpec> spec) {
     const ObjectId dep_id = a.ref;
     const uint32_t producer = a.location.holder;
     auto dep = entry_locked(dep_id);  // kept by the task's owner meanwhile: no registration
+    if (!dep->ready.load())
+      if (auto early = take_early_value_locked(dep_id)) complete_locked(dep_id, std::move(*early));
     if (dep->ready.load()) {
       fill_arg(a, i, dep_id, *dep, held->error);
       served.push_back(dep_id);
@@ -145,7 +147,7 @@ void NodeRuntime::on_forward_object(int src, Reader& r) {
 void NodeRuntime::forward_result_locked(const ObjectId& id, const ObjectValue& v,
                                         std::vector<int> to) {
   Writer w(32 + (v.kind == ObjectValue::Kind::kInline ? v.bytes.size() : 64));
-  w.put(MessageKind::kObjectStatusReply);
+  w.put(MessageKind::kForwardedObject);
   encode_object_id(id, w);
   encode_object_value(v, w);
   for (int dst : to) {
@@ -155,6 +157,46 @@ void NodeRuntime::forward_result_locked(const ObjectId& id, const ObjectValue& v
       PRISM_LOG_WARN("forwarding {} to rank {}: {}", id.to_string(), dst, st.to_string());
     }
   }
+}
+
+// A result forwarded here for a held task (its producer ran elsewhere). The
+// task normally arrived first and waits on the object's entry; but the
+// owner's message with the task and the producer's with the value travel on
+// different paths, and the value may come first: then it is kept until the
+// task comes and takes it (dropping it left the task held forever: a hang
+// seen in Tasks.DependentTasksPinnedAcrossNodesComputeTheSerialValues).
+void NodeRuntime::on_forwarded_object(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  ObjectValue v;
+  if (Status st = decode_object_value(r, v); !st) {
+    PRISM_LOG_ERROR("dropped a malformed forwarded object from rank {}: {}", src, st.to_string());
+    return;
+  }
+  std::lock_guard lk(mu_);
+  if (objects_.find(id)) {
+    complete_locked(id, std::move(v));
+    return;
+  }
+  const int64_t now = Timeline::now_us();
+  while (!early_order_.empty() && now - early_order_.front().first > kEarlyValueTtlUs) {
+    auto it = early_values_.find(early_order_.front().second);
+    if (it != early_values_.end() && it->second.arrived_us == early_order_.front().first)
+      early_values_.erase(it);
+    early_order_.pop_front();
+  }
+  auto& early = early_values_[id];
+  early.value = std::move(v);
+  early.arrived_us = now;
+  early_order_.emplace_back(now, id);
+}
+
+std::optional<ObjectValue> NodeRuntime::take_early_value_locked(const ObjectId& id) {
+  if (early_values_.empty()) return std::nullopt;
+  auto it = early_values_.find(id);
+  if (it == early_values_.end()) return std::nullopt;
+  ObjectValue v = std::move(it->second.value);
+  early_values_.erase(it);  // its early_order_ record expires on its own
+  return v;
 }
 
 // A task that failed before it decoded all its arguments never borrowed some

@@ -375,6 +375,22 @@ TEST_F(ThreeNodeCluster, AForwardAskedTooLateFallsBackToTheOwner) {
   EXPECT_EQ(get(b), 3);
 }
 
+// The producer's forward and the owner's task reach the consumer's node on
+// different paths: the value may come first. It must wait there for its
+// task (it was dropped, and the task stayed held forever).
+TEST_F(ThreeNodeCluster, AForwardedValueThatOvertakesItsTaskWaitsForIt) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  fabric.hold(0, 2);                                             // the task for node 2 waits
+  auto a = task(nap_then).options({.node = 1}).remote(100, 41);  // still running when b is sent
+  auto b = task(plus_one).options({.node = 2}).remote(a);
+  EXPECT_EQ(get(a), 41);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the forward reached node 2
+  EXPECT_GT(fabric.release_held(), 0u);
+  auto [ready, pending] = wait(std::vector{b}, 1, std::chrono::seconds(5));
+  ASSERT_EQ(ready.size(), 1u) << "the task never got the value that arrived before it";
+  EXPECT_EQ(get(b), 42);
+}
+
 // Both on node 1: the second takes the first's result as it finishes.
 TEST_F(ThreeNodeCluster, ATaskHeldOnItsProducersNodeTakesTheResultThere) {
   runtime::NodeRuntime::Scope scope(rts[0].get());
