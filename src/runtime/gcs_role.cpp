@@ -101,10 +101,11 @@ int GcsRole::run() {
                        1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
   PRISM_LOG_INFO(
       "GCS rank {}: {:.2f} s CPU in {:.2f} s; {} messages ({} dropped) in {} transport sends, "
-      "{} wake-ups, {} ticks; global scheduler: {} tasks placed, {} heartbeats, {} steal orders",
+      "{} wake-ups, {} ticks; global scheduler: {} tasks placed, {} heartbeats, {} steal orders ({} tasks)",
       layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), stats_.messages,
       stats_.dropped, outbox_.stats().transport_sends, stats_.wakeups, stats_.ticks,
-      stats_.tasks_placed, stats_.heartbeats, stats_.steal_orders);
+      stats_.tasks_placed, stats_.heartbeats, stats_.steal_orders,
+      global_scheduler_ ? global_scheduler_->tasks_ordered_moved() : 0);
   transport_.set_handler([](int, std::span<const std::byte>) {});
   return exit_code_;
 }
