@@ -32,7 +32,8 @@ ip netns list | grep -qE "^${ns}( |$)" ||
 
 # The inner shell runs as root in fresh UTS, mount and IPC namespaces;
 # --propagation private (unshare's default) keeps the tmpfs out of the host's
-# mount table. $0 is the hostname, $1 the command line.
+# mount table. Its script is single-quoted on purpose (SC2016): $0 is the
+# hostname, $1 the command line, $2 and $3 the PATH and HOME it keeps.
 exec ip netns exec "$ns" unshare --uts --mount --ipc --propagation private \
   sh -c 'mount -t tmpfs -o mode=1777,size=50% prism-shm /dev/shm && hostname "$0" &&
          exec env -i PATH="$2" HOME="$3" sh -c "$1"' \

@@ -51,7 +51,7 @@ PREFIX=${PRISM_NETNS_PREFIX:-prism-ns}
 SUBNET=${PRISM_NETNS_SUBNET:-10.231.0}
 BRIDGE=${PREFIX}br
 IFACE=pnet0
-LOCK=/run/lock/${PREFIX}.lock
+LOCK=$([ -d /run/lock ] && echo /run/lock || echo /tmp)/${PREFIX}.lock
 MAX_HOSTS=8
 
 say() { printf '[netns] %s\n' "$*" >&2; }
