@@ -500,6 +500,9 @@ class NodeRuntime {
   // Tasks another node pushed here (an order it carried out).
   void on_pushed_tasks(int src, Reader& r);
   std::atomic<uint64_t> pushes_received_{0};
+  // Work a steal order moves per CPU slot of the idle node, by the tasks'
+  // mean run times here (on_steal_order).
+  static constexpr double kPushBudgetUs = 2000;
   std::atomic<uint32_t> reported_movable_{0};  // in the last heartbeat sent
   void note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us);
   // The function's mean run time here (ns), if it ran here before.

@@ -8,6 +8,8 @@
 // results go from the new executor to the owner as for any task. Only tasks
 // this node owns move, so the owner always knows where its task runs (a lost
 // executor makes it run again, docs/fault-tolerance.md).
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "runtime/node_runtime.hpp"
 #include "runtime/node_runtime_internal.hpp"
@@ -55,8 +57,26 @@ void NodeRuntime::on_steal_order(int src, Reader& r) {
     std::lock_guard lk(mu_);
     std::vector<PendingTask*> moved;
     MessageBatch batch{MessageKind::kPushedTasks};
+    // The order counts tasks; this node also knows their expected run times:
+    // it gives at most about kPushBudgetUs of work per CPU slot of the thief
+    // (at least one task), so long tasks of uneven length are handed out a
+    // few at a time as thieves run dry, not split up front (a node that got
+    // the long ones would finish last while the others idle, and tasks
+    // pushed once stay where they went).
+    const double budget_us = kPushBudgetUs * std::max(1.0, scheduler_.node(order.thief).num_cpus);
+    double planned_us = 0;
+    auto within_budget = [&](uint64_t seq) {
+      if (planned_us >= budget_us) return false;
+      auto it = in_flight_.find(seq);
+      const auto mean_ns =
+          it == in_flight_.end() ? std::nullopt : mean_task_ns_locked(it->second->spec.fn);
+      // A function not run here yet counts as long.
+      planned_us +=
+          mean_ns ? kTaskOverheadUs + 1e-3 * static_cast<double>(*mean_ns) : kPushBudgetUs;
+      return true;
+    };
     if (!scheduler_.lost(order.thief))
-      for (uint64_t seq : pool_.take_movable(order.count)) {
+      for (uint64_t seq : pool_.take_movable(order.count, within_budget)) {
         auto it = in_flight_.find(seq);
         if (it == in_flight_.end()) continue;  // cannot happen: the record outlives the job
         encode_task(it->second->spec, batch.begin());

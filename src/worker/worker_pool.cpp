@@ -344,14 +344,20 @@ void WorkerPool::reclaim_slot() {
   if (tls_short) add_locked(running_short_, 1);
 }
 
-std::vector<uint64_t> WorkerPool::take_movable(size_t n) {
+std::vector<uint64_t> WorkerPool::take_movable(size_t n,
+                                               const std::function<bool(uint64_t)>& take) {
   std::vector<uint64_t> tags;
   std::lock_guard lk(mu_);
   if (n == 0 || movable_queued_.load(std::memory_order_relaxed) == 0) return tags;
   // One pass, oldest first: the oldest jobs of a recursion are its largest
   // subtrees, the ones worth a message to another node.
+  bool done = false;
   std::erase_if(queue_, [&](const std::shared_ptr<Entry>& e) {
-    if (tags.size() == n || e->claimed || e->move_tag == kStays) return false;
+    if (done || e->claimed || e->move_tag == kStays) return false;
+    if (tags.size() == n || (take && !take(e->move_tag))) {
+      done = true;
+      return false;
+    }
     tags.push_back(e->move_tag);
     return true;
   });

@@ -80,8 +80,10 @@ class WorkerPool {
                 std::shared_ptr<void> keep = nullptr, uint64_t move_tag = kStays);
   /// Removes up to `n` queued, unclaimed jobs that carry a move tag, oldest
   /// first, and returns their tags: they will not run here (work stealing,
-  /// docs/scheduling.md). Thread-safe.
-  std::vector<uint64_t> take_movable(size_t n);
+  /// docs/scheduling.md). `take`, if given, sees each candidate's tag first
+  /// and ends the taking by returning false. Thread-safe (`take` runs under
+  /// the pool's lock).
+  std::vector<uint64_t> take_movable(size_t n, const std::function<bool(uint64_t)>& take = nullptr);
   /// Runs the queued plain-CPU job `ticket` on the calling thread if no worker
   /// started it yet ("help while waiting": a get() on a local task that has
   /// not started costs no thread wake-up). A worker lends its own CPU to it;
