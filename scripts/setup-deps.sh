@@ -12,6 +12,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   python3
   gnuplot-nox   # the plots of benchmarks/bsp/sweep.sh (PNG through its cairo terminal)
+  iproute2      # `ip netns`: the fake hosts of tests/netns (docs/multi-host-test.md)
 )
 # The Slurm tests start a throw-away local cluster (tests/slurm).
 if [ "${PRISM_WITH_SLURM:-1}" = 1 ]; then PACKAGES+=(slurm-wlm munge); fi
