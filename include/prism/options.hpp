@@ -31,7 +31,8 @@ struct TaskOptions {
   /// return value is the result; any rank's exception fails the task.
   int mpi_ranks = 0;
   /// Times the task runs again when a run is lost to a system fault (the
-  /// node rank running it dies), as in Ray (default 3); 0: never.
+  /// node rank running it dies), as in Ray (default 3); 0: never; -1: every
+  /// time. Below -1 is an error at submission.
   int max_retries = 3;
   /// Also run it again (up to max_retries times) when it throws. A retried
   /// task's result is delivered once: the last attempt's.

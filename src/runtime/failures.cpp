@@ -26,7 +26,7 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
   const bool lost_input = v.kind == ObjectValue::Kind::kError && v.lost_input;
   if (lost.empty() && !lost_input && !(threw && t.retry_exceptions)) return false;
   if (t.retries_left == 0) return false;
-  --t.retries_left;
+  if (t.retries_left != kRetryAlways) --t.retries_left;
   // An exception retried as asked is routine (debug); a lost run is news.
   if (threw && lost.empty() && !lost_input)
     PRISM_LOG_DEBUG("task '{}' ({}) run {} failed: {}; running it again ({} retries left)",

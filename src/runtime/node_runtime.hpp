@@ -503,6 +503,8 @@ class NodeRuntime {
   // Work a steal order moves per CPU slot of the idle node, by the tasks'
   // mean run times here (on_steal_order).
   static constexpr double kPushBudgetUs = 2000;
+  // PendingTask::retries_left of a task submitted with max_retries = -1.
+  static constexpr uint32_t kRetryAlways = ~uint32_t{0};
   std::atomic<uint32_t> reported_movable_{0};  // in the last heartbeat sent
   void note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us);
   // The function's mean run time here (ns), if it ran here before.

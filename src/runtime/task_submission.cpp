@@ -39,7 +39,11 @@ detail::HandlePtr NodeRuntime::submit(const detail::RemoteFunctionInfo& function
   task->request = {options.num_cpus,  options.num_gpus, options.memory,
                    options.resources, options.node,     static_cast<int>(options.placement),
                    task->spec.name};
-  task->retries_left = static_cast<uint32_t>(std::max(0, options.max_retries));
+  if (options.max_retries < -1)
+    throw Error("task '" + function.name + "': max_retries must be -1 (always), 0 or more, not " +
+                std::to_string(options.max_retries));
+  task->retries_left =
+      options.max_retries == -1 ? kRetryAlways : static_cast<uint32_t>(options.max_retries);
   task->max_retries = task->retries_left;
   task->retry_exceptions = options.retry_exceptions;
 

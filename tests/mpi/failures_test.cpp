@@ -33,8 +33,8 @@ int lines(const std::string& path) {
 
 std::string fresh_path(const std::string& tag) {
   static int n = 0;
-  std::string p = "/tmp/prism-failures-" + std::to_string(getpid()) + "-" + tag + "-" +
-                  std::to_string(++n);
+  std::string p =
+      "/tmp/prism-failures-" + std::to_string(getpid()) + "-" + tag + "-" + std::to_string(++n);
   std::remove(p.c_str());
   return p;
 }
@@ -77,6 +77,23 @@ TEST(Retries, TheLastRunsErrorReachesGetWhenRetriesRunOut) {
   }
   EXPECT_EQ(lines(path), 2);
   std::remove(path.c_str());
+}
+
+// -1 retries for ever (as in Ray); below -1 is refused at submission.
+TEST(Retries, MinusOneRetriesEveryTimeAndLessIsAnError) {
+  const auto path = fresh_path("always");
+  auto r = prism::task(flaky)
+               .options({.node = 1, .max_retries = -1, .retry_exceptions = true})
+               .remote(path, 6);
+  EXPECT_EQ(prism::get(r), 7);
+  EXPECT_EQ(lines(path), 7);
+  std::remove(path.c_str());
+  try {
+    (void)prism::task(flaky).options({.max_retries = -2}).remote(path, 0);
+    FAIL() << "max_retries = -2 was accepted";
+  } catch (const prism::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("max_retries must be -1"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Retries, DependentsSeeOnlyTheSuccessfulRun) {
