@@ -1,6 +1,10 @@
 #include "runtime/report.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "common/codec.hpp"
 #include "common/log.hpp"
@@ -28,6 +32,15 @@ std::vector<std::vector<std::byte>> gather_to_root(MPI_Comm comm, std::span<cons
   for (size_t i = 0; i < lens.size(); ++i)
     out[i].assign(all.begin() + displs[i], all.begin() + displs[i] + lens[i]);
   return out;
+}
+
+// Where the rank ran: Slurm's node name when there is one (fake nodes of a
+// one-host test cluster share the hostname), else the hostname.
+std::string host_name() {
+  if (const char* slurm = std::getenv("SLURMD_NODENAME"); slurm && *slurm) return slurm;
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "?";
+  return buf;
 }
 
 std::string human_bytes(double b) {
@@ -70,21 +83,23 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
   for (uint64_t v :
        {s.tasks_submitted, s.tasks_executed, s.tasks_failed, s.busy_us, s.slots, s.bytes_fetched,
         s.objects_put, transport.messages_sent, transport.bytes_sent, transport.rdma_bytes,
-        store.bytes_spilled_total, s.actors_hosted, s.actor_calls})
+        store.bytes_spilled_total, s.actors_hosted, s.actor_calls, s.tasks_pushed, s.tasks_taken})
     w.put(v);
+  w.put_string(host_name());
   auto all = gather_to_root(boot.comm(), w.buffer());
   if (!is_root) return;
   std::fprintf(stderr, "prism: run summary (%.3f s, %d node ranks, %zu GCS ranks)\n",
                static_cast<double>(wall_us) / 1e6, layout.num_nodes, layout.gcs_ranks.size());
-  std::fprintf(stderr, "  %-6s %-6s %10s %10s %8s %8s %12s %10s %8s %10s\n", "rank", "role",
-               "submitted", "executed", "failed", "util%", "rdma-in", "messages", "actors",
-               "calls");
+  std::fprintf(stderr, "  %-6s %-6s %10s %10s %8s %8s %12s %10s %8s %10s %9s %9s  %s\n", "rank",
+               "role", "submitted", "executed", "failed", "util%", "rdma-in", "messages", "actors",
+               "calls", "pushed", "taken", "host");
   uint64_t total_exec = 0, total_failed = 0, total_rdma = 0, total_spilled = 0, total_actors = 0,
            total_calls = 0;
   for (size_t r = 0; r < all.size(); ++r) {
     Reader rd(all[r]);
-    uint64_t v[13];
+    uint64_t v[15];
     for (auto& x : v) x = rd.get<uint64_t>();
+    const std::string host = rd.get_string();
     if (!rd.ok()) continue;
     const bool is_node = static_cast<int>(r) < layout.num_nodes;
     const double util = is_node && v[4] && wall_us > 0
@@ -97,19 +112,24 @@ void write_job_reports(MpiBootstrap& boot, const ClusterLayout& layout, const Co
     total_spilled += v[10];
     total_actors += v[11];
     total_calls += v[12];
-    std::fprintf(stderr, "  %-6zu %-6s %10lu %10lu %8lu %8.1f %12s %10lu %8lu %10lu\n", r,
-                 r == 0    ? "driver"
-                 : is_node ? "node"
-                           : "gcs",
-                 static_cast<unsigned long>(v[0]), static_cast<unsigned long>(v[1]),
-                 static_cast<unsigned long>(v[2]), util,
-                 human_bytes(static_cast<double>(v[9])).c_str(), static_cast<unsigned long>(v[7]),
-                 static_cast<unsigned long>(v[11]), static_cast<unsigned long>(v[12]));
+    std::fprintf(
+        stderr, "  %-6zu %-6s %10lu %10lu %8lu %8.1f %12s %10lu %8lu %10lu %9lu %9lu  %s\n", r,
+        r == 0    ? "driver"
+        : is_node ? "node"
+                  : "gcs",
+        static_cast<unsigned long>(v[0]), static_cast<unsigned long>(v[1]),
+        static_cast<unsigned long>(v[2]), util, human_bytes(static_cast<double>(v[9])).c_str(),
+        static_cast<unsigned long>(v[7]), static_cast<unsigned long>(v[11]),
+        static_cast<unsigned long>(v[12]), static_cast<unsigned long>(v[13]),
+        static_cast<unsigned long>(v[14]), host.c_str());
   }
   if (total_actors > 0)
-    std::fprintf(stderr, "  actors: %lu created, %lu method calls run (columns: per rank where they lived)\n",
-                 static_cast<unsigned long>(total_actors), static_cast<unsigned long>(total_calls));
-  std::fprintf(stderr, "  total: %lu tasks run, %lu failed, %s pulled over RDMA, %s spilled to disk\n",
+    std::fprintf(
+        stderr,
+        "  actors: %lu created, %lu method calls run (columns: per rank where they lived)\n",
+        static_cast<unsigned long>(total_actors), static_cast<unsigned long>(total_calls));
+  std::fprintf(stderr,
+               "  total: %lu tasks run, %lu failed, %s pulled over RDMA, %s spilled to disk\n",
                static_cast<unsigned long>(total_exec), static_cast<unsigned long>(total_failed),
                human_bytes(static_cast<double>(total_rdma)).c_str(),
                human_bytes(static_cast<double>(total_spilled)).c_str());
