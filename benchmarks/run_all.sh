@@ -26,6 +26,9 @@ throughput() {
 }
 for n in 1 2 4 8; do throughput "task_throughput_nodes$n" $((n + 1)) --tasks 100000; done
 throughput task_throughput_nodes3_no_global_scheduler 4 --tasks 100000 --prism-global-scheduler=false
+# Work stealing's A/B (docs/scheduling.md, "Stealing"): 2 and 4 node ranks without it.
+throughput task_throughput_nodes2_no_work_stealing 3 --tasks 100000 --prism-work-stealing=false
+throughput task_throughput_nodes4_no_work_stealing 5 --tasks 100000 --prism-work-stealing=false
 throughput task_throughput_nodes1_no_lineage 2 --tasks 100000 --prism-gcs-lineage=false
 run objects              mpirun -n 3 "$b/bench_objects" --gib 1
 # Actors: everything with 2 node ranks; the async call rate again with one
