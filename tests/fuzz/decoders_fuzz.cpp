@@ -80,7 +80,7 @@ void fuzz_task_result(std::span<const std::byte> b) {
 }
 
 void fuzz_runtime(uint8_t which, std::span<const std::byte> b) {
-  switch (which % 6) {
+  switch (which % 7) {
     case 0:
       fuzz_task(b);
       break;
@@ -108,6 +108,12 @@ void fuzz_runtime(uint8_t which, std::span<const std::byte> b) {
       Reader r(b);
       scheduler::NodeLoad l;
       (void)runtime::decode_node_load(r, l);
+      break;
+    }
+    case 6: {
+      Reader r(b);
+      scheduler::StealOrder o;
+      (void)runtime::decode_steal_order(r, o);
       break;
     }
   }
@@ -229,6 +235,9 @@ std::vector<Bytes> seeds() {
   Writer nl;
   runtime::encode_node_load(scheduler::NodeLoad{}, nl);
   out.push_back(with_selector(0, 5, nl.buffer()));
+  Writer so;
+  runtime::encode_steal_order({0, 1, 64}, so);
+  out.push_back(with_selector(0, 6, so.buffer()));
 
   using namespace gcs;
   WriteOp loc =
