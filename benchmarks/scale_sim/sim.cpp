@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "engine.hpp"
+#include "gs_model.hpp"
+#include "node.hpp"
 
 namespace scale_sim {
 
@@ -22,61 +24,15 @@ uint64_t splitmix(uint64_t x) {
 
 constexpr uint32_t kTaskBlock = 1024;  // task keys are sharded by block (docs/gcs.md)
 
-struct Task {
-  int owner = 0;        // node rank that submitted it (owns the result, records lineage)
-  int exec_node = -1;   // where it ran
-  int parent = -1;      // nested: the task waiting for it
-  int fib = -1;         // nested: its argument
-  uint32_t seq = 0;     // owner's sequence number
-  int8_t pending = 0;   // nested: children not done yet
-  bool nested = false;  // submitted from inside a task
-  bool spilled = false;
-};
-
-struct LoadReport {
-  uint32_t queued = 0, running = 0;
-  uint64_t received = 0;
-  bool operator==(const LoadReport&) const = default;
-};
-
-struct Node {
-  int id = 0;
-  Proc proc;
-  Thread submit, progress, agent, liveness;
-  std::deque<Thread> workers;  // grows when blocked tasks lend their slots
-  std::vector<Thread*> idle_workers;
-  int slots = 1, free_slots = 1, running = 0;
-  std::deque<int> runq;
-  uint64_t received_from_global = 0;
-  std::deque<int> spill_out;
-  bool spill_posted = false;
-  std::vector<std::vector<int>> direct_out;  // no global scheduler: per destination
-  bool direct_posted = false;
-  std::vector<std::vector<int>> result_out;  // per owner
-  bool result_posted = false;
-  std::vector<int> in_flight;  // no global scheduler: tasks sent per node
-  double hb_last = -1e18;
-  LoadReport hb_sent;
-  std::vector<std::pair<uint32_t, int>> round_events;  // (seq, exec node) done this round
-  bool agent_armed = false;
-  // the client (workloads a, b) or the driver of a nested job
-  int64_t to_submit = 0, outstanding = 0;
-  double pending_get_us = 0;
-  bool submit_busy = false, holds_slot = false, client_is_task = false;
-  uint32_t next_seq = 0;
-  double mean_run_us = 0;  // wall-clock run time of a task here (moving mean)
-};
-
-struct GsView {
-  LoadReport last;
-  uint64_t sent = 0;
-};
-
 class Model {
  public:
   Model(const Costs& c, const Setup& s)
-      : c_(c), s_(s), cpu_(q_, c.wake_us, c.wake_latency_us, c.switch_us), rng_(s.seed) {
-    validate();
+      : c_(c),
+        s_(s),
+        cpu_(q_, c.wake_us, c.wake_latency_us, c.switch_us),
+        rng_(s.seed),
+        gs_(std::vector<int>(size_t(std::max(1, s.nodes)), s.workers_per_node)) {
+    check_setup(s_);
     replicas_ = s.gcs_replicas > 0 ? s.gcs_replicas : std::min(3, s.gcs_ranks);
     shards_ = s.gcs_ranks / replicas_;
     build();
@@ -95,16 +51,6 @@ class Model {
   }
 
  private:
-  void validate() const {
-    if (s_.nodes < 1 || s_.workers_per_node < 1 || s_.gcs_ranks < 1 || s_.spill_batch < 1 ||
-        s_.nested_spill_batch < 1 || s_.forward_batch < 1 || s_.result_batch < 1 ||
-        s_.gcs_batch_rows < 1 || s_.heartbeat_period_us <= 0 || s_.agent_flush_us <= 0)
-      throw std::invalid_argument("setup: counts, batches and periods must be positive");
-    if (s_.gcs_replicas > s_.gcs_ranks) throw std::invalid_argument("setup: replicas > gcs ranks");
-    if (s_.duration_us <= 0 && s_.tasks < 1 && s_.workload != Workload::kNested)
-      throw std::invalid_argument("setup: no work (tasks or duration)");
-  }
-
   void build() {
     const int n = s_.nodes, g = s_.gcs_ranks;
     const bool shared = s_.cores_total > 0;
@@ -137,7 +83,6 @@ class Model {
           Proc{shared ? shared_host : make_host(1), shared ? shared_cap : 1, 0};
       gcs_threads_[static_cast<size_t>(r)].proc = &gcs_procs_[static_cast<size_t>(r)];
     }
-    views_.resize(static_cast<size_t>(n));
     shard_writes_.assign(static_cast<size_t>(shards_), 0);
     shard_rows_.assign(static_cast<size_t>(shards_), 0);
   }
@@ -174,7 +119,7 @@ class Model {
         const int t = new_task(node(0), -1);
         tasks_[static_cast<size_t>(t)].fib = s_.fib_n;
         node(0).outstanding = 1;
-        cpu_.post(&node(0).submit, c_.submit_us, [this, t] { route(node(0), t); });
+        cpu_.post(&node(0).submit, c_.submit_us, [this, t] { route(node(0), t, &node(0).submit); });
         break;
       }
       case Workload::kGcsWrites:
@@ -196,7 +141,8 @@ class Model {
 
   // The client's loop: submit while it may, otherwise wait in get. A client
   // that is a task (workload a) lends its slot while it waits and takes it
-  // back, without waiting, when it submits again.
+  // back, without waiting, when it submits again. Finite runs get results in
+  // submission order, as the benchmarks do; steady runs as they come.
   void submit_step(Node& nd) {
     if (nd.submit_busy) return;
     const bool steady = s_.duration_us > 0;
@@ -211,15 +157,16 @@ class Model {
         --nd.free_slots;
       }
       nd.submit_busy = true;
-      const double cost = c_.submit_us + nd.pending_get_us;
-      nd.pending_get_us = 0;
-      cpu_.post(&nd.submit, cost, [this, &nd] {
+      cpu_.post(&nd.submit, c_.submit_us + nd.pending_get_us, [this, &nd, steady] {
         nd.submit_busy = false;
         --nd.to_submit;
         ++nd.outstanding;
-        route(nd, new_task(nd, -1));
+        const int tid = new_task(nd, -1);
+        if (!steady) nd.to_get.push_back(tid);
+        route(nd, tid, &nd.submit);
         submit_step(nd);
       });
+      nd.pending_get_us = 0;
       return;
     }
     if (nd.holds_slot) {  // the client waits in get
@@ -227,14 +174,55 @@ class Model {
       ++nd.free_slots;
       dispatch(nd);
     }
-    if (nd.pending_get_us > 0) {
+    if (steady) {  // results are got as they come (pending_get_us), in any order
+      if (nd.pending_get_us <= 0) return;
       nd.submit_busy = true;
-      const double cost = nd.pending_get_us;
-      nd.pending_get_us = 0;
-      cpu_.post(&nd.submit, cost, [this, &nd] {
+      cpu_.post(&nd.submit, nd.pending_get_us, [this, &nd] {
         nd.submit_busy = false;
         submit_step(nd);
       });
+      nd.pending_get_us = 0;
+      return;
+    }
+    if (nd.to_get.empty()) return;
+    // get() in submission order (NodeRuntime::get): a ready result costs
+    // get_us; a task still queued here runs inline on the client's thread
+    // (help while waiting); otherwise the client waits for the result.
+    const int tid = nd.to_get.front();
+    Task& t = tasks_[size_t(tid)];
+    if (!t.done && !(t.in_runq && t.exec_node == nd.id)) {
+      nd.waiting_on = tid;
+      return;
+    }
+    double cost = c_.get_us;
+    const bool inline_run = !t.done;
+    if (inline_run) {
+      nd.runq.erase(std::find(nd.runq.begin(), nd.runq.end(), tid));
+      unqueue(nd, t);
+      cost += c_.exec_us + (s_.lineage ? c_.lineage_us : 0);
+    }
+    nd.submit_busy = true;
+    cpu_.post(&nd.submit, cost, [this, &nd, tid, inline_run] {
+      nd.submit_busy = false;
+      if (inline_run) {
+        complete(nd, tid);
+        send_heartbeat(nd, &nd.submit);
+      }
+      nd.to_get.pop_front();
+      --nd.outstanding;
+      if (measured()) ++finished_;
+      ++roots_done_;
+      last_done_ = q_.now();
+      if (s_.duration_us <= 0 && roots_done_ == roots_) return q_.stop();
+      submit_step(nd);
+    });
+  }
+
+  void unqueue(Node& nd, Task& t) {
+    t.in_runq = false;
+    if (t.movable) {
+      t.movable = false;
+      --nd.movable_queued;
     }
   }
 
@@ -242,14 +230,28 @@ class Model {
     // "Short" is measured in time: about a hop (~20 µs) of queued work per
     // slot, by the mean wall-clock run time of the function on this node (so
     // a task that waited for a core of a shared host counts as longer).
-    const double run = nd.mean_run_us > 0 ? nd.mean_run_us : c_.exec_us + s_.task_us;
+    // (NodeRuntime::local_queue_limit: 1 µs of overhead added to the mean.)
+    const double run = 1.0 + (nd.mean_run_us > 0 ? nd.mean_run_us : c_.exec_us + s_.task_us);
     const double per_slot =
-        std::clamp(std::floor(20.0 / std::max(run, 1e-3)), 1.0, double(s_.local_queue_per_slot));
+        std::clamp(std::floor(20.0 / run), 1.0, double(s_.local_queue_per_slot));
     return static_cast<size_t>(per_slot) * static_cast<size_t>(nd.slots);
   }
 
-  void route(Node& nd, int tid) {
+  bool stealing() const { return s_.work_stealing && s_.global_scheduler && s_.nodes > 1; }
+
+  // `by`: the thread that submits (it sends a heartbeat if one is due).
+  void route(Node& nd, int tid, Thread* by) {
     Task& t = tasks_[static_cast<size_t>(tid)];
+    if (stealing()) {
+      // Every task of these workloads is a plain one-CPU function: it queues
+      // here, and a node whose queue outgrows its slots tells the global
+      // scheduler at once if its last report showed nothing movable
+      // (NodeRuntime::queue_here_locked).
+      enqueue(nd, tid, true);
+      if (nd.runq.size() + size_t(nd.running) > size_t(nd.slots))
+        send_heartbeat(nd, by, nd.reported_movable == 0);
+      return;
+    }
     if (s_.nodes == 1 || nd.runq.size() < local_limit(nd)) return enqueue(nd, tid);
     if (s_.global_scheduler) {
       t.spilled = true;
@@ -327,7 +329,10 @@ class Model {
   }
 
   LoadReport current_load(const Node& nd) const {
-    return {uint32_t(nd.runq.size()), uint32_t(std::max(0, nd.running)), nd.received_from_global};
+    // A client task holds its slot while it submits (not while it waits).
+    const int running = std::max(0, nd.running) + (nd.holds_slot ? 1 : 0);
+    return {uint32_t(nd.runq.size()), uint32_t(running), nd.received_from_global,
+            uint32_t(nd.movable_queued), nd.pushes_received};
   }
 
   // ---- global scheduler (first GCS rank's thread) ------------------------
@@ -336,6 +341,7 @@ class Model {
     cpu_.post(
         gs_thread(), 0,
         [this, out] {
+          send_orders();
           for (auto& part : *out) {
             if (part.empty()) continue;
             const int dest = tasks_[size_t(part.front())].exec_node;
@@ -345,14 +351,13 @@ class Model {
           }
         },
         [this, from, load, batch, out] {
-          apply_heartbeat(from, load);
-          double cost = 2 * c_.msg_recv_us + c_.heartbeat_apply_us;
+          double cost = 2 * c_.msg_recv_us + apply_heartbeat(from, load);
           // One pick per task; the batch then goes in contiguous stretches
           // with the counts the picks gave (GcsRole::on_spill_task).
           std::vector<int> order;
           std::vector<size_t> count;
           for (size_t k = 0; k < batch->size(); ++k) {
-            const int dest = pick();
+            const int dest = gs_.pick();
             if (measured()) ++gs_tasks_;
             cost += 2 * c_.task_wire_us + c_.gs_pick_base_us +
                     c_.gs_pick_per_node_us * double(s_.nodes);
@@ -373,50 +378,99 @@ class Model {
               out->back().push_back(tid);
             }
           }
-          return cost + double(out->size()) * c_.msg_send_us;
+          return cost + double(out->size() + pending_orders_.size()) * c_.msg_send_us;
         });
   }
 
-  // The least loaded node per slot, by its last report plus the tasks sent
-  // since (GlobalScheduler::pick: a linear scan with a rotating start).
-  int pick() {
-    const int n = s_.nodes;
-    int best = 0;
-    double best_load = std::numeric_limits<double>::max();
-    for (int k = 0; k < n; ++k) {
-      const int i = int((size_t(k) + rotate_) % size_t(n));
-      const GsView& v = views_[size_t(i)];
-      const uint64_t transit = v.sent > v.last.received ? v.sent - v.last.received : 0;
-      const double load = double(v.last.queued + v.last.running + transit) / node(i).slots;
-      if (load < best_load) best_load = load, best = i;
+  // GlobalScheduler::on_heartbeat: apply, then balance() (a scan of every
+  // node, and pairs of idle and busy ones). Returns its cost; the orders it
+  // gave wait in gs_orders_ (sent when the job ends).
+  double apply_heartbeat(int from, const LoadReport& l) {
+    auto orders = gs_.on_heartbeat(from, l);
+    if (measured()) {
+      ++gs_heartbeats_;
+      gs_pairs_ += gs_.last_pairs;
+      gs_orders_ += int64_t(orders.size());
     }
-    ++rotate_;
-    ++views_[size_t(best)].sent;
-    return best;
+    for (const auto& o : orders) pending_orders_.push_back(o);
+    return c_.heartbeat_apply_us + c_.gs_balance_per_node_us * double(gs_.last_scanned) +
+           c_.gs_balance_per_pair_us * double(gs_.last_pairs);
   }
 
-  void apply_heartbeat(int from, const LoadReport& l) {
-    GsView& v = views_[size_t(from)];
-    if (l.received >= v.last.received) v.last = l;
-    if (measured()) ++gs_heartbeats_;
+  // Steal orders go to their victims (one message each).
+  double send_orders() {
+    double cost = 0;
+    for (const auto& o : pending_orders_) {
+      cost += c_.msg_send_us;
+      send(cost, [this, o] { on_steal_order(o); });
+    }
+    pending_orders_.clear();
+    return cost;
   }
 
-  // A busy node reports its load at most once a period, and once when idle.
-  void maybe_heartbeat(Node& nd) {
+  // NodeRuntime::send_heartbeat: a busy node reports at most once a period;
+  // an idle one, or an urgent report, at once; nothing if nothing changed.
+  // The thread that calls it (`by`) sends it.
+  void send_heartbeat(Node& nd, Thread* by, bool urgent = false) {
     if (!s_.global_scheduler || s_.nodes == 1) return;
-    const bool idle = nd.runq.empty() && nd.running == 0;
-    if (q_.now() - nd.hb_last < s_.heartbeat_period_us && !idle) return;
+    const bool idle = nd.runq.empty() && nd.running <= 0 && !nd.holds_slot;
+    if (q_.now() - nd.hb_last < s_.heartbeat_period_us && !idle && !urgent) return;
     const LoadReport l = current_load(nd);
     if (l == nd.hb_sent) return;
     nd.hb_sent = l;
     nd.hb_last = q_.now();
+    nd.reported_movable = l.movable;
     const int from = nd.id;
-    cpu_.post(&nd.progress, c_.msg_send_us, [this, from, l] {
+    cpu_.post(by, c_.msg_send_us, [this, from, l] {
       send(0, [this, from, l] {
-        cpu_.post(gs_thread(), c_.msg_recv_us + c_.heartbeat_apply_us,
-                  [this, from, l] { apply_heartbeat(from, l); });
+        cpu_.post(
+            gs_thread(), 0, [this] { send_orders(); },
+            [this, from, l] {
+              const double apply = c_.msg_recv_us + apply_heartbeat(from, l);
+              return apply + double(pending_orders_.size()) * c_.msg_send_us;
+            });
       });
     });
+  }
+
+  // ---- work stealing: the busy node pushes, the idle node takes ------------
+  // NodeRuntime::on_steal_order, on the victim's progress thread: its oldest
+  // movable tasks, at most `count` and about push_budget_us of work per CPU
+  // slot of the thief by the mean run time here, go in one message (empty if
+  // none is left); then an urgent heartbeat.
+  void on_steal_order(const StealOrder& o) {
+    Node& nd = node(o.victim);
+    auto part = std::make_shared<std::vector<int>>();
+    cpu_.post(
+        &nd.progress, 0,
+        [this, &nd, part, thief = o.thief] {
+          if (measured()) pushed_ += int64_t(part->size());
+          send(0, [this, thief, part] { on_pushed(thief, part); });
+          send_heartbeat(nd, &nd.progress, true);
+        },
+        [this, &nd, part, o] {
+          const double budget = s_.push_budget_us * std::max(1, node(o.thief).slots);
+          const double per_task = 1.0 + (nd.mean_exec_us > 0 ? nd.mean_exec_us : s_.push_budget_us);
+          *part = take_oldest(nd.runq, o.count, int(budget / per_task) + 1,
+                              [this](int tid) { return tasks_[size_t(tid)].movable; });
+          for (int tid : *part) {
+            unqueue(nd, tasks_[size_t(tid)]);
+            tasks_[size_t(tid)].exec_node = o.thief;
+          }
+          return c_.msg_recv_us + c_.msg_send_us + double(part->size()) * c_.task_wire_us;
+        });
+  }
+
+  // NodeRuntime::on_pushed_tasks, on the thief's progress thread: the tasks
+  // queue here (they never move again) and the node reports at once.
+  void on_pushed(int thief, std::shared_ptr<std::vector<int>> part) {
+    Node& nd = node(thief);
+    cpu_.post(&nd.progress, c_.msg_recv_us + double(part->size()) * c_.task_wire_us,
+              [this, &nd, part] {
+                ++nd.pushes_received;
+                for (int tid : *part) enqueue(nd, tid);
+                send_heartbeat(nd, &nd.progress, true);
+              });
   }
 
   // ---- node: receive, queue, run, return results -------------------------
@@ -426,11 +480,16 @@ class Model {
               [this, &nd, part, from_gs] {
                 if (from_gs) nd.received_from_global += part->size();
                 for (int tid : *part) enqueue(nd, tid);
+                send_heartbeat(nd, &nd.progress);
               });
   }
 
-  void enqueue(Node& nd, int tid) {
-    tasks_[size_t(tid)].exec_node = nd.id;
+  void enqueue(Node& nd, int tid, bool movable = false) {
+    Task& t = tasks_[size_t(tid)];
+    t.exec_node = nd.id;
+    t.movable = movable;
+    t.in_runq = true;
+    if (movable) ++nd.movable_queued;
     nd.runq.push_back(tid);
     dispatch(nd);
   }
@@ -450,6 +509,7 @@ class Model {
     while (nd.free_slots > 0 && !nd.runq.empty()) {
       const int tid = nd.runq.front();
       nd.runq.pop_front();
+      unqueue(nd, tasks_[size_t(tid)]);
       --nd.free_slots;
       ++nd.running;
       Thread* w = worker(nd);
@@ -460,10 +520,12 @@ class Model {
       // The task's own run time (task_us) holds its slot but no core of the
       // model: jobs are not preempted here, and the OS does preempt a long
       // task for the runtime's short jobs (a submitter, a progress thread).
-      cpu_.post(w, cost, [this, &nd, tid, w, posted] {
-        q_.after(s_.task_us, [this, &nd, tid, w, posted] {
+      cpu_.post(w, cost, [this, &nd, tid, w, posted, cost] {
+        q_.after(s_.task_us, [this, &nd, tid, w, posted, cost] {
           const double wall = q_.now() - posted;
           nd.mean_run_us = nd.mean_run_us > 0 ? 0.99 * nd.mean_run_us + 0.01 * wall : wall;
+          const double run = cost + s_.task_us;
+          nd.mean_exec_us = nd.mean_exec_us > 0 ? 0.99 * nd.mean_exec_us + 0.01 * run : run;
           executed(nd, tid, w);
         });
       });
@@ -481,13 +543,13 @@ class Model {
         const int child = new_task(nd, tid);
         tasks_[size_t(child)].fib = fib - d;
         tasks_[size_t(child)].nested = true;
-        route(nd, child);
+        route(nd, child, w);
       }
     } else {
       finish(nd, tid);
     }
     dispatch(nd);
-    maybe_heartbeat(nd);
+    send_heartbeat(nd, w);
   }
 
   void finish(Node& nd, int tid) {
@@ -536,6 +598,7 @@ class Model {
     if (!s_.global_scheduler && t.exec_node != own.id) --own.in_flight[size_t(t.exec_node)];
     if (s_.lineage) record(own, t);
     if (t.exec_node != own.id) ++remote_;
+    if (t.exec_node != 0) ++off_node0_;
     if (t.parent >= 0) {
       Task& p = tasks_[size_t(t.parent)];
       if (--p.pending > 0) return;
@@ -550,18 +613,30 @@ class Model {
         --own.running;
         finish(own, parent);
         dispatch(own);
-        maybe_heartbeat(own);
+        send_heartbeat(own, w);
       });
       return;
     }
-    if (measured()) ++finished_;
-    ++roots_done_;
-    last_done_ = q_.now();
-    --own.outstanding;
-    own.pending_get_us += c_.get_us;
-    if (s_.workload == Workload::kNested) own.pending_get_us = 0;
-    submit_step(own);
-    if (s_.duration_us <= 0 && roots_done_ == roots_) q_.stop();
+    tasks_[size_t(tid)].done = true;
+    if (s_.workload == Workload::kNested) {  // the root: its driver's get returns
+      if (measured()) ++finished_;
+      ++roots_done_;
+      last_done_ = q_.now();
+      if (s_.duration_us <= 0) q_.stop();
+      return;
+    }
+    if (s_.duration_us > 0) {  // steady mode: counted when the result is in
+      if (measured()) ++finished_;
+      ++roots_done_;
+      last_done_ = q_.now();
+      --own.outstanding;
+      own.pending_get_us += c_.get_us;
+      return submit_step(own);
+    }
+    if (own.waiting_on == tid) {
+      own.waiting_on = -1;
+      submit_step(own);
+    }
   }
 
   // ---- GCS: lineage rows, agent rounds, chains ---------------------------
@@ -683,9 +758,13 @@ class Model {
     r.tasks_per_s = double(counted) / r.seconds;
     r.spilled_fraction = submitted_ > 0 ? double(spilled_) / double(submitted_) : 0;
     r.remote_fraction = submitted_ > 0 ? double(remote_) / double(submitted_) : 0;
+    r.off_node0_fraction = submitted_ > 0 ? double(off_node0_) / double(submitted_) : 0;
     r.gs_util = gcs_threads_[0].busy_measured_us / span;
     r.gs_tasks_per_s = double(gs_tasks_) / r.seconds;
     r.gs_heartbeats_per_s = double(gs_heartbeats_) / r.seconds;
+    r.gs_orders_per_s = double(gs_orders_) / r.seconds;
+    r.gs_pairs_per_heartbeat = gs_heartbeats_ > 0 ? double(gs_pairs_) / double(gs_heartbeats_) : 0;
+    r.pushed_fraction = submitted_ > 0 ? double(pushed_) / double(submitted_) : 0;
     r.driver_progress_util = nodes_[0].progress.busy_measured_us / span;
     for (const Node& nd : nodes_)
       r.max_submitter_util = std::max(r.max_submitter_util, nd.submit.busy_measured_us / span);
@@ -715,14 +794,15 @@ class Model {
   std::vector<Node> nodes_;
   std::vector<Proc> gcs_procs_;
   std::deque<Thread> gcs_threads_;
-  std::vector<GsView> views_;
+  GsModel gs_;
+  std::vector<StealOrder> pending_orders_;  // given by the heartbeat the GCS thread runs now
   std::vector<Task> tasks_;
   std::vector<int64_t> shard_writes_, shard_rows_;
   std::vector<std::unique_ptr<std::function<void()>>> ticks_;
-  size_t rotate_ = 0;
   double measure_from_ = 0, last_done_ = 0;
   int64_t roots_ = 0, roots_done_ = 0, submitted_ = 0, finished_ = 0, spilled_ = 0, remote_ = 0;
   int64_t gs_tasks_ = 0, gs_heartbeats_ = 0, writes_issued_ = 0;
+  int64_t gs_pairs_ = 0, gs_orders_ = 0, pushed_ = 0, off_node0_ = 0;
   int64_t lineage_writes_issued_ = 0, writes_committed_ = 0;
 };
 
@@ -731,57 +811,6 @@ class Model {
 Result simulate(const Costs& c, const Setup& s) {
   Model m(c, s);
   return m.run();
-}
-
-}  // namespace scale_sim
-
-namespace scale_sim {
-
-#define SCALE_SIM_COSTS(X)                                                              \
-  X(submit_us)                                                                          \
-  X(exec_us)                                                                            \
-  X(get_us) X(lineage_us) X(msg_send_us) X(msg_recv_us) X(latency_us) X(task_wire_us)   \
-      X(result_wire_us) X(gs_pick_base_us) X(gs_pick_per_node_us) X(heartbeat_apply_us) \
-          X(gcs_write_us) X(gcs_row_us) X(agent_round_us) X(wake_us) X(wake_latency_us) \
-              X(switch_us) X(spin_window_us) X(slice_us)
-
-nlohmann::json Costs::to_json() const {
-  nlohmann::json j;
-#define X(name) j[#name] = name;
-  SCALE_SIM_COSTS(X)
-#undef X
-  return j;
-}
-
-Costs Costs::from_json(const nlohmann::json& j) {
-  Costs c;
-#define X(name) \
-  if (j.contains(#name)) c.name = j.at(#name).get<double>();
-  SCALE_SIM_COSTS(X)
-#undef X
-  return c;
-}
-
-std::string workload_name(Workload w) {
-  switch (w) {
-    case Workload::kPerNodeDrivers:
-      return "a_per_node_drivers";
-    case Workload::kOneDriver:
-      return "b_one_driver";
-    case Workload::kNested:
-      return "c_nested";
-    case Workload::kGcsWrites:
-      return "gcs_writes";
-  }
-  return "?";
-}
-
-Workload parse_workload(const std::string& name) {
-  if (name == "a" || name == "a_per_node_drivers") return Workload::kPerNodeDrivers;
-  if (name == "b" || name == "b_one_driver") return Workload::kOneDriver;
-  if (name == "c" || name == "c_nested") return Workload::kNested;
-  if (name == "gcs" || name == "gcs_writes") return Workload::kGcsWrites;
-  throw std::invalid_argument("unknown workload '" + name + "' (a, b, c or gcs)");
 }
 
 }  // namespace scale_sim

@@ -1,7 +1,9 @@
 // A discrete-event model of Prism's control plane: node ranks (submitter,
 // worker slots, progress thread, GCS agent), the global scheduler on the first
 // GCS rank, GCS shards replicated by chains, load heartbeats and liveness
-// heartbeats. Every cost is CPU time on a thread, taken from a calibration
+// heartbeats, and work stealing (steal orders on heartbeats, pushes between
+// node ranks; the runtime's default) or the older spill to the global
+// scheduler. Every cost is CPU time on a thread, taken from a calibration
 // file whose values come from this machine's benchmarks (calibrate.sh);
 // threads run on the cores of a host, so the same model answers "8 node ranks
 // sharing 2 cores" (the validation runs) and "1,000 nodes with their own
@@ -30,8 +32,10 @@ struct Costs {
   double task_wire_us = 0.5;      // one task inside a message: encode or decode, each side
   double result_wire_us = 0.25;   // one result inside a message, each side
   double gs_pick_base_us = 0.05;  // global scheduler: one pick, fixed part
-  double gs_pick_per_node_us = 0.004;  // per node scanned (pick is a linear scan)
-  double heartbeat_apply_us = 0.05;    // global scheduler: apply one load report
+  double gs_pick_per_node_us = 0.004;     // per node scanned (pick is a linear scan)
+  double heartbeat_apply_us = 0.05;       // global scheduler: apply one load report
+  double gs_balance_per_node_us = 0.002;  // balance() on each heartbeat: per node scanned
+  double gs_balance_per_pair_us = 0.005;  // ... per (thief, victim) pair tried
   double gcs_write_us = 1.33;   // one GCS write (request, log entry, forward / reply) per replica
   double gcs_row_us = 0.80;     // one row inside a batched write, per replica
   double agent_round_us = 2.0;  // GCS agent: one flush round (sort, coalesce, batch)
@@ -62,12 +66,19 @@ struct Setup {
   int gcs_replicas = 0;      // 0: min(3, gcs_ranks)
   bool lineage = true;
   bool global_scheduler = true;
+  // Work stealing (the runtime's default, --prism-work-stealing): plain
+  // one-CPU tasks always queue on their submitter's node, and the global
+  // scheduler orders busy nodes to push their oldest to idle ones. false: the
+  // old design, where tasks beyond a short local queue spill to the global
+  // scheduler (--prism-work-stealing=false).
+  bool work_stealing = true;
+  double push_budget_us = 2000;   // a push: at most this much work per CPU slot of the thief
   int spill_batch = 64;           // spilled tasks per message from a submitter (1 = one at a time)
   int nested_spill_batch = 1;     // the same for tasks submitted from inside tasks (today: 1)
   int forward_batch = 64;         // tasks per message from the global scheduler to a node
   int result_batch = 1;           // results per message to an owner (measured: ~1 message per
                                   // result at 2 node ranks, `--prism-summary`)
-  int local_queue_per_slot = 20;  // queued tasks per slot before new ones spill
+  int local_queue_per_slot = 64;  // queued tasks per slot before new ones spill (no stealing)
   double task_us = 0;             // extra run time of each task
   double heartbeat_period_us = 1000;
   double liveness_period_us = 300000;  // node <-> driver heartbeats (node timeout / 10)
@@ -96,9 +107,13 @@ struct Result {
   int64_t submitted = 0, finished = 0;  // tasks (or writes) in the measured interval / in all
   double seconds = 0;                   // interval measured
   double tasks_per_s = 0;
-  double spilled_fraction = 0;  // tasks that went through the global scheduler
-  double remote_fraction = 0;   // tasks run on another node rank than their owner
-  double gs_util = 0;           // first GCS rank's thread (global scheduler + shard 0)
+  double spilled_fraction = 0;        // tasks that went through the global scheduler
+  double pushed_fraction = 0;         // tasks a steal order moved to another node
+  double gs_orders_per_s = 0;         // steal orders the global scheduler sent
+  double gs_pairs_per_heartbeat = 0;  // balance(): (thief, victim) pairs tried per heartbeat
+  double remote_fraction = 0;         // tasks run on another node rank than their owner
+  double off_node0_fraction = 0;      // tasks run on another node rank than the first
+  double gs_util = 0;                 // first GCS rank's thread (global scheduler + shard 0)
   double gs_tasks_per_s = 0, gs_heartbeats_per_s = 0;
   double driver_progress_util = 0;  // node 0's progress thread (liveness fan-in lands here)
   double max_submitter_util = 0;
@@ -109,10 +124,18 @@ struct Result {
   bool all_done = false;  // finite mode: every task finished
 };
 
+/// Throws std::invalid_argument on a bad setup.
+void check_setup(const Setup& s);
 /// Runs one simulation. Throws std::invalid_argument on a bad setup.
 Result simulate(const Costs& c, const Setup& s);
 
 std::string workload_name(Workload w);
+/// The validation layout: `nodes` node ranks and one GCS rank on 2 shared
+/// cores, one CPU slot per node rank, 100,000 tasks.
+Setup vm_setup(Workload w, int nodes, bool stealing = true);
+/// The ctest's properties of a sane model (main.cpp `check`); prints each,
+/// returns the number that failed.
+int run_checks(const Costs& c);
 Workload parse_workload(const std::string& name);  // a, b, c, gcs (or the long names)
 
 }  // namespace scale_sim
