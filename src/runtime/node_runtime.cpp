@@ -216,7 +216,7 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       on_task_result(src, r);
       return;
     case MessageKind::kForwardedObject:
-      on_forwarded_object(src, r);
+      on_status_reply(src, r, /*forwarded=*/true);
       return;
     case MessageKind::kStealOrder:
       on_steal_order(src, r);
@@ -338,10 +338,7 @@ void NodeRuntime::send_heartbeat(bool urgent) {
                         received_from_global_.load(std::memory_order_relaxed), load.movable,
                         pushes_received_.load(std::memory_order_relaxed)};
   // Nothing new since the last report (an idle node stays silent).
-  if (l.queued == last_heartbeat_.queued && l.running == last_heartbeat_.running &&
-      l.received_from_global == last_heartbeat_.received_from_global &&
-      l.movable == last_heartbeat_.movable && l.pushes_received == last_heartbeat_.pushes_received)
-    return;
+  if (l == last_heartbeat_) return;
   last_heartbeat_ = l;
   last_heartbeat_us_.store(now, std::memory_order_relaxed);
   reported_movable_.store(l.movable, std::memory_order_relaxed);

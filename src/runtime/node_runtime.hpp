@@ -233,7 +233,10 @@ class NodeRuntime {
   void on_submit(int src, Reader& r);
   void on_task_result(int src, Reader& r);
   void on_status_request(int src, Reader& r);
-  void on_status_reply(int src, Reader& r);
+  void on_status_reply(int src, Reader& r, bool forwarded = false);
+  // Completes `id` here with a peer's value `v` (or asks its owner again if
+  // `v` is held by a lost rank); false when no entry here holds `id`.
+  bool accept_value_locked(const ObjectId& id, ObjectValue& v);
   void on_free(Reader& r);
   void on_add_borrower(int src, Reader& r, bool ack);
   void on_borrower_counted(Reader& r);
@@ -289,7 +292,7 @@ class NodeRuntime {
   // A forwarded result can overtake the task it is for (producer and owner
   // are different senders): kept here until that task arrives and takes it
   // (hold_for_args), or for kEarlyValueTtlUs at most (a copy whose task was
-  // served by another copy meanwhile). Guarded by mu_.
+  // served by another copy meanwhile). Guarded by mu_ (on_status_reply).
   struct EarlyValue {
     ObjectValue value;
     int64_t arrived_us = 0;
@@ -297,7 +300,7 @@ class NodeRuntime {
   std::unordered_map<ObjectId, EarlyValue, ObjectIdHash> early_values_;
   std::deque<std::pair<int64_t, ObjectId>> early_order_;  // arrival order, for expiry
   static constexpr int64_t kEarlyValueTtlUs = 60'000'000;
-  void on_forwarded_object(int src, Reader& r);
+  void keep_early_locked(const ObjectId& id, ObjectValue v);
   std::optional<ObjectValue> take_early_value_locked(const ObjectId& id);
   void dispatch_locked(PendingPtr task);
   bool sends_ahead(const PendingTask& task) const;

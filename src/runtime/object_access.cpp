@@ -308,16 +308,27 @@ void NodeRuntime::on_status_request(int src, Reader& r) {
   if (Status st = send(src, w); !st) PRISM_LOG_WARN("status reply: {}", st.to_string());
 }
 
-void NodeRuntime::on_status_reply(int src, Reader& r) {
+// An object's value from a peer: its owner's answer to a status request, or
+// (`forwarded`) its producer's copy for a task held here (ForwardObject). A
+// forwarded value can overtake the task it is for (producer and owner are
+// different senders): with no entry here yet it is kept until the task comes
+// (keep_early_locked; dropping it left the task held for ever).
+void NodeRuntime::on_status_reply(int src, Reader& r, bool forwarded) {
   const ObjectId id = decode_object_id(r);
   ObjectValue v;
   if (Status st = decode_object_value(r, v); !st) {
-    PRISM_LOG_ERROR("dropped a malformed status reply from rank {}", src);
+    PRISM_LOG_ERROR("dropped a malformed {} from rank {}",
+                    forwarded ? "forwarded object" : "status reply", src);
     return;
   }
   std::lock_guard lk(mu_);
+  if (accept_value_locked(id, v) || !forwarded) return;  // a reply for one let go meanwhile
+  keep_early_locked(id, std::move(v));
+}
+
+bool NodeRuntime::accept_value_locked(const ObjectId& id, ObjectValue& v) {
   auto* e = objects_.find(id);
-  if (!e) return;           // let go meanwhile
+  if (!e) return false;
   int32_t actor_node = -1;  // an actor's creation object: the node it lives on
   if ((*e)->actor && v.kind == ObjectValue::Kind::kInline && v.bytes.size() == sizeof actor_node)
     std::memcpy(&actor_node, v.bytes.data(), sizeof actor_node);
@@ -326,9 +337,10 @@ void NodeRuntime::on_status_reply(int src, Reader& r) {
     // has (it then makes the object again, or fails it).
     (*e)->status_requested = false;
     request_status_locked(id, **e);
-    return;
+    return true;
   }
   complete_locked(id, std::move(v));
+  return true;
 }
 
 void NodeRuntime::on_free(Reader& r) {

@@ -61,8 +61,8 @@ void NodeRuntime::hold_for_args(std::shared_ptr<TaskSpec> spec) {
     const ObjectId dep_id = a.ref;
     const uint32_t producer = a.location.holder;
     auto dep = entry_locked(dep_id);  // kept by the task's owner meanwhile: no registration
-    if (!dep->ready.load())
-      if (auto early = take_early_value_locked(dep_id)) complete_locked(dep_id, std::move(*early));
+    if (!dep->ready.load())           // its value may have come first (keep_early_locked)
+      if (auto early = take_early_value_locked(dep_id)) (void)accept_value_locked(dep_id, *early);
     if (dep->ready.load()) {
       fill_arg(a, i, dep_id, *dep, held->error);
       served.push_back(dep_id);
@@ -159,24 +159,9 @@ void NodeRuntime::forward_result_locked(const ObjectId& id, const ObjectValue& v
   }
 }
 
-// A result forwarded here for a held task (its producer ran elsewhere). The
-// task normally arrived first and waits on the object's entry; but the
-// owner's message with the task and the producer's with the value travel on
-// different paths, and the value may come first: then it is kept until the
-// task comes and takes it (dropping it left the task held forever: a hang
-// seen in Tasks.DependentTasksPinnedAcrossNodesComputeTheSerialValues).
-void NodeRuntime::on_forwarded_object(int src, Reader& r) {
-  const ObjectId id = decode_object_id(r);
-  ObjectValue v;
-  if (Status st = decode_object_value(r, v); !st) {
-    PRISM_LOG_ERROR("dropped a malformed forwarded object from rank {}: {}", src, st.to_string());
-    return;
-  }
-  std::lock_guard lk(mu_);
-  if (objects_.find(id)) {
-    complete_locked(id, std::move(v));
-    return;
-  }
+// A forwarded value whose task has not come yet (on_status_reply): kept for
+// kEarlyValueTtlUs at most (a copy whose task was served by another copy).
+void NodeRuntime::keep_early_locked(const ObjectId& id, ObjectValue v) {
   const int64_t now = Timeline::now_us();
   while (!early_order_.empty() && now - early_order_.front().first > kEarlyValueTtlUs) {
     auto it = early_values_.find(early_order_.front().second);

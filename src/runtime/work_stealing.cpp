@@ -65,24 +65,24 @@ void NodeRuntime::on_steal_order(int src, Reader& r) {
     // pushed once stay where they went).
     const double budget_us = kPushBudgetUs * std::max(1.0, scheduler_.node(order.thief).num_cpus);
     double planned_us = 0;
-    auto within_budget = [&](uint64_t seq) {
+    // Sees each candidate before the pool gives it up, so the records of
+    // the tasks taken are looked up once, here.
+    auto take = [&](uint64_t seq) {
       if (planned_us >= budget_us) return false;
       auto it = in_flight_.find(seq);
-      const auto mean_ns =
-          it == in_flight_.end() ? std::nullopt : mean_task_ns_locked(it->second->spec.fn);
+      if (it == in_flight_.end()) return false;  // cannot happen: the record outlives the job
+      const auto mean_ns = mean_task_ns_locked(it->second->spec.fn);
       // A function not run here yet counts as long.
       planned_us +=
           mean_ns ? kTaskOverheadUs + 1e-3 * static_cast<double>(*mean_ns) : kPushBudgetUs;
+      moved.push_back(it->second.get());
       return true;
     };
-    if (!scheduler_.lost(order.thief))
-      for (uint64_t seq : pool_.take_movable(order.count, within_budget)) {
-        auto it = in_flight_.find(seq);
-        if (it == in_flight_.end()) continue;  // cannot happen: the record outlives the job
-        encode_task(it->second->spec, batch.begin());
-        batch.end();
-        moved.push_back(it->second.get());
-      }
+    if (!scheduler_.lost(order.thief)) (void)pool_.take_movable(order.count, take);
+    for (PendingTask* t : moved) {
+      encode_task(t->spec, batch.begin());
+      batch.end();
+    }
     Writer w;
     if (batch.count() > 0) {
       w = batch.take();

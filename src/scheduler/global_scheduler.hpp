@@ -37,6 +37,7 @@ struct NodeLoad {
   uint64_t received_from_global = 0;  // tasks this scheduler sent it, as counted by the node
   uint32_t movable = 0;               // of `queued`, tasks another node could run instead
   uint64_t pushes_received = 0;       // pushes (StealOrders carried out) that reached the node
+  bool operator==(const NodeLoad&) const = default;
 };
 
 /// "Node `victim`: send up to `count` of your queued movable tasks to node `thief`."
