@@ -26,6 +26,13 @@ struct Task {
   bool done = false;     // its result is at its owner
 };
 
+// Tasks (or results) waiting on a node's progress thread, per destination
+// node, and whether a flush of them is posted (Sim::flush).
+struct Outbox {
+  std::vector<std::vector<int>> to;
+  bool posted = false;
+};
+
 struct Node {
   int id = 0;
   Proc proc;
@@ -40,10 +47,8 @@ struct Node {
   uint32_t reported_movable = 0;  // in the last heartbeat sent
   std::deque<int> spill_out;
   bool spill_posted = false;
-  std::vector<std::vector<int>> direct_out;  // no global scheduler: per destination
-  bool direct_posted = false;
-  std::vector<std::vector<int>> result_out;  // per owner
-  bool result_posted = false;
+  Outbox direct;               // no global scheduler: tasks per destination
+  Outbox results;              // results per owner
   std::vector<int> in_flight;  // no global scheduler: tasks sent per node
   double hb_last = -1e18;
   LoadReport hb_sent;

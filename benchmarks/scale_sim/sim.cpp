@@ -72,8 +72,8 @@ class Model {
       nd.proc.cap = shared ? shared_cap : s_.cores_per_node;
       for (Thread* t : {&nd.submit, &nd.progress, &nd.agent, &nd.liveness}) t->proc = &nd.proc;
       nd.slots = nd.free_slots = s_.workers_per_node;
-      nd.direct_out.resize(static_cast<size_t>(n));
-      nd.result_out.resize(static_cast<size_t>(n));
+      nd.direct.to.resize(static_cast<size_t>(n));
+      nd.results.to.resize(static_cast<size_t>(n));
       nd.in_flight.assign(static_cast<size_t>(n), 0);
     }
     gcs_procs_.resize(static_cast<size_t>(g));
@@ -269,7 +269,7 @@ class Model {
     }
     if (best == nd.id) return enqueue(nd, tid);
     ++nd.in_flight[size_t(best)];
-    nd.direct_out[size_t(best)].push_back(tid);
+    nd.direct.to[size_t(best)].push_back(tid);
     flush_direct(nd);
   }
 
@@ -302,25 +302,34 @@ class Model {
   }
 
   void flush_direct(Node& nd) {
-    if (nd.direct_posted) return;
-    nd.direct_posted = true;
+    flush(nd, nd.direct, s_.spill_batch, c_.task_wire_us,
+          [this](int d, const auto& part) { node_receive(d, part, false); });
+  }
+
+  // Sends what `box` holds for each destination, in messages of at most
+  // `batch`, on the node's progress thread (wire_us per item), and posts
+  // itself again for what was queued meanwhile. deliver(dest, part) runs
+  // when a message arrives.
+  template <class Deliver>
+  void flush(Node& nd, Outbox& box, int batch, double wire_us, Deliver deliver) {
+    if (box.posted) return;
+    box.posted = true;
     cpu_.post(
         &nd.progress, 0,
-        [this, &nd] {
-          nd.direct_posted = false;
-          for (const auto& out : nd.direct_out)
-            if (!out.empty()) return flush_direct(nd);  // queued while this one was sent
+        [this, &nd, &box, batch, wire_us, deliver] {
+          box.posted = false;
+          for (const auto& out : box.to)
+            if (!out.empty()) return flush(nd, box, batch, wire_us, deliver);
         },
-        [this, &nd] {
+        [this, &box, batch, wire_us, deliver] {
           double cost = 0;
           for (int d = 0; d < s_.nodes; ++d) {
-            auto& out = nd.direct_out[size_t(d)];
-            for (size_t i = 0; i < out.size(); i += size_t(s_.spill_batch)) {
+            auto& out = box.to[size_t(d)];
+            for (size_t i = 0; i < out.size(); i += size_t(batch)) {
               auto part = std::make_shared<std::vector<int>>(
-                  out.begin() + long(i),
-                  out.begin() + long(std::min(out.size(), i + s_.spill_batch)));
-              cost += c_.msg_send_us + double(part->size()) * c_.task_wire_us;
-              send(cost, [this, d, part] { node_receive(d, part, false); });
+                  out.begin() + long(i), out.begin() + long(std::min(out.size(), i + batch)));
+              cost += c_.msg_send_us + double(part->size()) * wire_us;
+              send(cost, [deliver, d, part] { deliver(d, part); });
             }
             out.clear();
           }
@@ -555,41 +564,18 @@ class Model {
   void finish(Node& nd, int tid) {
     const int owner = tasks_[size_t(tid)].owner;
     if (owner == nd.id) return complete(nd, tid);
-    nd.result_out[size_t(owner)].push_back(tid);
+    nd.results.to[size_t(owner)].push_back(tid);
     flush_results(nd);
   }
 
   void flush_results(Node& nd) {
-    if (nd.result_posted) return;
-    nd.result_posted = true;
-    cpu_.post(
-        &nd.progress, 0,
-        [this, &nd] {
-          nd.result_posted = false;
-          for (const auto& out : nd.result_out)
-            if (!out.empty()) return flush_results(nd);  // queued while this one was sent
-        },
-        [this, &nd] {
-          double cost = 0;
-          for (int o = 0; o < s_.nodes; ++o) {
-            auto& out = nd.result_out[size_t(o)];
-            for (size_t i = 0; i < out.size(); i += size_t(s_.result_batch)) {
-              auto part = std::make_shared<std::vector<int>>(
-                  out.begin() + long(i),
-                  out.begin() + long(std::min(out.size(), i + s_.result_batch)));
-              cost += c_.msg_send_us + double(part->size()) * c_.result_wire_us;
-              send(cost, [this, o, part] {
-                Node& own = node(o);
-                cpu_.post(&own.progress, c_.msg_recv_us + double(part->size()) * c_.result_wire_us,
-                          [this, &own, part] {
-                            for (int t : *part) complete(own, t);
-                          });
-              });
-            }
-            out.clear();
-          }
-          return cost;
-        });
+    flush(nd, nd.results, s_.result_batch, c_.result_wire_us, [this](int o, const auto& part) {
+      Node& own = node(o);
+      cpu_.post(&own.progress, c_.msg_recv_us + double(part->size()) * c_.result_wire_us,
+                [this, &own, part] {
+                  for (int t : *part) complete(own, t);
+                });
+    });
   }
 
   // At the owner: the result is ready.
