@@ -4,7 +4,9 @@
 //
 // Faults: task exceptions (a task fails its first k runs, k random; it
 // retries exceptions), nested tasks that fail the same way, actor methods
-// that throw (the caller calls again), and, with --kill-node, one node rank
+// that throw (the caller calls again), actor crashes (prism::kill as a
+// crash: the actor restarts from its checkpoint, and at the end each
+// actor's checkpointed state must match), and, with --kill-node, one node rank
 // killed with SIGKILL a third of the way in (run it under
 // `prism-run --survive-node-loss`): its tasks run again, its objects are
 // made again from lineage, its actors restart. Prints the faults survived
@@ -83,22 +85,29 @@ int die_now() {
 PRISM_REMOTE(die_now);
 
 // A stateless-result actor (restarts give the same answers): scale(x) = k x.
+// Keeps the sum of what it scaled in checkpoints: after crashes and
+// restarts it must equal the sum of the calls that succeeded.
 class Scaler {
  public:
   explicit Scaler(int64_t k) : k_(k) {}
   int64_t scale(int64_t x, bool fail) {
     if (fail) throw std::runtime_error("injected fault in Scaler.scale");
+    sum_ += x;
     return k_ * x;
   }
+  int64_t sum() const { return sum_; }
+  void save_checkpoint(prism::Checkpoint& cp) const { cp.write("sum", sum_); }
+  void load_checkpoint(const prism::Checkpoint& cp) { sum_ = cp.read<int64_t>("sum"); }
 
  private:
   int64_t k_;
+  int64_t sum_ = 0;
 };
-PRISM_ACTOR(Scaler, &Scaler::scale);
+PRISM_ACTOR(Scaler, &Scaler::scale, &Scaler::sum);
 
 struct Tally {
   uint64_t items = 0, checked = 0, wrong = 0, unexpected = 0;
-  uint64_t task_faults = 0, actor_faults = 0, lost_runs = 0;
+  uint64_t task_faults = 0, actor_faults = 0, actor_crashes = 0, lost_runs = 0;
 };
 
 double serial_block_sum(int64_t seed, int n) {
@@ -134,8 +143,11 @@ int main(int argc, char** argv) {
     std::vector<prism::ActorHandle<Scaler>> scalers;
     for (int i = 0; i < 2 * nodes; ++i)
       scalers.push_back(prism::actor<Scaler>(int64_t{i + 2})
-                            .options({.placement = prism::Placement::kSpread, .max_restarts = -1})
+                            .options({.placement = prism::Placement::kSpread,
+                                      .max_restarts = -1,
+                                      .max_task_retries = -1})
                             .remote());
+    std::vector<int64_t> scaled_sum(scalers.size(), 0);  // what each one scaled, serially
     Tally t;
     // One item: its value must equal the serial one; an error is a failure.
     const auto check = [&t](const auto& expect, const auto& ref, const std::string& what) {
@@ -202,9 +214,16 @@ int main(int argc, char** argv) {
       for (const auto& [expect, ref] : blocks) check(expect, ref, "block_sum");
       // Actor calls: a method that throws, or an actor lost with its node
       // rank, fails the call; the caller calls again (at most 5 times).
+      // An actor crash now and then (prism::kill as a crash): it restarts
+      // from its checkpoint and the call made next goes to the new instance.
+      const size_t crash = u(rng) < fault_rate ? rng() % scalers.size() : scalers.size();
       for (size_t a = 0; a < scalers.size(); ++a) {
         const int64_t x = round + static_cast<int64_t>(a);
         bool inject = u(rng) < fault_rate;
+        if (a == crash) {
+          prism::kill(scalers[a], {.no_restart = false});
+          ++t.actor_crashes;
+        }
         ++t.items;
         bool done = false;
         for (int tries = 0; tries < 6 && !done; ++tries) {
@@ -214,6 +233,7 @@ int main(int argc, char** argv) {
               ++t.checked;
             else
               ++t.wrong;
+            scaled_sum[a] += x;
             done = true;
           } catch (const std::exception& e) {
             const std::string what = e.what();
@@ -230,17 +250,31 @@ int main(int argc, char** argv) {
       }
     }
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const uint64_t faults = t.task_faults + t.actor_faults + t.lost_runs;
+    // Nothing an actor did was lost across its crashes and restarts.
+    for (size_t a = 0; a < scalers.size(); ++a) {
+      ++t.items;
+      try {
+        if (prism::get(scalers[a].call(&Scaler::sum).remote()) == scaled_sum[a])
+          ++t.checked;
+        else
+          ++t.wrong;
+      } catch (const std::exception& e) {
+        ++t.unexpected;
+        std::fprintf(stderr, "chaos: Scaler.sum failed: %s\n", e.what());
+      }
+    }
+    const uint64_t faults = t.task_faults + t.actor_faults + t.actor_crashes + t.lost_runs;
     const double per_min = 60.0 * static_cast<double>(faults) / secs;
     std::printf(
         "chaos: %llu items in %.1f s: %llu checked, %llu wrong, %llu failed\n",
         static_cast<unsigned long long>(t.items), secs, static_cast<unsigned long long>(t.checked),
         static_cast<unsigned long long>(t.wrong), static_cast<unsigned long long>(t.unexpected));
     std::printf(
-        "chaos: faults survived: %llu task exceptions, %llu actor method exceptions, %llu "
-        "lost runs or calls = %.0f faults/min\n",
+        "chaos: faults survived: %llu task exceptions, %llu actor method exceptions, %llu actor "
+        "crashes, %llu lost runs or calls = %.0f faults/min\n",
         static_cast<unsigned long long>(t.task_faults),
         static_cast<unsigned long long>(t.actor_faults),
+        static_cast<unsigned long long>(t.actor_crashes),
         static_cast<unsigned long long>(t.lost_runs), per_min);
     prism::bench::Report report(csv);
     report.add("chaos_items", static_cast<double>(t.items), "count");

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "prism/checkpoint.hpp"
 #include "prism/errors.hpp"
 #include "prism/object_ref.hpp"
 #include "prism/options.hpp"
@@ -58,10 +59,27 @@ struct ActorOptions {
   /// are no longer ordered (as in Ray's threaded actors).
   int max_concurrency = 1;
   /// Times the actor is created again when it dies with its node rank
-  /// (docs/fault-tolerance.md): its constructor runs again, with the same
-  /// arguments, wherever it fits; calls in flight then fail, later calls go
-  /// to the new instance. 0 (the default): it stays dead. -1: always.
+  /// or crashes (prism::kill with .no_restart = false; docs/fault-tolerance.md):
+  /// its constructor runs again, with the same arguments, wherever it fits,
+  /// then its last checkpoint is loaded if the class has checkpoint hooks
+  /// (prism/checkpoint.hpp). 0 (the default): it stays dead. -1: always.
   int max_restarts = 0;
+  /// Times a call is sent again when the instance it was sent to died
+  /// before answering (Ray's max_task_retries): the call then runs on the
+  /// restarted actor, in its caller's order. 0 (the default): such calls
+  /// fail naming the death. -1: always. A method that throws is not retried.
+  int max_task_retries = 0;
+  /// With checkpoint hooks and restarts: save a checkpoint after every
+  /// n-th call (1: after each). 0: never.
+  int checkpoint_interval = 1;
+};
+
+/// How prism::kill ends an actor.
+struct KillOptions {
+  /// true (the default): the actor is gone for good. false: it dies as if
+  /// it crashed, and is restarted if it has restarts left (max_restarts),
+  /// from its last checkpoint; a fault-injection hook for tests.
+  bool no_restart = true;
 };
 
 namespace detail {
@@ -99,6 +117,8 @@ struct ActorCtorInfo {
   std::string class_key;  ///< typeid(C).name()
   CtorInvoker create = nullptr;
   Destroyer destroy = nullptr;
+  CheckpointSaver save = nullptr;  ///< the class's checkpoint hooks, or nullptr
+  CheckpointLoader load = nullptr;
 };
 
 // The registry (src/actor/registry.cpp). Registration errors throw
@@ -119,7 +139,7 @@ HandlePtr create_actor(const ActorCtorInfo& ctor, std::vector<TaskArg> args,
                        const ActorOptions& options);
 HandlePtr submit_actor_call(const HandlePtr& actor, const ActorMethodInfo& method,
                             std::vector<TaskArg> args);
-void kill_actor(const HandlePtr& actor);
+void kill_actor(const HandlePtr& actor, bool restart);
 HandlePtr named_actor(const std::string& name, const char* class_key);
 
 template <class M>
@@ -187,6 +207,25 @@ template <class C>
 void destroy_actor(void* instance) {
   delete static_cast<C*>(instance);
 }
+template <class C>
+constexpr CheckpointSaver checkpoint_saver() {
+  static_assert(SavesCheckpoints<C> == LoadsCheckpoints<C>,
+                "an actor class with checkpoints has both hooks: "
+                "void save_checkpoint(prism::Checkpoint&) const and "
+                "void load_checkpoint(const prism::Checkpoint&)");
+  if constexpr (SavesCheckpoints<C>)
+    return
+        [](const void* self, Checkpoint& cp) { static_cast<const C*>(self)->save_checkpoint(cp); };
+  else
+    return nullptr;
+}
+template <class C>
+constexpr CheckpointLoader checkpoint_loader() {
+  if constexpr (LoadsCheckpoints<C>)
+    return [](void* self, const Checkpoint& cp) { static_cast<C*>(self)->load_checkpoint(cp); };
+  else
+    return nullptr;
+}
 
 /// One constructor signature; `info` registers it during static
 /// initialization wherever prism::actor<C>(args...) appears in the program.
@@ -195,9 +234,9 @@ struct ActorCtor {
   static const ActorCtorInfo* const info;
 };
 template <class C, class... D>
-const ActorCtorInfo* const ActorCtor<C, D...>::info =
-    register_actor_ctor({typeid(ActorCtor<C, D...>).name(), typeid(C).name(),
-                         &construct_actor<C, D...>, &destroy_actor<C>});
+const ActorCtorInfo* const ActorCtor<C, D...>::info = register_actor_ctor(
+    {typeid(ActorCtor<C, D...>).name(), typeid(C).name(), &construct_actor<C, D...>,
+     &destroy_actor<C>, checkpoint_saver<C>(), checkpoint_loader<C>()});
 
 template <class T>
 struct resolved {
@@ -353,10 +392,13 @@ ActorHandle<C> get_actor(const std::string& name) {
 /// Ends the actor: calls still queued or made later fail with an error that
 /// says it was killed; a method running now finishes first, then the
 /// destructor runs and the actor's resources are released. Returns at once.
+/// With {.no_restart = false} the actor dies as if it crashed: it is
+/// restarted if it has restarts left, and calls in flight are retried
+/// (max_task_retries) or fail naming the death.
 template <class C>
-void kill(const ActorHandle<C>& actor) {
+void kill(const ActorHandle<C>& actor, KillOptions options = {}) {
   if (!actor.valid()) throw Error("kill() of an invalid (default-constructed) ActorHandle");
-  detail::kill_actor(actor.handle());
+  detail::kill_actor(actor.handle(), !options.no_restart);
 }
 
 }  // namespace prism

@@ -11,7 +11,11 @@ ActorHost::~ActorHost() = default;
 
 bool ActorHost::add(const ActorId& id, HostedActor actor) {
   std::lock_guard lk(mu_);
-  if (actors_.count(id) || tombstones_.count(id)) return false;
+  if (actors_.count(id)) return false;
+  if (auto t = tombstones_.find(id); t != tombstones_.end()) {
+    if (t->second.incarnation >= actor.incarnation) return false;
+    tombstones_.erase(t);  // a restart: the dead instance's calls were rejected
+  }
   auto a = std::make_shared<Actor>();
   a->info = std::move(actor);
   if (a->info.max_concurrency < 1) a->info.max_concurrency = 1;
@@ -48,8 +52,12 @@ void ActorHost::enqueue(const ActorId& id, Call call) {
     auto it = actors_.find(id);
     if (it == actors_.end() || it->second->dead) {
       auto t = tombstones_.find(id);
-      why = t != tombstones_.end() ? t->second
+      why = t != tombstones_.end() ? t->second.why
                                    : "actor " + id.to_string() + " does not live on this node";
+    } else if (it->second->info.incarnation != call.incarnation) {
+      why = "actor " + it->second->info.name + " (actor:" + std::to_string(id.owner_rank) + "." +
+            std::to_string(id.seq) + ") instance " + std::to_string(call.incarnation) +
+            " is gone (it was restarted)";
     } else {
       Actor& a = *it->second;
       admit_locked(a, std::move(call));
@@ -125,7 +133,7 @@ bool ActorHost::has_ready_from(const ActorId& id, const CallerId& caller) const 
 
 std::vector<Call> ActorHost::bury_locked(const ActorId& id, Actor& a, const std::string& reason) {
   a.dead = true;
-  tombstones_[id] = reason;
+  tombstones_[id] = {reason, a.info.incarnation};
   std::vector<Call> doomed(std::make_move_iterator(a.ready.begin()),
                            std::make_move_iterator(a.ready.end()));
   a.ready.clear();
@@ -180,14 +188,14 @@ void ActorHost::finish_if_dead(const ActorId& id, const ActorPtr& a) {
 std::string ActorHost::tombstones_at(const ActorId& id) const {
   std::lock_guard lk(mu_);
   auto it = tombstones_.find(id);
-  return it == tombstones_.end() ? std::string() : it->second;
+  return it == tombstones_.end() ? std::string() : it->second.why;
 }
 
 std::optional<std::string> ActorHost::death(const ActorId& id) const {
   std::lock_guard lk(mu_);
   auto it = tombstones_.find(id);
   if (it == tombstones_.end()) return std::nullopt;
-  return it->second;
+  return it->second.why;
 }
 
 bool ActorHost::alive(const ActorId& id) const {

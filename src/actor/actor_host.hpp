@@ -16,6 +16,11 @@
 // once, on the last runner's thread or the caller's. The id is remembered
 // (a tombstone), so a late call is rejected with the reason too.
 //
+// A restarted actor comes back under the same id with the next incarnation
+// (0 for the first instance); a call made for another incarnation than the
+// one living here is rejected, so no call meant for a dead instance runs on
+// its successor out of its caller's order.
+//
 // What a call is (the runtime's task spec), how it runs and where runners
 // come from is the runtime's business (the hooks): the host can be driven by
 // hand in a test. Thread-safe; hooks run without the host's lock held.
@@ -57,6 +62,7 @@ struct Call {
   CallerId caller;
   uint64_t seq = 0;   ///< its place in the caller's calls to this actor: 1, 2, ...
   bool skip = false;  ///< failed at its caller before it was sent: it only takes its turn
+  uint32_t incarnation = 0;       ///< the instance it was made for
   std::shared_ptr<void> payload;  ///< the runtime's (its task spec); the host only holds it
 };
 
@@ -64,6 +70,7 @@ struct Call {
 struct HostedActor {
   std::string name;               ///< e.g. "Counter", for reasons and stats
   int max_concurrency = 1;        ///< runners at once
+  uint32_t incarnation = 0;       ///< 0, then one more per restart
   std::shared_ptr<void> context;  ///< the runtime's (instance, resources); passed to hooks
 };
 
@@ -87,7 +94,7 @@ class ActorHost {
   ActorHost& operator=(const ActorHost&) = delete;
 
   /// A constructed actor joins the host. False (nothing added) if the id is
-  /// already here or was killed.
+  /// already here, or died here in this incarnation or a later one.
   bool add(const ActorId& id, HostedActor actor);
   /// Queues a call; it runs in its caller's order. A call to an actor that
   /// is dead or not here is rejected at once.
@@ -144,7 +151,11 @@ class ActorHost {
   Hooks hooks_;
   mutable std::mutex mu_;
   std::unordered_map<ActorId, ActorPtr, ObjectIdHash> actors_;
-  std::unordered_map<ActorId, std::string, ObjectIdHash> tombstones_;  // id -> why it died
+  struct Tombstone {
+    std::string why;
+    uint32_t incarnation = 0;
+  };
+  std::unordered_map<ActorId, Tombstone, ObjectIdHash> tombstones_;  // id -> why it died
   uint64_t calls_run_ = 0;
 };
 

@@ -91,8 +91,8 @@ HandlePtr submit_actor_call(const HandlePtr& actor, const ActorMethodInfo& metho
   return rt().submit_actor_call(actor, method, std::move(args));
 }
 
-void kill_actor(const HandlePtr& actor) {
-  rt().kill_actor(actor);
+void kill_actor(const HandlePtr& actor, bool restart) {
+  rt().kill_actor(actor, restart);
 }
 
 HandlePtr named_actor(const std::string& name, const char* class_key) {

@@ -2,9 +2,14 @@
 
 #include <hdf5.h>
 
+#include <mutex>
+
+#include "common/hdf5_lock.hpp"
+
 namespace prism::object_store {
 
 Status write_spill_file(const std::string& path, std::span<const std::byte> bytes) {
+  std::lock_guard lk(hdf5_mutex());
   hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) return {Errc::kInternal, "cannot create spill file " + path};
   hsize_t dims[1] = {bytes.size()};
@@ -24,6 +29,7 @@ Status write_spill_file(const std::string& path, std::span<const std::byte> byte
 
 Status read_spill_file(const std::string& path, std::span<std::byte> into) {
   const uint64_t expected_size = into.size();
+  std::lock_guard lk(hdf5_mutex());
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return Status{Errc::kNotFound, "spill file " + path + " is missing"};
   hid_t dset = H5Dopen2(file, "data", H5P_DEFAULT);

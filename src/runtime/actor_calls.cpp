@@ -8,6 +8,7 @@
 // naming, and the ActorHost's hooks.
 #include <cstring>
 
+#include "actor/checkpoint_image.hpp"
 #include "actor/registry.hpp"
 #include "common/log.hpp"
 #include "prism/errors.hpp"
@@ -22,13 +23,6 @@ namespace {
 // "Counter actor:0.5"
 std::string actor_label(const std::string& cls, const ObjectId& id) {
   return cls + " actor:" + std::to_string(id.owner_rank) + "." + std::to_string(id.seq);
-}
-
-// The creation task's result: the node the actor lives on.
-std::vector<std::byte> node_value(int32_t node) {
-  std::vector<std::byte> b(sizeof node);
-  std::memcpy(b.data(), &node, sizeof node);
-  return b;
 }
 
 }  // namespace
@@ -49,6 +43,12 @@ detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
   if (options.max_restarts < -1)
     throw Error("actor " + cls + ": max_restarts must be -1 (always), 0 or more, not " +
                 std::to_string(options.max_restarts));
+  if (options.max_task_retries < -1)
+    throw Error("actor " + cls + ": max_task_retries must be -1 (always), 0 or more, not " +
+                std::to_string(options.max_task_retries));
+  if (options.checkpoint_interval < 0)
+    throw Error("actor " + cls + ": checkpoint_interval must be 0 (never) or more, not " +
+                std::to_string(options.checkpoint_interval));
   auto task = new_task(ctor.key);
   const ObjectId id = task->spec.id;
   TaskSpec& spec = task->spec;
@@ -59,6 +59,11 @@ detail::HandlePtr NodeRuntime::create_actor(const detail::ActorCtorInfo& ctor,
   spec.resources.num_cpus = std::max(1.0, options.num_cpus);
   spec.max_concurrency = static_cast<uint32_t>(options.max_concurrency);
   spec.actor_name = options.name;
+  spec.max_task_retries = options.max_task_retries;
+  // Checkpoints serve restarts only: an actor without either saves none.
+  spec.checkpoint_interval = ctor.save && options.max_restarts != 0
+                                 ? static_cast<uint32_t>(options.checkpoint_interval)
+                                 : 0;
   task->request = {spec.resources.num_cpus,
                    spec.resources.num_gpus,
                    spec.resources.memory,
@@ -109,14 +114,23 @@ detail::HandlePtr NodeRuntime::submit_actor_call(const detail::HandlePtr& actor,
   spec.caller_rank = layout_.world_rank;
   spec.caller_actor = tls_current_actor;
   std::lock_guard lk(mu_);
-  spec.call_seq = next_call_seq_locked(aid, spec.caller_actor);
+  // Numbered for the instance known now; renumbered when it is sent to a
+  // later one (resolve_actor_dep).
+  spec.actor_incarnation = call_seqs_[aid].incarnation;
+  spec.call_seq = next_call_seq_locked(aid, spec.caller_actor, spec.actor_incarnation);
   task->actor = actor;  // (a member, not arg_refs: no vector allocated per call)
   add_actor_dep_locked(*task, aid);
   return enqueue_task_locked(std::move(task), args);
 }
 
-uint64_t NodeRuntime::next_call_seq_locked(const ObjectId& actor, const ObjectId& caller) {
-  auto& callers = call_seqs_[actor];
+uint64_t NodeRuntime::next_call_seq_locked(const ObjectId& actor, const ObjectId& caller,
+                                           uint32_t incarnation) {
+  auto& numbers = call_seqs_[actor];
+  if (incarnation > numbers.incarnation) {  // a new instance counts every caller's calls from 1
+    numbers.incarnation = incarnation;
+    numbers.callers.clear();
+  }
+  auto& callers = numbers.callers;
   for (auto& [who, n] : callers)
     if (who == caller) return ++n;
   callers.emplace_back(caller, 1);
@@ -124,26 +138,42 @@ uint64_t NodeRuntime::next_call_seq_locked(const ObjectId& actor, const ObjectId
 }
 
 // A call goes to the node its actor lives on: known once the creation object
-// is ready (here, or asked of its owner).
+// is ready (here, or asked of its owner) and names an instance not known to
+// be gone.
 void NodeRuntime::add_actor_dep_locked(PendingTask& task, const ObjectId& actor) {
   auto creation = entry_locked(actor);
   creation->actor = true;
-  if (creation->ready.load()) return resolve_actor_dep(task, actor, *creation);
+  if (creation->ready.load()) {
+    const auto at = actor_location(creation->value);
+    if (!at || at->incarnation >= creation->actor_min_incarnation)
+      return resolve_actor_dep(task, actor, *creation);
+  }
   creation->dependents.emplace_back(task.spec.id.seq, kActorDep);
   ++task.unresolved;
+  task.actor_dep_pending = true;
   request_status_locked(actor, *creation);
 }
 
 void NodeRuntime::resolve_actor_dep(PendingTask& task, const ObjectId& actor,
                                     const ObjectEntry& creation) {
+  task.actor_dep_pending = false;
   const auto& v = creation.value;
-  if (v.kind == ObjectValue::Kind::kInline && v.bytes.size() == sizeof(int32_t)) {
-    int32_t node;
-    std::memcpy(&node, v.bytes.data(), sizeof node);
-    task.node = node;
+  if (const auto at = actor_location(v)) {
+    task.node = at->node;
+    if (!task.actor_retries_set) {
+      task.retries_left =
+          at->max_task_retries < 0 ? kRetryAlways : static_cast<uint32_t>(at->max_task_retries);
+      task.actor_retries_set = true;
+    }
+    TaskSpec& spec = task.spec;
+    if (spec.actor_incarnation != at->incarnation) {  // numbered for an instance that is gone
+      spec.actor_incarnation = at->incarnation;
+      spec.call_seq = next_call_seq_locked(actor, spec.caller_actor, at->incarnation);
+    }
   } else if (task.arg_error.empty()) {
     task.arg_error = "its actor (actor:" + std::to_string(actor.owner_rank) + "." +
-                     std::to_string(actor.seq) + ") could not be created: " +
+                     std::to_string(actor.seq) + ") " +
+                     (v.actor_gone ? "is gone: " : "could not be created: ") +
                      (v.kind == ObjectValue::Kind::kError ? v.error : "bad creation record");
   }
 }
@@ -155,8 +185,9 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
   if (!task->arg_error.empty()) {
     // The actor exists: this caller's next call must not wait for this one.
     if (node == layout_.world_rank) {
-      actor_host_.enqueue(spec.actor,
-                          {{spec.caller_rank, spec.caller_actor}, spec.call_seq, true, {}});
+      actor_host_.enqueue(
+          spec.actor,
+          {{spec.caller_rank, spec.caller_actor}, spec.call_seq, true, spec.actor_incarnation, {}});
     } else if (node >= 0) {
       TaskSpec skip;
       skip.id = id;
@@ -167,6 +198,7 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
       skip.caller_rank = spec.caller_rank;
       skip.caller_actor = spec.caller_actor;
       skip.call_seq = spec.call_seq;
+      skip.actor_incarnation = spec.actor_incarnation;
       skip.skip = true;
       Writer w(64);
       w.put(MessageKind::kSubmitTask);
@@ -185,6 +217,7 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
     actors::Call call{{spec.caller_rank, spec.caller_actor},
                       spec.call_seq,
                       false,
+                      spec.actor_incarnation,
                       std::shared_ptr<void>(std::shared_ptr<void>(), &spec)};
     const ObjectId actor = spec.actor;
     in_flight_.emplace(id.seq, std::move(task));
@@ -201,11 +234,16 @@ void NodeRuntime::dispatch_actor_call_locked(PendingPtr task) {
   in_flight_.emplace(id.seq, std::move(task));
 }
 
-void NodeRuntime::kill_actor(const detail::HandlePtr& actor) {
+void NodeRuntime::kill_actor(const detail::HandlePtr& actor, bool restart) {
   const ObjectId aid = to_id(actor->id());
   std::lock_guard lk(mu_);
   auto& e = *entry_locked(aid);
   e.actor = true;
+  if (restart) {  // a crash: its owner restarts it if it may (actor_died_locked)
+    if (e.ready.load() && actor_location(e.value))
+      kill_created_actor_locked(aid, e, "was killed by prism::kill (as a crash)", true);
+    return;  // not (yet, or any more) alive: nothing to crash
+  }
   e.kill_requested = true;
   e.lineage.reset();  // a killed actor is not restarted
   if (e.ready.load())
@@ -216,16 +254,21 @@ void NodeRuntime::kill_actor(const detail::HandlePtr& actor) {
 
 // The actor of creation object `e` (ready) is ended wherever it lives.
 void NodeRuntime::kill_created_actor_locked(const ObjectId& id, const ObjectEntry& e,
-                                            const std::string& reason) {
-  const auto& v = e.value;
-  if (v.kind != ObjectValue::Kind::kInline || v.bytes.size() != sizeof(int32_t))
-    return;  // never lived
-  int32_t node;
-  std::memcpy(&node, v.bytes.data(), sizeof node);
-  if (node == layout_.world_rank)
+                                            const std::string& reason, bool crash) {
+  const auto at = actor_location(e.value);
+  if (!at) return;  // never lived
+  if (at->node == layout_.world_rank) {
+    if (crash) crash_kills_.insert(id);
     actor_host_.kill(id, reason);
-  else
-    send_reason(MessageKind::kKillActor, node, id, reason);
+    return;
+  }
+  Writer w(64);
+  w.put(MessageKind::kKillActor);
+  encode_object_id(id, w);
+  w.put_string(reason);
+  w.put<uint8_t>(crash ? 1 : 0);
+  if (Status st = send(at->node, w); !st)
+    PRISM_LOG_WARN("actor kill to rank {}: {}", at->node, st.to_string());
 }
 
 detail::HandlePtr NodeRuntime::named_actor(const std::string& name, const char* class_key) {
@@ -241,30 +284,27 @@ detail::HandlePtr NodeRuntime::named_actor(const std::string& name, const char* 
   return borrow(found->first);
 }
 
-void NodeRuntime::send_reason(MessageKind kind, int dst, const ObjectId& id,
-                              const std::string& reason) {
-  Writer w(64);
-  w.put(kind);
-  encode_object_id(id, w);
-  w.put_string(reason);
-  if (Status st = send(dst, w); !st)
-    PRISM_LOG_WARN("actor message to rank {}: {}", dst, st.to_string());
-}
-
 void NodeRuntime::on_kill_actor(Reader& r) {
   const ObjectId id = decode_object_id(r);
   const std::string reason = r.get_string();
+  const bool crash = r.get<uint8_t>() == 1;
   if (!r.finish("kill actor")) return;
+  if (crash) {
+    std::lock_guard lk(mu_);
+    crash_kills_.insert(id);
+  }
   actor_host_.kill(id, reason);  // not here (any more): nothing to do
 }
 
 void NodeRuntime::on_actor_died(int src, Reader& r) {
   const ObjectId id = decode_object_id(r);
   const std::string reason = r.get_string();
+  const auto incarnation = r.get<uint32_t>();
+  const bool restartable = r.get<uint8_t>() == 1;
   if (!r.finish("actor died")) return;
   PRISM_LOG_DEBUG("actor {} on rank {}: {}", id.to_string(), src, reason);
   std::lock_guard lk(mu_);
-  actor_died_locked(id);
+  actor_died_locked(id, incarnation, reason, restartable);
 }
 
 // An actor's creation object became ready here: its owner records the actor
@@ -273,18 +313,13 @@ void NodeRuntime::on_actor_died(int src, Reader& r) {
 void NodeRuntime::actor_created_locked(const ObjectId& id, const ObjectEntry& e) {
   if (e.owned && observer_.actor_changed) {
     ActorEvent ev{id, {}, {}, -1, ActorEvent::State::kDead};
-    if (e.value.kind == ObjectValue::Kind::kInline && e.value.bytes.size() == sizeof(int32_t)) {
-      std::memcpy(&ev.node, e.value.bytes.data(), sizeof ev.node);
+    if (const auto at = actor_location(e.value)) {
+      ev.node = at->node;
       ev.state = ActorEvent::State::kAlive;
     }
     observer_.actor_changed(ev);
   }
   if (e.kill_requested) kill_created_actor_locked(id, e, "was killed by prism::kill");
-}
-
-// The owner hears that an actor it created is gone.
-void NodeRuntime::actor_died_locked(const ObjectId& id) {
-  if (observer_.actor_changed) observer_.actor_changed({id, {}, {}, -1, ActorEvent::State::kDead});
 }
 
 // ------------------------------------------------------- the actor's side ---
@@ -305,8 +340,21 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
                                       : "actor '" + spec.actor_name + "' (" + la->class_name + ")";
   la->destroy = ctor->destroy;
   la->held = spec.held;
+  la->incarnation = spec.attempt;  // a restart is the creation task's next run
+  la->save = ctor->save;
+  la->checkpoint_interval = ctor->save ? spec.checkpoint_interval : 0;
   if (spec.group.is_nil()) {
-    la->instance = ctor->create(args);            // a throwing constructor fails the creation
+    la->instance = ctor->create(args);  // a throwing constructor fails the creation
+    if (!spec.checkpoint.empty() && ctor->load) {
+      try {  // a restart continues from its last checkpoint
+        actors::load_checkpoint(spec.checkpoint, ctor->load, la->instance);
+      } catch (...) {
+        ctor->destroy(la->instance);
+        throw;
+      }
+      PRISM_LOG_INFO("{} restarted from its checkpoint ({} bytes)", la->track,
+                     spec.checkpoint.size());
+    }
     la->grant = pool_.keep_after_job(spec.held);  // held until the actor dies
   } else {
     // An actor group's member: it lives on the resources reserved for it,
@@ -337,14 +385,14 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   // (max_concurrency > 1): its threads are its own, as a process's would be.
   la->runner.num_cpus = spec.held.num_cpus > 0 || spec.max_concurrency > 1 ? 0 : 1;
   const std::string name = la->class_name;
-  if (!actor_host_.add(spec.id, {name, static_cast<int>(spec.max_concurrency), la}))
+  if (!actor_host_.add(spec.id, {name, static_cast<int>(spec.max_concurrency), spec.attempt, la}))
     throw Error("actor " + actor_label(name, spec.id) + " exists already");
   {
     std::lock_guard lk(mu_);
     ++stats_.actors_hosted;
     ++stats_.actors_alive;
   }
-  return {node_value(layout_.world_rank), {}};
+  return {encode_actor_location({layout_.world_rank, spec.attempt, spec.max_task_retries}), {}};
 }
 
 void NodeRuntime::start_actor_runner(const std::shared_ptr<void>& context) {
@@ -372,10 +420,12 @@ void NodeRuntime::reject_actor_call(actors::Call& call, const std::string& why) 
   ObjectValue v;
   v.kind = ObjectValue::Kind::kError;
   v.error = why;
+  v.actor_gone = true;  // its caller may send it again to a restarted instance
+  const uint32_t attempt = spec.attempt;
   std::lock_guard lk(mu_);
   std::vector<std::pair<ObjectId, int>> none;
   release_unborrowed_locked(spec, none);  // before the record holding `spec` may go
-  deliver_result_locked(id, std::move(v), {});
+  deliver_result_locked(id, std::move(v), {}, attempt);
 }
 
 // Nothing runs on the actor any more: its destructor runs (a job of its
@@ -384,13 +434,18 @@ void NodeRuntime::reject_actor_call(actors::Call& call, const std::string& why) 
 void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr<void>& context) {
   auto la = std::static_pointer_cast<LocalActor>(context);
   std::string reason = actor_host_.death(id).value_or("ended");
+  bool crashed = false;
+  {
+    std::lock_guard lk(mu_);
+    crashed = crash_kills_.erase(id) > 0;
+  }
   if (la->group)  // its group's collectives cannot complete without it
     break_group_everywhere(*la->group, "member " + std::to_string(la->group_index) + " (" +
                                            la->class_name + ") ended: " + reason);
   scheduler::ResourceDemand none;
   none.num_cpus = 0;
   pool_.submit(
-      [this, la, reason = std::move(reason)] {
+      [this, la, crashed, reason = std::move(reason)] {
         Scope scope(this);
         try {
           la->destroy(la->instance);
@@ -401,10 +456,18 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
         pool_.release_kept(la->held, la->grant);
         std::lock_guard lk(mu_);
         --stats_.actors_alive;
-        if (static_cast<int>(la->id.owner_rank) == layout_.world_rank)
-          actor_died_locked(la->id);
-        else
-          send_reason(MessageKind::kActorDied, static_cast<int>(la->id.owner_rank), la->id, reason);
+        if (static_cast<int>(la->id.owner_rank) == layout_.world_rank) {
+          actor_died_locked(la->id, la->incarnation, reason, crashed);
+          return;
+        }
+        Writer w(64);
+        w.put(MessageKind::kActorDied);
+        encode_object_id(la->id, w);
+        w.put_string(reason);
+        w.put<uint32_t>(la->incarnation);
+        w.put<uint8_t>(crashed ? 1 : 0);
+        if (Status st = send(static_cast<int>(la->id.owner_rank), w); !st)
+          PRISM_LOG_WARN("actor died message to rank {}: {}", la->id.owner_rank, st.to_string());
       },
       none);
 }

@@ -19,9 +19,13 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
   auto it = in_flight_.find(id.seq);
   if (it == in_flight_.end() || it->second->spec.id != id) return false;
   PendingTask& t = *it->second;
-  // Plain tasks only: an actor's calls and a group's members live and die
-  // with their actor or group.
-  if (t.spec.kind != TaskKind::kFunction || !t.spec.group.is_nil()) return false;
+  // An actor's calls go again to its next instance (actor_restarts.cpp);
+  // a group's members live and die with their group.
+  if (t.spec.kind == TaskKind::kActorCall && lost.empty()) return retry_actor_call_locked(it, v);
+  // An actor's creation (or restart) lost with its node rank runs again
+  // elsewhere while the actor has restarts left.
+  const bool creation = t.spec.kind == TaskKind::kActorCreation && !lost.empty();
+  if ((t.spec.kind != TaskKind::kFunction && !creation) || !t.spec.group.is_nil()) return false;
   const bool threw = v.kind == ObjectValue::Kind::kError && v.task_exception;
   const bool lost_input = v.kind == ObjectValue::Kind::kError && v.lost_input;
   if (lost.empty() && !lost_input && !(threw && t.retry_exceptions)) return false;
@@ -36,6 +40,9 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
                    id.to_string(), t.spec.attempt + 1, lost.empty() ? "failed: " + v.error : lost,
                    t.retries_left);
   ++t.spec.attempt;
+  if (creation)  // each run is a new instance: a later restart must not reuse its number
+    if (auto* found = objects_.find(id); found && *found && (*found)->lineage)
+      (*found)->lineage->spec.attempt = t.spec.attempt;
   auto task = std::move(it->second);
   in_flight_.erase(it);
   if (task->node >= 0) scheduler_.on_complete(task->node);
@@ -55,7 +62,7 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
 // their way when it was first sent (sent ahead) are filled in from here, or
 // it waits for them again.
 void NodeRuntime::redispatch_locked(PendingPtr task) {
-  task->node = -1;
+  if (task->spec.kind != TaskKind::kActorCall) task->node = -1;  // a call's: where its actor is
   task->queued = {};
   task->report_when_done = false;
   const uint64_t seq = task->spec.id.seq;
@@ -110,33 +117,6 @@ void NodeRuntime::keep_actor_lineage_locked(const PendingTask& t) {
   auto* found = objects_.find(t.spec.id);
   if (!found || !(*found)->owned || (*found)->lineage) return;
   (*found)->lineage = make_lineage(t);
-}
-
-void NodeRuntime::actor_lost_locked(const ObjectId& id, ObjectEntry& e, const std::string& lost) {
-  call_seqs_.erase(id);  // a new instance counts every caller's calls from 1
-  if (!e.owned) {
-    e.ready.store(false, std::memory_order_release);
-    e.status_requested = false;
-    request_status_locked(id, e);
-    return;
-  }
-  if (e.lineage && e.lineage->rebuilds_left > 0) {
-    const uint32_t restarts = e.lineage->max_retries - e.lineage->rebuilds_left + 1;
-    PRISM_LOG_WARN("actor {} ({}) {}: restarting it (restart {})", id.to_string(),
-                   e.lineage->spec.name, lost, restarts);
-    e.ready.store(false, std::memory_order_release);
-    if (observer_.actor_changed)
-      observer_.actor_changed(
-          {id, {}, {}, -1, ActorEvent::State::kRestarting, static_cast<int32_t>(restarts)});
-    ++stats_.actors_restarted;
-    rebuild_locked(id, e);
-    return;
-  }
-  e.value = {};
-  e.value.kind = ObjectValue::Kind::kError;
-  e.value.error =
-      "the actor " + lost + (e.lineage ? " and has no restarts left (max_restarts)" : "");
-  actor_died_locked(id);
 }
 
 // Runs the task that made `id` again; its result completes the (reset)
@@ -269,6 +249,17 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     const ObjectId id = it->second->spec.id;
     const std::string name = it->second->spec.name;
     const bool placed_there = it->second->node == rank;
+    if (placed_there && it->second->spec.kind == TaskKind::kActorCall) {
+      // Its actor lived there: its calls go again or fail (actor_gone_locked).
+      actor_gone_locked(it->second->spec.actor, it->second->spec.actor_incarnation,
+                        "the actor " + lost, rank);
+      // (Still here if this rank knew of the death before: it goes now.)
+      if (auto again = in_flight_.find(seq); again != in_flight_.end() &&
+                                             again->second->spec.id == id &&
+                                             !resend_actor_call_locked(again, /*unpin=*/true))
+        fail_actor_call_locked(*again->second, "the actor " + lost, /*unpin=*/true);
+      continue;
+    }
     if (retry_locked(id, {}, lost)) continue;
     if (!placed_there && it->second->spec.kind == TaskKind::kFunction &&
         it->second->spec.group.is_nil())
@@ -311,10 +302,8 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
       return;
     }
     if (e->actor) {
-      int32_t node = -1;
-      if (e->value.kind == ObjectValue::Kind::kInline && e->value.bytes.size() == sizeof node)
-        std::memcpy(&node, e->value.bytes.data(), sizeof node);
-      if (node == rank) dead_actors.push_back(id);
+      if (const auto at = actor_location(e->value); at && at->node == rank)
+        dead_actors.push_back(id);
       return;
     }
     if (e->value.kind != ObjectValue::Kind::kRemote ||
@@ -352,7 +341,7 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     e.status_requested = false;
     request_status_locked(id, e);
   }
-  for (const auto& id : dead_actors) actor_lost_locked(id, *entry_locked(id), lost);
+  for (const auto& id : dead_actors) actor_lost_locked(id, *entry_locked(id), lost, rank);
   if (!to_rebuild.empty())
     PRISM_LOG_WARN("rank {}: making {} object(s) lost with node rank {} again from their lineage",
                    layout_.world_rank, to_rebuild.size(), rank);

@@ -308,6 +308,9 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kActorDied:
       on_actor_died(src, r);
       return;
+    case MessageKind::kActorCheckpoint:
+      on_actor_checkpoint(r);
+      return;
     case MessageKind::kShutdown:
       shutdown_code_ = r.get<int32_t>();
       shutdown_ = true;

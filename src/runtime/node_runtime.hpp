@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actor/actor_host.hpp"
@@ -52,7 +53,9 @@ struct NodeStats {
   uint64_t tasks_executed = 0;    // run on this node's workers
   uint64_t tasks_failed = 0;      // of those, threw
   uint64_t tasks_rebuilt = 0;     // run again to make a result lost with a node rank
-  uint64_t actors_restarted = 0;  // created again after their node rank was lost
+  uint64_t actors_restarted = 0;  // created again after their node rank was lost, or a crash
+  uint64_t actor_calls_retried = 0;  // sent again after their actor's instance died
+  uint64_t checkpoints_saved = 0;    // actor checkpoints taken here
   uint64_t busy_us = 0;           // worker time spent in tasks
   uint64_t objects_put = 0;
   uint64_t bytes_fetched = 0;  // pulled from other nodes' stores
@@ -130,7 +133,7 @@ class NodeRuntime {
   detail::HandlePtr submit_actor_call(const detail::HandlePtr& actor,
                                       const detail::ActorMethodInfo& method,
                                       std::vector<detail::TaskArg> args);
-  void kill_actor(const detail::HandlePtr& actor);
+  void kill_actor(const detail::HandlePtr& actor, bool restart = false);
   detail::HandlePtr named_actor(const std::string& name, const char* class_key);
   /// How actor names are claimed and looked up (the GCS agent's, blocking
   /// calls from API threads); without them named actors are refused. Set
@@ -320,9 +323,24 @@ class NodeRuntime {
   static std::shared_ptr<Lineage> make_lineage(const PendingTask& task);
   bool rebuild_locked(const ObjectId& id, ObjectEntry& e);
   void keep_actor_lineage_locked(const PendingTask& creation);
-  // An actor that lived on a lost rank: restarted by its owner while it has
-  // restarts left, else dead; a borrower asks the owner where it lives now.
-  void actor_lost_locked(const ObjectId& id, ObjectEntry& e, const std::string& lost);
+  // Actor restarts (actor_restarts.cpp, docs/fault-tolerance.md). An actor
+  // that lived on a lost rank, or crashed: restarted by its owner while it
+  // has restarts left, else dead; its callers send their calls again
+  // (max_task_retries) once they know where it lives now.
+  void actor_lost_locked(const ObjectId& id, ObjectEntry& e, const std::string& lost, int rank);
+  void actor_gone_locked(const ObjectId& id, uint32_t incarnation, const std::string& why,
+                         int lost_rank);
+  bool retry_actor_call_locked(PendingMap::iterator it, const ObjectValue& v);
+  bool resend_actor_call_locked(PendingMap::iterator it, bool unpin);
+  void fail_actor_call_locked(PendingTask& task, const std::string& why, bool unpin);
+  void restart_actor_locked(const ObjectId& id, ObjectEntry& e, const std::string& why);
+  void end_actor_locked(const ObjectId& id, ObjectEntry& e, const std::string& why);
+  void actor_died_locked(const ObjectId& id, uint32_t incarnation, const std::string& why,
+                         bool restartable);
+  void order_actor_calls_locked(std::vector<std::pair<uint64_t, size_t>>& deps);
+  void save_checkpoint(LocalActor& la);
+  void on_actor_checkpoint(Reader& r);
+  std::unordered_set<ObjectId, ObjectIdHash> crash_kills_;  // (mu_) killed as a crash: restart
   std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
                                               const std::shared_ptr<ObjectEntry>& e,
                                               std::unique_lock<std::recursive_mutex>& lk);
@@ -389,11 +407,9 @@ class NodeRuntime {
   void reject_actor_call(actors::Call& call, const std::string& why);
   void destroy_actor(const actors::ActorId& id, const std::shared_ptr<void>& context);
   void kill_created_actor_locked(const ObjectId& id, const ObjectEntry& e,
-                                 const std::string& reason);
-  void send_reason(MessageKind kind, int dst, const ObjectId& id, const std::string& reason);
+                                 const std::string& reason, bool crash = false);
   void on_kill_actor(Reader& r);
   void on_actor_died(int src, Reader& r);
-  void actor_died_locked(const ObjectId& id);
   void actor_created_locked(const ObjectId& id, const ObjectEntry& e);
   // The actor whose method made the call that ran this task... see
   // internal::tls_current_actor; waiting for a call to it runs its own calls.
@@ -474,10 +490,16 @@ class NodeRuntime {
   actors::ActorHost actor_host_;
   ActorNames actor_names_;
   // The number of the last call each calling context of this process made
-  // to an actor (ActorHost's per-caller order): actor -> (calling actor or
-  // nil, count). Usually one context per actor. Guarded by mu_.
-  std::unordered_map<ObjectId, std::vector<std::pair<ObjectId, uint64_t>>, ObjectIdHash> call_seqs_;
-  uint64_t next_call_seq_locked(const ObjectId& actor, const ObjectId& caller);
+  // to an actor (ActorHost's per-caller order): actor -> the instance the
+  // numbers are for, and (calling actor or nil, count) pairs. Usually one
+  // context per actor. A restarted instance counts from 1 again. Guarded by mu_.
+  struct CallNumbers {
+    uint32_t incarnation = 0;
+    std::vector<std::pair<ObjectId, uint64_t>> callers;
+  };
+  std::unordered_map<ObjectId, CallNumbers, ObjectIdHash> call_seqs_;
+  uint64_t next_call_seq_locked(const ObjectId& actor, const ObjectId& caller,
+                                uint32_t incarnation);
   Timeline timeline_;
   // Which runtime instance made a handle: a handle's entry pointer is only
   // trusted by the runtime that made it (see get()).

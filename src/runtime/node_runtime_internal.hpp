@@ -84,6 +84,9 @@ struct NodeRuntime::Lineage {
   uint32_t max_retries = 0;
   uint32_t rebuilds_left = 0;  // the same budget as the task's retries
   bool retry_exceptions = false;
+  // An actor's: which instance saved spec.checkpoint, after how many calls.
+  uint32_t checkpoint_incarnation = 0;
+  uint64_t checkpoint_calls = 0;
 };
 
 // One object this process knows about: owned (we created it) or borrowed.
@@ -107,6 +110,9 @@ struct NodeRuntime::ObjectEntry {
   std::vector<detail::HandlePtr> contained;             // owned: refs serialized inside the value
   bool actor = false;  // an actor's creation object: its value is the node the actor lives on
   bool kill_requested = false;  // prism::kill before the actor existed: killed once it does
+  // An actor's: instances below this one are known to be gone here (their
+  // calls go again to a later one; the owner answers only with a later one).
+  uint32_t actor_min_incarnation = 0;
   std::shared_ptr<Lineage> lineage;  // owned, held on another node rank: how to make it again
 };
 
@@ -122,6 +128,11 @@ struct NodeRuntime::LocalActor {
   scheduler::ResourceDemand runner;  // what each of its running methods takes
   std::shared_ptr<groups::LocalGroup> group;  // an actor group's member: its group here
   uint32_t group_index = 0;
+  uint32_t incarnation = 0;  // 0, then one more per restart
+  // Checkpoints: the class's hook, every how many calls, calls done so far.
+  detail::CheckpointSaver save = nullptr;
+  uint32_t checkpoint_interval = 0;
+  std::atomic<uint64_t> calls_done{0};
 };
 
 // A submitted task not finished yet.
@@ -140,6 +151,8 @@ struct NodeRuntime::PendingTask {
   uint32_t max_retries = 0;           // as submitted (a rebuild gets them all again)
   std::vector<int> forwards;          // nodes its executor was asked to forward the result to
   bool retry_exceptions = false;
+  bool actor_dep_pending = false;  // a call waiting to learn where its actor lives
+  bool actor_retries_set = false;  // retries_left holds the actor's max_task_retries
 };
 
 }  // namespace prism::runtime

@@ -110,6 +110,10 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
   }
   auto deps = std::move(e.dependents);
   e.dependents.clear();
+  // A restarted actor: calls to it are numbered afresh in the order they were made.
+  if (e.actor && deps.size() > 1)
+    if (const auto at = actor_location(e.value); at && at->incarnation > 0)
+      order_actor_calls_locked(deps);
   for (auto [seq, arg] : deps) {
     if (seq & kHeldBit) {  // a task sent ahead of its arguments, held here
       resolve_held_locked(seq, arg, id, e);
@@ -136,6 +140,7 @@ void NodeRuntime::request_status_locked(const ObjectId& id, ObjectEntry& e) {
   Writer w;
   w.put(MessageKind::kObjectStatusRequest);
   encode_object_id(id, w);
+  w.put<uint32_t>(e.actor_min_incarnation);  // an actor: answer with this instance or a later one
   if (Status st = send(static_cast<int>(id.owner_rank), w); !st)
     PRISM_LOG_ERROR("status request for {}: {}", id.to_string(), st.to_string());
 }
@@ -281,6 +286,7 @@ std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handle
 
 void NodeRuntime::on_status_request(int src, Reader& r) {
   const ObjectId id = decode_object_id(r);
+  const auto min_incarnation = r.get<uint32_t>();
   if (!r.finish("status request")) return;
   std::lock_guard lk(mu_);
   auto* found = objects_.find(id);
@@ -297,7 +303,10 @@ void NodeRuntime::on_status_request(int src, Reader& r) {
     return;
   }
   auto& e = **found;
-  if (!e.ready.load()) {
+  // An actor the asker knows a later instance of than this rank has: the
+  // answer waits until this rank has restarted it or recorded its death.
+  const auto at = e.actor && e.ready.load() ? actor_location(e.value) : std::nullopt;
+  if (!e.ready.load() || (at && at->incarnation < min_incarnation)) {
     e.subscribers.push_back(src);
     return;
   }
@@ -329,10 +338,10 @@ void NodeRuntime::on_status_reply(int src, Reader& r, bool forwarded) {
 bool NodeRuntime::accept_value_locked(const ObjectId& id, ObjectValue& v) {
   auto* e = objects_.find(id);
   if (!e) return false;
-  int32_t actor_node = -1;  // an actor's creation object: the node it lives on
-  if ((*e)->actor && v.kind == ObjectValue::Kind::kInline && v.bytes.size() == sizeof actor_node)
-    std::memcpy(&actor_node, v.bytes.data(), sizeof actor_node);
-  if (on_lost_rank(v) || is_lost(actor_node)) {
+  // An actor's creation object: the node it lives on, and which instance.
+  const auto at = (*e)->actor ? actor_location(v) : std::nullopt;
+  if (on_lost_rank(v) ||
+      (at && (is_lost(at->node) || at->incarnation < (*e)->actor_min_incarnation))) {
     // The owner answered before it heard of the loss: ask again until it
     // has (it then makes the object again, or fails it).
     (*e)->status_requested = false;

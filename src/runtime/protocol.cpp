@@ -196,11 +196,15 @@ void encode_task(const TaskSpec& t, Writer& w) {
       encode_object_id(t.caller_actor, w);
       w.put<uint64_t>(t.call_seq);
       w.put<uint8_t>(t.skip ? 1 : 0);
+      w.put<uint32_t>(t.actor_incarnation);
       break;
     case TaskKind::kActorCreation:
       encode_demand(t.held, w);
       w.put<uint32_t>(t.max_concurrency);
       w.put_string(t.actor_name);
+      w.put<int32_t>(t.max_task_retries);
+      w.put<uint32_t>(t.checkpoint_interval);
+      w.put_bytes(t.checkpoint);
       break;
   }
   w.put<uint8_t>(t.group.is_nil() ? 0 : 1);
@@ -269,14 +273,22 @@ Status decode_task(Reader& r, TaskSpec& t) {
       if (skip > 1 || (r.ok() && (t.actor.is_nil() || t.call_seq == 0 || t.caller_rank < 0)))
         return {Errc::kMalformedMessage, "actor call: bad actor, caller or sequence number"};
       t.skip = skip == 1;
+      t.actor_incarnation = r.get<uint32_t>();
       break;
     }
     case TaskKind::kActorCreation:
       if (Status st = decode_demand(r, t.held); !st) return st;
       t.max_concurrency = r.get<uint32_t>();
       t.actor_name = r.get_string();
-      if (r.ok() && t.max_concurrency == 0)
-        return {Errc::kMalformedMessage, "actor creation: max_concurrency 0"};
+      t.max_task_retries = r.get<int32_t>();
+      t.checkpoint_interval = r.get<uint32_t>();
+      {
+        auto cp = r.get_bytes();
+        t.checkpoint.assign(cp.begin(), cp.end());
+      }
+      if (r.ok() && (t.max_concurrency == 0 || t.max_task_retries < -1))
+        return {Errc::kMalformedMessage, "actor creation: max_concurrency 0 or max_task_retries " +
+                                             std::to_string(t.max_task_retries)};
       break;
   }
   const auto in_group = r.get<uint8_t>();
@@ -336,7 +348,8 @@ void encode_object_value(const ObjectValue& v, Writer& w) {
       break;
     case ObjectValue::Kind::kError:
       w.put_string(v.error);
-      w.put<uint8_t>(static_cast<uint8_t>((v.task_exception ? 1 : 0) | (v.lost_input ? 2 : 0)));
+      w.put<uint8_t>(static_cast<uint8_t>((v.task_exception ? 1 : 0) | (v.lost_input ? 2 : 0) |
+                                          (v.actor_gone ? 4 : 0)));
       break;
   }
 }
@@ -360,10 +373,30 @@ Status decode_object_value(Reader& r, ObjectValue& v) {
         const auto flags = r.get<uint8_t>();
         v.task_exception = (flags & 1) != 0;
         v.lost_input = (flags & 2) != 0;
+        v.actor_gone = (flags & 4) != 0;
       }
       break;
   }
   return r.ok() ? Status::ok() : r.finish("object value");
+}
+
+std::vector<std::byte> encode_actor_location(const ActorLocation& l) {
+  Writer w(12);
+  w.put<int32_t>(l.node);
+  w.put<uint32_t>(l.incarnation);
+  w.put<int32_t>(l.max_task_retries);
+  return w.take();
+}
+
+std::optional<ActorLocation> actor_location(const ObjectValue& v) {
+  if (v.kind != ObjectValue::Kind::kInline || v.bytes.size() != 12) return std::nullopt;
+  Reader r(v.bytes.span());
+  ActorLocation l;
+  l.node = r.get<int32_t>();
+  l.incarnation = r.get<uint32_t>();
+  l.max_task_retries = r.get<int32_t>();
+  if (!r.ok()) return std::nullopt;
+  return l;
 }
 
 void encode_resource_demand(const scheduler::ResourceDemand& d, Writer& w) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,11 +49,11 @@ enum class MessageKind : uint8_t {
   kSubmitTasks = 0x10,          // several SubmitTask bodies in one message (MessageBatch)
   kAddBorrowerAndAck = 0x11,    // borrower -> owner: AddBorrower, then answer BorrowerCounted
   kBorrowerCounted = 0x12,      // owner -> borrower: your AddBorrowerAndAck is counted
-  kKillActor = 0x13,            // anyone -> the actor's node: end it (reason)
-  kActorDied = 0x14,            // the actor's node -> its owner: it is gone (reason)
-  kForwardObject = 0x15,        // owner -> a task's executor: send its result to `dst` too
-  kForwardFailed = 0x16,        // executor -> owner: that task was done already: you send it
-  kGroupReserve = 0x17,  // group creator -> node: reserve these members' resources (all or none)
+  kKillActor = 0x13,            // anyone -> the actor's node: end it (reason, restartable)
+  kActorDied = 0x14,  // the actor's node -> its owner: it is gone (reason, instance, restartable)
+  kForwardObject = 0x15,  // owner -> a task's executor: send its result to `dst` too
+  kForwardFailed = 0x16,  // executor -> owner: that task was done already: you send it
+  kGroupReserve = 0x17,   // group creator -> node: reserve these members' resources (all or none)
   kGroupReserveReply = 0x18,  // node -> creator: reserved or not, and how many more would fit
   kGroupRelease = 0x19,       // creator -> node: drop these reservations (the round failed)
   kGroupBroken = 0x1A,        // a member's node -> the group's other nodes: it broke (reason)
@@ -61,6 +62,7 @@ enum class MessageKind : uint8_t {
   kStealOrder = 0x1D,         // global scheduler -> busy node: push queued tasks to node N
   kPushedTasks = 0x1E,        // busy node -> idle node: the tasks an order moved (MessageBatch)
   kForwardedObject = 0x1F,    // producer -> a held task's node: its argument (ForwardObject)
+  kActorCheckpoint = 0x20,  // an actor's node -> its owner: its state (instance, calls, HDF5 image)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };
@@ -84,6 +86,8 @@ struct ObjectValue {
   bool task_exception = false;  // kError: the task's own code threw (retry_exceptions)
   bool lost_input = false;      // kError: an argument's holder was lost: its owner rebuilds it and
                                 // the task's owner runs the task again (docs/fault-tolerance.md)
+  bool actor_gone = false;  // kError: an actor call whose instance died before it ran (or ended):
+                            // the caller sends it again to the restarted actor (max_task_retries)
 };
 
 /// An argument on the wire.
@@ -145,11 +149,21 @@ struct TaskSpec {
   ObjectId caller_actor;
   uint64_t call_seq = 0;
   bool skip = false;
+  // kActorCall: the instance it was sent to (the actor's creation run: 0,
+  // then one more per restart); a call to an instance that is gone is
+  // rejected with ObjectValue::actor_gone.
+  uint32_t actor_incarnation = 0;
   // kActorCreation: what the actor holds for its life (`resources` is what
   // the constructor runs with), how many methods run at once, its name.
   scheduler::ResourceDemand held;
   uint32_t max_concurrency = 1;
   std::string actor_name;
+  // kActorCreation: its callers' retries (ActorOptions::max_task_retries,
+  // -1: always), how often it saves a checkpoint (calls; 0: never), and the
+  // checkpoint a restart loads (an HDF5 file image; empty: none yet).
+  int32_t max_task_retries = 0;
+  uint32_t checkpoint_interval = 0;
+  std::vector<std::byte> checkpoint;
   // A group member (docs/mpi-interop.md): an actor group's member
   // (kActorCreation) or an MPI task's rank (kFunction). It runs on resources
   // reserved for it on its node (`resources` is then empty); its group's id,
@@ -162,6 +176,19 @@ struct TaskSpec {
   // with the next number, and its owner takes only that run's result.
   uint32_t attempt = 0;
 };
+
+/// An actor's creation object's value: where the actor lives, which
+/// instance it is (0, then one more per restart), and how often its callers
+/// send a call again when the instance they sent it to dies.
+struct ActorLocation {
+  int32_t node = -1;
+  uint32_t incarnation = 0;
+  int32_t max_task_retries = 0;  // -1: always
+};
+std::vector<std::byte> encode_actor_location(const ActorLocation& l);
+/// The location an actor's creation object holds; nullopt for an error
+/// (the actor could not be created, or is dead) or a malformed value.
+std::optional<ActorLocation> actor_location(const ObjectValue& v);
 
 /// What an actor's owner learns about it (the GCS actor table's row).
 struct ActorEvent {

@@ -26,7 +26,11 @@ void NodeRuntime::on_submit(int src, Reader& r) {
   }
   if (spec->kind == TaskKind::kActorCall) {  // to the actor's mailbox, in its caller's order
     const ObjectId actor = spec->actor;
-    actors::Call call{{spec->caller_rank, spec->caller_actor}, spec->call_seq, spec->skip, spec};
+    actors::Call call{{spec->caller_rank, spec->caller_actor},
+                      spec->call_seq,
+                      spec->skip,
+                      spec->actor_incarnation,
+                      spec};
     actor_host_.enqueue(actor, std::move(call));
     return;
   }
@@ -355,6 +359,13 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
                       worker::WorkerPool::current_index(), 0, !error.empty(),
                       actor ? actor->track : std::string()});
   if (acks) await_task_acks(*acks);  // the result lets the task's owner drop its arguments
+  // An actor with checkpoints: the state this call left goes to the owner
+  // before the call's result goes out, so a result seen is in a checkpoint.
+  if (actor && actor->checkpoint_interval > 0 &&
+      (actor->calls_done.fetch_add(1, std::memory_order_relaxed) + 1) %
+              actor->checkpoint_interval ==
+          0)
+    save_checkpoint(*actor);
   const ObjectId id = spec.id;       // `spec` may be gone after in_flight_.erase below
   const uint32_t attempt = spec.attempt;
   ObjectValue v;
@@ -383,6 +394,14 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
                                         uint32_t attempt) {
   const int owner = static_cast<int>(id.owner_rank);
   if (owner == layout_.world_rank) {
+    // An actor call's earlier run: it goes again to its actor's next instance.
+    auto sent = in_flight_.find(id.seq);
+    const PendingTask* t = sent != in_flight_.end() ? sent->second.get() : nullptr;
+    if (!t)
+      if (auto w = waiting_.find(id.seq); w != waiting_.end()) t = w->second.get();
+    if (t && t->spec.id == id && t->spec.kind == TaskKind::kActorCall &&
+        (sent == in_flight_.end() || attempt < t->spec.attempt))
+      return;
     if (retry_locked(id, v)) return;
     retire_task_locked(id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
     complete_locked(id, std::move(v));

@@ -401,6 +401,12 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
       return;
     }
     if (retry_locked(id, v)) return;
+  } else if (auto w = waiting_.find(id.seq); w != waiting_.end() && w->second->spec.id == id &&
+                                             w->second->spec.kind == TaskKind::kActorCall) {
+    // A call that goes again to its actor's next instance: the answer of
+    // the run sent to the dead one is dropped.
+    for (const auto& rid : contained) borrow(rid, src);
+    return;
   }
   // A result held on another node rank is lost with it: keep how it was
   // made (docs/fault-tolerance.md, "Lineage").

@@ -80,6 +80,22 @@ int poke(prism::ActorHandle<Tally> t, int k) {
 }
 PRISM_REMOTE(poke);
 
+// A counter with checkpoint hooks: restarted after the loss, it continues
+// from its last checkpoint, and a call in flight there goes again.
+class Diary {
+ public:
+  int add(int k, int sleep_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+    return n_ += k;
+  }
+  void save_checkpoint(prism::Checkpoint& cp) const { cp.write("n", n_); }
+  void load_checkpoint(const prism::Checkpoint& cp) { n_ = cp.read<int>("n"); }
+
+ private:
+  int n_ = 0;
+};
+PRISM_ACTOR(Diary, &Diary::add);
+
 // Holds a ref it borrowed on another node rank: after the loss it must ask
 // the owner again and wait for the object to be made again.
 class Keeper {
@@ -136,6 +152,10 @@ int main(int argc, char** argv) {
     check(prism::get(tally.call(&Tally::add).remote(1)) == 1, "the actor answers before");
     auto phoenix = prism::actor<Tally>().options({.node = victim, .max_restarts = 1}).remote();
     check(prism::get(phoenix.call(&Tally::add).remote(5)) == 5, "the restartable actor answers");
+    auto diary = prism::actor<Diary>()
+                     .options({.node = victim, .max_restarts = 1, .max_task_retries = 1})
+                     .remote();
+    check(prism::get(diary.call(&Diary::add).remote(5, 0)) == 5, "the checkpointed actor answers");
 
     // Work spread over every node rank (some of it runs or waits on the
     // victim when it dies), then the victim dies.
@@ -144,6 +164,7 @@ int main(int argc, char** argv) {
       work.push_back(
           prism::task(slow_echo).options({.placement = prism::Placement::kSpread}).remote(i, 150));
     auto death = prism::task(die_after).options({.node = victim, .max_retries = 0}).remote(100);
+    auto in_flight = diary.call(&Diary::add).remote(10, 400);  // running when the rank dies
     const auto t_kill = Clock::now() + std::chrono::milliseconds(100);
 
     for (int i = 0; i < static_cast<int>(work.size()); ++i) {
@@ -191,6 +212,14 @@ int main(int argc, char** argv) {
     const std::string again_err = error_of(again);
     check(again_err.empty() && prism::get(again) == 1,
           "the restarted actor answers from a fresh state: '" + again_err + "'");
+    // One with checkpoints continues from its last one; the call that was
+    // running when its rank died ran again there.
+    const std::string diary_err = error_of(in_flight);
+    check(diary_err.empty() && prism::get(in_flight) == 15,
+          "the call in flight goes again to the restarted actor: '" + diary_err + "'");
+    const auto diary_next = diary.call(&Diary::add).remote(1, 0);
+    check(error_of(diary_next).empty() && prism::get(diary_next) == 16,
+          "the restarted actor continues from its checkpoint");
     const auto via = prism::task(poke).options({.node = 1}).remote(phoenix, 2);
     const std::string via_err = error_of(via);
     check(via_err.empty() && prism::get(via) == 3,

@@ -47,13 +47,13 @@ struct Harness {
 const ActorId kA{0, 0, 1}, kB{0, 0, 2};
 const CallerId kDriver{0, {}}, kOther{1, {}}, kSelfA{0, kA};
 
-Call call(CallerId who, uint64_t seq, int value, bool skip = false) {
-  return Call{who, seq, skip, std::make_shared<int>(value)};
+Call call(CallerId who, uint64_t seq, int value, bool skip = false, uint32_t incarnation = 0) {
+  return Call{who, seq, skip, incarnation, std::make_shared<int>(value)};
 }
 
 TEST(ActorHost, OneCallersCallsRunInTheirOrderWhateverTheArrivalOrder) {
   Harness h;
-  ASSERT_TRUE(h.host.add(kA, {"A", 1, nullptr}));
+  ASSERT_TRUE(h.host.add(kA, {"A", 1, 0, nullptr}));
   h.host.enqueue(kA, call(kDriver, 3, 3));
   h.host.enqueue(kA, call(kDriver, 2, 2));
   EXPECT_TRUE(h.runners.empty()) << "nothing is ready before call 1";
@@ -69,7 +69,7 @@ TEST(ActorHost, OneCallersCallsRunInTheirOrderWhateverTheArrivalOrder) {
 
 TEST(ActorHost, AnIdleActorHasNoRunnerAndWakesOnTheNextCall) {
   Harness h;
-  h.host.add(kA, {"A", 1, nullptr});
+  h.host.add(kA, {"A", 1, 0, nullptr});
   h.host.enqueue(kA, call(kDriver, 1, 1));
   h.run_pending();
   EXPECT_TRUE(h.runners.empty());
@@ -81,7 +81,7 @@ TEST(ActorHost, AnIdleActorHasNoRunnerAndWakesOnTheNextCall) {
 
 TEST(ActorHost, MaxConcurrencyStartsThatManyRunners) {
   Harness h;
-  h.host.add(kA, {"A", 3, nullptr});
+  h.host.add(kA, {"A", 3, 0, nullptr});
   for (int i = 1; i <= 5; ++i) h.host.enqueue(kA, call(kDriver, static_cast<uint64_t>(i), i));
   EXPECT_EQ(h.runners.size(), 3u);
   h.run_pending();  // the first runner takes them all; the others find none
@@ -90,8 +90,8 @@ TEST(ActorHost, MaxConcurrencyStartsThatManyRunners) {
 
 TEST(ActorHost, KillRejectsQueuedAndLaterCallsAndDestroysOnce) {
   Harness h;
-  h.host.add(kA, {"A", 1, nullptr});
-  h.host.add(kB, {"B", 1, nullptr});
+  h.host.add(kA, {"A", 1, 0, nullptr});
+  h.host.add(kB, {"B", 1, 0, nullptr});
   h.host.enqueue(kA, call(kDriver, 1, 1));
   h.host.enqueue(kA, call(kDriver, 3, 3));  // early, waiting for 2
   EXPECT_TRUE(h.host.kill(kA, "was killed"));
@@ -107,7 +107,7 @@ TEST(ActorHost, KillRejectsQueuedAndLaterCallsAndDestroysOnce) {
   EXPECT_TRUE(h.host.alive(kB));
   EXPECT_EQ(h.host.death(kA), "actor A (actor:0.1) was killed");
   EXPECT_EQ(h.host.num_alive(), 1u);
-  EXPECT_FALSE(h.host.add(kA, {"A", 1, nullptr})) << "a dead id stays dead";
+  EXPECT_FALSE(h.host.add(kA, {"A", 1, 0, nullptr})) << "a dead id stays dead";
   h.host.enqueue(ActorId{5, 0, 9}, call(kDriver, 1, 9));
   ASSERT_EQ(h.rejected.size(), 4u);
   EXPECT_NE(h.rejected.back().second.find("does not live on this node"), std::string::npos);
@@ -115,7 +115,7 @@ TEST(ActorHost, KillRejectsQueuedAndLaterCallsAndDestroysOnce) {
 
 TEST(ActorHost, AMethodRunningWhenKilledFinishesThenTheActorIsDestroyed) {
   Harness h;
-  h.host.add(kA, {"A", 1, nullptr});
+  h.host.add(kA, {"A", 1, 0, nullptr});
   h.on_execute = [&](Call&) {
     if (h.ran.size() == 1) {
       EXPECT_TRUE(h.host.kill(kA, "killed"));
@@ -134,7 +134,7 @@ TEST(ActorHost, AMethodRunningWhenKilledFinishesThenTheActorIsDestroyed) {
 // (and the self-calls before it) on its own thread; other callers wait.
 TEST(ActorHost, ASelfCallRunsInsideTheWaitingMethod) {
   Harness h;
-  h.host.add(kA, {"A", 1, nullptr});
+  h.host.add(kA, {"A", 1, 0, nullptr});
   h.on_execute = [&](Call& c) {
     if (*static_cast<int*>(c.payload.get()) != 1) return;
     h.host.enqueue(kA, call(kOther, 1, 100));  // another caller, queued first
@@ -168,7 +168,7 @@ TEST(ActorHost, ConcurrentCallersKeepTheirOwnOrder) {
       .reject = [](Call&, const std::string&) { FAIL(); },
       .destroy = [](const ActorId&, const std::shared_ptr<void>&) {},
   });
-  host.add(kA, {"A", 1, nullptr});
+  host.add(kA, {"A", 1, 0, nullptr});
   std::atomic<bool> stop{false};
   std::thread runner([&] {
     while (!stop) {
@@ -187,7 +187,7 @@ TEST(ActorHost, ConcurrentCallersKeepTheirOwnOrder) {
   for (int c = 0; c < 4; ++c)
     callers.emplace_back([&, c] {
       for (int s = 1; s <= 2000; ++s)
-        host.enqueue(kA, Call{{c, {}}, static_cast<uint64_t>(s), false, nullptr});
+        host.enqueue(kA, Call{{c, {}}, static_cast<uint64_t>(s), false, 0, nullptr});
     });
   for (auto& t : callers) t.join();
   while (host.calls_run() < 8000) std::this_thread::yield();
@@ -199,6 +199,23 @@ TEST(ActorHost, ConcurrentCallersKeepTheirOwnOrder) {
     last[c] = s;
   }
   EXPECT_EQ(ran.size(), 8000u);
+}
+
+TEST(ActorHost, ARestartedActorTakesOnlyCallsMadeForItsInstance) {
+  Harness h;
+  ASSERT_TRUE(h.host.add(kA, {"A", 1, 0, nullptr}));
+  h.host.enqueue(kA, call(kDriver, 1, 1));
+  h.run_pending();
+  EXPECT_TRUE(h.host.kill(kA, "crashed"));
+  EXPECT_FALSE(h.host.add(kA, {"A", 1, 0, nullptr})) << "the dead instance stays dead";
+  ASSERT_TRUE(h.host.add(kA, {"A", 1, 1, nullptr})) << "its next instance may live here";
+  h.host.enqueue(kA, call(kDriver, 2, 2));  // numbered for instance 0: refused
+  ASSERT_EQ(h.rejected.size(), 1u);
+  EXPECT_NE(h.rejected[0].second.find("instance 0 is gone"), std::string::npos)
+      << h.rejected[0].second;
+  h.host.enqueue(kA, call(kDriver, 1, 3, false, 1));  // the new instance counts from 1
+  h.run_pending();
+  EXPECT_EQ(h.ran, (std::vector<int>{1, 3}));
 }
 
 }  // namespace
