@@ -70,35 +70,29 @@ void GcsClient::transmit(Pending& p) {
   out_.send(p.last_target, p.msg);
 }
 
-uint64_t GcsClient::submit(Pending p) {
+void GcsClient::write(uint32_t shard, WriteOp op, RawCallback done) {
+  submit(/*is_write=*/true, shard,
+         encode(WriteRequest{0, opt_.incarnation, ack_floor(), shard, std::move(op)}),
+         std::move(done));
+}
+
+void GcsClient::read(uint32_t shard, ReadKind kind, TableId table, Bytes key, RawCallback done) {
+  submit(/*is_write=*/false, shard, encode(ReadRequest{0, shard, kind, table, std::move(key)}),
+         std::move(done));
+}
+
+void GcsClient::submit(bool is_write, uint32_t shard, Bytes msg, RawCallback done) {
   const uint64_t id = next_req_id_++;
   // The request id sits right after the kind byte in both request layouts.
   Writer w;
   w.put<uint64_t>(id);
-  std::memcpy(p.msg.data() + 1, w.buffer().data(), sizeof(uint64_t));
-  auto [it, ok] = pending_.emplace(id, std::move(p));
-  transmit(it->second);
-  return id;
-}
-
-void GcsClient::write(uint32_t shard, WriteOp op, RawCallback done) {
-  WriteRequest req{0, opt_.incarnation, ack_floor(), shard, std::move(op)};
+  std::memcpy(msg.data() + 1, w.buffer().data(), sizeof(uint64_t));
   Pending p;
-  p.is_write = true;
+  p.is_write = is_write;
   p.shard = shard < static_cast<uint32_t>(layout_.shards) ? shard : 0;
-  p.msg = encode(req);
+  p.msg = std::move(msg);
   p.done = std::move(done);
-  submit(std::move(p));
-}
-
-void GcsClient::read(uint32_t shard, ReadKind kind, TableId table, Bytes key, RawCallback done) {
-  ReadRequest req{0, shard, kind, table, std::move(key)};
-  Pending p;
-  p.is_write = false;
-  p.shard = shard < static_cast<uint32_t>(layout_.shards) ? shard : 0;
-  p.msg = encode(req);
-  p.done = std::move(done);
-  submit(std::move(p));
+  transmit(pending_.emplace(id, std::move(p)).first->second);
 }
 
 void GcsClient::tick(uint64_t now_us) {
@@ -152,11 +146,8 @@ Status GcsClient::handle(int src, std::span<const std::byte> msg) {
         // without telling us: try that rank first from now on.
         const ChainConfig& c = view_[p.shard];
         const int primary = p.is_write ? c.head() : c.tail();
-        auto& hint = (p.is_write ? write_hint_ : read_hint_)[p.shard];
-        if (p.last_target != primary)
-          hint = p.last_target;
-        else
-          hint = -1;
+        (p.is_write ? write_hint_ : read_hint_)[p.shard] =
+            p.last_target != primary ? p.last_target : -1;
       }
       RawCallback done = std::move(it->second.done);
       pending_.erase(it);
@@ -222,10 +213,13 @@ Status GcsClient::handle(int src, std::span<const std::byte> msg) {
 
 // ---- operations ------------------------------------------------------------------
 
-void GcsClient::write_keyed(WriteOp op, DoneCallback done) {
+RawCallback GcsClient::status_of(DoneCallback done) {
+  return [done = or_nothing(std::move(done))](const OpResult& r, uint64_t) { done(r.status()); };
+}
+
+void GcsClient::write_keyed(WriteOp op, RawCallback done) {
   const auto shard = static_cast<uint32_t>(layout_.shard_of(op.table, op.key));
-  write(shard, std::move(op),
-        [done = or_nothing(std::move(done))](const OpResult& r, uint64_t) { done(r.status()); });
+  write(shard, std::move(op), std::move(done));
 }
 
 void GcsClient::add_object_location(const ObjectId& id, int32_t rank, uint64_t size, int32_t owner,
@@ -234,64 +228,75 @@ void GcsClient::add_object_location(const ObjectId& id, int32_t rank, uint64_t s
   op.rank = rank;
   op.size = size;
   op.owner = owner;
-  write_keyed(std::move(op), std::move(done));
+  write_keyed(std::move(op), status_of(std::move(done)));
 }
 
 void GcsClient::remove_object_location(const ObjectId& id, int32_t rank, DoneCallback done) {
   WriteOp op = make_op(OpKind::kRemoveLocation, TableId::kObjects, encode_key<ObjectTable>(id));
   op.rank = rank;
-  write_keyed(std::move(op), std::move(done));
+  write_keyed(std::move(op), status_of(std::move(done)));
 }
 
 void GcsClient::set_task_state(const TaskId& id, TaskState state, int32_t node, DoneCallback done) {
   WriteOp op = make_op(OpKind::kSetTaskState, TableId::kTasks, encode_key<TaskTable>(id));
   op.task_state = state;
   op.node = node;
-  write_keyed(std::move(op), std::move(done));
+  write_keyed(std::move(op), status_of(std::move(done)));
 }
 
 void GcsClient::subscribe_key(TableId table, Bytes key, RawNotifyCallback cb, DoneCallback done) {
   // Register before sending: a notification may overtake the reply.
   auto& sub = key_subs_[{table, key}];
   sub.cb = cb;
-  const auto shard = static_cast<uint32_t>(layout_.shard_of(table, key));
-  WriteOp op = make_op(OpKind::kSubscribe, table, key);
-  write(shard, std::move(op),
-        [this, table, key, done = or_nothing(std::move(done))](const OpResult& r, uint64_t seq) {
-          if (r.code == Errc::kOk && r.has_value) {
-            auto it = key_subs_.find({table, key});
-            if (it != key_subs_.end() && seq > it->second.last_seq) {
-              it->second.last_seq = seq;
-              Notify n{0, seq, table, key, true, r.value};
-              RawNotifyCallback cb = it->second.cb;
-              cb(n);
-            }
+  write_keyed(
+      make_op(OpKind::kSubscribe, table, key),
+      [this, table, key, done = or_nothing(std::move(done))](const OpResult& r, uint64_t seq) {
+        if (r.code == Errc::kOk && r.has_value) {
+          auto it = key_subs_.find({table, key});
+          if (it != key_subs_.end() && seq > it->second.last_seq) {
+            it->second.last_seq = seq;
+            Notify n{0, seq, table, key, true, r.value};
+            RawNotifyCallback cb = it->second.cb;
+            cb(n);
           }
-          done(r.status());
-        });
+        }
+        done(r.status());
+      });
 }
 
 void GcsClient::unsubscribe_key(TableId table, Bytes key, DoneCallback done) {
   key_subs_.erase({table, key});
-  const auto shard = static_cast<uint32_t>(layout_.shard_of(table, key));
-  write(shard, make_op(OpKind::kUnsubscribe, table, std::move(key)),
-        [done = or_nothing(std::move(done))](const OpResult& r, uint64_t) { done(r.status()); });
+  write_keyed(make_op(OpKind::kUnsubscribe, table, std::move(key)), status_of(std::move(done)));
+}
+
+void GcsClient::each_shard(const std::function<void(uint32_t, RawCallback)>& send,
+                           std::function<void(Expected<std::vector<Bytes>>)> done) {
+  struct Join {
+    int left;
+    std::vector<Bytes> values;
+    Status first_error;
+    std::function<void(Expected<std::vector<Bytes>>)> done;
+  };
+  auto join = std::make_shared<Join>(Join{layout_.shards, {}, Status::ok(), std::move(done)});
+  for (int s = 0; s < layout_.shards; ++s) {
+    send(static_cast<uint32_t>(s), [join](const OpResult& r, uint64_t) {
+      if (r.code != Errc::kOk) {
+        if (join->first_error.is_ok()) join->first_error = r.status();
+      } else {
+        join->values.push_back(r.value);
+      }
+      if (--join->left > 0) return;
+      if (!join->first_error.is_ok()) return join->done(join->first_error);
+      join->done(std::move(join->values));
+    });
+  }
 }
 
 void GcsClient::write_all_shards(const WriteOp& op, DoneCallback done) {
-  struct Join {
-    int left;
-    Status first_error;
-    DoneCallback done;
-  };
-  auto join =
-      std::make_shared<Join>(Join{layout_.shards, Status::ok(), or_nothing(std::move(done))});
-  for (int s = 0; s < layout_.shards; ++s) {
-    write(static_cast<uint32_t>(s), op, [join](const OpResult& r, uint64_t) {
-      if (r.code != Errc::kOk && join->first_error.is_ok()) join->first_error = r.status();
-      if (--join->left == 0) join->done(join->first_error);
-    });
-  }
+  each_shard([&](uint32_t s, RawCallback cb) { write(s, op, std::move(cb)); },
+             [done = or_nothing(std::move(done))](Expected<std::vector<Bytes>> r) {
+               done(r ? Status::ok() : r.status());
+             });
 }
 
 void GcsClient::subscribe_table(TableId table, RawNotifyCallback cb, DoneCallback done) {
@@ -305,25 +310,9 @@ void GcsClient::unsubscribe_table(TableId table, DoneCallback done) {
 }
 
 void GcsClient::scan_raw(TableId table, std::function<void(Expected<std::vector<Bytes>>)> done) {
-  struct Join {
-    int left;
-    std::vector<Bytes> parts;
-    Status first_error;
-    std::function<void(Expected<std::vector<Bytes>>)> done;
-  };
-  auto join = std::make_shared<Join>(Join{layout_.shards, {}, Status::ok(), std::move(done)});
-  for (int s = 0; s < layout_.shards; ++s) {
-    read(static_cast<uint32_t>(s), ReadKind::kScan, table, {}, [join](const OpResult& r, uint64_t) {
-      if (r.code != Errc::kOk) {
-        if (join->first_error.is_ok()) join->first_error = r.status();
-      } else {
-        join->parts.push_back(r.value);
-      }
-      if (--join->left > 0) return;
-      if (!join->first_error.is_ok()) return join->done(join->first_error);
-      join->done(std::move(join->parts));
-    });
-  }
+  each_shard(
+      [&](uint32_t s, RawCallback cb) { read(s, ReadKind::kScan, table, {}, std::move(cb)); },
+      std::move(done));
 }
 
 }  // namespace prism::gcs

@@ -82,22 +82,20 @@ class GcsClient {
   template <class Tag>
   void put(const typename Tag::Key& key, const typename Tag::Record& rec, DoneCallback done) {
     WriteOp op = make_op(OpKind::kPut, Tag::id, encode_key<Tag>(key), encode_record<Tag>(rec));
-    write_keyed(std::move(op), std::move(done));
+    write_keyed(std::move(op), status_of(std::move(done)));
   }
   /// Inserts a row only if the key has none; otherwise `done` gets
   /// kAlreadyExists and the row that is there. Not for the tasks table.
   template <class Tag>
   void insert(const typename Tag::Key& key, const typename Tag::Record& rec,
               std::function<void(Status, std::optional<typename Tag::Record> existing)> done) {
-    Bytes k = encode_key<Tag>(key);
-    const auto shard = static_cast<uint32_t>(layout_.shard_of(Tag::id, k));
-    write(shard, make_op(OpKind::kInsert, Tag::id, std::move(k), encode_record<Tag>(rec)),
-          [done = std::move(done)](const OpResult& r, uint64_t) {
-            std::optional<typename Tag::Record> existing;
-            if (r.code == Errc::kAlreadyExists && r.has_value)
-              if (auto v = decode_record<Tag>(r.value)) existing = std::move(*v);
-            done(r.status(), std::move(existing));
-          });
+    write_keyed(make_op(OpKind::kInsert, Tag::id, encode_key<Tag>(key), encode_record<Tag>(rec)),
+                [done = std::move(done)](const OpResult& r, uint64_t) {
+                  std::optional<typename Tag::Record> existing;
+                  if (r.code == Errc::kAlreadyExists && r.has_value)
+                    if (auto v = decode_record<Tag>(r.value)) existing = std::move(*v);
+                  done(r.status(), std::move(existing));
+                });
   }
   /// Reads a row from the tail (kNotFound if absent).
   template <class Tag>
@@ -112,7 +110,8 @@ class GcsClient {
   }
   template <class Tag>
   void remove(const typename Tag::Key& key, DoneCallback done) {
-    write_keyed(make_op(OpKind::kRemove, Tag::id, encode_key<Tag>(key)), std::move(done));
+    write_keyed(make_op(OpKind::kRemove, Tag::id, encode_key<Tag>(key)),
+                status_of(std::move(done)));
   }
   /// Calls `on_change` after every committed change of the row, and once on
   /// completion with the current row if it exists. One subscription per
@@ -197,16 +196,23 @@ class GcsClient {
     };
   }
 
-  void write_keyed(WriteOp op, DoneCallback done);
+  /// Sends `op` to the head of its key's shard.
+  void write_keyed(WriteOp op, RawCallback done);
+  /// Gives `done` (if any) the status of a write's result.
+  static RawCallback status_of(DoneCallback done);
   void subscribe_key(TableId table, Bytes key, RawNotifyCallback cb, DoneCallback done);
   void unsubscribe_key(TableId table, Bytes key, DoneCallback done);
   void subscribe_table(TableId table, RawNotifyCallback cb, DoneCallback done);
   void unsubscribe_table(TableId table, DoneCallback done);
   void scan_raw(TableId table, std::function<void(Expected<std::vector<Bytes>>)> done);
+  /// Sends one request to every shard (`send(shard, reply)`); `done` gets the
+  /// replies' values in the order they came, or the first error.
+  void each_shard(const std::function<void(uint32_t, RawCallback)>& send,
+                  std::function<void(Expected<std::vector<Bytes>>)> done);
   /// Runs `op` on every shard; `done` gets the first error, or ok.
   void write_all_shards(const WriteOp& op, DoneCallback done);
 
-  uint64_t submit(Pending p);
+  void submit(bool is_write, uint32_t shard, Bytes msg, RawCallback done);
   void transmit(Pending& p);
   int target_of(const Pending& p) const;
   uint64_t backoff(int attempts) const;

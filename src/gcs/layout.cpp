@@ -5,20 +5,6 @@
 
 namespace prism::gcs {
 
-const char* table_name(TableId t) noexcept {
-  switch (t) {
-    case TableId::kTasks:
-      return "tasks";
-    case TableId::kObjects:
-      return "objects";
-    case TableId::kActors:
-      return "actors";
-    case TableId::kNodes:
-      return "nodes";
-  }
-  return "unknown";
-}
-
 int ChainConfig::position(int rank) const noexcept {
   for (size_t i = 0; i < members.size(); ++i)
     if (members[i] == rank) return static_cast<int>(i);

@@ -19,21 +19,22 @@ namespace prism::gcs {
 /// stored on one shard, and a run of tasks (TaskRecord::run) stays inside it.
 inline constexpr uint64_t kTaskBlock = 1024;
 
-/// The four tables of the GCS. The numeric values travel on the wire.
+/// The tables of the GCS (each described by its tag in gcs/records.hpp). The
+/// numeric values travel on the wire.
 enum class TableId : uint8_t {
   kTasks = 1,    // task id -> spec summary, state, lineage
   kObjects = 2,  // object id -> locations, size, owner
   kActors = 3,   // actor id -> class name, node, state, restarts
   kNodes = 4,    // node rank -> resources, load, last heartbeat
 };
-inline constexpr TableId kAllTables[] = {TableId::kTasks, TableId::kObjects, TableId::kActors,
-                                         TableId::kNodes};
+/// The highest TableId (decoders check table bytes against it).
+inline constexpr TableId kLastTable = TableId::kNodes;
 
-/// True for the wire values of the four tables.
+/// True for the wire values of the tables.
 constexpr bool is_valid_table(uint8_t v) noexcept {
-  return v >= 1 && v <= 4;
+  return v >= 1 && v <= static_cast<uint8_t>(kLastTable);
 }
-/// "tasks", "objects", "actors", "nodes" (or "unknown").
+/// The table's name, as its tag gives it ("tasks", ...; "unknown" for others).
 const char* table_name(TableId t) noexcept;
 
 /// One shard's chain at one moment: members from head to tail, and an epoch

@@ -7,12 +7,6 @@ namespace {
 
 constexpr uint32_t kMaxChainLength = 1024;  // sanity bound on decoded configs
 
-Writer start(MsgKind k, size_t reserve = 64) {
-  Writer w(reserve);
-  w.put<uint8_t>(static_cast<uint8_t>(k));
-  return w;
-}
-
 }  // namespace
 
 Status open_message(Reader& r, MsgKind want) {
@@ -23,18 +17,6 @@ Status open_message(Reader& r, MsgKind want) {
                                          std::to_string(static_cast<int>(want))};
   return Status::ok();
 }
-
-namespace {
-
-void put_blob(Writer& w, const Bytes& b) {
-  w.put_bytes(b);
-}
-Bytes get_blob(Reader& r) {
-  auto s = r.get_bytes();
-  return {s.begin(), s.end()};
-}
-
-}  // namespace
 
 Status validate(const WriteOp& op) {
   if (op.kind == OpKind::kBatch) {
@@ -121,99 +103,74 @@ Expected<MsgKind> peek_kind(std::span<const std::byte> msg) {
 
 // ---- building blocks --------------------------------------------------------
 
-void put_op(Writer& w, const WriteOp& op) {
-  w.put<uint8_t>(static_cast<uint8_t>(op.kind));
-  w.put<uint8_t>(static_cast<uint8_t>(op.table));
-  put_blob(w, op.key);
-  switch (op.kind) {
+namespace {
+
+// The fields an op of `kind` carries after its kind, table and key, in wire
+// order: f(&WriteOp::field) for each. (A kBatch's sub-ops follow them.)
+template <class F>
+void for_each_op_field(OpKind kind, F&& f) {
+  switch (kind) {
     case OpKind::kPut:
     case OpKind::kInsert:
-      put_blob(w, op.record);
-      break;
+      return f(&WriteOp::record);
     case OpKind::kAddLocation:
-      w.put<int32_t>(op.rank);
-      w.put<uint64_t>(op.size);
-      w.put<int32_t>(op.owner);
-      break;
+      f(&WriteOp::rank);
+      f(&WriteOp::size);
+      return f(&WriteOp::owner);
     case OpKind::kRemoveLocation:
-      w.put<int32_t>(op.rank);
-      break;
+      return f(&WriteOp::rank);
     case OpKind::kSetTaskState:
-      w.put<uint8_t>(static_cast<uint8_t>(op.task_state));
-      w.put<int32_t>(op.node);
-      break;
-    case OpKind::kBatch:
-      w.put<uint32_t>(static_cast<uint32_t>(op.ops.size()));
-      for (const WriteOp& sub : op.ops) put_op(w, sub);
-      break;
+      f(&WriteOp::task_state);
+      return f(&WriteOp::node);
     case OpKind::kRemove:
     case OpKind::kSubscribe:
     case OpKind::kUnsubscribe:
-      break;
+    case OpKind::kBatch:
+      return;
   }
 }
 
 // Structural decoding only: the table byte is kept as is (validate() turns an
 // unknown table into an error reply), but an unknown op kind fails the reader
 // because the rest of the layout depends on it.
-void get_op(Reader& r, WriteOp& op, bool nested);
-void get_op(Reader& r, WriteOp& op) {
-  get_op(r, op, /*nested=*/false);
-}
-
 void get_op(Reader& r, WriteOp& op, bool nested) {
   const auto kind = r.get<uint8_t>();
-  if (!is_valid_op(kind)) {
-    r.fail();
-    return;
-  }
+  if (!is_valid_op(kind)) return r.fail();
   op = WriteOp{};
   op.kind = static_cast<OpKind>(kind);
   op.table = static_cast<TableId>(r.get<uint8_t>());
-  op.key = get_blob(r);
-  switch (op.kind) {
-    case OpKind::kPut:
-    case OpKind::kInsert:
-      op.record = get_blob(r);
-      break;
-    case OpKind::kAddLocation:
-      op.rank = r.get<int32_t>();
-      op.size = r.get<uint64_t>();
-      op.owner = r.get<int32_t>();
-      break;
-    case OpKind::kRemoveLocation:
-      op.rank = r.get<int32_t>();
-      break;
-    case OpKind::kSetTaskState: {
-      const auto st = r.get<uint8_t>();
-      if (st > static_cast<uint8_t>(TaskState::kFailed)) r.fail();
-      op.task_state = static_cast<TaskState>(st);
-      op.node = r.get<int32_t>();
-      break;
-    }
-    case OpKind::kBatch: {
-      // One level only; every op takes at least 6 bytes (kind, table, key length).
-      const auto n = r.get<uint32_t>();
-      if (nested || !r.ok() || n > kMaxBatchOps || static_cast<size_t>(n) * 6 > r.rest().size()) {
-        r.fail();
-        break;
-      }
-      op.ops.resize(n);
-      for (uint32_t i = 0; i < n && r.ok(); ++i) get_op(r, op.ops[i], /*nested=*/true);
-      break;
-    }
-    case OpKind::kRemove:
-    case OpKind::kSubscribe:
-    case OpKind::kUnsubscribe:
-      break;
-  }
+  get_field(r, op.key);
+  for_each_op_field(op.kind, [&](auto field) { get_field(r, op.*field); });
+  if (op.kind != OpKind::kBatch) return;
+  // One level only; every op takes at least 6 bytes (kind, table, key length).
+  const auto n = r.get<uint32_t>();
+  if (nested || !r.ok() || n > kMaxBatchOps || static_cast<size_t>(n) * 6 > r.rest().size())
+    return r.fail();
+  op.ops.resize(n);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) get_op(r, op.ops[i], /*nested=*/true);
+}
+
+}  // namespace
+
+void put_op(Writer& w, const WriteOp& op) {
+  w.put<uint8_t>(static_cast<uint8_t>(op.kind));
+  w.put<uint8_t>(static_cast<uint8_t>(op.table));
+  put_field(w, op.key);
+  for_each_op_field(op.kind, [&](auto field) { put_field(w, op.*field); });
+  if (op.kind != OpKind::kBatch) return;
+  w.put<uint32_t>(static_cast<uint32_t>(op.ops.size()));
+  for (const WriteOp& sub : op.ops) put_op(w, sub);
+}
+
+void get_op(Reader& r, WriteOp& op) {
+  get_op(r, op, /*nested=*/false);
 }
 
 void put_result(Writer& w, const OpResult& res) {
   w.put<uint8_t>(static_cast<uint8_t>(res.code));
   w.put_string(res.message);
   w.put<uint8_t>(res.has_value ? 1 : 0);
-  if (res.has_value) put_blob(w, res.value);
+  if (res.has_value) put_field(w, res.value);
 }
 
 void get_result(Reader& r, OpResult& res) {
@@ -224,7 +181,8 @@ void get_result(Reader& r, OpResult& res) {
   const auto hv = r.get<uint8_t>();
   if (hv > 1) r.fail();
   res.has_value = hv == 1;
-  res.value = res.has_value ? get_blob(r) : Bytes{};
+  res.value.clear();
+  if (res.has_value) get_field(r, res.value);
 }
 
 void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
@@ -237,14 +195,14 @@ void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
   if (!with_outcome) return;
   put_result(w, e.result);
   w.put<uint8_t>(static_cast<uint8_t>((e.notify ? 1 : 0) | (e.present ? 2 : 0)));
-  if (e.present) put_blob(w, e.post);
+  if (e.present) put_field(w, e.post);
   if (e.op.kind != OpKind::kBatch) return;
   w.put<uint32_t>(static_cast<uint32_t>(e.notices.size()));
   for (const BatchNotice& n : e.notices) {
     w.put<uint8_t>(static_cast<uint8_t>(n.table));
-    put_blob(w, n.key);
+    put_field(w, n.key);
     w.put<uint8_t>(n.present ? 1 : 0);
-    if (n.present) put_blob(w, n.post);
+    if (n.present) put_field(w, n.post);
   }
 }
 
@@ -263,7 +221,7 @@ void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
   if (flags > 3) r.fail();
   e.notify = (flags & 1) != 0;
   e.present = (flags & 2) != 0;
-  if (e.present) e.post = get_blob(r);
+  if (e.present) get_field(r, e.post);
   if (e.op.kind != OpKind::kBatch || !r.ok()) return;
   const auto n = r.get<uint32_t>();
   if (!r.ok() || n > e.op.ops.size() || static_cast<size_t>(n) * 6 > r.rest().size()) {
@@ -275,11 +233,11 @@ void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
     const auto t = r.get<uint8_t>();
     if (!is_valid_table(t)) r.fail();
     b.table = static_cast<TableId>(t);
-    b.key = get_blob(r);
+    get_field(r, b.key);
     const auto present = r.get<uint8_t>();
     if (present > 1) r.fail();
     b.present = present == 1;
-    if (b.present) b.post = get_blob(r);
+    if (b.present) get_field(r, b.post);
   }
 }
 
@@ -316,7 +274,8 @@ void get_config(Reader& r, ChainConfig& c) {
 // ---- messages ---------------------------------------------------------------
 
 Bytes encode_forward(uint32_t shard, uint64_t epoch, const LogEntry& entry) {
-  Writer w = start(MsgKind::kForward, 96 + entry.op.key.size() + entry.op.record.size());
+  Writer w(96 + entry.op.key.size() + entry.op.record.size());
+  w.put<uint8_t>(static_cast<uint8_t>(MsgKind::kForward));
   w.put<uint32_t>(shard);
   w.put<uint64_t>(epoch);
   put_entry(w, entry, /*with_outcome=*/false);

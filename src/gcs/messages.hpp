@@ -239,7 +239,7 @@ struct WriteRequest {
   uint64_t ack_floor = 0;
   uint32_t shard = 0;
   WriteOp op;
-  static constexpr MsgKind kind = MsgKind::kWriteRequest;
+  static constexpr MsgKind msg_kind = MsgKind::kWriteRequest;
   static constexpr const char* what = "GCS write request";
   static constexpr auto columns() {
     return std::tuple{column("req_id", &WriteRequest::req_id),
@@ -268,7 +268,7 @@ struct Reply {
   uint64_t req_id = 0;
   uint64_t seq = 0;  // commit position of a write (0 for reads)
   OpResult result;
-  static constexpr MsgKind kind = MsgKind::kReply;
+  static constexpr MsgKind msg_kind = MsgKind::kReply;
   static constexpr const char* what = "GCS reply";
   static constexpr auto columns() {
     return std::tuple{column("req_id", &Reply::req_id), column("seq", &Reply::seq),
@@ -280,7 +280,7 @@ struct Redirect {
   uint64_t req_id = 0;
   uint32_t shard = 0;
   ChainConfig config;
-  static constexpr MsgKind kind = MsgKind::kRedirect;
+  static constexpr MsgKind msg_kind = MsgKind::kRedirect;
   static constexpr const char* what = "GCS redirect";
   static constexpr auto columns() {
     return std::tuple{column("req_id", &Redirect::req_id), column("shard", &Redirect::shard),
@@ -295,7 +295,7 @@ struct Notify {
   Bytes key;
   bool present = false;
   Bytes value;  // empty when not present
-  static constexpr MsgKind kind = MsgKind::kNotify;
+  static constexpr MsgKind msg_kind = MsgKind::kNotify;
   static constexpr const char* what = "GCS notification";
   static constexpr auto columns() {
     return std::tuple{
@@ -312,7 +312,7 @@ struct Notify {
 
 struct Heartbeat {
   std::vector<std::pair<uint32_t, ChainConfig>> configs;  // sender's view of every shard
-  static constexpr MsgKind kind = MsgKind::kHeartbeat;
+  static constexpr MsgKind msg_kind = MsgKind::kHeartbeat;
   static constexpr const char* what = "GCS heartbeat";
   static constexpr auto columns() { return std::tuple{column("configs", &Heartbeat::configs)}; }
 };
@@ -321,7 +321,7 @@ struct Forward {
   uint32_t shard = 0;
   uint64_t epoch = 0;
   LogEntry entry;
-  static constexpr MsgKind kind = MsgKind::kForward;
+  static constexpr MsgKind msg_kind = MsgKind::kForward;
   static constexpr const char* what = "GCS forward";
   static constexpr auto columns() {
     return std::tuple{column("shard", &Forward::shard), column("epoch", &Forward::epoch),
@@ -335,7 +335,7 @@ struct Ack {
   uint32_t shard = 0;
   uint64_t epoch = 0;
   uint64_t committed = 0;  // cumulative: every seq <= committed is at the tail
-  static constexpr MsgKind kind = MsgKind::kAck;
+  static constexpr MsgKind msg_kind = MsgKind::kAck;
   static constexpr const char* what = "GCS ack";
   static constexpr auto columns() {
     return std::tuple{column("shard", &Ack::shard), column("epoch", &Ack::epoch),
@@ -348,7 +348,7 @@ struct SyncRequest {
   uint64_t epoch = 0;
   bool installed = false;  // false: the sender has no state yet (a joining spare)
   uint64_t applied = 0;
-  static constexpr MsgKind kind = MsgKind::kSyncRequest;
+  static constexpr MsgKind msg_kind = MsgKind::kSyncRequest;
   static constexpr const char* what = "GCS sync request";
   static constexpr auto columns() {
     return std::tuple{column("shard", &SyncRequest::shard), column("epoch", &SyncRequest::epoch),
@@ -361,7 +361,7 @@ struct StateTransfer {
   uint32_t shard = 0;
   uint64_t epoch = 0;
   Bytes state;  // ReplicaState, see store.hpp
-  static constexpr MsgKind kind = MsgKind::kStateTransfer;
+  static constexpr MsgKind msg_kind = MsgKind::kStateTransfer;
   static constexpr const char* what = "GCS state transfer";
   static constexpr auto columns() {
     return std::tuple{column("shard", &StateTransfer::shard),
@@ -373,14 +373,6 @@ struct StateTransfer {
 /// The kind byte of a message, or an error for an empty / foreign message.
 Expected<MsgKind> peek_kind(std::span<const std::byte> msg);
 
-template <class M>
-constexpr MsgKind kind_of() {
-  if constexpr (requires { M::msg_kind; })
-    return M::msg_kind;  // (ReadRequest's `kind` is a field)
-  else
-    return M::kind;
-}
-
 /// The whole message, kind byte first.
 template <class M>
 requires requires {
@@ -388,7 +380,7 @@ requires requires {
 }
 Bytes encode(const M& m) {
   Writer w(64);
-  w.put<uint8_t>(static_cast<uint8_t>(kind_of<M>()));
+  w.put<uint8_t>(static_cast<uint8_t>(M::msg_kind));
   put_record(w, m);
   return w.take();
 }
@@ -402,7 +394,7 @@ requires requires {
 }
 Status decode(std::span<const std::byte> msg, M& m) {
   Reader r(msg);
-  PRISM_RETURN_IF_ERROR(open_message(r, kind_of<M>()));
+  PRISM_RETURN_IF_ERROR(open_message(r, M::msg_kind));
   get_record(r, m);
   PRISM_RETURN_IF_ERROR(r.finish(M::what));
   if constexpr (requires { m.check(); }) return m.check();

@@ -44,30 +44,34 @@ bool joins_task_run(const TaskId& first, const TaskRecord& first_rec, uint32_t r
   return follows_task_run(first, run, next) && next_rec == first_rec;
 }
 
+const char* table_name(TableId t) noexcept {
+  return visit_table(
+      t, [](auto tag) { return decltype(tag)::name; }, [] { return "unknown"; });
+}
+
 namespace {
-Status unknown_table(TableId table) {
-  return {Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(table))};
+// Ok if `decoded(tag)` (a key or a record read as one of `table`'s) holds a
+// value: kNotFound for an unknown table, kInvalidArgument for bad bytes.
+template <class Decode>
+Status validate_as(TableId table, Decode decoded) {
+  return visit_table(
+      table,
+      [&](auto tag) -> Status {
+        auto v = decoded(tag);
+        return v ? Status::ok() : Status{Errc::kInvalidArgument, v.status().message()};
+      },
+      [&] {
+        return Status{Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(table))};
+      });
 }
 }  // namespace
 
 Status validate_key(TableId table, std::span<const std::byte> key) {
-  return visit_table(
-      table,
-      [&](auto tag) -> Status {
-        auto k = decode_key<decltype(tag)>(key);
-        return k ? Status::ok() : Status{Errc::kInvalidArgument, k.status().message()};
-      },
-      [&] { return unknown_table(table); });
+  return validate_as(table, [&](auto tag) { return decode_key<decltype(tag)>(key); });
 }
 
 Status validate_record(TableId table, std::span<const std::byte> record) {
-  return visit_table(
-      table,
-      [&](auto tag) -> Status {
-        auto v = decode_record<decltype(tag)>(record);
-        return v ? Status::ok() : Status{Errc::kInvalidArgument, v.status().message()};
-      },
-      [&] { return unknown_table(table); });
+  return validate_as(table, [&](auto tag) { return decode_record<decltype(tag)>(record); });
 }
 
 }  // namespace prism::gcs

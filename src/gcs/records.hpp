@@ -1,7 +1,8 @@
 // The GCS tables: one description each, from which everything else follows.
 //
 // A table is a tag type (TaskTable, ObjectTable, ActorTable, NodeTable)
-// naming its key type, its record type, its wire id and its name; the record
+// naming its key type, its record type, its wire id, its name and the name of
+// its key column; the record
 // lists its fields once, in `columns()` (gcs/columns.hpp). From that follow
 // the record's binary codec (put_record / get_record), its HDF5 snapshot
 // datasets (snapshot.cpp) and prism-gcs-dump's output; the server, the
@@ -185,24 +186,28 @@ struct TaskTable {
   using Key = TaskId;
   using Record = TaskRecord;
   static constexpr TableId id = TableId::kTasks;
+  static constexpr const char* name = "tasks";
   static constexpr const char* key_column = "id";
 };
 struct ObjectTable {
   using Key = ObjectId;
   using Record = ObjectRecord;
   static constexpr TableId id = TableId::kObjects;
+  static constexpr const char* name = "objects";
   static constexpr const char* key_column = "id";
 };
 struct ActorTable {
   using Key = ActorId;
   using Record = ActorRecord;
   static constexpr TableId id = TableId::kActors;
+  static constexpr const char* name = "actors";
   static constexpr const char* key_column = "id";
 };
 struct NodeTable {
   using Key = NodeRank;
   using Record = NodeRecord;
   static constexpr TableId id = TableId::kNodes;
+  static constexpr const char* name = "nodes";
   static constexpr const char* key_column = "rank";
 };
 
@@ -245,7 +250,7 @@ Expected<typename Tag::Key> decode_key(std::span<const std::byte> b) {
   Reader r(b);
   typename Tag::Key k{};
   get_key(r, k);
-  if (Status s = r.finish(std::string(table_name(Tag::id)) + " key"); !s) return s;
+  if (Status s = r.finish(std::string(Tag::name) + " key"); !s) return s;
   return k;
 }
 
@@ -261,7 +266,7 @@ Expected<typename Tag::Record> decode_record(std::span<const std::byte> b) {
   Reader r(b);
   typename Tag::Record v{};
   get_record(r, v);
-  if (Status s = r.finish(std::string(table_name(Tag::id)) + " record"); !s) return s;
+  if (Status s = r.finish(std::string(Tag::name) + " record"); !s) return s;
   return v;
 }
 

@@ -482,19 +482,33 @@ Status GcsServer::install_state(Replica& rep, std::span<const std::byte> state) 
   return Status::ok();
 }
 
-Status GcsServer::handle_forward(int src, std::span<const std::byte> msg) {
-  if (!layout_.is_gcs_rank(src)) return dropped("forward from a non-GCS rank");
-  Forward f;
-  PRISM_RETURN_IF_ERROR(decode(msg, f));
-  Replica* rep = replica(static_cast<int>(f.shard));
-  if (!rep) return dropped("forward for a shard not served here");
+// The checks a message between replicas passes before it is acted on: it
+// comes from a GCS rank, decodes, names a shard served here, and carries this
+// chain's epoch from the neighbour `from` names (the predecessor for forwards
+// and state, the successor for acks and syncs). A sender of a forward or a
+// sync from an older epoch (`tell_old`) is sent our configs: its chain moved on.
+template <class M>
+Expected<GcsServer::Replica*> GcsServer::admit_peer(int src, std::span<const std::byte> msg, M& m,
+                                                    int (ChainConfig::*from)(int) const,
+                                                    bool tell_old) {
+  auto drop = [](const char* why) { return dropped(std::string(M::what) + why); };
+  if (!layout_.is_gcs_rank(src)) return drop(" from a non-GCS rank");
+  PRISM_RETURN_IF_ERROR(decode(msg, m));
+  Replica* rep = replica(static_cast<int>(m.shard));
+  if (!rep) return drop(" for a shard not served here");
   const ChainConfig& cfg = cfg_of(*rep);
-  if (f.epoch < cfg.epoch) {
-    out_.send(src, heartbeat_bytes());  // tell the sender the chain moved on
-    return dropped("forward from an old epoch");
-  }
-  if (f.epoch > cfg.epoch) return dropped("forward from a newer epoch");
-  if (src != cfg.predecessor(rank_)) return dropped("forward from a non-predecessor");
+  if (m.epoch < cfg.epoch && tell_old) out_.send(src, heartbeat_bytes());
+  if (m.epoch != cfg.epoch)
+    return drop(m.epoch < cfg.epoch ? " from an old epoch" : " from a newer epoch");
+  if (src != (cfg.*from)(rank_)) return drop(" from outside the chain");
+  return rep;
+}
+
+Status GcsServer::handle_forward(int src, std::span<const std::byte> msg) {
+  Forward f;
+  auto r = admit_peer(src, msg, f, &ChainConfig::predecessor, /*tell_old=*/true);
+  if (!r) return r.status();
+  Replica* rep = *r;
   if (!rep->installed || f.entry.seq > rep->applied + 1) {
     if (f.entry.seq > rep->applied && rep->reorder.size() < opt_.reorder_limit)
       rep->reorder.emplace(f.entry.seq, std::move(f.entry));
@@ -510,13 +524,10 @@ Status GcsServer::handle_forward(int src, std::span<const std::byte> msg) {
 }
 
 Status GcsServer::handle_ack(int src, std::span<const std::byte> msg) {
-  if (!layout_.is_gcs_rank(src)) return dropped("ack from a non-GCS rank");
   Ack a;
-  PRISM_RETURN_IF_ERROR(decode(msg, a));
-  Replica* rep = replica(static_cast<int>(a.shard));
-  if (!rep) return dropped("ack for a shard not served here");
-  const ChainConfig& cfg = cfg_of(*rep);
-  if (a.epoch != cfg.epoch || src != cfg.successor(rank_)) return dropped("ack out of chain");
+  auto r = admit_peer(src, msg, a, &ChainConfig::successor, /*tell_old=*/false);
+  if (!r) return r.status();
+  Replica* rep = *r;
   if (!rep->installed) return dropped("ack before state");
   const uint64_t c = std::min(a.committed, rep->applied);
   if (c > rep->committed) {
@@ -529,18 +540,10 @@ Status GcsServer::handle_ack(int src, std::span<const std::byte> msg) {
 }
 
 Status GcsServer::handle_sync(int src, std::span<const std::byte> msg) {
-  if (!layout_.is_gcs_rank(src)) return dropped("sync from a non-GCS rank");
   SyncRequest q;
-  PRISM_RETURN_IF_ERROR(decode(msg, q));
-  Replica* rep = replica(static_cast<int>(q.shard));
-  if (!rep) return dropped("sync for a shard not served here");
-  const ChainConfig& cfg = cfg_of(*rep);
-  if (q.epoch < cfg.epoch) {
-    out_.send(src, heartbeat_bytes());
-    return dropped("sync from an old epoch");
-  }
-  if (q.epoch > cfg.epoch) return dropped("sync from a newer epoch");
-  if (src != cfg.successor(rank_)) return dropped("sync from a non-successor");
+  auto r = admit_peer(src, msg, q, &ChainConfig::successor, /*tell_old=*/true);
+  if (!r) return r.status();
+  Replica* rep = *r;
   if (!rep->installed) return dropped("sync before our own state");
   // Catch up from the log when it reaches back far enough, else ship it all.
   const bool log_covers =
@@ -553,16 +556,13 @@ Status GcsServer::handle_sync(int src, std::span<const std::byte> msg) {
 }
 
 Status GcsServer::handle_state(int src, std::span<const std::byte> msg) {
-  if (!layout_.is_gcs_rank(src)) return dropped("state from a non-GCS rank");
   StateTransfer st;
-  PRISM_RETURN_IF_ERROR(decode(msg, st));
-  Replica* rep = replica(static_cast<int>(st.shard));
-  if (!rep) return dropped("state for a shard not served here");
-  const ChainConfig& cfg = cfg_of(*rep);
-  if (st.epoch != cfg.epoch || src != cfg.predecessor(rank_)) return dropped("state out of chain");
+  auto r = admit_peer(src, msg, st, &ChainConfig::predecessor, /*tell_old=*/false);
+  if (!r) return r.status();
+  Replica* rep = *r;
   if (rep->installed) {
-    Reader r(st.state);
-    if (r.get<uint64_t>() <= rep->applied) return Status::ok();  // late duplicate
+    Reader rd(st.state);
+    if (rd.get<uint64_t>() <= rep->applied) return Status::ok();  // late duplicate
   }
   return install_state(*rep, st.state);
 }

@@ -115,6 +115,9 @@ class GcsServer {
   Status handle_write(int src, std::span<const std::byte> msg);
   Status handle_read(int src, std::span<const std::byte> msg);
   Status handle_heartbeat(int src, std::span<const std::byte> msg);
+  template <class M>
+  Expected<Replica*> admit_peer(int src, std::span<const std::byte> msg, M& m,
+                                int (ChainConfig::*from)(int) const, bool tell_old);
   Status handle_forward(int src, std::span<const std::byte> msg);
   Status handle_ack(int src, std::span<const std::byte> msg);
   Status handle_sync(int src, std::span<const std::byte> msg);

@@ -112,21 +112,15 @@ Status read_array(hid_t loc, const char* name, hid_t type, std::vector<T>& out) 
 }
 
 Status read_strings(hid_t loc, const char* name, std::vector<std::string>& out) {
-  Hid ds(H5Dopen2(loc, name, H5P_DEFAULT), H5Dclose);
-  if (!ds.ok()) return bad_file(std::string("missing dataset ") + name);
-  Hid space(H5Dget_space(ds.get()), H5Sclose);
-  if (H5Sget_simple_extent_ndims(space.get()) != 1)
-    return bad_file(std::string("dataset ") + name + " is not one-dimensional");
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
   Hid t = string_type();
-  std::vector<char*> buf(static_cast<size_t>(n), nullptr);
-  if (n && H5Dread(ds.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
-    return bad_file(std::string("cannot read strings ") + name);
-  out.clear();
-  out.reserve(buf.size());
-  for (char* p : buf) out.emplace_back(p ? p : "");
-  if (n) H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, buf.data());
+  std::vector<char*> buf;  // HDF5 allocates the strings
+  PRISM_RETURN_IF_ERROR(read_array(loc, name, t.get(), buf));
+  out.assign(buf.size(), {});
+  for (size_t i = 0; i < buf.size(); ++i)
+    if (buf[i]) out[i] = buf[i];
+  const hsize_t dims[1] = {buf.size()};
+  Hid space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+  if (!buf.empty()) H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, buf.data());
   return Status::ok();
 }
 
@@ -193,6 +187,15 @@ void sort_rows(std::vector<P>& v) {
   std::sort(v.begin(), v.end(), [](const P& a, const P& b) { return a.first < b.first; });
 }
 
+// A snapshot of a GCS with layout `l`, without rows yet.
+SnapshotData empty_snapshot(const GcsLayout& l) {
+  SnapshotData d;
+  d.shards = l.shards;
+  d.replicas = l.replicas;
+  d.gcs_ranks.assign(l.ranks.begin(), l.ranks.end());
+  return d;
+}
+
 void sort_all(SnapshotData& d) {
   for_each_table([&](auto tag) { sort_rows(rows_of<decltype(tag)>(d)); });
 }
@@ -202,12 +205,9 @@ void sort_all(SnapshotData& d) {
 // ---- collecting -----------------------------------------------------------------
 
 SnapshotData collect_snapshot(std::span<const GcsServer* const> servers) {
-  SnapshotData d;
-  if (servers.empty()) return d;
+  if (servers.empty()) return {};
   const GcsLayout& l = servers.front()->layout();
-  d.shards = l.shards;
-  d.replicas = l.replicas;
-  d.gcs_ranks.assign(l.ranks.begin(), l.ranks.end());
+  SnapshotData d = empty_snapshot(l);
   for (int s = 0; s < l.shards; ++s) {
     const GcsServer* best = nullptr;
     ShardStatus best_st;
@@ -264,10 +264,7 @@ void fetch_snapshot(GcsClient& client, std::function<void(Expected<SnapshotData>
   };
   auto j = std::make_shared<Join>();
   j->done = std::move(done);
-  const GcsLayout& l = client.layout();
-  j->data.shards = l.shards;
-  j->data.replicas = l.replicas;
-  j->data.gcs_ranks.assign(l.ranks.begin(), l.ranks.end());
+  j->data = empty_snapshot(client.layout());
   for_each_table([&](auto tag) {
     using Tag = decltype(tag);
     client.scan<Tag>([j](auto rows) {
@@ -313,10 +310,7 @@ Expected<SnapshotData> merge_snapshots(std::vector<SnapshotData> parts) {
       }
     }
   }
-  SnapshotData out;
-  out.shards = first.shards;
-  out.replicas = first.replicas;
-  out.gcs_ranks = first.gcs_ranks;
+  SnapshotData out = empty_snapshot(l);
   for (size_t s = 0; s < source.size(); ++s)
     if (source[s] >= 0 && !parts[static_cast<size_t>(source[s])].shard_info.empty())
       out.shard_info.push_back(infos[s]);
@@ -374,37 +368,29 @@ struct H5Column<std::string> {
     return read_strings(g, name, v);
   }
 };
-template <>
-struct H5Column<bool> {  // stored as uint8 0/1
-  static Status write(hid_t g, const char* name, const std::vector<bool>& v, hid_t) {
-    std::vector<uint8_t> b(v.begin(), v.end());
-    return write_array(g, name, H5T_NATIVE_UINT8, b);
-  }
-  static Status read(hid_t g, const char* name, std::vector<bool>& v, hid_t) {
+template <class T>
+requires std::is_same_v<T, bool> || NamedEnum<T>
+struct H5Column<T> {  // stored as uint8; an enum's value names are an attribute
+  static Status write(hid_t g, const char* name, const std::vector<T>& v, hid_t) {
     std::vector<uint8_t> b;
-    PRISM_RETURN_IF_ERROR(read_array(g, name, H5T_NATIVE_UINT8, b));
-    v.assign(b.begin(), b.end());
+    for (T x : v) b.push_back(static_cast<uint8_t>(x));
+    PRISM_RETURN_IF_ERROR(write_array(g, name, H5T_NATIVE_UINT8, b));
+    if constexpr (NamedEnum<T>) {
+      std::string names;
+      for (size_t i = 0; i < EnumNames<T>::names.size(); ++i)
+        names += (i ? " " : "") + std::to_string(i) + "=" + EnumNames<T>::names[i];
+      return write_string_attr(g, (std::string(name) + "_names").c_str(), names);
+    }
     return Status::ok();
   }
-};
-template <NamedEnum E>
-struct H5Column<E> {  // stored as uint8, its value names an attribute
-  static Status write(hid_t g, const char* name, const std::vector<E>& v, hid_t) {
-    std::vector<uint8_t> b;
-    for (E e : v) b.push_back(static_cast<uint8_t>(e));
-    PRISM_RETURN_IF_ERROR(write_array(g, name, H5T_NATIVE_UINT8, b));
-    std::string names;
-    for (size_t i = 0; i < EnumNames<E>::names.size(); ++i)
-      names += (i ? " " : "") + std::to_string(i) + "=" + EnumNames<E>::names[i];
-    return write_string_attr(g, (std::string(name) + "_names").c_str(), names);
-  }
-  static Status read(hid_t g, const char* name, std::vector<E>& v, hid_t) {
+  static Status read(hid_t g, const char* name, std::vector<T>& v, hid_t) {
     std::vector<uint8_t> b;
     PRISM_RETURN_IF_ERROR(read_array(g, name, H5T_NATIVE_UINT8, b));
     v.clear();
     for (uint8_t x : b) {
-      if (x >= EnumNames<E>::names.size()) return bad_file(std::string("bad ") + name);
-      v.push_back(static_cast<E>(x));
+      if constexpr (NamedEnum<T>)
+        if (x >= EnumNames<T>::names.size()) return bad_file(std::string("bad ") + name);
+      v.push_back(static_cast<T>(x));
     }
     return Status::ok();
   }
@@ -523,7 +509,7 @@ Status read_columns(hid_t g, std::vector<Record*>& rows, hid_t oid, const char* 
 
 template <class Tag>
 Status write_table(hid_t file, const SnapshotData& d, hid_t oid) {
-  const char* table = table_name(Tag::id);
+  const char* table = Tag::name;
   Hid g = make_group(file, table);
   if (!g.ok()) return h5_error(std::string("cannot create group ") + table);
   std::vector<typename Tag::Key> keys;
@@ -538,7 +524,7 @@ Status write_table(hid_t file, const SnapshotData& d, hid_t oid) {
 
 template <class Tag>
 Status read_table(hid_t file, SnapshotData& d, hid_t oid) {
-  const char* table = table_name(Tag::id);
+  const char* table = Tag::name;
   Hid g(H5Gopen2(file, table, H5P_DEFAULT), H5Gclose);
   if (!g.ok()) return bad_file(std::string("missing group ") + table);
   std::vector<typename Tag::Key> keys;

@@ -16,7 +16,7 @@
 #include <functional>
 #include <span>
 #include <string>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -62,14 +62,8 @@ struct SnapshotData {
 /// The rows of table `Tag` in `d`.
 template <class Tag>
 auto& rows_of(SnapshotData& d) {
-  if constexpr (std::is_same_v<Tag, TaskTable>)
-    return d.tasks;
-  else if constexpr (std::is_same_v<Tag, ObjectTable>)
-    return d.objects;
-  else if constexpr (std::is_same_v<Tag, ActorTable>)
-    return d.actors;
-  else
-    return d.nodes;
+  using Rows = std::vector<std::pair<typename Tag::Key, typename Tag::Record>>;
+  return std::get<Rows&>(std::tie(d.tasks, d.objects, d.actors, d.nodes));
 }
 template <class Tag>
 const auto& rows_of(const SnapshotData& d) {

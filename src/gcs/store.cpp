@@ -19,20 +19,8 @@ OpResult unknown_table(TableId t) {
   return {Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(t)), false, {}};
 }
 
-template <class Tag>
-Bytes row_bytes(const typename Tag::Record& v) {
-  return encode_record<Tag>(v);
-}
-
 // Count checks for decoding a whole store: each element takes >= min bytes.
-uint32_t get_count(Reader& r, size_t min) {
-  const auto n = r.get<uint32_t>();
-  if (!r.ok() || static_cast<uint64_t>(n) * min > r.rest().size()) {
-    r.fail();
-    return 0;
-  }
-  return n;
-}
+using detail::get_count;
 
 void put_ranks(Writer& w, const std::set<int>& s) {
   w.put<uint32_t>(static_cast<uint32_t>(s.size()));
@@ -245,7 +233,7 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
               const auto* have = op.kind == OpKind::kInsert ? table<Tag>().find(*k) : nullptr;
               if (have) {
                 result = {Errc::kAlreadyExists, std::string(table_name(op.table)) + " key taken",
-                          true, row_bytes<Tag>(*have)};
+                          true, encode_record<Tag>(*have)};
                 return;
               }
             }
@@ -295,7 +283,7 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
       if (add && row->owner < 0 && op.owner >= 0) row->owner = op.owner, changed = true;
       notify = changed;
       present = true;
-      if (want_post) post = row_bytes<ObjectTable>(*row);
+      if (want_post) post = encode_record<ObjectTable>(*row);
       break;
     }
 
@@ -309,7 +297,7 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
       row->state = op.task_state;
       row->node = op.node;
       notify = present = true;
-      if (want_post) post = row_bytes<TaskTable>(*row);
+      if (want_post) post = encode_record<TaskTable>(*row);
       break;
     }
 
@@ -368,9 +356,9 @@ OpResult ShardStore::get(TableId table_id, std::span<const std::byte> key) const
         if constexpr (std::is_same_v<Tag, TaskTable>) {  // one task of its run
           TaskRecord one = *row;
           one.run = 1;
-          return {Errc::kOk, {}, true, row_bytes<Tag>(one)};
+          return {Errc::kOk, {}, true, encode_record<Tag>(one)};
         }
-        return {Errc::kOk, {}, true, row_bytes<Tag>(*row)};
+        return {Errc::kOk, {}, true, encode_record<Tag>(*row)};
       },
       [&] { return unknown_table(table_id); });
 }
@@ -401,27 +389,15 @@ std::vector<int> ShardStore::subscribers(TableId table_id, std::span<const std::
   return {out.begin(), out.end()};
 }
 
-size_t ShardStore::rows(TableId table_id) const {
-  return visit_table(
-      table_id, [&](auto tag) -> size_t { return table<decltype(tag)>().size(); },
-      [] { return size_t{0}; });
-}
-
 void ShardStore::encode(Writer& w) const {
-  for (TableId t : kAllTables) {
-    visit_table(
-        t,
-        [&](auto tag) {
-          using Tag = decltype(tag);
-          const auto& rows = table<Tag>().rows();
-          w.put<uint32_t>(static_cast<uint32_t>(rows.size()));
-          for (const auto& [k, v] : rows) {
-            put_key(w, k);
-            put_record(w, v);
-          }
-        },
-        [] {});
-  }
+  for_each_table([&](auto tag) {
+    const auto& rows = table<decltype(tag)>().rows();
+    w.put<uint32_t>(static_cast<uint32_t>(rows.size()));
+    for (const auto& [k, v] : rows) {
+      put_key(w, k);
+      put_record(w, v);
+    }
+  });
   w.put<uint32_t>(static_cast<uint32_t>(key_subs_.size()));
   for (const auto& [tk, ranks] : key_subs_) {
     w.put<uint8_t>(static_cast<uint8_t>(tk.first));
@@ -449,22 +425,17 @@ void ShardStore::encode(Writer& w) const {
 
 void ShardStore::decode(Reader& r) {
   *this = ShardStore{};
-  for (TableId t : kAllTables) {
-    visit_table(
-        t,
-        [&](auto tag) {
-          using Tag = decltype(tag);
-          const uint32_t n = get_count(r, 4);
-          for (uint32_t i = 0; i < n && r.ok(); ++i) {
-            typename Tag::Key k{};
-            typename Tag::Record v{};
-            get_key(r, k);
-            get_record(r, v);
-            if (r.ok()) table<Tag>().put(k, std::move(v));
-          }
-        },
-        [] {});
-  }
+  for_each_table([&](auto tag) {
+    using Tag = decltype(tag);
+    const uint32_t n = get_count(r, 4);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      typename Tag::Key k{};
+      typename Tag::Record v{};
+      get_key(r, k);
+      get_record(r, v);
+      if (r.ok()) table<Tag>().put(k, std::move(v));
+    }
+  });
   uint32_t n = get_count(r, 1 + 4 + 4);
   for (uint32_t i = 0; i < n && r.ok(); ++i) {
     const auto t = r.get<uint8_t>();

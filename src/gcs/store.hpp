@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <span>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -141,7 +142,9 @@ class ShardStore {
   KeyedTable<NodeTable> nodes;
 
   template <class Tag>
-  KeyedTable<Tag>& table();
+  KeyedTable<Tag>& table() {
+    return std::get<KeyedTable<Tag>&>(std::tie(tasks, objects, actors, nodes));
+  }
   template <class Tag>
   const KeyedTable<Tag>& table() const {
     return const_cast<ShardStore*>(this)->table<Tag>();
@@ -164,9 +167,6 @@ class ShardStore {
   OpResult scan(TableId table) const;
   /// Ranks subscribed to `key` of `table` or to the whole table, ascending.
   std::vector<int> subscribers(TableId table, std::span<const std::byte> key) const;
-
-  size_t rows(TableId table) const;
-  size_t sessions() const noexcept { return sessions_.size(); }
 
   /// Whole state, for state transfer. decode() replaces this store.
   void encode(Writer& w) const;
@@ -191,23 +191,6 @@ class ShardStore {
   std::map<TableId, std::set<int>> table_subs_;
   std::map<int, ClientSession> sessions_;
 };
-
-template <>
-inline KeyedTable<TaskTable>& ShardStore::table<TaskTable>() {
-  return tasks;
-}
-template <>
-inline KeyedTable<ObjectTable>& ShardStore::table<ObjectTable>() {
-  return objects;
-}
-template <>
-inline KeyedTable<ActorTable>& ShardStore::table<ActorTable>() {
-  return actors;
-}
-template <>
-inline KeyedTable<NodeTable>& ShardStore::table<NodeTable>() {
-  return nodes;
-}
 
 /// Decodes a scan value into typed rows.
 template <class Tag>

@@ -105,7 +105,7 @@ template <class Tag>
 void print_table(const SnapshotData& d, const std::string& state_filter, size_t limit) {
   using Record = typename Tag::Record;
   const auto& rows = rows_of<Tag>(d);
-  std::printf("%s: %zu", table_name(Tag::id), rows.size());
+  std::printf("%s: %zu", Tag::name, rows.size());
   std::map<std::string, size_t> by_state;
   for (const auto& row : rows)
     if (const char* st = state_of(row.second)) ++by_state[st];
@@ -128,10 +128,6 @@ void print_table(const SnapshotData& d, const std::string& state_filter, size_t 
   }
 }
 
-std::string ranks(const std::vector<int32_t>& v) {
-  return show(v);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,8 +139,9 @@ int main(int argc, char** argv) {
   app.add_option("files", files, "snapshot files; several are merged shard by shard")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("-t,--table", tables, "only these tables: tasks, objects, actors, nodes")
-      ->check(CLI::IsMember({"tasks", "objects", "actors", "nodes"}));
+  std::vector<std::string> names;  // every table's
+  for_each_table([&](auto tag) { names.emplace_back(decltype(tag)::name); });
+  app.add_option("-t,--table", tables, "only these tables")->check(CLI::IsMember(names));
   app.add_option("-s,--state", state, "only rows in this state (tables with a state column)");
   app.add_option("-n,--limit", limit, "rows per section (0 = all)");
   CLI11_PARSE(app, argc, argv);
@@ -172,17 +169,17 @@ int main(int argc, char** argv) {
   };
 
   std::printf("GCS snapshot: %d shard(s), %d replica(s) each, GCS ranks %s\n", d.shards, d.replicas,
-              ranks(d.gcs_ranks).c_str());
+              show(d.gcs_ranks).c_str());
   for (const auto& s : d.shard_info)
     std::printf("  shard %d: epoch %llu chain %s, copy of rank %d (applied %llu, committed %llu)\n",
-                s.shard, static_cast<unsigned long long>(s.epoch), ranks(s.chain).c_str(),
+                s.shard, static_cast<unsigned long long>(s.epoch), show(s.chain).c_str(),
                 s.source_rank, static_cast<unsigned long long>(s.applied),
                 static_cast<unsigned long long>(s.committed));
   if (!d.shard_info.empty() && d.shard_info.size() < static_cast<size_t>(d.shards))
     std::printf("  warning: %zu of %d shards missing\n",
                 static_cast<size_t>(d.shards) - d.shard_info.size(), d.shards);
   for_each_table([&](auto tag) {
-    if (want(table_name(decltype(tag)::id))) print_table<decltype(tag)>(d, state, limit);
+    if (want(decltype(tag)::name)) print_table<decltype(tag)>(d, state, limit);
   });
   return 0;
 }
