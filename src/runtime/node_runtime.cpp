@@ -111,8 +111,12 @@ void NodeRuntime::start() {
                                       if (worker::WorkerPool::current() == &pool_)
                                         pool_.reclaim_slot();
                                     }});
-  pool_.start();
+  // Heartbeats before the pool: a worker polling the transport runs
+  // on_message, which reads heartbeats_ on a kAlive; creating the threads
+  // after the assignment orders it before every such read (TSan found the
+  // race when a peer's heartbeat arrived while start() was still here).
   start_heartbeats();
+  pool_.start();
   progress_thread_ = std::thread([this] {
     Scope scope(this);
     engine_.run();
