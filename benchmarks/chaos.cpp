@@ -22,6 +22,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <numeric>
 #include <prism/prism.hpp>
 #include <random>
@@ -78,6 +80,18 @@ double block_sum(const std::vector<double>& v, int fails) {
 }
 PRISM_REMOTE(block_sum);
 
+// Deletes the spill files under $PRISM_SPILL_DIR (a store losing objects):
+// their owners make them again from lineage when they are read.
+int delete_spill_files() {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(
+           std::getenv("PRISM_SPILL_DIR"), std::filesystem::directory_options::none, ec))
+    if (f.path().extension() == ".h5" && std::filesystem::remove(f.path(), ec)) ++n;
+  return n;
+}
+PRISM_REMOTE(delete_spill_files);
+
 int die_now() {
   ::kill(::getpid(), SIGKILL);
   return 0;
@@ -107,7 +121,7 @@ PRISM_ACTOR(Scaler, &Scaler::scale, &Scaler::sum);
 
 struct Tally {
   uint64_t items = 0, checked = 0, wrong = 0, unexpected = 0;
-  uint64_t task_faults = 0, actor_faults = 0, actor_crashes = 0, lost_runs = 0;
+  uint64_t task_faults = 0, actor_faults = 0, actor_crashes = 0, lost_runs = 0, lost_copies = 0;
 };
 
 double serial_block_sum(int64_t seed, int n) {
@@ -120,17 +134,25 @@ double serial_block_sum(int64_t seed, int n) {
 
 int main(int argc, char** argv) {
   double duration_s = 60, fault_rate = 0.3;
-  bool kill_node = false;
+  bool kill_node = false, lose_spills = false;
   std::string csv;
   uint64_t seed = 12345;
   CLI::App app{"bench_chaos: mixed work under injected faults, checked against serial results"};
   app.add_option("--duration-s", duration_s, "how long to run (s)");
   app.add_option("--fault-rate", fault_rate, "probability that an item carries a fault");
   app.add_flag("--kill-node", kill_node, "kill the last node rank a third of the way in");
+  app.add_flag("--lose-spills", lose_spills,
+               "keep 12 blocks alive per round and delete spilled ones now and then (needs "
+               "PRISM_SPILL_DIR, and a small store: PRISM_STORE_CAPACITY=4M)");
   app.add_option("--seed", seed, "random seed");
   app.add_option("--csv", csv, "append metric,value,unit rows to this file");
   app.allow_extras();
   CLI11_PARSE(app, argc, argv);
+
+  if (lose_spills && !std::getenv("PRISM_SPILL_DIR")) {
+    std::fprintf(stderr, "chaos: --lose-spills needs PRISM_SPILL_DIR (where the ranks spill)\n");
+    return 2;
+  }
 
   return prism::run(argc, argv, [&] {
     const int nodes = prism::num_nodes();
@@ -196,17 +218,43 @@ int main(int argc, char** argv) {
         for (int64_t x : xs) expect += x * x;
         sums.emplace_back(expect, prism::task(sum_of_squares).options(retrying).remote(xs, f, cf));
       }
-      for (int i = 0; i < 2; ++i) {
+      // Blocks (1 MiB objects from lineage-keeping tasks). With --lose-spills
+      // more of them live at once, some spill, and the spill files are
+      // deleted now and then before the blocks are read.
+      std::vector<std::pair<int64_t, prism::ObjectRef<std::vector<double>>>> made;
+      const int num_blocks = lose_spills ? 12 : 2;
+      for (int i = 0; i < num_blocks; ++i) {
         const int64_t s = round * 7 + i;
         const int fm = fails(1), fs = fails(1);
-        t.task_faults += static_cast<uint64_t>(fm + fs);
-        auto block = prism::task(make_block)
-                         .options({.placement = prism::Placement::kSpread,
-                                   .max_retries = 5,
-                                   .retry_exceptions = true})
-                         .remote(s, 1 << 17, fm);
-        blocks.emplace_back(serial_block_sum(s, 1 << 17),
-                            prism::task(block_sum).options(retrying).remote(block, fs));
+        t.task_faults += static_cast<uint64_t>(fm);
+        made.emplace_back(s, prism::task(make_block)
+                                 .options({.placement = prism::Placement::kSpread,
+                                           .max_retries = 5,
+                                           .retry_exceptions = true})
+                                 .remote(s, 1 << 17, fm));
+        if (!lose_spills) {
+          t.task_faults += static_cast<uint64_t>(fs);
+          blocks.emplace_back(
+              serial_block_sum(s, 1 << 17),
+              prism::task(block_sum).options(retrying).remote(made.back().second, fs));
+          made.pop_back();
+        }
+      }
+      if (lose_spills) {
+        std::vector<prism::ObjectRef<std::vector<double>>> refs;
+        for (const auto& [s, ref] : made) refs.push_back(ref);
+        prism::wait(refs, refs.size(), std::chrono::seconds(60));
+        if (u(rng) < fault_rate) {  // on a node rank that is alive (not the one killed)
+          const int on = static_cast<int>(rng() % static_cast<uint64_t>(std::max(1, nodes - 1)));
+          t.lost_copies += static_cast<uint64_t>(
+              prism::get(prism::task(delete_spill_files).options({.node = on}).remote()));
+        }
+        for (const auto& [s, ref] : made) {
+          const int fs = fails(1);
+          t.task_faults += static_cast<uint64_t>(fs);
+          blocks.emplace_back(serial_block_sum(s, 1 << 17),
+                              prism::task(block_sum).options(retrying).remote(ref, fs));
+        }
       }
       for (const auto& sq : squares)
         check(sq.x * sq.x, sq.ref, "square(" + std::to_string(sq.x) + ")");
@@ -263,7 +311,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "chaos: Scaler.sum failed: %s\n", e.what());
       }
     }
-    const uint64_t faults = t.task_faults + t.actor_faults + t.actor_crashes + t.lost_runs;
+    const uint64_t faults =
+        t.task_faults + t.actor_faults + t.actor_crashes + t.lost_runs + t.lost_copies;
     const double per_min = 60.0 * static_cast<double>(faults) / secs;
     std::printf(
         "chaos: %llu items in %.1f s: %llu checked, %llu wrong, %llu failed\n",
@@ -271,10 +320,11 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(t.wrong), static_cast<unsigned long long>(t.unexpected));
     std::printf(
         "chaos: faults survived: %llu task exceptions, %llu actor method exceptions, %llu actor "
-        "crashes, %llu lost runs or calls = %.0f faults/min\n",
+        "crashes, %llu spilled copies lost, %llu lost runs or calls = %.0f faults/min\n",
         static_cast<unsigned long long>(t.task_faults),
         static_cast<unsigned long long>(t.actor_faults),
         static_cast<unsigned long long>(t.actor_crashes),
+        static_cast<unsigned long long>(t.lost_copies),
         static_cast<unsigned long long>(t.lost_runs), per_min);
     prism::bench::Report report(csv);
     report.add("chaos_items", static_cast<double>(t.items), "count");

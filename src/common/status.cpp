@@ -30,6 +30,8 @@ const char* errc_name(Errc code) noexcept {
       return "already exists";
     case Errc::kAborted:
       return "aborted";
+    case Errc::kLost:
+      return "object lost";
     case Errc::kInternal:
       return "internal error";
   }

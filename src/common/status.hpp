@@ -27,9 +27,10 @@ enum class Errc {
   kInternal,
   kAlreadyExists,  // an insert found the key taken (e.g. an actor name)
   kAborted,        // given up: a group broke while its members waited
+  kLost,           // an object's copy is gone (its spill file was deleted): made again or failed
 };
 /// The highest Errc value (decoders check codes against it).
-inline constexpr Errc kLastErrc = Errc::kAborted;
+inline constexpr Errc kLastErrc = Errc::kLost;
 
 /// Short stable name of an error code, e.g. "malformed message".
 const char* errc_name(Errc code) noexcept;

@@ -92,8 +92,10 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& 
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::acquire(const ObjectId& id) {
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
-  if (it == objects_.end())
+  if (it == objects_.end()) {
+    if (auto l = lost_.find(id); l != lost_.end()) return Status{Errc::kLost, l->second};
     return Status{Errc::kNotFound, id.to_string() + " is not in this store"};
+  }
   auto& slot = it->second;
   if (slot.in_memory) {
     touch_locked(slot, id);
@@ -104,7 +106,17 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::acquire(const ObjectI
   PRISM_RETURN_IF_ERROR(make_room_locked(slot.size, id));
   auto buffer = pool_.acquire(slot.size);
   if (!buffer) return buffer.status();
-  PRISM_RETURN_IF_ERROR(read_spill_file(slot.spill_file, {buffer->data(), slot.size}));
+  if (Status st = read_spill_file(slot.spill_file, {buffer->data(), slot.size}); !st) {
+    // The only copy is gone (the file was deleted or damaged under the job):
+    // the object leaves the store, and its owner makes it again or fails it.
+    const std::string why = "its only copy is gone: " + st.message();
+    std::remove(slot.spill_file.c_str());
+    spilled_bytes_ -= slot.size;
+    --spilled_objects_;
+    objects_.erase(it);
+    lost_[id] = why;
+    return Status{Errc::kLost, why};
+  }
   auto obj = std::make_shared<StoredObject>(std::move(buffer.value()), slot.size);
   std::remove(slot.spill_file.c_str());
   slot.spill_file.clear();
@@ -123,7 +135,7 @@ bool ObjectStore::erase(const ObjectId& id) {
   std::shared_ptr<StoredObject> victim;  // destroyed after the lock is released
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
-  if (it == objects_.end()) return false;
+  if (it == objects_.end()) return lost_.erase(id) > 0;
   auto& slot = it->second;
   if (slot.in_memory) {
     bytes_ -= slot.size;

@@ -93,7 +93,8 @@ class ObjectStore {
                                                                    std::vector<std::byte> data);
   /// The object, restored from disk if it was spilled; the returned pointer
   /// pins it in memory. kNotFound if absent; kOutOfMemory if it cannot be
-  /// restored (everything else pinned).
+  /// restored (everything else pinned); kLost if its spill file is gone or
+  /// unreadable (the object is then no longer in the store).
   [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> acquire(const ObjectId& id);
   /// Forgets the object (in memory or on disk); returns whether it was there.
   /// Readers still holding it keep their bytes.
@@ -128,6 +129,9 @@ class ObjectStore {
   BufferPool pool_;     // declared before objects_: outlives every StoredObject it lends to
   mutable std::mutex mu_;
   std::unordered_map<ObjectId, Slot, ObjectIdHash> objects_;
+  // Objects whose spill file was gone, and why: later readers get kLost too
+  // (not kNotFound) until the owner frees the id (erase).
+  std::unordered_map<ObjectId, std::string, ObjectIdHash> lost_;
   std::list<ObjectId> lru_;  // in-memory objects, least recently used first
   uint64_t peak_ = 0, spilled_bytes_ = 0, spilled_objects_ = 0;
   uint64_t spill_writes_ = 0, restores_ = 0, spilled_total_ = 0;

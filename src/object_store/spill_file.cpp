@@ -2,6 +2,7 @@
 
 #include <hdf5.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "common/hdf5_lock.hpp"
@@ -29,6 +30,9 @@ Status write_spill_file(const std::string& path, std::span<const std::byte> byte
 
 Status read_spill_file(const std::string& path, std::span<std::byte> into) {
   const uint64_t expected_size = into.size();
+  // Checked first: HDF5 would print its error stack for a missing file.
+  if (std::error_code ec; !std::filesystem::exists(path, ec))
+    return Status{Errc::kNotFound, "spill file " + path + " is missing"};
   std::lock_guard lk(hdf5_mutex());
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return Status{Errc::kNotFound, "spill file " + path + " is missing"};

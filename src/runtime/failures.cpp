@@ -46,6 +46,17 @@ bool NodeRuntime::retry_locked(const ObjectId& id, const ObjectValue& v, const s
   auto task = std::move(it->second);
   in_flight_.erase(it);
   if (task->node >= 0) scheduler_.on_complete(task->node);
+  if (lost_input)  // a borrowed argument whose copy is gone: ask its owner again
+    for (const auto& w : task->spec.args) {
+      if (w.kind != WireArg::Kind::kRemoteValue && w.kind != WireArg::Kind::kPendingRef) continue;
+      auto* arg = objects_.find(w.ref);
+      if (!arg || !*arg || (*arg)->owned || !(*arg)->ready.load() ||
+          (*arg)->value.kind != ObjectValue::Kind::kRemote)
+        continue;
+      (*arg)->ready.store(false, std::memory_order_release);
+      (*arg)->fetched.reset();
+      (*arg)->status_requested = false;
+    }
   if (!lost.empty() || lost_input) {
     unpin_task_refs_locked(*task);  // the lost run never released its pins
     // Nodes it was to forward its result to (tasks sent ahead) hear it from
@@ -346,6 +357,59 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     PRISM_LOG_WARN("rank {}: making {} object(s) lost with node rank {} again from their lineage",
                    layout_.world_rank, to_rebuild.size(), rank);
   engine_.notify_all();
+}
+
+// ------------------------------------------------------ lost copies ---
+
+// This rank held `id`, and its copy is gone (the store could not read the
+// spill file back): the owner hears of it, before any reader does (one
+// sender, in order).
+void NodeRuntime::copy_lost(const ObjectId& id, const std::string& why) {
+  const int owner = static_cast<int>(id.owner_rank);
+  if (owner == layout_.world_rank) {
+    std::lock_guard lk(mu_);
+    return copy_lost_locked(id, layout_.world_rank, why);
+  }
+  Writer w(64);
+  w.put(MessageKind::kObjectLost);
+  encode_object_id(id, w);
+  w.put_string(why);
+  if (Status st = send(owner, w); !st)
+    PRISM_LOG_WARN("object lost message to rank {}: {}", owner, st.to_string());
+}
+
+void NodeRuntime::on_object_lost(int src, Reader& r) {
+  const ObjectId id = decode_object_id(r);
+  const std::string why = r.get_string();
+  if (!r.finish("object lost")) return;
+  std::lock_guard lk(mu_);
+  copy_lost_locked(id, src, why);
+}
+
+void NodeRuntime::copy_lost_locked(const ObjectId& id, int holder, const std::string& why) {
+  auto* found = objects_.find(id);
+  if (!found || !*found || !(*found)->owned) return;
+  auto& e = **found;
+  if (!e.ready.load() || e.value.kind != ObjectValue::Kind::kRemote ||
+      static_cast<int>(e.value.location.holder) != holder)
+    return;  // made again already, or not that copy
+  e.ready.store(false, std::memory_order_release);
+  e.fetched.reset();
+  if (e.lineage && e.lineage->rebuilds_left > 0) {
+    PRISM_LOG_WARN("object {} ({}) on rank {}: {}; making it again from its lineage",
+                   id.to_string(), e.lineage->spec.name, holder, why);
+    rebuild_locked(id, e);
+    return;
+  }
+  ObjectValue v;
+  v.kind = ObjectValue::Kind::kError;
+  v.error = "object " + id.to_string() + " was lost: " + why + " on rank " +
+            std::to_string(holder) + ", and it cannot be made again (" +
+            (e.lineage              ? "it was made again too many times: max_retries"
+             : !config_.reconstruct ? "--prism-reconstruct=false keeps no lineage"
+                                    : "made by put or by an actor, it has no lineage") +
+            ")";
+  complete_locked(id, std::move(v));
 }
 
 }  // namespace prism::runtime

@@ -1,5 +1,7 @@
 // NodeRuntime, part: pulling another rank's object over RDMA (fetch) and
 // serving such pulls (pin, locate, unpin).
+#include <chrono>
+
 #include "runtime/node_runtime_internal.hpp"
 
 #include "common/log.hpp"
@@ -33,7 +35,7 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
     std::lock_guard lk(mu_);
     fetches_.erase(req);
   }
-  if (st && !slot->ok) st = {Errc::kNotFound, slot->error};
+  if (st && !slot->ok) st = {slot->lost ? Errc::kLost : Errc::kNotFound, slot->error};
   if (st && slot->size != loc.size)
     st = {Errc::kMalformedMessage, id.to_string() + ": holder reports " +
                                        std::to_string(slot->size) + " bytes, expected " +
@@ -63,6 +65,22 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
   return st;
 }
 
+// A reader on this rank pins `id` in the local store. With no room only
+// because other readers pin objects (kBusy), it waits for them to let go
+// (bounded: a reader that never lets go turns into an error, not a hang).
+Expected<std::shared_ptr<const object_store::StoredObject>> NodeRuntime::acquire_local(
+    const ObjectId& id) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto obj = store_.acquire(id);
+    if (obj || obj.status().code() != Errc::kBusy || std::chrono::steady_clock::now() > deadline)
+      return obj;
+    bool timed_out = false;
+    wait_for([] { return false; }, 1000, &timed_out, /*lend_slot=*/false);
+    if (!timed_out) return obj;  // shutting down
+  }
+}
+
 void NodeRuntime::on_fetch_request(int src, Reader& r) {
   const auto req = r.get<uint64_t>();
   const ObjectId id = decode_object_id(r);
@@ -75,6 +93,8 @@ void NodeRuntime::on_fetch_request(int src, Reader& r) {
 // for those reads to finish instead of failing.
 void NodeRuntime::serve_fetch(int src, uint64_t req, const ObjectId& id) {
   auto obj = store_.acquire(id);
+  if (!obj && obj.status().code() == Errc::kLost)
+    copy_lost(id, obj.status().message());  // the owner hears first, the reader next
   if (!obj && obj.status().code() == Errc::kBusy) {
     std::lock_guard lk(mu_);
     if (!pinned_reads_.empty()) {
@@ -85,7 +105,8 @@ void NodeRuntime::serve_fetch(int src, uint64_t req, const ObjectId& id) {
   Writer w(64);
   w.put(MessageKind::kFetchReply);
   w.put(req);
-  w.put<uint8_t>(obj.has_value());
+  // 1: here it is; 0: an error; 2: the copy is gone (ask the owner again).
+  w.put<uint8_t>(obj ? 1 : obj.status().code() == Errc::kLost ? 2 : 0);
   if (obj) {
     const auto& o = *obj;
     w.put(reinterpret_cast<uint64_t>(o->bytes().data()));
@@ -105,7 +126,8 @@ void NodeRuntime::serve_fetch(int src, uint64_t req, const ObjectId& id) {
 
 void NodeRuntime::on_fetch_reply(Reader& r) {
   const auto req = r.get<uint64_t>();
-  const bool ok = r.get<uint8_t>() != 0;
+  const auto answer = r.get<uint8_t>();
+  const bool ok = answer == 1;
   uint64_t address = 0, size = 0;
   std::vector<std::byte> rkey;
   std::string error;
@@ -127,6 +149,7 @@ void NodeRuntime::on_fetch_reply(Reader& r) {
   slot.size = size;
   slot.rkey = std::move(rkey);
   slot.error = std::move(error);
+  slot.lost = answer == 2;
   slot.done.store(true, std::memory_order_release);
   engine_.notify();
 }

@@ -312,6 +312,9 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kActorDied:
       on_actor_died(src, r);
       return;
+    case MessageKind::kObjectLost:
+      on_object_lost(src, r);
+      return;
     case MessageKind::kActorCheckpoint:
       on_actor_checkpoint(r);
       return;

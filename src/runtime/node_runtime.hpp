@@ -317,6 +317,13 @@ class NodeRuntime {
   bool retry_locked(const ObjectId& id, const ObjectValue& v, const std::string& lost = {});
   void redispatch_locked(PendingPtr task);
   void node_lost_locked(int rank, const std::string& why);
+  // A holder's copy of an object is gone (its spill file was deleted): its
+  // owner makes it again from its lineage or fails it (failures.cpp).
+  void copy_lost(const ObjectId& id, const std::string& why);
+  void copy_lost_locked(const ObjectId& id, int holder, const std::string& why);
+  void on_object_lost(int src, Reader& r);
+  void forget_lost_copy(const ObjectId& id, const EntryPtr& e);
+  Expected<std::shared_ptr<const object_store::StoredObject>> acquire_local(const ObjectId& id);
   // Lineage (failures.cpp): what a finished task leaves to make its result
   // again, and making it again.
   std::shared_ptr<Lineage> lineage_of_locked(const PendingTask& task) const;
@@ -440,6 +447,7 @@ class NodeRuntime {
     uint64_t address = 0, size = 0;
     std::vector<std::byte> rkey;
     std::string error;
+    bool lost = false;  // the holder's copy is gone: its owner makes it again or fails it
   };
   std::unordered_map<uint64_t, std::shared_ptr<FetchSlot>> fetches_;  // by request id (mu_)
   std::map<std::pair<int, uint64_t>, std::shared_ptr<const object_store::StoredObject>>

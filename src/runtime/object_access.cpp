@@ -225,7 +225,12 @@ std::optional<detail::ValueBytes> NodeRuntime::get_ready(
   const RemoteLocation loc = e->value.location;
   if (loc.holder == static_cast<uint32_t>(layout_.world_rank)) {  // zero copy from our store
     lk.unlock();
-    auto obj = store_.acquire(id);  // restores it if it was spilled
+    auto obj = acquire_local(id);  // restores it if it was spilled
+    if (!obj && obj.status().code() == Errc::kLost) {
+      copy_lost(id, obj.status().message());  // the owner makes it again or fails it
+      forget_lost_copy(id, e);
+      return std::nullopt;
+    }
     if (!obj) {
       if (obj.status().code() == Errc::kOutOfMemory)
         throw ObjectStoreFullError(obj.status().message());
@@ -245,12 +250,27 @@ std::optional<detail::ValueBytes> NodeRuntime::get_ready(
   auto copy = std::make_shared<FetchedCopy>(std::move(buf.value()));
   Status st = fetch(id, loc, copy->buffer.data(), id.to_string(), &copy->offset);
   if (!st && is_lost(static_cast<int>(loc.holder))) return std::nullopt;
+  if (!st && st.code() == Errc::kLost) {  // its owner heard first: ask it again
+    forget_lost_copy(id, e);
+    return std::nullopt;
+  }
   if (!st)
     throw Error("fetching " + id.to_string() + " from rank " + std::to_string(loc.holder) + ": " +
                 st.to_string());
   lk.lock();
   if (!e->fetched) e->fetched = std::move(copy);
   return detail::ValueBytes{{e->fetched->data(), loc.size}, e->fetched};
+}
+
+// A reader found the copy `e` names gone: a borrower asks the owner again
+// (the owner's own entry was reset when it heard).
+void NodeRuntime::forget_lost_copy(const ObjectId& id, const EntryPtr& e) {
+  std::lock_guard lk(mu_);
+  if (e->owned || !e->ready.load()) return;
+  e->ready.store(false, std::memory_order_release);
+  e->fetched.reset();
+  e->status_requested = false;
+  request_status_locked(id, *e);
 }
 
 std::vector<bool> NodeRuntime::wait(const std::vector<detail::HandlePtr>& handles,

@@ -63,6 +63,7 @@ enum class MessageKind : uint8_t {
   kPushedTasks = 0x1E,        // busy node -> idle node: the tasks an order moved (MessageBatch)
   kForwardedObject = 0x1F,    // producer -> a held task's node: its argument (ForwardObject)
   kActorCheckpoint = 0x20,  // an actor's node -> its owner: its state (instance, calls, HDF5 image)
+  kObjectLost = 0x21,       // holder -> owner: my copy of the object is gone (reason)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };

@@ -280,7 +280,11 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
         case WireArg::Kind::kRemoteValue: {
           const auto& loc = w.location;
           if (loc.holder == static_cast<uint32_t>(layout_.world_rank)) {
-            auto obj = store_.acquire(w.ref);  // pinned for the task's duration
+            auto obj = acquire_local(w.ref);  // pinned for the task's duration
+            if (!obj && obj.status().code() == Errc::kLost) {
+              copy_lost(w.ref, obj.status().message());  // before this task's result goes
+              lost_input = true;  // its owner runs it again once the argument is made again
+            }
             if (!obj) throw Error("argument " + std::to_string(i) + ": " + obj.status().message());
             a.bytes = (*obj)->bytes();
             pinned.push_back(std::move(obj.value()));
@@ -294,7 +298,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
             Status st = fetch(w.ref, loc, copy.buffer.data(), "argument " + std::to_string(i),
                               &copy.offset);
             if (!st) {
-              lost_input = is_lost(static_cast<int>(loc.holder));
+              lost_input = is_lost(static_cast<int>(loc.holder)) || st.code() == Errc::kLost;
               throw Error("fetching argument " + std::to_string(i) + ": " + st.to_string());
             }
             a.bytes = {copy.data(), loc.size};
@@ -403,8 +407,19 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
         (sent == in_flight_.end() || attempt < t->spec.attempt))
       return;
     if (retry_locked(id, v)) return;
+    // A large result in this rank's store can still lose its copy (a spill
+    // file deleted under the job): keep how it was made, as for results
+    // held elsewhere (docs/fault-tolerance.md, "Lineage").
+    std::shared_ptr<Lineage> lineage;
+    if (v.kind == ObjectValue::Kind::kRemote)
+      if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id)
+        lineage = lineage_of_locked(*it->second);
     retire_task_locked(id, v.kind == ObjectValue::Kind::kError, layout_.world_rank);
+    auto* before = objects_.find(id);
+    const bool fresh = !before || !(*before)->ready.load();
     complete_locked(id, std::move(v));
+    if (auto* found = objects_.find(id); found && lineage && fresh)
+      (*found)->lineage = std::move(lineage);
     if (auto* found = objects_.find(id); found && !contained.empty())
       (*found)->contained = std::move(contained);
     maybe_free_locked(id);
