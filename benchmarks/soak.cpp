@@ -81,11 +81,15 @@ std::string mib(int64_t b) {
 
 int main(int argc, char** argv) {
   int64_t tasks = 10'000'000, calls = 1'000'000, window = 20'000;
+  int samples = 1;
   std::string csv;
   CLI::App app{"bench_soak: many tasks and actor calls, each rank's memory at start and end"};
   app.add_option("--tasks", tasks, "tasks to run");
   app.add_option("--actor-calls", calls, "actor calls to make");
   app.add_option("--window", window, "outstanding tasks or calls at a time");
+  app.add_option("--samples", samples,
+                 "print every rank's RSS this many times during the tasks (the growth curve)")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--csv", csv, "append metric,value,unit rows to this file");
   app.allow_extras();
   CLI11_PARSE(app, argc, argv);
@@ -122,7 +126,16 @@ int main(int argc, char** argv) {
     run_calls(window);
     const auto before = job_rss();
     const auto t0 = Clock::now();
-    run_tasks(tasks);
+    for (int part = 1; part <= samples; ++part) {
+      const int64_t upto = tasks * part / samples, from = tasks * (part - 1) / samples;
+      run_tasks(upto - from);
+      if (samples == 1) continue;
+      std::string line;
+      for (const auto& [rank, b] : job_rss())
+        line += "  rank " + std::to_string(rank) + " " + mib(b) + " MiB";
+      std::printf("soak: after %lld tasks:%s\n", static_cast<long long>(upto), line.c_str());
+      std::fflush(stdout);
+    }
     const double task_s = seconds_since(t0);
     const auto t1 = Clock::now();
     run_calls(calls);
