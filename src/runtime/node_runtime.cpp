@@ -341,22 +341,34 @@ void NodeRuntime::send_heartbeat(bool urgent) {
   const int64_t last = last_heartbeat_us_.load(std::memory_order_relaxed);
   const bool due = now - last >= static_cast<int64_t>(config_.heartbeat_us);
   if (!due && !pool_.idle() && !urgent) return;
-  const auto load = pool_.load();
-  std::unique_lock lk(heartbeat_mu_, std::try_to_lock);
-  if (!lk) return;  // another thread is reporting right now
-  scheduler::NodeLoad l{load.queued, load.running,
-                        received_from_global_.load(std::memory_order_relaxed), load.movable,
-                        pushes_received_.load(std::memory_order_relaxed)};
-  // Nothing new since the last report (an idle node stays silent).
-  if (l == last_heartbeat_) return;
-  last_heartbeat_ = l;
-  last_heartbeat_us_.store(now, std::memory_order_relaxed);
-  reported_movable_.store(l.movable, std::memory_order_relaxed);
-  Writer w(48);
-  w.put(MessageKind::kNodeLoad);
-  encode_node_load(l, w);
-  if (Status st = send(global_scheduler_, w); !st)
-    PRISM_LOG_WARN("heartbeat to rank {}: {}", global_scheduler_, st.to_string());
+  // One thread reports at a time. A report asked for while another is being
+  // sent is not dropped: the sender reads the state again before it leaves
+  // (a dropped report could leave an idle node's last word "busy", or its
+  // received pushes uncounted, so the global scheduler never gave it work
+  // again: an idle node stays silent).
+  heartbeat_again_.store(true, std::memory_order_release);
+  for (;;) {
+    std::unique_lock lk(heartbeat_mu_, std::try_to_lock);
+    if (!lk) return;  // the sender will see heartbeat_again_
+    while (heartbeat_again_.exchange(false, std::memory_order_acq_rel)) {
+      const auto load = pool_.load();
+      scheduler::NodeLoad l{load.queued, load.running,
+                            received_from_global_.load(std::memory_order_relaxed), load.movable,
+                            pushes_received_.load(std::memory_order_relaxed)};
+      // Nothing new since the last report (an idle node stays silent).
+      if (l == last_heartbeat_) continue;
+      last_heartbeat_ = l;
+      last_heartbeat_us_.store(now, std::memory_order_relaxed);
+      reported_movable_.store(l.movable, std::memory_order_relaxed);
+      Writer w(48);
+      w.put(MessageKind::kNodeLoad);
+      encode_node_load(l, w);
+      if (Status st = send(global_scheduler_, w); !st)
+        PRISM_LOG_WARN("heartbeat to rank {}: {}", global_scheduler_, st.to_string());
+    }
+    lk.unlock();
+    if (!heartbeat_again_.load(std::memory_order_acquire)) return;  // else asked for meanwhile
+  }
 }
 
 }  // namespace prism::runtime

@@ -551,6 +551,7 @@ class NodeRuntime {
   std::atomic<uint64_t> received_from_global_{0};
   std::atomic<int64_t> last_heartbeat_us_{0};
   std::mutex heartbeat_mu_;             // one sender at a time (try_lock)
+  std::atomic<bool> heartbeat_again_{false};  // a report was asked for while one was being sent
   scheduler::NodeLoad last_heartbeat_;  // what was sent last (heartbeat_mu_)
 
   std::atomic<uint64_t> next_seq_{1};
