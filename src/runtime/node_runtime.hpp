@@ -315,6 +315,7 @@ class NodeRuntime {
   // again when a run was lost with its node rank, or threw and the task
   // retries exceptions, while it has retries left. True if it went again.
   bool retry_locked(const ObjectId& id, const ObjectValue& v, const std::string& lost = {});
+  bool earlier_run_locked(const ObjectId& id, uint32_t attempt, int src) const;
   void redispatch_locked(PendingPtr task);
   void node_lost_locked(int rank, const std::string& why);
   // A holder's copy of an object is gone (its spill file was deleted): its

@@ -398,14 +398,7 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
                                         uint32_t attempt) {
   const int owner = static_cast<int>(id.owner_rank);
   if (owner == layout_.world_rank) {
-    // An actor call's earlier run: it goes again to its actor's next instance.
-    auto sent = in_flight_.find(id.seq);
-    const PendingTask* t = sent != in_flight_.end() ? sent->second.get() : nullptr;
-    if (!t)
-      if (auto w = waiting_.find(id.seq); w != waiting_.end()) t = w->second.get();
-    if (t && t->spec.id == id && t->spec.kind == TaskKind::kActorCall &&
-        (sent == in_flight_.end() || attempt < t->spec.attempt))
-      return;
+    if (earlier_run_locked(id, attempt, layout_.world_rank)) return;
     if (retry_locked(id, v)) return;
     // A large result in this rank's store can still lose its copy (a spill
     // file deleted under the job): keep how it was made, as for results

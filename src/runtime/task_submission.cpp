@@ -382,6 +382,19 @@ std::optional<uint64_t> NodeRuntime::mean_task_ns_locked(
   return task_ns_[function->index] - 1;
 }
 
+// An earlier run's answer for task `id`, which went again since: only the
+// last run's counts. A task sent again carries a later run number; an actor
+// call waiting for its actor's next instance has not gone yet. (The global
+// scheduler's errors carry no run number: it answers for whichever task it
+// could not place.)
+bool NodeRuntime::earlier_run_locked(const ObjectId& id, uint32_t attempt, int src) const {
+  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id)
+    return attempt < it->second->spec.attempt && src != global_scheduler_;
+  auto w = waiting_.find(id.seq);
+  return w != waiting_.end() && w->second->spec.id == id &&
+         w->second->spec.kind == TaskKind::kActorCall;
+}
+
 void NodeRuntime::on_task_result(int src, Reader& r) {
   ObjectId id;
   ObjectValue v;
@@ -392,22 +405,11 @@ void NodeRuntime::on_task_result(int src, Reader& r) {
     return;
   }
   std::lock_guard lk(mu_);
-  if (auto it = in_flight_.find(id.seq); it != in_flight_.end() && it->second->spec.id == id) {
-    // An earlier run's result (the task went again after it was thought
-    // lost): only the last run's counts. (The global scheduler's errors
-    // carry no run number: it answers for whichever it could not place.)
-    if (attempt < it->second->spec.attempt && src != global_scheduler_) {
-      for (const auto& rid : contained) borrow(rid, src);  // counted, then let go
-      return;
-    }
-    if (retry_locked(id, v)) return;
-  } else if (auto w = waiting_.find(id.seq); w != waiting_.end() && w->second->spec.id == id &&
-                                             w->second->spec.kind == TaskKind::kActorCall) {
-    // A call that goes again to its actor's next instance: the answer of
-    // the run sent to the dead one is dropped.
-    for (const auto& rid : contained) borrow(rid, src);
+  if (earlier_run_locked(id, attempt, src)) {
+    for (const auto& rid : contained) borrow(rid, src);  // counted, then let go
     return;
   }
+  if (retry_locked(id, v)) return;
   // A result held on another node rank is lost with it: keep how it was
   // made (docs/fault-tolerance.md, "Lineage").
   std::shared_ptr<Lineage> lineage;
