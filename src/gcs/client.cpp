@@ -224,24 +224,30 @@ void GcsClient::write_keyed(WriteOp op, RawCallback done) {
 
 void GcsClient::add_object_location(const ObjectId& id, int32_t rank, uint64_t size, int32_t owner,
                                     DoneCallback done) {
-  WriteOp op = make_op(OpKind::kAddLocation, TableId::kObjects, encode_key<ObjectTable>(id));
-  op.rank = rank;
-  op.size = size;
-  op.owner = owner;
-  write_keyed(std::move(op), status_of(std::move(done)));
+  write_keyed({.kind = OpKind::kAddLocation,
+               .table = TableId::kObjects,
+               .key = encode_key<ObjectTable>(id),
+               .rank = rank,
+               .size = size,
+               .owner = owner},
+              status_of(std::move(done)));
 }
 
 void GcsClient::remove_object_location(const ObjectId& id, int32_t rank, DoneCallback done) {
-  WriteOp op = make_op(OpKind::kRemoveLocation, TableId::kObjects, encode_key<ObjectTable>(id));
-  op.rank = rank;
-  write_keyed(std::move(op), status_of(std::move(done)));
+  write_keyed({.kind = OpKind::kRemoveLocation,
+               .table = TableId::kObjects,
+               .key = encode_key<ObjectTable>(id),
+               .rank = rank},
+              status_of(std::move(done)));
 }
 
 void GcsClient::set_task_state(const TaskId& id, TaskState state, int32_t node, DoneCallback done) {
-  WriteOp op = make_op(OpKind::kSetTaskState, TableId::kTasks, encode_key<TaskTable>(id));
-  op.task_state = state;
-  op.node = node;
-  write_keyed(std::move(op), status_of(std::move(done)));
+  write_keyed({.kind = OpKind::kSetTaskState,
+               .table = TableId::kTasks,
+               .key = encode_key<TaskTable>(id),
+               .task_state = state,
+               .node = node},
+              status_of(std::move(done)));
 }
 
 void GcsClient::subscribe_key(TableId table, Bytes key, RawNotifyCallback cb, DoneCallback done) {
@@ -262,11 +268,6 @@ void GcsClient::subscribe_key(TableId table, Bytes key, RawNotifyCallback cb, Do
         }
         done(r.status());
       });
-}
-
-void GcsClient::unsubscribe_key(TableId table, Bytes key, DoneCallback done) {
-  key_subs_.erase({table, key});
-  write_keyed(make_op(OpKind::kUnsubscribe, table, std::move(key)), status_of(std::move(done)));
 }
 
 void GcsClient::each_shard(const std::function<void(uint32_t, RawCallback)>& send,
@@ -297,22 +298,6 @@ void GcsClient::write_all_shards(const WriteOp& op, DoneCallback done) {
              [done = or_nothing(std::move(done))](Expected<std::vector<Bytes>> r) {
                done(r ? Status::ok() : r.status());
              });
-}
-
-void GcsClient::subscribe_table(TableId table, RawNotifyCallback cb, DoneCallback done) {
-  table_subs_[table] = std::move(cb);
-  write_all_shards(make_op(OpKind::kSubscribe, table, {}), std::move(done));
-}
-
-void GcsClient::unsubscribe_table(TableId table, DoneCallback done) {
-  table_subs_.erase(table);
-  write_all_shards(make_op(OpKind::kUnsubscribe, table, {}), std::move(done));
-}
-
-void GcsClient::scan_raw(TableId table, std::function<void(Expected<std::vector<Bytes>>)> done) {
-  each_shard(
-      [&](uint32_t s, RawCallback cb) { read(s, ReadKind::kScan, table, {}, std::move(cb)); },
-      std::move(done));
 }
 
 }  // namespace prism::gcs

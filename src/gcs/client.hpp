@@ -119,28 +119,34 @@ class GcsClient {
   template <class Tag>
   void subscribe(const typename Tag::Key& key, NotifyCallback<Tag> on_change,
                  DoneCallback done = {}) {
-    Bytes k = encode_key<Tag>(key);
-    auto raw = typed_notify<Tag>(std::move(on_change));
-    subscribe_key(Tag::id, std::move(k), std::move(raw), std::move(done));
+    subscribe_key(Tag::id, encode_key<Tag>(key), typed_notify<Tag>(std::move(on_change)),
+                  std::move(done));
   }
   template <class Tag>
   void unsubscribe(const typename Tag::Key& key, DoneCallback done = {}) {
-    unsubscribe_key(Tag::id, encode_key<Tag>(key), std::move(done));
+    Bytes k = encode_key<Tag>(key);
+    key_subs_.erase({Tag::id, k});
+    write_keyed(make_op(OpKind::kUnsubscribe, Tag::id, std::move(k)), status_of(std::move(done)));
   }
   /// Every committed change of any row of the table (e.g. NodeTable: node
   /// death). Delivery is at least once; order by `version` per key.
   template <class Tag>
   void subscribe_all(NotifyCallback<Tag> on_change, DoneCallback done = {}) {
-    subscribe_table(Tag::id, typed_notify<Tag>(std::move(on_change)), std::move(done));
+    table_subs_[Tag::id] = typed_notify<Tag>(std::move(on_change));
+    write_all_shards(make_op(OpKind::kSubscribe, Tag::id, {}), std::move(done));
   }
   template <class Tag>
   void unsubscribe_all(DoneCallback done = {}) {
-    unsubscribe_table(Tag::id, std::move(done));
+    table_subs_.erase(Tag::id);
+    write_all_shards(make_op(OpKind::kUnsubscribe, Tag::id, {}), std::move(done));
   }
   /// Every row of the table, gathered from every shard's tail.
   template <class Tag>
   void scan(ScanCallback<Tag> done) {
-    scan_raw(Tag::id, [done = std::move(done)](Expected<std::vector<Bytes>> parts) {
+    auto read_shard = [&](uint32_t s, RawCallback cb) {
+      read(s, ReadKind::kScan, Tag::id, {}, std::move(cb));
+    };
+    each_shard(read_shard, [done = std::move(done)](Expected<std::vector<Bytes>> parts) {
       if (!parts) return done(parts.status());
       std::vector<std::pair<typename Tag::Key, typename Tag::Record>> all;
       for (const Bytes& p : *parts) {
@@ -201,10 +207,6 @@ class GcsClient {
   /// Gives `done` (if any) the status of a write's result.
   static RawCallback status_of(DoneCallback done);
   void subscribe_key(TableId table, Bytes key, RawNotifyCallback cb, DoneCallback done);
-  void unsubscribe_key(TableId table, Bytes key, DoneCallback done);
-  void subscribe_table(TableId table, RawNotifyCallback cb, DoneCallback done);
-  void unsubscribe_table(TableId table, DoneCallback done);
-  void scan_raw(TableId table, std::function<void(Expected<std::vector<Bytes>>)> done);
   /// Sends one request to every shard (`send(shard, reply)`); `done` gets the
   /// replies' values in the order they came, or the first error.
   void each_shard(const std::function<void(uint32_t, RawCallback)>& send,

@@ -1,23 +1,17 @@
-// Columns: how the GCS describes a table's record once, field by field.
-//
-// A record type lists its fields in `static constexpr auto columns()`, a
-// tuple of column(name, &Record::field) in wire order. From that one list
-// follow its binary codec (put_record / get_record, below), its HDF5
-// snapshot datasets (snapshot.cpp) and prism-gcs-dump's output. A field's
-// type says how it travels (field codecs below: integers, enums, strings,
-// ObjectIds, vectors of them, resource maps) and how it is stored and
-// printed. Adding a column is one line in columns() (plus its test); a
-// snapshot written before it existed still loads (the column reads as its
-// default).
-//
-// Decoders validate everything (enum ranges, counts against the bytes left,
-// a column's own check), so a corrupt buffer fails the Reader, never
-// crashes or allocates gigabytes.
+// Columns: a record lists its fields once, in `static constexpr auto
+// columns()`, a tuple of column(name, &Record::field) in wire order. From that
+// list follow its binary codec (put_field / get_field, below), its HDF5
+// snapshot datasets (snapshot.cpp) and prism-gcs-dump's output; a field's type
+// says how (the field codecs below). Decoders validate everything (enum
+// ranges, counts against the bytes left, a column's own check), so a corrupt
+// buffer fails the Reader, never crashes or allocates gigabytes.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <map>
+#include <ranges>
+#include <set>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -34,6 +28,7 @@ namespace prism::gcs {
 /// an extra check a decoded value must pass.
 template <class R, class T>
 struct Column {
+  using Type = T;
   const char* name;
   T R::*member;
   bool snapshot = true;
@@ -50,8 +45,14 @@ constexpr Column<R, T> wire_only(const char* name, T R::*member,
   return {name, member, false, valid};
 }
 
+/// A record (or message) type that lists its columns.
+template <class R>
+concept Described = requires {
+  R::columns();
+};
+
 /// Calls f(column) for each column of record type R, in order.
-template <class R, class F>
+template <Described R, class F>
 void for_each_column(F&& f) {
   std::apply([&](const auto&... c) { (f(c), ...); }, R::columns());
 }
@@ -90,6 +91,14 @@ struct WireMin<ObjectId> {
 template <class A, class B>
 struct WireMin<std::pair<A, B>> {
   static constexpr size_t value = WireMin<A>::value + WireMin<B>::value;
+};
+template <Described R>
+struct WireMin<R> {
+  static constexpr size_t value = std::apply(
+      [](const auto&... c) {
+        return (WireMin<typename std::remove_cvref_t<decltype(c)>::Type>::value + ... + 0);
+      },
+      R::columns());
 };
 
 namespace detail {
@@ -161,17 +170,14 @@ inline void get_field(Reader& r, ObjectId& id) {
   id.seq = r.get<uint64_t>();
 }
 
-template <class T>
-void put_field(Writer& w, const std::vector<T>& v) {
-  w.put<uint32_t>(static_cast<uint32_t>(v.size()));
-  for (const auto& x : v) put_field(w, x);
+// (Declared ahead: pairs and containers hold each other.)
+template <std::ranges::sized_range C>
+void put_field(Writer& w, const C& c);
+template <class C>
+requires requires {
+  typename C::key_type;
 }
-template <class T>
-void get_field(Reader& r, std::vector<T>& v) {
-  const uint32_t n = detail::get_count(r, WireMin<T>::value);
-  v.assign(n, T{});
-  for (auto& x : v) get_field(r, x);
-}
+void get_field(Reader& r, C& c);
 
 template <class A, class B>
 void put_field(Writer& w, const std::pair<A, B>& p) {
@@ -184,41 +190,50 @@ void get_field(Reader& r, std::pair<A, B>& p) {
   get_field(r, p.second);
 }
 
-/// Resources by name ("CPU", "GPU", custom): a name appears once.
-inline void put_field(Writer& w, const std::map<std::string, double>& m) {
-  w.put<uint32_t>(static_cast<uint32_t>(m.size()));
-  for (const auto& [k, v] : m) {
-    w.put_string(k);
-    w.put<double>(v);
-  }
+/// Lists, sets and maps: a count, then each element (a map's: key, value).
+/// A decoded set or map that names a key twice fails the reader.
+template <std::ranges::sized_range C>
+void put_field(Writer& w, const C& c) {
+  w.put<uint32_t>(static_cast<uint32_t>(std::ranges::size(c)));
+  for (const auto& x : c) put_field(w, x);
 }
-inline void get_field(Reader& r, std::map<std::string, double>& m) {
-  m.clear();
-  const uint32_t n = detail::get_count(r, 4 + 8);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    std::string k = r.get_string();
-    const double v = r.get<double>();
-    if (!m.emplace(std::move(k), v).second) r.fail();  // duplicate name
-  }
+template <class T>
+void get_field(Reader& r, std::vector<T>& v) {
+  const uint32_t n = detail::get_count(r, WireMin<T>::value);
+  v.assign(n, T{});
+  for (auto& x : v) get_field(r, x);
 }
-
-// ---- records ------------------------------------------------------------------
-
-/// Appends every column of `v`.
-template <class R>
+template <class C>
+struct Element {
+  using type = typename C::value_type;  // a set's
+};
+template <class K, class V, class... R>
+struct Element<std::map<K, V, R...>> {
+  using type = std::pair<K, V>;
+};
+template <class C>
 requires requires {
-  R::columns();
+  typename C::key_type;
 }
-void put_record(Writer& w, const R& v) {
+void get_field(Reader& r, C& c) {
+  c.clear();
+  using E = typename Element<C>::type;
+  const uint32_t n = detail::get_count(r, WireMin<E>::value);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    E x{};
+    get_field(r, x);
+    if (r.ok() && !c.insert(std::move(x)).second) r.fail();
+  }
+}
+
+/// A described record or message: every column in order, each decoded one
+/// checked by its `valid`.
+template <Described R>
+void put_field(Writer& w, const R& v) {
   for_each_column<R>([&](const auto& c) { put_field(w, v.*c.member); });
 }
-
-/// Reads every column of `v`, checking each one's `valid`.
-template <class R>
-requires requires {
-  R::columns();
-}
-void get_record(Reader& r, R& v) {
+template <Described R>
+void get_field(Reader& r, R& v) {
   for_each_column<R>([&](const auto& c) {
     get_field(r, v.*c.member);
     if (c.valid && r.ok() && !c.valid(v.*c.member)) r.fail();

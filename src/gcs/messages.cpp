@@ -3,11 +3,7 @@
 #include <algorithm>
 
 namespace prism::gcs {
-namespace {
-
 constexpr uint32_t kMaxChainLength = 1024;  // sanity bound on decoded configs
-
-}  // namespace
 
 Status open_message(Reader& r, MsgKind want) {
   auto k = r.get<uint8_t>();
@@ -24,19 +20,9 @@ Status validate(const WriteOp& op) {
       return {Errc::kInvalidArgument, "a batch holds 1.." + std::to_string(kMaxBatchOps) +
                                           " ops, not " + std::to_string(op.ops.size())};
     for (const WriteOp& sub : op.ops) {
-      switch (sub.kind) {
-        case OpKind::kPut:
-        case OpKind::kInsert:
-        case OpKind::kRemove:
-        case OpKind::kAddLocation:
-        case OpKind::kRemoveLocation:
-        case OpKind::kSetTaskState:
-          break;
-        case OpKind::kSubscribe:
-        case OpKind::kUnsubscribe:
-        case OpKind::kBatch:
-          return {Errc::kInvalidArgument, "a batch holds puts, removes and updates only"};
-      }
+      if (sub.kind == OpKind::kSubscribe || sub.kind == OpKind::kUnsubscribe ||
+          sub.kind == OpKind::kBatch)
+        return {Errc::kInvalidArgument, "a batch holds puts, removes and updates only"};
       PRISM_RETURN_IF_ERROR(validate(sub));
     }
     return Status::ok();
@@ -152,28 +138,28 @@ void get_op(Reader& r, WriteOp& op, bool nested) {
 
 }  // namespace
 
-void put_op(Writer& w, const WriteOp& op) {
+void put_field(Writer& w, const WriteOp& op) {
   w.put<uint8_t>(static_cast<uint8_t>(op.kind));
   w.put<uint8_t>(static_cast<uint8_t>(op.table));
   put_field(w, op.key);
   for_each_op_field(op.kind, [&](auto field) { put_field(w, op.*field); });
   if (op.kind != OpKind::kBatch) return;
   w.put<uint32_t>(static_cast<uint32_t>(op.ops.size()));
-  for (const WriteOp& sub : op.ops) put_op(w, sub);
+  for (const WriteOp& sub : op.ops) put_field(w, sub);
 }
 
-void get_op(Reader& r, WriteOp& op) {
+void get_field(Reader& r, WriteOp& op) {
   get_op(r, op, /*nested=*/false);
 }
 
-void put_result(Writer& w, const OpResult& res) {
+void put_field(Writer& w, const OpResult& res) {
   w.put<uint8_t>(static_cast<uint8_t>(res.code));
   w.put_string(res.message);
   w.put<uint8_t>(res.has_value ? 1 : 0);
   if (res.has_value) put_field(w, res.value);
 }
 
-void get_result(Reader& r, OpResult& res) {
+void get_field(Reader& r, OpResult& res) {
   const auto code = r.get<uint8_t>();
   if (code > static_cast<uint8_t>(kLastErrc)) r.fail();
   res.code = static_cast<Errc>(code);
@@ -186,14 +172,9 @@ void get_result(Reader& r, OpResult& res) {
 }
 
 void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
-  w.put<uint64_t>(e.seq);
-  w.put<int32_t>(e.client);
-  w.put<uint64_t>(e.incarnation);
-  w.put<uint64_t>(e.req_id);
-  w.put<uint64_t>(e.ack_floor);
-  put_op(w, e.op);
+  put_field(w, e);
   if (!with_outcome) return;
-  put_result(w, e.result);
+  put_field(w, e.result);
   w.put<uint8_t>(static_cast<uint8_t>((e.notify ? 1 : 0) | (e.present ? 2 : 0)));
   if (e.present) put_field(w, e.post);
   if (e.op.kind != OpKind::kBatch) return;
@@ -208,15 +189,9 @@ void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
 
 void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
   e = LogEntry{};
-  e.seq = r.get<uint64_t>();
-  e.client = r.get<int32_t>();
-  e.incarnation = r.get<uint64_t>();
-  e.req_id = r.get<uint64_t>();
-  e.ack_floor = r.get<uint64_t>();
-  get_op(r, e.op);
-  if (e.seq == 0 || e.client < 0) r.fail();
+  get_field(r, e);
   if (!with_outcome) return;
-  get_result(r, e.result);
+  get_field(r, e.result);
   const auto flags = r.get<uint8_t>();
   if (flags > 3) r.fail();
   e.notify = (flags & 1) != 0;
@@ -241,7 +216,7 @@ void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
   }
 }
 
-void put_config(Writer& w, const ChainConfig& c) {
+void put_field(Writer& w, const ChainConfig& c) {
   w.put<uint64_t>(c.epoch);
   w.put<uint32_t>(static_cast<uint32_t>(c.members.size()));
   for (size_t i = 0; i < c.members.size(); ++i) {
@@ -250,7 +225,7 @@ void put_config(Writer& w, const ChainConfig& c) {
   }
 }
 
-void get_config(Reader& r, ChainConfig& c) {
+void get_field(Reader& r, ChainConfig& c) {
   c.epoch = r.get<uint64_t>();
   const auto n = r.get<uint32_t>();
   if (!r.ok() || n > kMaxChainLength || static_cast<size_t>(n) * 12 > r.rest().size()) {

@@ -91,35 +91,26 @@ enum class ReadKind : uint8_t {
 struct WriteOp {
   OpKind kind = OpKind::kPut;
   TableId table = TableId::kTasks;
-  Bytes key;
-  Bytes record;                                // kPut, kInsert
+  Bytes key{};
+  Bytes record{};                              // kPut, kInsert
   int32_t rank = -1;                           // kAddLocation, kRemoveLocation
   uint64_t size = 0;                           // kAddLocation
   int32_t owner = -1;                          // kAddLocation
   TaskState task_state = TaskState::kPending;  // kSetTaskState
   int32_t node = -1;                           // kSetTaskState
-  std::vector<WriteOp> ops;                    // kBatch (table and key unused)
+  std::vector<WriteOp> ops{};                  // kBatch (table and key unused)
   friend bool operator==(const WriteOp&, const WriteOp&) = default;
 };
 
 /// Builds an op; the kind-specific fields are set afterwards.
 inline WriteOp make_op(OpKind kind, TableId table, Bytes key, Bytes record = {}) {
-  WriteOp op;
-  op.kind = kind;
-  op.table = table;
-  op.key = std::move(key);
-  op.record = std::move(record);
-  return op;
+  return {.kind = kind, .table = table, .key = std::move(key), .record = std::move(record)};
 }
 
 /// A kBatch of `ops` (all on keys of the shard it is sent to).
 /// Example: `client.write(shard, make_batch({op1, op2}), done);`
 inline WriteOp make_batch(std::vector<WriteOp> ops) {
-  WriteOp op;
-  op.kind = OpKind::kBatch;
-  op.table = TableId::kTasks;  // unused
-  op.ops = std::move(ops);
-  return op;
+  return {.kind = OpKind::kBatch, .ops = std::move(ops)};
 }
 
 /// Semantic checks of a decoded op: known table, well-formed key (empty only
@@ -144,7 +135,6 @@ struct OpResult {
 /// error result (the whole batch was refused) gives its Status.
 Expected<std::vector<Errc>> batch_codes(const OpResult& r);
 
-/// A write as it travels down a chain and sits in a replica's log.
 /// A row a kBatch changed, to publish at commit (see LogEntry::notices).
 struct BatchNotice {
   TableId table = TableId::kTasks;
@@ -154,6 +144,7 @@ struct BatchNotice {
   friend bool operator==(const BatchNotice&, const BatchNotice&) = default;
 };
 
+/// A write as it travels down a chain and sits in a replica's log.
 struct LogEntry {
   uint64_t seq = 0;          // position in the shard's history (1, 2, ...)
   int32_t client = -1;       // rank that asked, gets the reply
@@ -163,54 +154,56 @@ struct LogEntry {
   WriteOp op;
   // Outcome of applying it (computed by every replica; shipped only inside a
   // state transfer, where the receiver does not re-apply).
-  OpResult result;
+  OpResult result{};
   bool notify = false;   // the write changed a row: publish at commit
   bool present = false;  // the row exists after the write
-  Bytes post;            // the row after the write (when present)
+  Bytes post{};          // the row after the write (when present)
   // kBatch: the rows it changed that had subscribers when it was applied
   // (one per key, the last state), published at commit like `post`.
-  std::vector<BatchNotice> notices;
+  std::vector<BatchNotice> notices{};
+  static constexpr auto columns() {  // as a Forward carries it (the outcome: put_entry)
+    return std::tuple{column(
+                          "seq", &LogEntry::seq, +[](const uint64_t& s) { return s != 0; }),
+                      column(
+                          "client", &LogEntry::client, +[](const int32_t& c) { return c >= 0; }),
+                      column("incarnation", &LogEntry::incarnation),
+                      column("req_id", &LogEntry::req_id),
+                      column("ack_floor", &LogEntry::ack_floor),
+                      column("op", &LogEntry::op)};
+  }
 };
 
 // ---- messages -------------------------------------------------------------
-// Each message lists its fields once (columns(), as records do: gcs/
-// columns.hpp); encode() and decode() follow from the list. decode()
-// validates the kind byte, every field and the exact length, then the
-// message's own check() where it has one.
+// Each message lists its fields once (columns(): fields(...), in wire order);
+// encode() and decode() follow from the list, as a record's codec does
+// (gcs/columns.hpp). decode() validates the kind byte, every field and the
+// exact length, then the message's own check() where it has one.
+
+/// Unnamed columns: a message's fields in wire order.
+template <class R, class... T>
+constexpr auto fields(T R::*... members) {
+  return std::tuple{Column<R, T>{nullptr, members}...};
+}
 
 // Field codecs of the composite fields (messages.cpp).
-void put_op(Writer& w, const WriteOp& op);
-void get_op(Reader& r, WriteOp& op);
-void put_result(Writer& w, const OpResult& res);
-void get_result(Reader& r, OpResult& res);
+void put_field(Writer& w, const WriteOp& op);
+void get_field(Reader& r, WriteOp& op);
+void put_field(Writer& w, const OpResult& res);
+void get_field(Reader& r, OpResult& res);
+void put_field(Writer& w, const ChainConfig& c);
+void get_field(Reader& r, ChainConfig& c);
+/// A log entry as a Forward carries it, then (`with_outcome`: in a state
+/// transfer) what applying it gave.
 void put_entry(Writer& w, const LogEntry& e, bool with_outcome);
 void get_entry(Reader& r, LogEntry& e, bool with_outcome);
-void put_config(Writer& w, const ChainConfig& c);
-void get_config(Reader& r, ChainConfig& c);
-inline void put_field(Writer& w, const WriteOp& v) {
-  put_op(w, v);
+inline void put_op(Writer& w, const WriteOp& op) {
+  put_field(w, op);
 }
-inline void get_field(Reader& r, WriteOp& v) {
-  get_op(r, v);
+inline void get_op(Reader& r, WriteOp& op) {
+  get_field(r, op);
 }
-inline void put_field(Writer& w, const OpResult& v) {
-  put_result(w, v);
-}
-inline void get_field(Reader& r, OpResult& v) {
-  get_result(r, v);
-}
-inline void put_field(Writer& w, const ChainConfig& v) {
-  put_config(w, v);
-}
-inline void get_field(Reader& r, ChainConfig& v) {
-  get_config(r, v);
-}
-/// A log entry as a Forward carries it (without its outcome).
-inline void put_field(Writer& w, const LogEntry& v) {
-  put_entry(w, v, false);
-}
-inline void get_field(Reader& r, LogEntry& v) {
-  get_entry(r, v, false);
+inline void get_config(Reader& r, ChainConfig& c) {
+  get_field(r, c);
 }
 /// A table byte as sent: an unknown table is the server's to refuse (an
 /// error reply), not a malformed message; a notification checks its own.
@@ -232,6 +225,10 @@ template <>
 struct WireMin<ChainConfig> {
   static constexpr size_t value = 12;
 };
+template <>
+struct WireMin<OpResult> {
+  static constexpr size_t value = 6;  // code, message length, has_value
+};
 
 struct WriteRequest {
   uint64_t req_id = 0;
@@ -242,10 +239,8 @@ struct WriteRequest {
   static constexpr MsgKind msg_kind = MsgKind::kWriteRequest;
   static constexpr const char* what = "GCS write request";
   static constexpr auto columns() {
-    return std::tuple{column("req_id", &WriteRequest::req_id),
-                      column("incarnation", &WriteRequest::incarnation),
-                      column("ack_floor", &WriteRequest::ack_floor),
-                      column("shard", &WriteRequest::shard), column("op", &WriteRequest::op)};
+    return fields(&WriteRequest::req_id, &WriteRequest::incarnation, &WriteRequest::ack_floor,
+                  &WriteRequest::shard, &WriteRequest::op);
   }
 };
 
@@ -258,9 +253,8 @@ struct ReadRequest {
   static constexpr MsgKind msg_kind = MsgKind::kReadRequest;
   static constexpr const char* what = "GCS read request";
   static constexpr auto columns() {
-    return std::tuple{column("req_id", &ReadRequest::req_id), column("shard", &ReadRequest::shard),
-                      column("kind", &ReadRequest::kind), column("table", &ReadRequest::table),
-                      column("key", &ReadRequest::key)};
+    return fields(&ReadRequest::req_id, &ReadRequest::shard, &ReadRequest::kind,
+                  &ReadRequest::table, &ReadRequest::key);
   }
 };
 
@@ -270,10 +264,7 @@ struct Reply {
   OpResult result;
   static constexpr MsgKind msg_kind = MsgKind::kReply;
   static constexpr const char* what = "GCS reply";
-  static constexpr auto columns() {
-    return std::tuple{column("req_id", &Reply::req_id), column("seq", &Reply::seq),
-                      column("result", &Reply::result)};
-  }
+  static constexpr auto columns() { return fields(&Reply::req_id, &Reply::seq, &Reply::result); }
 };
 
 struct Redirect {
@@ -283,8 +274,7 @@ struct Redirect {
   static constexpr MsgKind msg_kind = MsgKind::kRedirect;
   static constexpr const char* what = "GCS redirect";
   static constexpr auto columns() {
-    return std::tuple{column("req_id", &Redirect::req_id), column("shard", &Redirect::shard),
-                      column("config", &Redirect::config)};
+    return fields(&Redirect::req_id, &Redirect::shard, &Redirect::config);
   }
 };
 
@@ -298,15 +288,12 @@ struct Notify {
   static constexpr MsgKind msg_kind = MsgKind::kNotify;
   static constexpr const char* what = "GCS notification";
   static constexpr auto columns() {
-    return std::tuple{
-        column("shard", &Notify::shard),
-        column("seq", &Notify::seq),
-        column(
-            "table", &Notify::table,
-            +[](const TableId& t) { return is_valid_table(static_cast<uint8_t>(t)); }),
-        column("key", &Notify::key),
-        column("present", &Notify::present),
-        column("value", &Notify::value)};
+    return fields(&Notify::shard, &Notify::seq, &Notify::table, &Notify::key, &Notify::present,
+                  &Notify::value);
+  }
+  Status check() const {
+    if (is_valid_table(static_cast<uint8_t>(table))) return Status::ok();
+    return {Errc::kMalformedMessage, "GCS notification for an unknown table"};
   }
 };
 
@@ -314,7 +301,7 @@ struct Heartbeat {
   std::vector<std::pair<uint32_t, ChainConfig>> configs;  // sender's view of every shard
   static constexpr MsgKind msg_kind = MsgKind::kHeartbeat;
   static constexpr const char* what = "GCS heartbeat";
-  static constexpr auto columns() { return std::tuple{column("configs", &Heartbeat::configs)}; }
+  static constexpr auto columns() { return fields(&Heartbeat::configs); }
 };
 
 struct Forward {
@@ -324,8 +311,7 @@ struct Forward {
   static constexpr MsgKind msg_kind = MsgKind::kForward;
   static constexpr const char* what = "GCS forward";
   static constexpr auto columns() {
-    return std::tuple{column("shard", &Forward::shard), column("epoch", &Forward::epoch),
-                      column("entry", &Forward::entry)};
+    return fields(&Forward::shard, &Forward::epoch, &Forward::entry);
   }
   /// A forward is never answered, so a bad op in it is simply refused.
   Status check() const { return validate(entry.op); }
@@ -337,10 +323,7 @@ struct Ack {
   uint64_t committed = 0;  // cumulative: every seq <= committed is at the tail
   static constexpr MsgKind msg_kind = MsgKind::kAck;
   static constexpr const char* what = "GCS ack";
-  static constexpr auto columns() {
-    return std::tuple{column("shard", &Ack::shard), column("epoch", &Ack::epoch),
-                      column("committed", &Ack::committed)};
-  }
+  static constexpr auto columns() { return fields(&Ack::shard, &Ack::epoch, &Ack::committed); }
 };
 
 struct SyncRequest {
@@ -351,9 +334,8 @@ struct SyncRequest {
   static constexpr MsgKind msg_kind = MsgKind::kSyncRequest;
   static constexpr const char* what = "GCS sync request";
   static constexpr auto columns() {
-    return std::tuple{column("shard", &SyncRequest::shard), column("epoch", &SyncRequest::epoch),
-                      column("installed", &SyncRequest::installed),
-                      column("applied", &SyncRequest::applied)};
+    return fields(&SyncRequest::shard, &SyncRequest::epoch, &SyncRequest::installed,
+                  &SyncRequest::applied);
   }
 };
 
@@ -364,9 +346,7 @@ struct StateTransfer {
   static constexpr MsgKind msg_kind = MsgKind::kStateTransfer;
   static constexpr const char* what = "GCS state transfer";
   static constexpr auto columns() {
-    return std::tuple{column("shard", &StateTransfer::shard),
-                      column("epoch", &StateTransfer::epoch),
-                      column("state", &StateTransfer::state)};
+    return fields(&StateTransfer::shard, &StateTransfer::epoch, &StateTransfer::state);
   }
 };
 
@@ -381,7 +361,7 @@ requires requires {
 Bytes encode(const M& m) {
   Writer w(64);
   w.put<uint8_t>(static_cast<uint8_t>(M::msg_kind));
-  put_record(w, m);
+  put_field(w, m);
   return w.take();
 }
 
@@ -395,7 +375,7 @@ requires requires {
 Status decode(std::span<const std::byte> msg, M& m) {
   Reader r(msg);
   PRISM_RETURN_IF_ERROR(open_message(r, M::msg_kind));
-  get_record(r, m);
+  get_field(r, m);
   PRISM_RETURN_IF_ERROR(r.finish(M::what));
   if constexpr (requires { m.check(); }) return m.check();
   return Status::ok();

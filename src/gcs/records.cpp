@@ -2,23 +2,6 @@
 
 namespace prism::gcs {
 
-void put_key(Writer& w, const ObjectId& id) {
-  put_field(w, id);
-}
-
-void put_key(Writer& w, NodeRank rank) {
-  w.put<int32_t>(rank);
-}
-
-void get_key(Reader& r, ObjectId& id) {
-  get_field(r, id);
-}
-
-void get_key(Reader& r, NodeRank& rank) {
-  rank = r.get<int32_t>();
-  if (rank < 0) r.fail();
-}
-
 ActorId actor_name_key(std::string_view name) noexcept {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;

@@ -1,15 +1,8 @@
-// The GCS tables: one description each, from which everything else follows.
-//
-// A table is a tag type (TaskTable, ObjectTable, ActorTable, NodeTable)
-// naming its key type, its record type, its wire id, its name and the name of
-// its key column; the record
-// lists its fields once, in `columns()` (gcs/columns.hpp). From that follow
-// the record's binary codec (put_record / get_record), its HDF5 snapshot
-// datasets (snapshot.cpp) and prism-gcs-dump's output; the server, the
-// client and the snapshot visit every table through AllTables. How to add a
-// table or a column: docs/gcs.md.
-//
-// GcsClient's calls are templates over the tag:
+// The GCS tables, one description each: a tag type (TaskTable, ...) names its
+// key, record, wire id, name and key column, and the record lists its fields
+// in `columns()` (gcs/columns.hpp). The server, the client and snapshots
+// visit every table through AllTables; how to add a table or a column:
+// docs/gcs.md. GcsClient's calls are templates over the tag:
 //   client.put<ActorTable>(actor_id, ActorRecord{...}, done);
 #pragma once
 
@@ -173,12 +166,13 @@ struct NodeRecord {
   }
 };
 
-// ---- Keys --------------------------------------------------------------------
-
-void put_key(Writer& w, const ObjectId& id);
-void put_key(Writer& w, NodeRank rank);
-void get_key(Reader& r, ObjectId& id);
-void get_key(Reader& r, NodeRank& rank);  // a rank is never negative
+/// Keys travel as their field codec gives them; a rank is never negative.
+template <class K>
+void get_key(Reader& r, K& k) {
+  get_field(r, k);
+  if constexpr (std::is_same_v<K, NodeRank>)
+    if (k < 0) r.fail();
+}
 
 // ---- Table tags ------------------------------------------------------------
 
@@ -220,20 +214,14 @@ void for_each_table(F&& f) {
   std::apply([&](auto... tag) { (f(tag), ...); }, AllTables{});
 }
 
-/// Calls `f(Tag{})` with the tag of `table`; `on_unknown()` for other values.
+/// Returns `f(Tag{})` for the tag of `table`, `on_unknown()` for other values.
 template <class F, class G>
-decltype(auto) visit_table(TableId table, F&& f, G&& on_unknown) {
-  using R = decltype(on_unknown());
+auto visit_table(TableId table, F&& f, G&& on_unknown) {
   return std::apply(
-      [&](auto... tag) -> R {
-        if constexpr (std::is_void_v<R>) {
-          if (!((table == decltype(tag)::id && (f(tag), true)) || ...)) on_unknown();
-        } else {
-          std::optional<R> out;
-          ((table == decltype(tag)::id && (out.emplace(f(tag)), true)) || ...);
-          if (out) return std::move(*out);
-          return on_unknown();
-        }
+      [&](auto... tag) {
+        std::optional<decltype(on_unknown())> out;
+        ((table == decltype(tag)::id && (out.emplace(f(tag)), true)) || ...);
+        return out ? std::move(*out) : on_unknown();
       },
       AllTables{});
 }
@@ -241,7 +229,7 @@ decltype(auto) visit_table(TableId table, F&& f, G&& on_unknown) {
 template <class Tag>
 Bytes encode_key(const typename Tag::Key& k) {
   Writer w(16);
-  put_key(w, k);
+  put_field(w, k);
   return w.take();
 }
 
@@ -257,7 +245,7 @@ Expected<typename Tag::Key> decode_key(std::span<const std::byte> b) {
 template <class Tag>
 Bytes encode_record(const typename Tag::Record& v) {
   Writer w(64);
-  put_record(w, v);
+  put_field(w, v);
   return w.take();
 }
 
@@ -265,7 +253,7 @@ template <class Tag>
 Expected<typename Tag::Record> decode_record(std::span<const std::byte> b) {
   Reader r(b);
   typename Tag::Record v{};
-  get_record(r, v);
+  get_field(r, v);
   if (Status s = r.finish(std::string(Tag::name) + " record"); !s) return s;
   return v;
 }

@@ -27,13 +27,9 @@ GcsServer::GcsServer(GcsLayout layout, int my_rank, Outbox& out, GcsServerOption
   configs_.resize(static_cast<size_t>(layout_.shards));
   for (int s = 0; s < layout_.shards; ++s) {
     configs_[static_cast<size_t>(s)] = layout_.initial_chain(s);
-    if (configs_[static_cast<size_t>(s)].contains(rank_)) {
-      auto rep = std::make_unique<Replica>();
-      rep->shard = s;
-      rep->installed = true;  // every initial member starts from the same empty state
-      rep->joined_epoch = 1;
-      replicas_.emplace(s, std::move(rep));
-    }
+    if (configs_[static_cast<size_t>(s)].contains(rank_))  // all start from the same empty state
+      replicas_.emplace(
+          s, std::make_unique<Replica>(Replica{.shard = s, .installed = true, .joined_epoch = 1}));
   }
 }
 
@@ -46,17 +42,10 @@ const ChainConfig& GcsServer::config(int shard) const {
 }
 
 ShardStatus GcsServer::shard_status(int shard) const {
-  ShardStatus st;
-  st.config = config(shard);
   auto it = replicas_.find(shard);
-  if (it == replicas_.end()) return st;
+  if (it == replicas_.end()) return {config(shard)};
   const Replica& r = *it->second;
-  st.member = true;
-  st.installed = r.installed;
-  st.applied = r.applied;
-  st.committed = r.committed;
-  st.log_size = r.log.size();
-  return st;
+  return {config(shard), true, r.installed, r.applied, r.committed, r.log.size()};
 }
 
 const ShardStore* GcsServer::store(int shard) const {
@@ -137,10 +126,9 @@ void GcsServer::redirect(int client, uint64_t req_id, int shard) {
 // serves the shard in that role (the head for writes, the tail for reads;
 // else a Redirect) and is ready. Returns the replica, or nullptr when the
 // request was answered, or must be retried by the client (`st`).
-template <class Req>
+template <class Req, class Bad>
 GcsServer::Replica* GcsServer::admit(int src, std::span<const std::byte> msg, Req& req,
-                                     bool at_head, Status& st,
-                                     const std::function<Status(const Req&)>& bad) {
+                                     bool at_head, Status& st, Bad bad) {
   if (Status s = decode(msg, req); !s) {
     uint64_t id = 0;
     if (peek_req_id(msg, id)) reply(src, id, 0, OpResult::error(s));
@@ -171,8 +159,7 @@ GcsServer::Replica* GcsServer::admit(int src, std::span<const std::byte> msg, Re
 Status GcsServer::handle_write(int src, std::span<const std::byte> msg) {
   WriteRequest req;
   Status st;
-  Replica* rep = admit<
-      WriteRequest>(src, msg, req, /*at_head=*/true, st, [&](const WriteRequest& q) {
+  Replica* rep = admit(src, msg, req, /*at_head=*/true, st, [&](const WriteRequest& q) {
     PRISM_RETURN_IF_ERROR(validate(q.op));
     const int shard = static_cast<int>(q.shard);
     bool foreign = !q.op.key.empty() && layout_.shard_of(q.op.table, q.op.key) != shard;
@@ -189,22 +176,15 @@ Status GcsServer::handle_write(int src, std::span<const std::byte> msg) {
     if (done->seq <= rep->committed) reply(src, req.req_id, done->seq, done->result);
     return Status::ok();
   }
-  LogEntry e;
-  e.seq = rep->applied + 1;
-  e.client = src;
-  e.incarnation = req.incarnation;
-  e.req_id = req.req_id;
-  e.ack_floor = req.ack_floor;
-  e.op = std::move(req.op);
-  append_and_pass(*rep, std::move(e));
+  append_and_pass(*rep, LogEntry{rep->applied + 1, src, req.incarnation, req.req_id, req.ack_floor,
+                                 std::move(req.op)});
   return Status::ok();
 }
 
 Status GcsServer::handle_read(int src, std::span<const std::byte> msg) {
   ReadRequest req;
   Status st;
-  Replica* rep = admit<
-      ReadRequest>(src, msg, req, /*at_head=*/false, st, [&](const ReadRequest& q) {
+  Replica* rep = admit(src, msg, req, /*at_head=*/false, st, [&](const ReadRequest& q) {
     if (!is_valid_table(static_cast<uint8_t>(q.table)))
       return Status{Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(q.table))};
     if (q.kind != ReadKind::kGet) return Status::ok();
@@ -258,13 +238,11 @@ bool GcsServer::adopt(int shard, const ChainConfig& cfg) {
     replicas_.erase(it);
     it = replicas_.end();
   }
-  if (it == replicas_.end()) {
-    auto rep = std::make_unique<Replica>();
-    rep->shard = shard;
-    rep->installed = false;
-    rep->joined_epoch = joined;
-    it = replicas_.emplace(shard, std::move(rep)).first;
-  }
+  if (it == replicas_.end())
+    it = replicas_
+             .emplace(shard,
+                      std::make_unique<Replica>(Replica{.shard = shard, .joined_epoch = joined}))
+             .first;
   on_config_change(*it->second, old);
   return true;
 }
@@ -383,19 +361,16 @@ void GcsServer::commit_through(Replica& rep, uint64_t upto) {
     if (e.seq > upto) break;
     reply(e.client, e.req_id, e.seq, e.result);
     if (!e.notify) continue;
-    if (e.op.kind == OpKind::kBatch || !e.notices.empty()) {  // batch, or a run of tasks
-      for (const BatchNotice& b : e.notices) {
-        const auto subs = rep.store.subscribers(b.table, b.key);
-        if (subs.empty()) continue;
-        const Bytes n = encode(Notify{shard, e.seq, b.table, b.key, b.present, b.post});
-        for (int s : subs) out_.send(s, n);
-      }
-      continue;
-    }
-    const auto subs = rep.store.subscribers(e.op.table, e.op.key);
-    if (subs.empty()) continue;
-    const Bytes n = encode(Notify{shard, e.seq, e.op.table, e.op.key, e.present, e.post});
-    for (int s : subs) out_.send(s, n);
+    auto publish = [&](TableId table, const Bytes& key, bool present, const Bytes& post) {
+      const auto subs = rep.store.subscribers(table, key);
+      if (subs.empty()) return;
+      const Bytes n = encode(Notify{shard, e.seq, table, key, present, post});
+      for (int s : subs) out_.send(s, n);
+    };
+    if (e.op.kind != OpKind::kBatch && e.notices.empty())
+      publish(e.op.table, e.op.key, e.present, e.post);
+    for (const BatchNotice& b : e.notices)  // a batch, or a run of tasks
+      publish(b.table, b.key, b.present, b.post);
   }
   rep.committed = upto;
   rep.last_progress_us = now_;

@@ -97,11 +97,11 @@ class GcsServer {
     int shard = 0;
     bool installed = false;
     uint64_t joined_epoch = 0;  // epoch at which this rank joined the chain
-    ShardStore store;
+    ShardStore store{};
     uint64_t applied = 0;
     uint64_t committed = 0;
-    std::deque<LogEntry> log;              // ascending seq; ends at `applied`
-    std::map<uint64_t, LogEntry> reorder;  // forwards that arrived ahead of a gap
+    std::deque<LogEntry> log{};              // ascending seq; ends at `applied`
+    std::map<uint64_t, LogEntry> reorder{};  // forwards that arrived ahead of a gap
     uint64_t last_progress_us = 0;         // last ack progress / retransmission
     uint64_t last_sync_us = 0;             // last SyncRequest sent
     int state_sent_to = -1;                // throttles repeated state transfers
@@ -109,9 +109,9 @@ class GcsServer {
     uint64_t state_sent_us = 0;
   };
 
-  template <class Req>
+  template <class Req, class Bad>
   Replica* admit(int src, std::span<const std::byte> msg, Req& req, bool at_head, Status& st,
-                 const std::function<Status(const Req&)>& bad);
+                 Bad bad);
   Status handle_write(int src, std::span<const std::byte> msg);
   Status handle_read(int src, std::span<const std::byte> msg);
   Status handle_heartbeat(int src, std::span<const std::byte> msg);

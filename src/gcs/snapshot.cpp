@@ -189,11 +189,8 @@ void sort_rows(std::vector<P>& v) {
 
 // A snapshot of a GCS with layout `l`, without rows yet.
 SnapshotData empty_snapshot(const GcsLayout& l) {
-  SnapshotData d;
-  d.shards = l.shards;
-  d.replicas = l.replicas;
-  d.gcs_ranks.assign(l.ranks.begin(), l.ranks.end());
-  return d;
+  return {
+      .shards = l.shards, .replicas = l.replicas, .gcs_ranks = {l.ranks.begin(), l.ranks.end()}};
 }
 
 void sort_all(SnapshotData& d) {
@@ -224,14 +221,13 @@ SnapshotData collect_snapshot(std::span<const GcsServer* const> servers) {
       }
     }
     if (!best) continue;
-    SnapshotShard info;
-    info.shard = s;
-    info.source_rank = best->rank();
-    info.epoch = best_st.config.epoch;
-    info.applied = best_st.applied;
-    info.committed = best_tail ? best_st.applied : best_st.committed;
-    info.chain.assign(best_st.config.members.begin(), best_st.config.members.end());
-    d.shard_info.push_back(std::move(info));
+    const auto& members = best_st.config.members;
+    d.shard_info.push_back({s,
+                            best->rank(),
+                            best_st.config.epoch,
+                            best_st.applied,
+                            best_tail ? best_st.applied : best_st.committed,
+                            {members.begin(), members.end()}});
     const ShardStore* st = best->store(s);
     for_each_table([&](auto tag) {
       using Tag = decltype(tag);
@@ -471,81 +467,83 @@ std::string first_dataset(const char* name) {
     return name;
 }
 
-// Every snapshot column of `rows` (records, or shard descriptions) into group `g`.
-template <class Record>
-Status write_columns(hid_t g, const std::vector<const Record*>& rows, hid_t oid) {
+// A group's rows: a table's are (key, record) pairs, the "shards" group's
+// are SnapshotShards, whose "shard" column gives their count.
+template <class Row>
+constexpr bool kKeyed = requires(Row r) {
+  r.second;
+};
+template <class Row>
+auto& record_of(Row& row) {
+  if constexpr (kKeyed<std::remove_const_t<Row>>)
+    return row.second;
+  else
+    return row;
+}
+
+// Group `name`: the key column `key` (a table's), then a dataset per snapshot
+// column of the rows' records.
+template <class Row>
+Status write_group(hid_t file, const char* name, const char* key, const std::vector<Row>& rows,
+                   hid_t oid) {
+  Hid g = make_group(file, name);
+  if (!g.ok()) return h5_error(std::string("cannot create group ") + name);
   Status st;
+  if constexpr (kKeyed<Row>) {
+    std::vector<typename Row::first_type> keys;
+    for (const auto& row : rows) keys.push_back(row.first);
+    st = H5Column<typename Row::first_type>::write(g.get(), key, keys, oid);
+  }
+  using Record = std::remove_cvref_t<decltype(record_of(std::declval<Row&>()))>;
   for_each_column<Record>([&](const auto& c) {
-    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
+    using T = typename std::remove_cvref_t<decltype(c)>::Type;
     if (!st || !c.snapshot) return;
     std::vector<T> col;
-    for (const Record* r : rows) col.push_back(r->*c.member);
-    st = H5Column<T>::write(g, c.name, col, oid);
+    for (const auto& row : rows) col.push_back(record_of(row).*c.member);
+    st = H5Column<T>::write(g.get(), c.name, col, oid);
   });
   return st;
 }
 
-// Fills every snapshot column of `rows` (sized already) from group `g`.
-template <class Record>
-Status read_columns(hid_t g, std::vector<Record*>& rows, hid_t oid, const char* table) {
+// Reads what write_group wrote. A column the file lacks (written before the
+// column existed) reads as its default, and a table's group the file lacks
+// (written before the table existed) as no rows.
+template <class Row>
+Status read_group(hid_t file, const char* name, const char* key, std::vector<Row>& rows,
+                  hid_t oid) {
+  rows.clear();
+  if (kKeyed<Row> && H5Lexists(file, name, H5P_DEFAULT) == 0) return Status::ok();
+  Hid g(H5Gopen2(file, name, H5P_DEFAULT), H5Gclose);
+  if (!g.ok()) return bad_file(std::string("missing group ") + name);
+  using Key = typename decltype([] {
+    if constexpr (kKeyed<Row>)
+      return std::type_identity<typename Row::first_type>{};
+    else
+      return std::type_identity<int32_t>{};
+  }())::type;
+  std::vector<Key> keys;
+  PRISM_RETURN_IF_ERROR(H5Column<Key>::read(g.get(), key, keys, oid));
+  rows.assign(keys.size(), {});
+  if constexpr (kKeyed<Row>)
+    for (size_t i = 0; i < keys.size(); ++i) rows[i].first = keys[i];
+  using Record = std::remove_cvref_t<decltype(record_of(rows.front()))>;
   Status st;
   for_each_column<Record>([&](const auto& c) {
-    using T = std::remove_cvref_t<decltype(std::declval<Record>().*c.member)>;
+    using T = typename std::remove_cvref_t<decltype(c)>::Type;
     if (!st || !c.snapshot) return;
-    if (H5Lexists(g, first_dataset<T>(c.name).c_str(), H5P_DEFAULT) <= 0) return;  // older file
+    if (H5Lexists(g.get(), first_dataset<T>(c.name).c_str(), H5P_DEFAULT) <= 0) return;
     std::vector<T> col;
-    st = H5Column<T>::read(g, c.name, col, oid);
+    st = H5Column<T>::read(g.get(), c.name, col, oid);
     if (st && col.size() != rows.size())
-      st = bad_file(std::string(table) + " column " + c.name + " differs in length");
+      st = bad_file(std::string(name) + " column " + c.name + " differs in length");
     for (size_t i = 0; st && i < rows.size(); ++i) {
       if (c.valid && !c.valid(col[i]))
-        st = bad_file(std::string("bad ") + table + " " + c.name);
+        st = bad_file(std::string("bad ") + name + " " + c.name);
       else
-        rows[i]->*c.member = std::move(col[i]);
+        record_of(rows[i]).*c.member = std::move(col[i]);
     }
   });
   return st;
-}
-
-template <class Tag>
-Status write_table(hid_t file, const SnapshotData& d, hid_t oid) {
-  const char* table = Tag::name;
-  Hid g = make_group(file, table);
-  if (!g.ok()) return h5_error(std::string("cannot create group ") + table);
-  std::vector<typename Tag::Key> keys;
-  std::vector<const typename Tag::Record*> recs;
-  for (const auto& row : rows_of<Tag>(d)) {
-    keys.push_back(row.first);
-    recs.push_back(&row.second);
-  }
-  PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::write(g.get(), Tag::key_column, keys, oid));
-  return write_columns(g.get(), recs, oid);
-}
-
-template <class Tag>
-Status read_table(hid_t file, SnapshotData& d, hid_t oid) {
-  const char* table = Tag::name;
-  Hid g(H5Gopen2(file, table, H5P_DEFAULT), H5Gclose);
-  if (!g.ok()) return bad_file(std::string("missing group ") + table);
-  std::vector<typename Tag::Key> keys;
-  PRISM_RETURN_IF_ERROR(H5Column<typename Tag::Key>::read(g.get(), Tag::key_column, keys, oid));
-  auto& rows = rows_of<Tag>(d);
-  rows.assign(keys.size(), {});
-  std::vector<typename Tag::Record*> recs;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    rows[i].first = keys[i];
-    recs.push_back(&rows[i].second);
-  }
-  return read_columns(g.get(), recs, oid, table);
-}
-
-// The shards the rows came from: one row each, in group "shards".
-Status write_shard_info(hid_t file, const SnapshotData& d, hid_t oid) {
-  Hid g = make_group(file, "shards");
-  if (!g.ok()) return h5_error("cannot create group shards");
-  std::vector<const SnapshotShard*> rows;
-  for (const auto& s : d.shard_info) rows.push_back(&s);
-  return write_columns(g.get(), rows, oid);
 }
 
 }  // namespace
@@ -560,10 +558,12 @@ Status write_snapshot(const SnapshotData& d, const std::string& path) {
   PRISM_RETURN_IF_ERROR(write_int_attr(f, "shards", d.shards));
   PRISM_RETURN_IF_ERROR(write_int_attr(f, "replicas", d.replicas));
   PRISM_RETURN_IF_ERROR(write_array(f, "gcs_ranks", H5T_NATIVE_INT32, d.gcs_ranks));
-  Hid oid_type = object_id_type();
-  Status st = write_shard_info(f, d, oid_type.get());
-  for_each_table(
-      [&](auto tag) { st = st ? write_table<decltype(tag)>(f, d, oid_type.get()) : st; });
+  Hid oid = object_id_type();
+  Status st = write_group(f, "shards", nullptr, d.shard_info, oid.get());
+  for_each_table([&](auto tag) {
+    using Tag = decltype(tag);
+    if (st) st = write_group(f, Tag::name, Tag::key_column, rows_of<Tag>(d), oid.get());
+  });
   PRISM_RETURN_IF_ERROR(st);
   if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) return h5_error("cannot flush " + path);
   return Status::ok();
@@ -576,23 +576,6 @@ Status write_snapshot(const GcsServer& server, const std::string& path) {
 Status write_snapshot(std::span<const GcsServer* const> servers, const std::string& path) {
   return write_snapshot(collect_snapshot(servers), path);
 }
-
-// ---- reading ----------------------------------------------------------------------
-
-namespace {
-
-Status read_shard_info(hid_t file, SnapshotData& d, hid_t oid) {
-  Hid g(H5Gopen2(file, "shards", H5P_DEFAULT), H5Gclose);
-  if (!g.ok()) return bad_file("missing group shards");
-  std::vector<int32_t> shards;
-  PRISM_RETURN_IF_ERROR(read_array(g.get(), "shard", H5T_NATIVE_INT32, shards));
-  d.shard_info.assign(shards.size(), {});
-  std::vector<SnapshotShard*> rows;
-  for (auto& s : d.shard_info) rows.push_back(&s);
-  return read_columns(g.get(), rows, oid, "shards");
-}
-
-}  // namespace
 
 Expected<SnapshotData> read_snapshot(const std::string& path) {
   QuietErrors quiet;
@@ -610,9 +593,12 @@ Expected<SnapshotData> read_snapshot(const std::string& path) {
   PRISM_RETURN_IF_ERROR(read_int_attr(f, "shards", d.shards));
   PRISM_RETURN_IF_ERROR(read_int_attr(f, "replicas", d.replicas));
   PRISM_RETURN_IF_ERROR(read_array(f, "gcs_ranks", H5T_NATIVE_INT32, d.gcs_ranks));
-  Hid oid_type = object_id_type();
-  Status st = read_shard_info(f, d, oid_type.get());
-  for_each_table([&](auto tag) { st = st ? read_table<decltype(tag)>(f, d, oid_type.get()) : st; });
+  Hid oid = object_id_type();
+  Status st = read_group(f, "shards", "shard", d.shard_info, oid.get());
+  for_each_table([&](auto tag) {
+    using Tag = decltype(tag);
+    if (st) st = read_group(f, Tag::name, Tag::key_column, rows_of<Tag>(d), oid.get());
+  });
   PRISM_RETURN_IF_ERROR(st);
   return d;
 }

@@ -50,12 +50,12 @@ struct SnapshotShard {
 struct SnapshotData {
   int32_t shards = 0;
   int32_t replicas = 0;
-  std::vector<int32_t> gcs_ranks;
-  std::vector<SnapshotShard> shard_info;  // one per shard present
-  std::vector<std::pair<TaskId, TaskRecord>> tasks;
-  std::vector<std::pair<ObjectId, ObjectRecord>> objects;
-  std::vector<std::pair<ActorId, ActorRecord>> actors;
-  std::vector<std::pair<NodeRank, NodeRecord>> nodes;
+  std::vector<int32_t> gcs_ranks{};
+  std::vector<SnapshotShard> shard_info{};  // one per shard present
+  std::vector<std::pair<TaskId, TaskRecord>> tasks{};
+  std::vector<std::pair<ObjectId, ObjectRecord>> objects{};
+  std::vector<std::pair<ActorId, ActorRecord>> actors{};
+  std::vector<std::pair<NodeRank, NodeRecord>> nodes{};
   friend bool operator==(const SnapshotData&, const SnapshotData&) = default;
 };
 

@@ -7,34 +7,12 @@
 namespace prism::gcs {
 namespace {
 
-OpResult ok_result() {
-  return {};
-}
-
 OpResult not_found(TableId t) {
   return {Errc::kNotFound, std::string("no such row in ") + table_name(t), false, {}};
 }
 
 OpResult unknown_table(TableId t) {
   return {Errc::kNotFound, "unknown table " + std::to_string(static_cast<int>(t)), false, {}};
-}
-
-// Count checks for decoding a whole store: each element takes >= min bytes.
-using detail::get_count;
-
-void put_ranks(Writer& w, const std::set<int>& s) {
-  w.put<uint32_t>(static_cast<uint32_t>(s.size()));
-  for (int x : s) w.put<int32_t>(x);
-}
-
-void get_ranks(Reader& r, std::set<int>& s) {
-  s.clear();
-  const uint32_t n = get_count(r, 4);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    const auto x = r.get<int32_t>();
-    if (x < 0) r.fail();
-    s.insert(x);
-  }
 }
 
 }  // namespace
@@ -128,10 +106,7 @@ bool KeyedTable<TaskTable>::remove(const Key& k) {
 // ---- applying writes -------------------------------------------------------------
 
 void ShardStore::apply(LogEntry& e) {
-  e.result = ok_result();
-  e.notify = false;
-  e.present = false;
-  e.post.clear();
+  e.result = {};
   e.notices.clear();
 
   // Session bookkeeping first: an old incarnation's write is refused the same
@@ -148,8 +123,11 @@ void ShardStore::apply(LogEntry& e) {
   }
 
   if (e.op.kind != OpKind::kBatch) {
-    Outcome out{e.result, e.notify, e.present, e.post};
-    apply_one(e.op, e.client, out, /*want_post=*/true);
+    Outcome o = apply_one(e.op, e.client, /*want_post=*/true);
+    e.result = std::move(o.result);
+    e.notify = o.notify;
+    e.present = o.present;
+    e.post = std::move(o.post);
     if (e.notify && run_notices(e.op, e.notices)) e.notify = !e.notices.empty();
   } else {
     // One code per op; a changed row is kept for publication only if someone
@@ -158,19 +136,15 @@ void ShardStore::apply(LogEntry& e) {
     e.result.value.resize(e.op.ops.size());
     for (size_t i = 0; i < e.op.ops.size(); ++i) {
       const WriteOp& op = e.op.ops[i];
-      OpResult res;
-      bool notify = false, present = false;
-      Bytes post;
       const bool watched = has_subscribers(op.table, op.key);
-      Outcome out{res, notify, present, post};
-      apply_one(op, e.client, out, watched);
-      e.result.value[i] = static_cast<std::byte>(res.code);
-      if (!notify || run_notices(op, e.notices) || !watched) continue;
+      Outcome o = apply_one(op, e.client, watched);
+      e.result.value[i] = static_cast<std::byte>(o.result.code);
+      if (!o.notify || run_notices(op, e.notices) || !watched) continue;
       auto same = std::find_if(e.notices.begin(), e.notices.end(), [&](const BatchNotice& n) {
         return n.table == op.table && n.key == op.key;
       });
       if (same == e.notices.end()) same = e.notices.insert(e.notices.end(), BatchNotice{});
-      *same = BatchNotice{op.table, op.key, present, std::move(post)};
+      *same = BatchNotice{op.table, op.key, o.present, std::move(o.post)};
     }
     e.notify = !e.notices.empty();
   }
@@ -209,60 +183,51 @@ bool ShardStore::has_subscribers(TableId table, std::span<const std::byte> key) 
   return key_subs_.count({table, Bytes(key.begin(), key.end())}) > 0;
 }
 
-void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want_post) {
-  auto key_of = [&]() { return std::span<const std::byte>(op.key); };
-  OpResult& result = out.result;
-  bool& notify = out.notify;
-  bool& present = out.present;
-  Bytes& post = out.post;
+ShardStore::Outcome ShardStore::apply_one(const WriteOp& op, int client, bool want_post) {
+  Outcome o;
+  auto& [result, notify, present, post] = o;
 
   switch (op.kind) {
     case OpKind::kPut:
     case OpKind::kInsert:  // validated: an insert is never on the tasks table
-      visit_table(
+      result = visit_table(
           op.table,
-          [&](auto tag) {
+          [&](auto tag) -> OpResult {
             using Tag = decltype(tag);
-            auto k = decode_key<Tag>(key_of());
+            auto k = decode_key<Tag>(op.key);
             auto v = decode_record<Tag>(op.record);
-            if (!k || !v) {  // validated before; defensive
-              result = {Errc::kInvalidArgument, "bad row", false, {}};
-              return;
-            }
+            if (!k || !v)
+              return {Errc::kInvalidArgument, "bad row", false, {}};  // validated before
             if constexpr (!std::is_same_v<Tag, TaskTable>) {  // (the task table's find covers runs)
               const auto* have = op.kind == OpKind::kInsert ? table<Tag>().find(*k) : nullptr;
-              if (have) {
-                result = {Errc::kAlreadyExists, std::string(table_name(op.table)) + " key taken",
-                          true, encode_record<Tag>(*have)};
-                return;
-              }
+              if (have)
+                return {Errc::kAlreadyExists, std::string(table_name(op.table)) + " key taken",
+                        true, encode_record<Tag>(*have)};
             }
             table<Tag>().put(*k, std::move(*v));
             notify = present = true;
             if (want_post) post = op.record;
+            return {};
           },
-          [&] { result = unknown_table(op.table); });
+          [&] { return unknown_table(op.table); });
       break;
 
     case OpKind::kRemove:
-      visit_table(
+      result = visit_table(
           op.table,
           [&](auto tag) {
-            using Tag = decltype(tag);
-            auto k = decode_key<Tag>(key_of());
-            if (k && table<Tag>().remove(*k)) {
-              notify = true;
-            } else {
-              result = not_found(op.table);
-            }
+            auto k = decode_key<decltype(tag)>(op.key);
+            if (!k || !table<decltype(tag)>().remove(*k)) return not_found(op.table);
+            notify = true;
+            return OpResult{};
           },
-          [&] { result = unknown_table(op.table); });
+          [&] { return unknown_table(op.table); });
       break;
 
     case OpKind::kAddLocation:
     case OpKind::kRemoveLocation: {
       const bool add = op.kind == OpKind::kAddLocation;
-      auto k = decode_key<ObjectTable>(key_of());  // validated before
+      auto k = decode_key<ObjectTable>(op.key);  // validated before
       ObjectRecord* row = k ? objects.find(*k) : nullptr;
       bool changed = false;
       if (!row && k && add) {  // the first copy makes the row
@@ -288,7 +253,7 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
     }
 
     case OpKind::kSetTaskState: {
-      auto k = decode_key<TaskTable>(key_of());
+      auto k = decode_key<TaskTable>(op.key);
       TaskRecord* row = k ? tasks.isolate(*k) : nullptr;
       if (!row) {
         result = not_found(TableId::kTasks);
@@ -309,26 +274,27 @@ void ShardStore::apply_one(const WriteOp& op, int client, Outcome out, bool want
         // The reply carries the row as of this write, so a subscriber that
         // checks "is it there yet?" cannot miss an update in between.
         result = get(op.table, op.key);
-        if (result.code == Errc::kNotFound) result = ok_result();
+        if (result.code == Errc::kNotFound) result = {};
       }
       break;
 
-    case OpKind::kUnsubscribe:
-      if (op.key.empty()) {
-        auto it = table_subs_.find(op.table);
-        if (it != table_subs_.end() && it->second.erase(client) && it->second.empty())
-          table_subs_.erase(it);
-      } else {
-        auto it = key_subs_.find({op.table, op.key});
-        if (it != key_subs_.end() && it->second.erase(client) && it->second.empty())
-          key_subs_.erase(it);
-      }
+    case OpKind::kUnsubscribe: {
+      auto drop = [client](auto& subs, const auto& key) {
+        auto it = subs.find(key);
+        if (it != subs.end() && it->second.erase(client) && it->second.empty()) subs.erase(it);
+      };
+      if (op.key.empty())
+        drop(table_subs_, op.table);
+      else
+        drop(key_subs_, std::pair{op.table, op.key});
       break;
+    }
 
     case OpKind::kBatch:  // validated away (no nesting); defensive
       result = {Errc::kInvalidArgument, "nested batch", false, {}};
       break;
   }
+  return o;
 }
 
 std::pair<ShardStore::Seen, const SessionEntry*> ShardStore::seen(int client, uint64_t incarnation,
@@ -390,86 +356,37 @@ std::vector<int> ShardStore::subscribers(TableId table_id, std::span<const std::
 }
 
 void ShardStore::encode(Writer& w) const {
-  for_each_table([&](auto tag) {
-    const auto& rows = table<decltype(tag)>().rows();
-    w.put<uint32_t>(static_cast<uint32_t>(rows.size()));
-    for (const auto& [k, v] : rows) {
-      put_key(w, k);
-      put_record(w, v);
-    }
-  });
-  w.put<uint32_t>(static_cast<uint32_t>(key_subs_.size()));
-  for (const auto& [tk, ranks] : key_subs_) {
-    w.put<uint8_t>(static_cast<uint8_t>(tk.first));
-    w.put_bytes(tk.second);
-    put_ranks(w, ranks);
-  }
-  w.put<uint32_t>(static_cast<uint32_t>(table_subs_.size()));
-  for (const auto& [t, ranks] : table_subs_) {
-    w.put<uint8_t>(static_cast<uint8_t>(t));
-    put_ranks(w, ranks);
-  }
-  w.put<uint32_t>(static_cast<uint32_t>(sessions_.size()));
-  for (const auto& [client, s] : sessions_) {
-    w.put<int32_t>(client);
-    w.put<uint64_t>(s.incarnation);
-    w.put<uint64_t>(s.floor);
-    w.put<uint32_t>(static_cast<uint32_t>(s.done.size()));
-    for (const auto& [req, entry] : s.done) {
-      w.put<uint64_t>(req);
-      w.put<uint64_t>(entry.seq);
-      put_result(w, entry.result);
-    }
-  }
+  for_each_table([&](auto tag) { put_field(w, table<decltype(tag)>().rows()); });
+  put_field(w, key_subs_);
+  put_field(w, table_subs_);
+  put_field(w, sessions_);
 }
 
 void ShardStore::decode(Reader& r) {
   *this = ShardStore{};
   for_each_table([&](auto tag) {
     using Tag = decltype(tag);
-    const uint32_t n = get_count(r, 4);
+    const uint32_t n = detail::get_count(r, 4);
     for (uint32_t i = 0; i < n && r.ok(); ++i) {
       typename Tag::Key k{};
       typename Tag::Record v{};
       get_key(r, k);
-      get_record(r, v);
-      if (r.ok()) table<Tag>().put(k, std::move(v));
+      get_field(r, v);
+      if (r.ok()) table<Tag>().put(k, std::move(v));  // (the task table counts its rows)
     }
   });
-  uint32_t n = get_count(r, 1 + 4 + 4);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    const auto t = r.get<uint8_t>();
-    if (!is_valid_table(t)) r.fail();
-    auto kb = r.get_bytes();
-    std::set<int> ranks;
-    get_ranks(r, ranks);
-    if (r.ok()) key_subs_[{static_cast<TableId>(t), Bytes(kb.begin(), kb.end())}] = ranks;
-  }
-  n = get_count(r, 1 + 4);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    const auto t = r.get<uint8_t>();
-    if (!is_valid_table(t)) r.fail();
-    std::set<int> ranks;
-    get_ranks(r, ranks);
-    if (r.ok()) table_subs_[static_cast<TableId>(t)] = ranks;
-  }
-  n = get_count(r, 4 + 8 + 8 + 4);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    const auto client = r.get<int32_t>();
-    ClientSession s;
-    s.incarnation = r.get<uint64_t>();
-    s.floor = r.get<uint64_t>();
-    const uint32_t m = get_count(r, 8 + 8 + 6);
-    for (uint32_t j = 0; j < m && r.ok(); ++j) {
-      const auto req = r.get<uint64_t>();
-      SessionEntry entry;
-      entry.seq = r.get<uint64_t>();
-      get_result(r, entry.result);
-      s.done.emplace(req, std::move(entry));
-    }
-    if (client < 0) r.fail();
-    if (r.ok()) sessions_[client] = std::move(s);
-  }
+  get_field(r, key_subs_);
+  get_field(r, table_subs_);
+  get_field(r, sessions_);
+  // What the field codecs leave to us: known tables, no negative rank.
+  auto bad = [](TableId t, const std::set<int>& ranks) {
+    return !is_valid_table(static_cast<uint8_t>(t)) || (!ranks.empty() && *ranks.begin() < 0);
+  };
+  for (const auto& [tk, ranks] : key_subs_)
+    if (bad(tk.first, ranks)) r.fail();
+  for (const auto& [t, ranks] : table_subs_)
+    if (bad(t, ranks)) r.fail();
+  if (!sessions_.empty() && sessions_.begin()->first < 0) r.fail();
 }
 
 }  // namespace prism::gcs

@@ -51,7 +51,6 @@ class KeyedTable {
   void for_each(F&& f) const {
     for (const auto& [k, v] : rows_) f(k, v);
   }
-  void clear() { rows_.clear(); }
 
  private:
   Rows rows_;
@@ -89,12 +88,6 @@ class KeyedTable<TaskTable> {
       for (uint32_t i = 0; i < v.run; ++i, ++id.seq) f(id, one);
     }
   }
-  void clear() {
-    rows_.clear();
-    tasks_ = 0;
-    finished_.clear();
-    finished_tasks_ = 0;
-  }
   /// Rows of finished (or failed) tasks are kept for the newest this many
   /// tasks: older ones are dropped, oldest write first, so a long job's
   /// table stays bounded (docs/gcs.md, "The task table's size"). Every
@@ -121,13 +114,20 @@ class KeyedTable<TaskTable> {
 struct SessionEntry {
   uint64_t seq = 0;
   OpResult result;
+  static constexpr auto columns() {
+    return std::tuple{column("seq", &SessionEntry::seq), column("result", &SessionEntry::result)};
+  }
 };
 
 /// Writes of one client process (rank + incarnation) that may still be retried.
 struct ClientSession {
   uint64_t incarnation = 0;
   uint64_t floor = 0;  // every request id below it has been answered
-  std::map<uint64_t, SessionEntry> done;
+  std::map<uint64_t, SessionEntry> done;  // by request id
+  static constexpr auto columns() {
+    return std::tuple{column("incarnation", &ClientSession::incarnation),
+                      column("floor", &ClientSession::floor), column("done", &ClientSession::done)};
+  }
 };
 
 class ShardStore {
@@ -175,17 +175,17 @@ class ShardStore {
   bool has_subscribers(TableId table, std::span<const std::byte> key) const;
 
  private:
-  struct Outcome {  // where apply_one() puts what one op did
-    OpResult& result;
-    bool& notify;
-    bool& present;
-    Bytes& post;
+  struct Outcome {  // what one op did
+    OpResult result;
+    bool notify = false;
+    bool present = false;
+    Bytes post;
   };
   /// A put of a run of tasks: appends a notice for each of its tasks that
   /// has subscribers and returns true (the caller publishes no run row).
   bool run_notices(const WriteOp& op, std::vector<BatchNotice>& out) const;
   /// Applies one non-batch op; `want_post`: fill the row after the write.
-  void apply_one(const WriteOp& op, int client, Outcome out, bool want_post);
+  Outcome apply_one(const WriteOp& op, int client, bool want_post);
 
   std::map<std::pair<TableId, Bytes>, std::set<int>> key_subs_;
   std::map<TableId, std::set<int>> table_subs_;
@@ -197,22 +197,17 @@ template <class Tag>
 Expected<std::vector<std::pair<typename Tag::Key, typename Tag::Record>>> decode_scan(
     std::span<const std::byte> value) {
   Reader r(value);
+  std::vector<std::pair<Bytes, Bytes>> raw;
+  get_field(r, raw);
+  PRISM_RETURN_IF_ERROR(r.finish("scan listing"));
   std::vector<std::pair<typename Tag::Key, typename Tag::Record>> out;
-  const auto n = r.get<uint32_t>();
-  if (!r.ok() || static_cast<size_t>(n) * 8 > r.rest().size())
-    return Status{Errc::kMalformedMessage, "scan listing count"};
-  out.reserve(n);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    auto kb = r.get_bytes();
-    auto rb = r.get_bytes();
-    if (!r.ok()) break;
+  for (const auto& [kb, rb] : raw) {
     auto k = decode_key<Tag>(kb);
     if (!k) return k.status();
     auto v = decode_record<Tag>(rb);
     if (!v) return v.status();
     out.emplace_back(std::move(*k), std::move(*v));
   }
-  if (Status s = r.finish("scan listing"); !s) return s;
   return out;
 }
 
