@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "actor/actor_host.hpp"
+#include "common/adaptive_mutex.hpp"
 #include "common/block_pool.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
@@ -351,7 +352,7 @@ class NodeRuntime {
   std::unordered_set<ObjectId, ObjectIdHash> crash_kills_;  // (mu_) killed as a crash: restart
   std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
                                               const std::shared_ptr<ObjectEntry>& e,
-                                              std::unique_lock<std::recursive_mutex>& lk);
+                                              std::unique_lock<AdaptiveRecursiveMutex>& lk);
   void start_heartbeats();
   std::unique_ptr<membership::Heartbeats> heartbeats_;
   std::vector<std::atomic<bool>> lost_;  // by world rank
@@ -485,7 +486,8 @@ class NodeRuntime {
 
   // Guards everything below. Recursive: dropping the last ObjectHandle (say,
   // an argument of a finished task) re-enters release() under the lock.
-  mutable std::recursive_mutex mu_;
+  // Adaptive: the submitting thread and the workers take it on every task.
+  mutable AdaptiveRecursiveMutex mu_;
   ObjectTable<EntryPtr> objects_;  // owned and borrowed objects (object_table.hpp)
   PendingMap waiting_;             // by seq: deps unresolved
   PendingMap in_flight_;           // by seq: dispatched

@@ -213,7 +213,7 @@ detail::ValueBytes NodeRuntime::get(const detail::HandlePtr& handle) {
 // `e` is ready (under `lk`): its bytes, or nullopt when its holder was lost
 // meanwhile.
 std::optional<detail::ValueBytes> NodeRuntime::get_ready(
-    const ObjectId& id, const EntryPtr& e, std::unique_lock<std::recursive_mutex>& lk) {
+    const ObjectId& id, const EntryPtr& e, std::unique_lock<AdaptiveRecursiveMutex>& lk) {
   switch (e->value.kind) {
     case ObjectValue::Kind::kError:
       throw TaskError(e->task_name.empty() ? id.to_string() : e->task_name, e->value.error);

@@ -1,42 +1,8 @@
 #include "transport/progress_engine.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <climits>
-#include <ctime>
+#include "common/futex.hpp"
 
 namespace prism::transport {
-namespace {
-
-inline void cpu_relax() noexcept {
-  __builtin_ia32_pause();
-}
-
-// Plain futex calls: std::atomic::wait has no timeout.
-void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_ns) {
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = timeout_ns / 1000000000;
-    ts.tv_nsec = timeout_ns % 1000000000;
-    tsp = &ts;
-  }
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr,
-          0);
-}
-
-void futex_wake(std::atomic<uint32_t>& word, int count) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,
-          nullptr, 0);
-}
-
-void futex_wake_all(std::atomic<uint32_t>& word) {
-  futex_wake(word, INT_MAX);
-}
-
-}  // namespace
 
 void ProgressEngine::notify(Channel channel, uint32_t needed) noexcept {
   auto& c = channels_[channel];

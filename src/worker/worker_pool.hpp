@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/adaptive_mutex.hpp"
 #include "common/block_pool.hpp"
 #include "scheduler/resource_ledger.hpp"
 #include "transport/progress_engine.hpp"
@@ -182,7 +183,7 @@ class WorkerPool {
   int slots_;
   transport::ProgressEngine& engine_;
 
-  mutable std::mutex mu_;
+  mutable AdaptiveMutex mu_;          // taken by submitters and workers on every job
   scheduler::ResourceLedger ledger_;  // guarded by mu_
   std::deque<std::shared_ptr<Entry>> queue_;
   std::vector<std::thread> threads_;
