@@ -41,8 +41,7 @@ bool supersedes(const ChainConfig& a, const ChainConfig& b) noexcept {
   if (a.epoch != b.epoch) return a.epoch > b.epoch;
   if (a.members == b.members) return false;
   if (a.members.size() != b.members.size()) return a.members.size() > b.members.size();
-  if (a.members != b.members) return a.members < b.members;
-  return a.joined < b.joined;
+  return a.members < b.members;
 }
 
 Expected<GcsLayout> GcsLayout::make(std::vector<int> gcs_ranks, int replicas) {

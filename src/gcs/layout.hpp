@@ -66,10 +66,9 @@ struct ChainConfig {
 };
 
 /// True when `a` should replace `b` as a shard's configuration: a higher
-/// epoch, or (only reachable after a false suspicion, see gcs.hpp) the same
-/// epoch with more members, then the lexicographically smaller member list
-/// (then join epochs).
-/// A total order, so every rank converges on the same configuration.
+/// epoch, or (only reachable after a false suspicion, docs/gcs.md) the same
+/// epoch with more members, then the lexicographically smaller member list.
+/// An order on (epoch, members), so every rank converges on one configuration.
 bool supersedes(const ChainConfig& a, const ChainConfig& b) noexcept;
 
 /// The GCS group and how it is cut into shards. Immutable value; every rank

@@ -136,6 +136,17 @@ void get_op(Reader& r, WriteOp& op, bool nested) {
   for (uint32_t i = 0; i < n && r.ok(); ++i) get_op(r, op.ops[i], /*nested=*/true);
 }
 
+// A flag byte (0 or 1), then `b` when the flag is set.
+void put_maybe(Writer& w, bool set, const Bytes& b) {
+  put_field(w, set);
+  if (set) put_field(w, b);
+}
+void get_maybe(Reader& r, bool& set, Bytes& b) {
+  get_field(r, set);
+  b.clear();
+  if (set) get_field(r, b);
+}
+
 }  // namespace
 
 void put_field(Writer& w, const WriteOp& op) {
@@ -155,8 +166,7 @@ void get_field(Reader& r, WriteOp& op) {
 void put_field(Writer& w, const OpResult& res) {
   w.put<uint8_t>(static_cast<uint8_t>(res.code));
   w.put_string(res.message);
-  w.put<uint8_t>(res.has_value ? 1 : 0);
-  if (res.has_value) put_field(w, res.value);
+  put_maybe(w, res.has_value, res.value);
 }
 
 void get_field(Reader& r, OpResult& res) {
@@ -164,11 +174,7 @@ void get_field(Reader& r, OpResult& res) {
   if (code > static_cast<uint8_t>(kLastErrc)) r.fail();
   res.code = static_cast<Errc>(code);
   res.message = r.get_string();
-  const auto hv = r.get<uint8_t>();
-  if (hv > 1) r.fail();
-  res.has_value = hv == 1;
-  res.value.clear();
-  if (res.has_value) get_field(r, res.value);
+  get_maybe(r, res.has_value, res.value);
 }
 
 void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
@@ -180,10 +186,9 @@ void put_entry(Writer& w, const LogEntry& e, bool with_outcome) {
   if (e.op.kind != OpKind::kBatch) return;
   w.put<uint32_t>(static_cast<uint32_t>(e.notices.size()));
   for (const BatchNotice& n : e.notices) {
-    w.put<uint8_t>(static_cast<uint8_t>(n.table));
+    put_field(w, n.table);
     put_field(w, n.key);
-    w.put<uint8_t>(n.present ? 1 : 0);
-    if (n.present) put_field(w, n.post);
+    put_maybe(w, n.present, n.post);
   }
 }
 
@@ -205,14 +210,10 @@ void get_entry(Reader& r, LogEntry& e, bool with_outcome) {
   }
   e.notices.resize(n);
   for (BatchNotice& b : e.notices) {
-    const auto t = r.get<uint8_t>();
-    if (!is_valid_table(t)) r.fail();
-    b.table = static_cast<TableId>(t);
+    get_field(r, b.table);
+    if (!is_valid_table(static_cast<uint8_t>(b.table))) r.fail();
     get_field(r, b.key);
-    const auto present = r.get<uint8_t>();
-    if (present > 1) r.fail();
-    b.present = present == 1;
-    if (b.present) get_field(r, b.post);
+    get_maybe(r, b.present, b.post);
   }
 }
 

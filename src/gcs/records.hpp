@@ -6,6 +6,7 @@
 //   client.put<ActorTable>(actor_id, ActorRecord{...}, done);
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -166,44 +167,39 @@ struct NodeRecord {
   }
 };
 
-/// Keys travel as their field codec gives them; a rank is never negative.
-template <class K>
-void get_key(Reader& r, K& k) {
-  get_field(r, k);
-  if constexpr (std::is_same_v<K, NodeRank>)
-    if (k < 0) r.fail();
+/// Reads a key or record (its field codec); a rank (the node table's key)
+/// is never negative.
+template <class T>
+void get_value(Reader& r, T& v) {
+  get_field(r, v);
+  if constexpr (std::is_same_v<T, NodeRank>)
+    if (v < 0) r.fail();
 }
 
 // ---- Table tags ------------------------------------------------------------
 
-struct TaskTable {
-  using Key = TaskId;
-  using Record = TaskRecord;
-  static constexpr TableId id = TableId::kTasks;
-  static constexpr const char* name = "tasks";
-  static constexpr const char* key_column = "id";
+/// A string as a template argument (a table's name).
+template <size_t N>
+struct Name {
+  constexpr Name(const char (&s)[N]) { std::copy_n(s, N, chars); }  // NOLINT: implicit
+  char chars[N];
 };
-struct ObjectTable {
-  using Key = ObjectId;
-  using Record = ObjectRecord;
-  static constexpr TableId id = TableId::kObjects;
-  static constexpr const char* name = "objects";
-  static constexpr const char* key_column = "id";
+
+/// A table's tag: its key and record types, its wire id, its name (snapshot
+/// group, dump section) and the name of its key column.
+template <class K, class R, TableId Id, Name N, Name KeyColumn = "id">
+struct Table {
+  using Key = K;
+  using Record = R;
+  static constexpr TableId id = Id;
+  static constexpr const char* name = N.chars;
+  static constexpr const char* key_column = KeyColumn.chars;
 };
-struct ActorTable {
-  using Key = ActorId;
-  using Record = ActorRecord;
-  static constexpr TableId id = TableId::kActors;
-  static constexpr const char* name = "actors";
-  static constexpr const char* key_column = "id";
-};
-struct NodeTable {
-  using Key = NodeRank;
-  using Record = NodeRecord;
-  static constexpr TableId id = TableId::kNodes;
-  static constexpr const char* name = "nodes";
-  static constexpr const char* key_column = "rank";
-};
+
+struct TaskTable : Table<TaskId, TaskRecord, TableId::kTasks, "tasks"> {};
+struct ObjectTable : Table<ObjectId, ObjectRecord, TableId::kObjects, "objects"> {};
+struct ActorTable : Table<ActorId, ActorRecord, TableId::kActors, "actors"> {};
+struct NodeTable : Table<NodeRank, NodeRecord, TableId::kNodes, "nodes", "rank"> {};
 
 /// Every table, in TableId order.
 using AllTables = std::tuple<TaskTable, ObjectTable, ActorTable, NodeTable>;
@@ -226,36 +222,37 @@ auto visit_table(TableId table, F&& f, G&& on_unknown) {
       AllTables{});
 }
 
-template <class Tag>
-Bytes encode_key(const typename Tag::Key& k) {
-  Writer w(16);
-  put_field(w, k);
-  return w.take();
-}
-
-template <class Tag>
-Expected<typename Tag::Key> decode_key(std::span<const std::byte> b) {
-  Reader r(b);
-  typename Tag::Key k{};
-  get_key(r, k);
-  if (Status s = r.finish(std::string(Tag::name) + " key"); !s) return s;
-  return k;
-}
-
-template <class Tag>
-Bytes encode_record(const typename Tag::Record& v) {
-  Writer w(64);
+/// A key or record as bytes (a Writer reserving `reserve`), and back;
+/// `what` names it in errors.
+template <class T>
+Bytes encode_value(const T& v, size_t reserve) {
+  Writer w(reserve);
   put_field(w, v);
   return w.take();
 }
-
+template <class T>
+Expected<T> decode_value(std::span<const std::byte> b, const std::string& what) {
+  Reader r(b);
+  T v{};
+  get_value(r, v);
+  if (Status s = r.finish(what); !s) return s;
+  return v;
+}
+template <class Tag>
+Bytes encode_key(const typename Tag::Key& k) {
+  return encode_value(k, 16);
+}
+template <class Tag>
+Bytes encode_record(const typename Tag::Record& v) {
+  return encode_value(v, 64);
+}
+template <class Tag>
+Expected<typename Tag::Key> decode_key(std::span<const std::byte> b) {
+  return decode_value<typename Tag::Key>(b, std::string(Tag::name) + " key");
+}
 template <class Tag>
 Expected<typename Tag::Record> decode_record(std::span<const std::byte> b) {
-  Reader r(b);
-  typename Tag::Record v{};
-  get_field(r, v);
-  if (Status s = r.finish(std::string(Tag::name) + " record"); !s) return s;
-  return v;
+  return decode_value<typename Tag::Record>(b, std::string(Tag::name) + " record");
 }
 
 /// Ok if `key` is a well-formed key of `table` (unknown tables: kNotFound).

@@ -96,13 +96,13 @@ Status GcsServer::handle(int src, std::span<const std::byte> msg) {
     case MsgKind::kHeartbeat:
       return handle_heartbeat(src, msg);
     case MsgKind::kForward:
-      return handle_forward(src, msg);
+      return from_peer(src, msg, &ChainConfig::predecessor, true, &GcsServer::handle_forward);
     case MsgKind::kAck:
-      return handle_ack(src, msg);
+      return from_peer(src, msg, &ChainConfig::successor, false, &GcsServer::handle_ack);
     case MsgKind::kSyncRequest:
-      return handle_sync(src, msg);
+      return from_peer(src, msg, &ChainConfig::successor, true, &GcsServer::handle_sync);
     case MsgKind::kStateTransfer:
-      return handle_state(src, msg);
+      return from_peer(src, msg, &ChainConfig::predecessor, false, &GcsServer::handle_state);
     default:
       break;
   }
@@ -224,7 +224,6 @@ bool GcsServer::adopt(int shard, const ChainConfig& cfg) {
     return false;
   for (int m : cfg.members)
     if (!layout_.is_gcs_rank(m)) return false;
-  const ChainConfig old = cur;
   cur = cfg;
   auto it = replicas_.find(shard);
   const uint64_t joined = cfg.joined_at(rank_);
@@ -243,11 +242,11 @@ bool GcsServer::adopt(int shard, const ChainConfig& cfg) {
              .emplace(shard,
                       std::make_unique<Replica>(Replica{.shard = shard, .joined_epoch = joined}))
              .first;
-  on_config_change(*it->second, old);
+  on_config_change(*it->second);
   return true;
 }
 
-void GcsServer::on_config_change(Replica& rep, const ChainConfig& /*old_cfg*/) {
+void GcsServer::on_config_change(Replica& rep) {
   const ChainConfig& cfg = cfg_of(rep);
   rep.reorder.clear();  // they came from the old predecessor; it resends on sync
   rep.last_progress_us = now_;
@@ -457,17 +456,19 @@ Status GcsServer::install_state(Replica& rep, std::span<const std::byte> state) 
   return Status::ok();
 }
 
-// The checks a message between replicas passes before it is acted on: it
-// comes from a GCS rank, decodes, names a shard served here, and carries this
-// chain's epoch from the neighbour `from` names (the predecessor for forwards
-// and state, the successor for acks and syncs). A sender of a forward or a
-// sync from an older epoch (`tell_old`) is sent our configs: its chain moved on.
+// The checks a message between replicas passes before `handler` acts on it:
+// it comes from a GCS rank, decodes, names a shard served here, and carries
+// this chain's epoch from the neighbour `from` names (the predecessor for
+// forwards and state, the successor for acks and syncs). A sender of a
+// forward or a sync from an older epoch (`tell_old`) is sent our configs: its
+// chain moved on.
 template <class M>
-Expected<GcsServer::Replica*> GcsServer::admit_peer(int src, std::span<const std::byte> msg, M& m,
-                                                    int (ChainConfig::*from)(int) const,
-                                                    bool tell_old) {
+Status GcsServer::from_peer(int src, std::span<const std::byte> msg,
+                            int (ChainConfig::*from)(int) const, bool tell_old,
+                            Status (GcsServer::*handler)(int, Replica&, M&)) {
   auto drop = [](const char* why) { return dropped(std::string(M::what) + why); };
   if (!layout_.is_gcs_rank(src)) return drop(" from a non-GCS rank");
+  M m;
   PRISM_RETURN_IF_ERROR(decode(msg, m));
   Replica* rep = replica(static_cast<int>(m.shard));
   if (!rep) return drop(" for a shard not served here");
@@ -476,70 +477,52 @@ Expected<GcsServer::Replica*> GcsServer::admit_peer(int src, std::span<const std
   if (m.epoch != cfg.epoch)
     return drop(m.epoch < cfg.epoch ? " from an old epoch" : " from a newer epoch");
   if (src != (cfg.*from)(rank_)) return drop(" from outside the chain");
-  return rep;
+  return (this->*handler)(src, *rep, m);
 }
 
-Status GcsServer::handle_forward(int src, std::span<const std::byte> msg) {
-  Forward f;
-  auto r = admit_peer(src, msg, f, &ChainConfig::predecessor, /*tell_old=*/true);
-  if (!r) return r.status();
-  Replica* rep = *r;
-  if (!rep->installed || f.entry.seq > rep->applied + 1) {
-    if (f.entry.seq > rep->applied && rep->reorder.size() < opt_.reorder_limit)
-      rep->reorder.emplace(f.entry.seq, std::move(f.entry));
+Status GcsServer::handle_forward(int /*src*/, Replica& rep, Forward& f) {
+  if (!rep.installed || f.entry.seq > rep.applied + 1) {
+    if (f.entry.seq > rep.applied && rep.reorder.size() < opt_.reorder_limit)
+      rep.reorder.emplace(f.entry.seq, std::move(f.entry));
     return Status::ok();
   }
-  if (f.entry.seq <= rep->applied) {
-    send_ack(*rep);  // a retransmission: our ack may have been lost
+  if (f.entry.seq <= rep.applied) {
+    send_ack(rep);  // a retransmission: our ack may have been lost
     return Status::ok();
   }
-  append_and_pass(*rep, std::move(f.entry));
-  drain_reorder(*rep);
+  append_and_pass(rep, std::move(f.entry));
+  drain_reorder(rep);
   return Status::ok();
 }
 
-Status GcsServer::handle_ack(int src, std::span<const std::byte> msg) {
-  Ack a;
-  auto r = admit_peer(src, msg, a, &ChainConfig::successor, /*tell_old=*/false);
-  if (!r) return r.status();
-  Replica* rep = *r;
-  if (!rep->installed) return dropped("ack before state");
-  const uint64_t c = std::min(a.committed, rep->applied);
-  if (c > rep->committed) {
-    rep->committed = c;
-    rep->last_progress_us = now_;
-    trim_log(*rep);
-    send_ack(*rep);
+Status GcsServer::handle_ack(int /*src*/, Replica& rep, Ack& a) {
+  if (!rep.installed) return dropped("ack before state");
+  const uint64_t c = std::min(a.committed, rep.applied);
+  if (c > rep.committed) {
+    rep.committed = c;
+    rep.last_progress_us = now_;
+    trim_log(rep);
+    send_ack(rep);
   }
   return Status::ok();
 }
 
-Status GcsServer::handle_sync(int src, std::span<const std::byte> msg) {
-  SyncRequest q;
-  auto r = admit_peer(src, msg, q, &ChainConfig::successor, /*tell_old=*/true);
-  if (!r) return r.status();
-  Replica* rep = *r;
-  if (!rep->installed) return dropped("sync before our own state");
+Status GcsServer::handle_sync(int src, Replica& rep, SyncRequest& q) {
+  if (!rep.installed) return dropped("sync before our own state");
   // Catch up from the log when it reaches back far enough, else ship it all.
   const bool log_covers =
-      q.applied == rep->applied || (!rep->log.empty() && rep->log.front().seq <= q.applied + 1);
-  if (q.installed && q.applied <= rep->applied && log_covers)
-    resend_after(*rep, q.applied);
+      q.applied == rep.applied || (!rep.log.empty() && rep.log.front().seq <= q.applied + 1);
+  if (q.installed && q.applied <= rep.applied && log_covers)
+    resend_after(rep, q.applied);
   else
-    send_state(*rep, src);
+    send_state(rep, src);
   return Status::ok();
 }
 
-Status GcsServer::handle_state(int src, std::span<const std::byte> msg) {
-  StateTransfer st;
-  auto r = admit_peer(src, msg, st, &ChainConfig::predecessor, /*tell_old=*/false);
-  if (!r) return r.status();
-  Replica* rep = *r;
-  if (rep->installed) {
-    Reader rd(st.state);
-    if (rd.get<uint64_t>() <= rep->applied) return Status::ok();  // late duplicate
-  }
-  return install_state(*rep, st.state);
+Status GcsServer::handle_state(int /*src*/, Replica& rep, StateTransfer& st) {
+  if (rep.installed && Reader(st.state).get<uint64_t>() <= rep.applied)
+    return Status::ok();  // a late duplicate
+  return install_state(rep, st.state);
 }
 
 // ---- time ---------------------------------------------------------------------

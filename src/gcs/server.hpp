@@ -116,15 +116,15 @@ class GcsServer {
   Status handle_read(int src, std::span<const std::byte> msg);
   Status handle_heartbeat(int src, std::span<const std::byte> msg);
   template <class M>
-  Expected<Replica*> admit_peer(int src, std::span<const std::byte> msg, M& m,
-                                int (ChainConfig::*from)(int) const, bool tell_old);
-  Status handle_forward(int src, std::span<const std::byte> msg);
-  Status handle_ack(int src, std::span<const std::byte> msg);
-  Status handle_sync(int src, std::span<const std::byte> msg);
-  Status handle_state(int src, std::span<const std::byte> msg);
+  Status from_peer(int src, std::span<const std::byte> msg, int (ChainConfig::*from)(int) const,
+                   bool tell_old, Status (GcsServer::*handler)(int, Replica&, M&));
+  Status handle_forward(int src, Replica& rep, Forward& f);
+  Status handle_ack(int src, Replica& rep, Ack& a);
+  Status handle_sync(int src, Replica& rep, SyncRequest& q);
+  Status handle_state(int src, Replica& rep, StateTransfer& st);
 
   bool adopt(int shard, const ChainConfig& cfg);
-  void on_config_change(Replica& rep, const ChainConfig& old_cfg);
+  void on_config_change(Replica& rep);
   void coordinate(int shard);
   int pick_spare(int shard) const;
   bool alive(int rank) const;

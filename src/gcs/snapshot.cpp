@@ -277,10 +277,7 @@ Expected<SnapshotData> merge_snapshots(std::vector<SnapshotData> parts) {
   for (const auto& p : parts)
     if (p.shards != first.shards || p.replicas != first.replicas || p.gcs_ranks != first.gcs_ranks)
       return Status{Errc::kInvalidArgument, "snapshots of different GCS layouts"};
-  GcsLayout l;
-  l.ranks.assign(first.gcs_ranks.begin(), first.gcs_ranks.end());
-  l.shards = first.shards;
-  l.replicas = first.replicas;
+  const GcsLayout l{{first.gcs_ranks.begin(), first.gcs_ranks.end()}, first.shards, first.replicas};
   // Choose a source part per shard. A part without shard_info was fetched
   // from the tails and is complete: it wins every shard.
   std::vector<int> source(static_cast<size_t>(std::max(l.shards, 0)), -1);

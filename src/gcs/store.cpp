@@ -107,6 +107,8 @@ bool KeyedTable<TaskTable>::remove(const Key& k) {
 
 void ShardStore::apply(LogEntry& e) {
   e.result = {};
+  e.notify = e.present = false;
+  e.post.clear();
   e.notices.clear();
 
   // Session bookkeeping first: an old incarnation's write is refused the same
@@ -370,7 +372,7 @@ void ShardStore::decode(Reader& r) {
     for (uint32_t i = 0; i < n && r.ok(); ++i) {
       typename Tag::Key k{};
       typename Tag::Record v{};
-      get_key(r, k);
+      get_value(r, k);
       get_field(r, v);
       if (r.ok()) table<Tag>().put(k, std::move(v));  // (the task table counts its rows)
     }

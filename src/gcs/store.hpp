@@ -35,10 +35,7 @@ class KeyedTable {
     auto it = rows_.find(k);
     return it == rows_.end() ? nullptr : &it->second;
   }
-  Record* find(const Key& k) {
-    auto it = rows_.find(k);
-    return it == rows_.end() ? nullptr : &it->second;
-  }
+  Record* find(const Key& k) { return const_cast<Record*>(std::as_const(*this).find(k)); }
   void put(const Key& k, Record v) { rows_.insert_or_assign(k, std::move(v)); }
   bool remove(const Key& k) { return rows_.erase(k) > 0; }
   size_t size() const noexcept { return rows_.size(); }
@@ -89,11 +86,9 @@ class KeyedTable<TaskTable> {
     }
   }
   /// Rows of finished (or failed) tasks are kept for the newest this many
-  /// tasks: older ones are dropped, oldest write first, so a long job's
-  /// table stays bounded (docs/gcs.md, "The task table's size"). Every
-  /// replica applies the same writes in the same order and drops the same
-  /// rows; a replica installed from a state transfer starts its order from
-  /// the transferred rows in key order.
+  /// tasks, older ones dropped oldest write first (docs/gcs.md, "The task
+  /// table's size"); a replica installed by a state transfer counts from the
+  /// transferred rows in key order.
   static constexpr size_t kMaxFinishedTasks = 100'000;
   void set_max_finished(size_t n) noexcept { max_finished_ = n; }
 

@@ -6,6 +6,7 @@
 //   prism-gcs-dump prism-run-42/gcs-*.h5 --table tasks --state failed
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -146,27 +147,19 @@ int main(int argc, char** argv) {
   app.add_option("-n,--limit", limit, "rows per section (0 = all)");
   CLI11_PARSE(app, argc, argv);
 
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "prism-gcs-dump: %s\n", s.to_string().c_str());
+    return 1;
+  };
   std::vector<SnapshotData> parts;
   for (const auto& f : files) {
     auto d = read_snapshot(f);
-    if (!d) {
-      std::fprintf(stderr, "prism-gcs-dump: %s\n", d.status().to_string().c_str());
-      return 1;
-    }
+    if (!d) return fail(d.status());
     parts.push_back(std::move(*d));
   }
   auto merged = merge_snapshots(std::move(parts));
-  if (!merged) {
-    std::fprintf(stderr, "prism-gcs-dump: %s\n", merged.status().to_string().c_str());
-    return 1;
-  }
+  if (!merged) return fail(merged.status());
   const SnapshotData& d = *merged;
-  auto want = [&](const char* t) {
-    if (tables.empty()) return true;
-    for (const auto& x : tables)
-      if (x == t) return true;
-    return false;
-  };
 
   std::printf("GCS snapshot: %d shard(s), %d replica(s) each, GCS ranks %s\n", d.shards, d.replicas,
               show(d.gcs_ranks).c_str());
@@ -179,7 +172,9 @@ int main(int argc, char** argv) {
     std::printf("  warning: %zu of %d shards missing\n",
                 static_cast<size_t>(d.shards) - d.shard_info.size(), d.shards);
   for_each_table([&](auto tag) {
-    if (want(decltype(tag)::name)) print_table<decltype(tag)>(d, state, limit);
+    if (tables.empty() ||
+        std::find(tables.begin(), tables.end(), decltype(tag)::name) != tables.end())
+      print_table<decltype(tag)>(d, state, limit);
   });
   return 0;
 }
