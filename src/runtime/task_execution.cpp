@@ -381,6 +381,11 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   } else {
     v = make_value(id, std::move(result));
   }
+  // This worker takes its next job from the queue right after: a task this
+  // result makes ready here runs on it without waking another thread. Not
+  // for actor calls: their runner goes on to the actor's next call.
+  std::optional<worker::WorkerPool::FinishingScope> finishing;
+  if (!actor) finishing.emplace(pool_);
   std::lock_guard lk(mu_);
   if (spec.fn) note_task_time_locked(*spec.fn, own_us);  // before `spec` may go below
   if (v.kind == ObjectValue::Kind::kError) release_unborrowed_locked(spec, borrowed);

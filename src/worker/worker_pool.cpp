@@ -11,6 +11,8 @@ thread_local const scheduler::ResourceDemand* tls_demand = nullptr;  // of the r
 thread_local std::vector<int> tls_gpu_ids;                           // of the running job
 thread_local bool tls_short = false;  // the pool thread's running job was submitted as short
 thread_local WorkerPool::Entry* tls_entry = nullptr;  // the job running on this thread
+thread_local WorkerPool::Entry* tls_outer_entry = nullptr;  // the one thread_main took
+thread_local bool tls_finishing = false;  // in a FinishingScope: this thread looks next
 }  // namespace
 
 int WorkerPool::current_index() noexcept {
@@ -90,8 +92,14 @@ WorkerPool::Ticket WorkerPool::submit(Job job, scheduler::ResourceDemand demand,
     add_locked(queued_, 1);
     add_locked(generation_, 1);
     ensure_runner_locked();
-    // A thread running a short job looks at the queue again in microseconds.
-    if (short_job) wake = queued_.load(std::memory_order_relaxed) > running_short_.load();
+    // A thread running a short job looks at the queue again in microseconds,
+    // and so does this one if it is finishing its job (FinishingScope).
+    const bool self_next = tls_finishing && tls_pool == this;
+    if (short_job || self_next) {
+      uint32_t looking = short_job ? running_short_.load(std::memory_order_relaxed) : 0;
+      if (self_next && !(short_job && tls_short)) ++looking;
+      wake = queued_.load(std::memory_order_relaxed) > looking;
+    }
   }
   if (wake) engine_.notify(transport::ProgressEngine::kWork, 1);
   return ticket;
@@ -253,9 +261,10 @@ void WorkerPool::thread_main(int index) {
     tls_short = entry->short_job;
     if (!busy) engine_.enter_busy();
     busy = true;
-    tls_entry = entry.get();
+    tls_entry = tls_outer_entry = entry.get();
     entry->job();
-    tls_entry = nullptr;
+    tls_entry = tls_outer_entry = nullptr;
+    tls_finishing = false;
     tls_demand = nullptr;
     tls_gpu_ids.clear();
     {
@@ -272,6 +281,15 @@ void WorkerPool::thread_main(int index) {
   }
   if (busy) engine_.leave_busy();
   tls_pool = nullptr;
+}
+
+WorkerPool::FinishingScope::FinishingScope(WorkerPool& pool)
+    : active_(tls_pool == &pool && tls_entry && tls_entry == tls_outer_entry) {
+  if (active_) tls_finishing = true;
+}
+
+WorkerPool::FinishingScope::~FinishingScope() {
+  if (active_) tls_finishing = false;
 }
 
 void WorkerPool::lend_slot() {

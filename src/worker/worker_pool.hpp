@@ -95,6 +95,25 @@ class WorkerPool {
   /// Returns the number of jobs dropped.
   size_t stop();
 
+  /// On a worker, in its outermost job, once the job's own work is done: the
+  /// first job submitted from this thread until the scope ends wakes no
+  /// sleeping thread, because this thread looks at the queue next. A task
+  /// made ready by the result being delivered then runs on the thread that
+  /// delivered it, with no futex wake and no second thread's wake-up on the
+  /// critical path of a dependency chain. Does nothing on other threads, in
+  /// a job run inline, or where the thread will not go back to the queue
+  /// (the caller's to know: an actor's runner keeps taking calls).
+  class FinishingScope {
+   public:
+    explicit FinishingScope(WorkerPool& pool);
+    ~FinishingScope();
+    FinishingScope(const FinishingScope&) = delete;
+    FinishingScope& operator=(const FinishingScope&) = delete;
+
+   private:
+    bool active_ = false;
+  };
+
   /// For the calling job's thread: it is about to block / has unblocked.
   void lend_slot();
   void reclaim_slot();

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "transport/loopback_transport.hpp"
@@ -404,4 +406,42 @@ TEST_F(PoolFixture, TakeMovableHandsBackTheOldestTaggedJobsOnly) {
   pool.start();
   EXPECT_TRUE(engine.wait_until([&] { return runs.load() == 3; }, in_10s()));
   pool.stop();
+}
+
+// A job made ready by a finishing job runs on the thread that finished,
+// without waking a sleeping one (the dependency chain of docs/scheduling.md,
+// "A worker takes what its result made ready"). The finishing thread lingers
+// 2 ms after the submit: without the scope the woken thread would take the
+// job meanwhile, as the control half shows.
+TEST_F(PoolFixture, AFinishingWorkerRunsTheJobItMadeReadyItself) {
+  auto chain = [&](bool scoped) {
+    worker::WorkerPool pool(node(2), engine);
+    pool.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // both threads asleep
+    constexpr int kJobs = 20;
+    std::mutex mu;
+    std::map<std::thread::id, int> ran_on;
+    std::atomic<int> done{0};
+    std::function<void(int)> step = [&](int i) {
+      {
+        std::lock_guard lk(mu);
+        ++ran_on[std::this_thread::get_id()];
+      }
+      if (i + 1 < kJobs) {
+        std::optional<worker::WorkerPool::FinishingScope> finishing;
+        if (scoped) finishing.emplace(pool);
+        pool.submit([&, i] { step(i + 1); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      ++done;
+    };
+    pool.submit([&] { step(0); });
+    EXPECT_TRUE(engine.wait_until([&] { return done == kJobs; }, in_10s()));
+    pool.stop();
+    int most = 0;
+    for (const auto& [id, n] : ran_on) most = std::max(most, n);
+    return most;
+  };
+  EXPECT_GE(chain(true), 18) << "jobs made ready by a finishing worker went to other threads";
+  EXPECT_LE(chain(false), 15) << "control: without the scope a woken thread takes them";
 }
