@@ -263,10 +263,7 @@ void NodeRuntime::kill_created_actor_locked(const ObjectId& id, const ObjectEntr
     return;
   }
   Writer w(64);
-  w.put(MessageKind::kKillActor);
-  encode_object_id(id, w);
-  w.put_string(reason);
-  w.put<uint8_t>(crash ? 1 : 0);
+  encode_message(KillActorMsg{id, reason, crash}, w);
   if (Status st = send(at->node, w); !st)
     PRISM_LOG_WARN("actor kill to rank {}: {}", at->node, st.to_string());
 }
@@ -284,27 +281,24 @@ detail::HandlePtr NodeRuntime::named_actor(const std::string& name, const char* 
   return borrow(found->first);
 }
 
-void NodeRuntime::on_kill_actor(Reader& r) {
-  const ObjectId id = decode_object_id(r);
-  const std::string reason = r.get_string();
-  const bool crash = r.get<uint8_t>() == 1;
-  if (!r.finish("kill actor")) return;
-  if (crash) {
+void NodeRuntime::on_kill_actor(int src, Reader& r) {
+  KillActorMsg m;
+  if (Status st = decode_message(r, m); !st)
+    return PRISM_LOG_ERROR("dropped a message from rank {}: {}", src, st.to_string());
+  if (m.crash) {
     std::lock_guard lk(mu_);
-    crash_kills_.insert(id);
+    crash_kills_.insert(m.actor);
   }
-  actor_host_.kill(id, reason);  // not here (any more): nothing to do
+  actor_host_.kill(m.actor, m.reason);  // not here (any more): nothing to do
 }
 
 void NodeRuntime::on_actor_died(int src, Reader& r) {
-  const ObjectId id = decode_object_id(r);
-  const std::string reason = r.get_string();
-  const auto incarnation = r.get<uint32_t>();
-  const bool restartable = r.get<uint8_t>() == 1;
-  if (!r.finish("actor died")) return;
-  PRISM_LOG_DEBUG("actor {} on rank {}: {}", id.to_string(), src, reason);
+  ActorDiedMsg m;
+  if (Status st = decode_message(r, m); !st)
+    return PRISM_LOG_ERROR("dropped a message from rank {}: {}", src, st.to_string());
+  PRISM_LOG_DEBUG("actor {} on rank {}: {}", m.actor.to_string(), src, m.reason);
   std::lock_guard lk(mu_);
-  actor_died_locked(id, incarnation, reason, restartable);
+  actor_died_locked(m.actor, m.incarnation, m.reason, m.restartable);
 }
 
 // An actor's creation object became ready here: its owner records the actor
@@ -461,11 +455,7 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
           return;
         }
         Writer w(64);
-        w.put(MessageKind::kActorDied);
-        encode_object_id(la->id, w);
-        w.put_string(reason);
-        w.put<uint32_t>(la->incarnation);
-        w.put<uint8_t>(crashed ? 1 : 0);
+        encode_message(ActorDiedMsg{la->id, reason, la->incarnation, crashed}, w);
         if (Status st = send(static_cast<int>(la->id.owner_rank), w); !st)
           PRISM_LOG_WARN("actor died message to rank {}: {}", la->id.owner_rank, st.to_string());
       },

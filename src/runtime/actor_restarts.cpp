@@ -196,11 +196,7 @@ void NodeRuntime::save_checkpoint(LocalActor& la) {
   }
   const uint64_t calls = la.calls_done.load(std::memory_order_relaxed);
   Writer w(image.size() + 64);
-  w.put(MessageKind::kActorCheckpoint);
-  encode_object_id(la.id, w);
-  w.put<uint32_t>(la.incarnation);
-  w.put<uint64_t>(calls);
-  w.put_bytes(image);
+  encode_message(ActorCheckpointMsg{la.id, la.incarnation, calls, image}, w);
   std::lock_guard lk(mu_);
   ++stats_.checkpoints_saved;
   const int owner = static_cast<int>(la.id.owner_rank);
@@ -210,15 +206,14 @@ void NodeRuntime::save_checkpoint(LocalActor& la) {
     return;
   }
   Reader r(std::span<const std::byte>(w.buffer()).subspan(1));
-  on_actor_checkpoint(r);
+  on_actor_checkpoint(layout_.world_rank, r);
 }
 
-void NodeRuntime::on_actor_checkpoint(Reader& r) {
-  const ObjectId id = decode_object_id(r);
-  const auto incarnation = r.get<uint32_t>();
-  const auto calls = r.get<uint64_t>();
-  const auto image = r.get_bytes();
-  if (!r.finish("actor checkpoint")) return;
+void NodeRuntime::on_actor_checkpoint(int src, Reader& r) {
+  ActorCheckpointMsg m;
+  if (Status st = decode_message(r, m); !st)
+    return PRISM_LOG_ERROR("dropped a message from rank {}: {}", src, st.to_string());
+  const auto& [id, incarnation, calls, image] = m;
   std::lock_guard lk(mu_);
   auto* found = objects_.find(id);
   if (!found || !*found || !(*found)->owned || !(*found)->lineage) return;  // no restart to come

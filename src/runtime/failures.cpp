@@ -371,19 +371,17 @@ void NodeRuntime::copy_lost(const ObjectId& id, const std::string& why) {
     return copy_lost_locked(id, layout_.world_rank, why);
   }
   Writer w(64);
-  w.put(MessageKind::kObjectLost);
-  encode_object_id(id, w);
-  w.put_string(why);
+  encode_message(ObjectLostMsg{id, why}, w);
   if (Status st = send(owner, w); !st)
     PRISM_LOG_WARN("object lost message to rank {}: {}", owner, st.to_string());
 }
 
 void NodeRuntime::on_object_lost(int src, Reader& r) {
-  const ObjectId id = decode_object_id(r);
-  const std::string why = r.get_string();
-  if (!r.finish("object lost")) return;
+  ObjectLostMsg m;
+  if (Status st = decode_message(r, m); !st)
+    return PRISM_LOG_ERROR("dropped a message from rank {}: {}", src, st.to_string());
   std::lock_guard lk(mu_);
-  copy_lost_locked(id, src, why);
+  copy_lost_locked(m.object, src, m.why);
 }
 
 void NodeRuntime::copy_lost_locked(const ObjectId& id, int holder, const std::string& why) {

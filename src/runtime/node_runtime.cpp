@@ -307,7 +307,7 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       on_forward_failed(r);
       return;
     case MessageKind::kKillActor:
-      on_kill_actor(r);
+      on_kill_actor(src, r);
       return;
     case MessageKind::kActorDied:
       on_actor_died(src, r);
@@ -316,7 +316,7 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       on_object_lost(src, r);
       return;
     case MessageKind::kActorCheckpoint:
-      on_actor_checkpoint(r);
+      on_actor_checkpoint(src, r);
       return;
     case MessageKind::kShutdown:
       shutdown_code_ = r.get<int32_t>();

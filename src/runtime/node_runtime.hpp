@@ -348,7 +348,7 @@ class NodeRuntime {
                          bool restartable);
   void order_actor_calls_locked(std::vector<std::pair<uint64_t, size_t>>& deps);
   void save_checkpoint(LocalActor& la);
-  void on_actor_checkpoint(Reader& r);
+  void on_actor_checkpoint(int src, Reader& r);
   std::unordered_set<ObjectId, ObjectIdHash> crash_kills_;  // (mu_) killed as a crash: restart
   std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
                                               const std::shared_ptr<ObjectEntry>& e,
@@ -417,7 +417,7 @@ class NodeRuntime {
   void destroy_actor(const actors::ActorId& id, const std::shared_ptr<void>& context);
   void kill_created_actor_locked(const ObjectId& id, const ObjectEntry& e,
                                  const std::string& reason, bool crash = false);
-  void on_kill_actor(Reader& r);
+  void on_kill_actor(int src, Reader& r);
   void on_actor_died(int src, Reader& r);
   void actor_created_locked(const ObjectId& id, const ObjectEntry& e);
   // The actor whose method made the call that ran this task... see

@@ -145,6 +145,74 @@ Status decode_steal_order(Reader& r, scheduler::StealOrder& o) {
   return r.finish("steal order");
 }
 
+namespace {
+
+bool get_flag(Reader& r) {
+  const auto b = r.get<uint8_t>();
+  if (b > 1) r.fail();  // a malformed message, not a second "true"
+  return b == 1;
+}
+
+}  // namespace
+
+void encode_message(const KillActorMsg& m, Writer& w) {
+  w.put(MessageKind::kKillActor);
+  encode_object_id(m.actor, w);
+  w.put_string(m.reason);
+  w.put<uint8_t>(m.crash ? 1 : 0);
+}
+
+Status decode_message(Reader& r, KillActorMsg& m) {
+  m.actor = decode_object_id(r);
+  m.reason = r.get_string();
+  m.crash = get_flag(r);
+  return r.finish("kill actor");
+}
+
+void encode_message(const ActorDiedMsg& m, Writer& w) {
+  w.put(MessageKind::kActorDied);
+  encode_object_id(m.actor, w);
+  w.put_string(m.reason);
+  w.put<uint32_t>(m.incarnation);
+  w.put<uint8_t>(m.restartable ? 1 : 0);
+}
+
+Status decode_message(Reader& r, ActorDiedMsg& m) {
+  m.actor = decode_object_id(r);
+  m.reason = r.get_string();
+  m.incarnation = r.get<uint32_t>();
+  m.restartable = get_flag(r);
+  return r.finish("actor died");
+}
+
+void encode_message(const ActorCheckpointMsg& m, Writer& w) {
+  w.put(MessageKind::kActorCheckpoint);
+  encode_object_id(m.actor, w);
+  w.put<uint32_t>(m.incarnation);
+  w.put<uint64_t>(m.calls);
+  w.put_bytes(m.image);
+}
+
+Status decode_message(Reader& r, ActorCheckpointMsg& m) {
+  m.actor = decode_object_id(r);
+  m.incarnation = r.get<uint32_t>();
+  m.calls = r.get<uint64_t>();
+  m.image = r.get_bytes();
+  return r.finish("actor checkpoint");
+}
+
+void encode_message(const ObjectLostMsg& m, Writer& w) {
+  w.put(MessageKind::kObjectLost);
+  encode_object_id(m.object, w);
+  w.put_string(m.why);
+}
+
+Status decode_message(Reader& r, ObjectLostMsg& m) {
+  m.object = decode_object_id(r);
+  m.why = r.get_string();
+  return r.finish("object lost");
+}
+
 void encode_object_id(const ObjectId& id, Writer& w) {
   w.put(id.owner_rank);
   w.put(id.index);

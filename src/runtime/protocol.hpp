@@ -257,4 +257,43 @@ void encode_resource_demand(const scheduler::ResourceDemand& d, Writer& w);
 void encode_object_id(const ObjectId& id, Writer& w);
 ObjectId decode_object_id(Reader& r);
 
+/// KillActor (anyone who kills an actor -> the rank it lives on). `crash`: end
+/// it as a crash would, so its owner restarts it while max_restarts allows.
+struct KillActorMsg {
+  ObjectId actor;
+  std::string reason;
+  bool crash = false;
+};
+/// ActorDied (the actor's rank -> its owner): instance `incarnation` ended.
+struct ActorDiedMsg {
+  ObjectId actor;
+  std::string reason;
+  uint32_t incarnation = 0;
+  bool restartable = false;
+};
+/// ActorCheckpoint (the actor's rank -> its owner): its state after `calls`
+/// calls of instance `incarnation`, an HDF5 file image.
+struct ActorCheckpointMsg {
+  ObjectId actor;
+  uint32_t incarnation = 0;
+  uint64_t calls = 0;
+  std::span<const std::byte> image;  // points into the message (or the sender's buffer)
+};
+/// ObjectLost (the rank that held a copy -> the object's owner): it is gone.
+struct ObjectLostMsg {
+  ObjectId object;
+  std::string why;
+};
+/// encode_message writes the kind byte and the fields; decode_message reads
+/// the rest of the message after the kind byte, all of it, and refuses flag
+/// bytes other than 0 and 1.
+void encode_message(const KillActorMsg& m, Writer& w);
+[[nodiscard]] Status decode_message(Reader& r, KillActorMsg& m);
+void encode_message(const ActorDiedMsg& m, Writer& w);
+[[nodiscard]] Status decode_message(Reader& r, ActorDiedMsg& m);
+void encode_message(const ActorCheckpointMsg& m, Writer& w);
+[[nodiscard]] Status decode_message(Reader& r, ActorCheckpointMsg& m);
+void encode_message(const ObjectLostMsg& m, Writer& w);
+[[nodiscard]] Status decode_message(Reader& r, ObjectLostMsg& m);
+
 }  // namespace prism::runtime

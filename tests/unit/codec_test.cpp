@@ -220,3 +220,71 @@ TEST(Protocol, MessageBatchRoundTripsAndRefusesTruncation) {
   EXPECT_EQ(st.code(), Errc::kMalformedMessage);
   EXPECT_EQ(delivered, 0);
 }
+
+// The actor and lost-object messages: each decodes to what was encoded, and
+// every truncation, trailing byte or flag byte other than 0/1 is refused.
+TEST(Protocol, ActorAndLostObjectMessagesRoundTripAndRefuseMalformedOnes) {
+  auto bytes_of = [](const auto& m) {
+    Writer w;
+    runtime::encode_message(m, w);
+    auto b = w.take();
+    return std::vector<std::byte>(b.begin() + 1, b.end());  // after the kind byte
+  };
+  auto refuses_every_cut_and_extension = [](const std::vector<std::byte>& b, auto m) {
+    for (size_t cut = 0; cut < b.size(); ++cut) {
+      Reader r(std::span<const std::byte>(b.data(), cut));
+      EXPECT_FALSE(runtime::decode_message(r, m).is_ok()) << "cut at " << cut;
+    }
+    auto longer = b;
+    longer.push_back(std::byte{0});
+    Reader r(longer);
+    EXPECT_FALSE(runtime::decode_message(r, m).is_ok());
+  };
+
+  const runtime::KillActorMsg kill{{1, 2, 3}, "was killed by prism::kill", true};
+  auto b = bytes_of(kill);
+  runtime::KillActorMsg k;
+  Reader rk(b);
+  ASSERT_TRUE(runtime::decode_message(rk, k).is_ok());
+  EXPECT_EQ(k.actor, kill.actor);
+  EXPECT_EQ(k.reason, kill.reason);
+  EXPECT_TRUE(k.crash);
+  refuses_every_cut_and_extension(b, k);
+  b.back() = std::byte{2};  // the crash flag
+  Reader rk2(b);
+  auto st = runtime::decode_message(rk2, k);
+  EXPECT_EQ(st.code(), Errc::kMalformedMessage);
+  EXPECT_NE(st.message().find("kill actor"), std::string::npos) << st.message();
+
+  const runtime::ActorDiedMsg died{{1, 2, 3}, "crashed", 4, true};
+  b = bytes_of(died);
+  runtime::ActorDiedMsg d;
+  Reader rd(b);
+  ASSERT_TRUE(runtime::decode_message(rd, d).is_ok());
+  EXPECT_EQ(d.actor, died.actor);
+  EXPECT_EQ(d.reason, "crashed");
+  EXPECT_EQ(d.incarnation, 4u);
+  EXPECT_TRUE(d.restartable);
+  refuses_every_cut_and_extension(b, d);
+
+  const std::vector<std::byte> image(100, std::byte{7});
+  const runtime::ActorCheckpointMsg cp{{1, 2, 3}, 2, 40, image};
+  b = bytes_of(cp);
+  runtime::ActorCheckpointMsg c;
+  Reader rc(b);
+  ASSERT_TRUE(runtime::decode_message(rc, c).is_ok());
+  EXPECT_EQ(c.actor, cp.actor);
+  EXPECT_EQ(c.incarnation, 2u);
+  EXPECT_EQ(c.calls, 40u);
+  EXPECT_TRUE(std::equal(c.image.begin(), c.image.end(), image.begin(), image.end()));
+  refuses_every_cut_and_extension(b, c);
+
+  const runtime::ObjectLostMsg lost{{5, 0, 9}, "its spill file is gone"};
+  b = bytes_of(lost);
+  runtime::ObjectLostMsg l;
+  Reader rl(b);
+  ASSERT_TRUE(runtime::decode_message(rl, l).is_ok());
+  EXPECT_EQ(l.object, lost.object);
+  EXPECT_EQ(l.why, lost.why);
+  refuses_every_cut_and_extension(b, l);
+}
