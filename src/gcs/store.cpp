@@ -187,7 +187,12 @@ bool ShardStore::has_subscribers(TableId table, std::span<const std::byte> key) 
 
 ShardStore::Outcome ShardStore::apply_one(const WriteOp& op, int client, bool want_post) {
   Outcome o;
-  auto& [result, notify, present, post] = o;
+  // Plain references, not a structured binding: clang 14 (the fuzz build)
+  // does not let the lambdas below capture bindings.
+  auto& result = o.result;
+  auto& notify = o.notify;
+  auto& present = o.present;
+  auto& post = o.post;
 
   switch (op.kind) {
     case OpKind::kPut:
