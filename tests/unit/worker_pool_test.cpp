@@ -326,8 +326,8 @@ TEST_F(PoolFixture, TicketRunsAQueuedJobInlineOnce) {
   std::atomic<int> runs{0};
   std::thread::id ran_on;
   auto ticket = pool.submit([&] {
+    ran_on = std::this_thread::get_id();  // before the count publishes it
     ++runs;
-    ran_on = std::this_thread::get_id();
   });
   EXPECT_FALSE(pool.run_inline(ticket)) << "no free CPU for a non-worker thread";
   release = true;
