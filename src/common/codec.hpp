@@ -70,6 +70,13 @@ class Reader {
     pos_ += sizeof(T);
     return v;
   }
+  /// A flag byte: 0 or 1. Any other value fails the reader (a malformed
+  /// message, not a second "true").
+  bool get_flag() {
+    const auto b = get<uint8_t>();
+    if (b > 1) failed_ = true;
+    return b == 1;
+  }
   /// A view of length-prefixed bytes; empty on error.
   std::span<const std::byte> get_bytes() {
     const auto n = get<uint32_t>();

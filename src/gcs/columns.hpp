@@ -127,9 +127,7 @@ inline void put_field(Writer& w, const bool& v) {
   w.put<uint8_t>(v ? 1 : 0);
 }
 inline void get_field(Reader& r, bool& v) {
-  const auto b = r.get<uint8_t>();
-  if (b > 1) r.fail();
-  v = b == 1;
+  v = r.get_flag();
 }
 
 template <NamedEnum E>

@@ -145,16 +145,6 @@ Status decode_steal_order(Reader& r, scheduler::StealOrder& o) {
   return r.finish("steal order");
 }
 
-namespace {
-
-bool get_flag(Reader& r) {
-  const auto b = r.get<uint8_t>();
-  if (b > 1) r.fail();  // a malformed message, not a second "true"
-  return b == 1;
-}
-
-}  // namespace
-
 void encode_message(const KillActorMsg& m, Writer& w) {
   w.put(MessageKind::kKillActor);
   encode_object_id(m.actor, w);
@@ -165,7 +155,7 @@ void encode_message(const KillActorMsg& m, Writer& w) {
 Status decode_message(Reader& r, KillActorMsg& m) {
   m.actor = decode_object_id(r);
   m.reason = r.get_string();
-  m.crash = get_flag(r);
+  m.crash = r.get_flag();
   return r.finish("kill actor");
 }
 
@@ -181,7 +171,7 @@ Status decode_message(Reader& r, ActorDiedMsg& m) {
   m.actor = decode_object_id(r);
   m.reason = r.get_string();
   m.incarnation = r.get<uint32_t>();
-  m.restartable = get_flag(r);
+  m.restartable = r.get_flag();
   return r.finish("actor died");
 }
 
