@@ -179,7 +179,7 @@ say "cluster up in $((SECONDS - t0)) s"
 # --------------------------------------------------------------------- jobs ---
 names=()               # test names, in submission order
 declare -A jid=() want_state=() want_line=() t_sub=() t_end=() state=() exitc=() reason=()
-declare -A want_slots=() want_ok=() want_place=()
+declare -A want_slots=() want_ok=() want_place=() sub_args=() retried=()
 # The cores each fake node really has: they share this host's (the advertised
 # SLURM_LOCAL_CPUS may be more); prism-run counts them the way the runtime does.
 host_cores=$("$ROOT/launch/prism-run" --dry-run -v -n 2 /bin/true 2>&1 >/dev/null |
@@ -195,8 +195,10 @@ submit() {  # name want-state header-regex sbatch-args...
   fi
   id=${out%%;*}
   [[ $id =~ ^[0-9]+$ ]] || { say "FAIL: sbatch for '$name' printed '$out', not a job id"; exit 1; }
-  names+=("$name"); jid[$name]=$id; want_state[$name]=$st; want_line[$name]=$line
-  want_ok[$name]=$EXPECTED
+  [ -n "${jid[$name]:-}" ] || names+=("$name")
+  jid[$name]=$id; want_state[$name]=$st; want_line[$name]=$line
+  sub_args[$name]=$(printf '%q ' "$st" "$line" "$@")
+  want_ok[$name]=${want_ok[$name]:-$EXPECTED}
   t_sub[$name]=$SECONDS
   say "submitted $name as job $id"
 }
@@ -230,7 +232,8 @@ fi
 # ------------------------------------------------------------------ polling ---
 PENDING_LIMIT=${PRISM_SLURM_TEST_PENDING:-60}
 field() { grep -oP "(^| )$1=\K\S+" <<<"$2" | head -n 1 || true; }
-running=${#names[@]}
+poll_jobs() {  # until every job without an end time has ended
+local running=1 name info st
 while [ "$running" -gt 0 ]; do
   running=0
   for name in "${names[@]}"; do
@@ -256,6 +259,36 @@ while [ "$running" -gt 0 ]; do
   done
   if [ "$running" -gt 0 ]; then sleep 0.25; fi
 done
+}
+poll_jobs
+
+# A job that must complete but lost a rank to SIGSEGV before the runtime
+# started is submitted once more, loudly. Open MPI 4.1's ob1/TCP path on these
+# fake nodes (all on 127.0.0.1) now and then delivers a peer's first message to
+# a rank still inside MPI_Init_thread, whose callback for it is not yet set:
+# a call through a null pointer in mca_btl_tcp (core dumps of 1 job in 12:
+# MPI_Init_thread -> opal_progress -> libevent -> mca_btl_tcp, a MATCH
+# fragment on MPI_COMM_WORLD; docs/running.md, "Troubleshooting"). A crash
+# that repeats still fails the test.
+crashed_in_startup() {  # output file: srun saw a segfault, with Open MPI's or UCX's banner
+  [ -f "$1" ] && grep -q 'Segmentation fault' "$1" &&
+    grep -q 'mca_btl_tcp\|Caught signal 11\|Process received signal' "$1"
+}
+again=0
+for name in "${names[@]}"; do
+  out=$WORK/$name-${jid[$name]}.out
+  if [ "${want_state[$name]}" = COMPLETED ] && [ "${state[$name]}" != COMPLETED ] &&
+     [ -z "${retried[$name]:-}" ] && crashed_in_startup "$out"; then
+    say "RETRY $name: job ${jid[$name]} lost a rank to SIGSEGV (Open MPI start-up race on fake nodes?); its output:"
+    sed 's/^/      | /' "$out" | head -n 40
+    retried[$name]=${jid[$name]}
+    unset "t_end[$name]"
+    # shellcheck disable=SC2086  # the saved, quoted arguments
+    eval "submit $name ${sub_args[$name]}"
+    again=1
+  fi
+done
+if [ "$again" = 1 ]; then poll_jobs; fi
 
 # ------------------------------------------------------------------- checks ---
 # check_placement OUT N G: the placement job's output against the layout of
@@ -376,7 +409,7 @@ for name in "${names[@]}"; do
   fi
   secs=$(( ${t_end[$name]} - ${t_sub[$name]} ))
   if [ ${#problems[@]} -eq 0 ]; then
-    say "PASS $name (job $id: ${state[$name]} ExitCode=${exitc[$name]}, ${secs}s)"
+    say "PASS $name (job $id: ${state[$name]} ExitCode=${exitc[$name]}, ${secs}s${retried[$name]:+; job ${retried[$name]} before it crashed})"
   else
     rc=1
     say "FAIL $name (job $id, ${secs}s):"
