@@ -1,4 +1,5 @@
 #include "membership/liveness.hpp"
+#include "common/thread_name.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -50,7 +51,10 @@ int64_t Heartbeats::now_us() noexcept {
 
 void Heartbeats::start() {
   if (options_.send_to.empty() && options_.watch.empty()) return;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("prism-heartbeat");
+    run();
+  });
 }
 
 void Heartbeats::stop() {

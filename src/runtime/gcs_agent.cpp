@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "runtime/node_runtime.hpp"
 
 namespace prism::runtime {
@@ -71,7 +72,10 @@ void GcsAgent::start() {
     std::lock_guard lk(mu_);
     urgent_ = true;  // the first round registers the node
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("prism-gcs-agent");
+    run();
+  });
 }
 
 void GcsAgent::stop() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "prism/remote.hpp"
 
 namespace prism::runtime {
@@ -119,6 +120,7 @@ void NodeRuntime::start() {
   pool_.start();
   progress_thread_ = std::thread([this] {
     Scope scope(this);
+    name_this_thread("prism-progress");
     engine_.run();
   });
 }
@@ -152,10 +154,13 @@ void NodeRuntime::broadcast_shutdown(int exit_code) {
   shutdown_code_ = exit_code;
   shutdown_ = true;
   engine_.notify_all();
+  transport::ProgressEngine::notify(shutdown_word_);
 }
 
 int NodeRuntime::wait_for_shutdown() {
-  engine_.wait_until([this] { return shutdown_.load(); });
+  engine_.wait_until([this] { return shutdown_.load(); },
+                     transport::ProgressEngine::Clock::time_point::max(),
+                     transport::ProgressEngine::kObjects, &shutdown_word_);
   return shutdown_code_.load();
 }
 
@@ -322,6 +327,7 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
       shutdown_code_ = r.get<int32_t>();
       shutdown_ = true;
       engine_.notify_all();
+      transport::ProgressEngine::notify(shutdown_word_);
       return;
     default:
       if (static_cast<uint8_t>(kind) >= static_cast<uint8_t>(MessageKind::kGcsFirst) &&

@@ -40,7 +40,7 @@ bool ProgressEngine::acquire_spin_slot() noexcept {
     while (h < host_.limit && !ok)
       ok = host_.busy->compare_exchange_weak(h, h + 1, std::memory_order_acq_rel);
     if (!ok) {
-      if (spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1) futex_wake_all(spinners_);
+      spinners_.fetch_sub(1, std::memory_order_acq_rel);
       return false;
     }
   }
@@ -48,7 +48,7 @@ bool ProgressEngine::acquire_spin_slot() noexcept {
 }
 
 void ProgressEngine::release_host_slot() noexcept {
-  leave_busy();
+  if (host_.busy) host_.busy->fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void ProgressEngine::adapt_spin(int channel, Clock::duration waited, bool slept) noexcept {
@@ -96,15 +96,14 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
     ch.spinners.fetch_sub(1, std::memory_order_acq_rel);
     release_host_slot();
   }
-  if (spinning && spinners_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !finished) {
-    // Going to sleep: hand polling back to the progress thread now. A waiter
-    // that got what it waited for does not: it is about to work, and waking
-    // the progress thread would put a third runnable thread on the critical
-    // path of an oversubscribed host. The progress thread notices within
-    // kHandoffCheck on its own.
-    futex_wake_all(spinners_);
-  }
+  if (spinning) spinners_.fetch_sub(1, std::memory_order_acq_rel);
   if (finished) return true;
+  // Going to sleep: if no thread of the rank polls any more, hand polling
+  // back to the progress thread now. A waiter that got what it waited for
+  // does not: it is about to work (busy: the progress thread rests for it),
+  // and waking the progress thread would put a third runnable thread on the
+  // critical path of an oversubscribed host.
+  if (!timed_out) end_rest_if_last();
   if (timed_out) return done();
   // Phase 2: sleep until notified (the progress thread keeps polling).
   WakeWord& sleep_on = word ? *word : ch.wake;
@@ -138,6 +137,23 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
   }
 }
 
+// Per kRestUs window: did messages stream in (kStreamPerRest or more)?
+bool ProgressEngine::may_rest(Clock::time_point now) noexcept {
+  if (now - window_start_ >= std::chrono::microseconds(kRestUs)) {
+    const uint64_t count = received_.load(std::memory_order_relaxed);
+    streaming_ = count - window_start_count_ >= kStreamPerRest;
+    window_start_count_ = count;
+    window_start_ = now;
+  }
+  return !streaming_;
+}
+
+void ProgressEngine::end_rest_if_last() noexcept {
+  if (resting_.load(std::memory_order_seq_cst) && spinners_.load(std::memory_order_seq_cst) == 0 &&
+      busy_here_.load(std::memory_order_seq_cst) == 0)
+    transport_.wake();
+}
+
 void ProgressEngine::run() {
   // Spin after dispatching only where cores are to spare: on an
   // oversubscribed host (max_spinners == 1) the waiters do the spinning.
@@ -146,7 +162,7 @@ void ProgressEngine::run() {
   while (!stopping()) {
     const uint32_t s = spinners_.load(std::memory_order_acquire);
     if (s != 0) {  // a waiter is polling for us: stay out of its way
-      futex_wait(spinners_, s, kHandoffCheck.count());
+      rest();
       continue;
     }
     const int n = poll_once();
@@ -162,14 +178,30 @@ void ProgressEngine::run() {
       cpu_relax();
       continue;
     }
+    if (busy_here_.load(std::memory_order_acquire) > 0 && may_rest(Clock::now())) {
+      rest();  // a worker looks when its job ends
+      continue;
+    }
     transport_.wait_for_events(-1);
   }
+}
+
+// Sleeps while another thread of this rank polls now (a spinner) or will
+// when its job ends (a busy worker): until kRestUs pass, or the last of them
+// goes to sleep (end_rest_if_last), or wake(). The transport's events do not
+// end the rest: a message that arrives meanwhile is taken by that thread, and
+// waking this one for it would only take the core from it.
+void ProgressEngine::rest() {
+  resting_.store(true, std::memory_order_seq_cst);
+  if (spinners_.load(std::memory_order_seq_cst) != 0 ||
+      busy_here_.load(std::memory_order_seq_cst) != 0)
+    transport_.wait_for_wake(kRestUs);
+  resting_.store(false, std::memory_order_seq_cst);
 }
 
 void ProgressEngine::stop() {
   stop_.store(true, std::memory_order_release);
   transport_.wake();
-  futex_wake_all(spinners_);
   notify_all();
 }
 

@@ -14,9 +14,17 @@
 //    becoming ready from waking idle workers, and queued work from waking a
 //    driver blocked in get().
 //  * The rank's dedicated progress thread (run()) polls only while no waiter
-//    is spinning; when there is nothing to dispatch it arms the transport's
-//    event fd and sleeps in epoll (after spinning `spin_us` only on hosts with
-//    cores to spare). An idle rank uses no CPU.
+//    is spinning. When there is nothing to dispatch it sleeps: it rests
+//    (Transport::wait_for_wake: arriving messages do not wake it) while
+//    another thread of the rank polls or will poll soon -- a spinning
+//    waiter, or a worker running a job, which spins and polls when it runs
+//    out of jobs -- for kRestUs at most, or until the last such thread goes
+//    to sleep, and not while messages stream in; otherwise it arms the
+//    transport's event fd and sleeps in epoll (after spinning `spin_us`
+//    only on hosts with cores to spare). An idle rank uses no CPU. Resting
+//    matters where a node rank's workers and its progress thread share
+//    cores: a wake-up per arriving message took the core from the worker
+//    that was about to take the message itself (docs/scheduling.md).
 // Anything that changes state a waiter may wait for must call notify(); the
 // engine itself notifies after every poll that dispatched messages.
 #pragma once
@@ -95,12 +103,16 @@ class ProgressEngine {
   /// Wakes the waiters sleeping on `word`. Thread-safe; cheap when none sleep.
   static void notify(WakeWord& word) noexcept;
 
-  /// A task starts / stops running on this host (see HostSpinBudget).
+  /// A task starts / stops running on this host (see HostSpinBudget). A
+  /// thread running one also looks at the transport when it ends, so while
+  /// any does, the progress thread rests (run()).
   void enter_busy() noexcept {
+    busy_here_.fetch_add(1, std::memory_order_acq_rel);
     if (host_.busy) host_.busy->fetch_add(1, std::memory_order_acq_rel);
   }
   void leave_busy() noexcept {
     if (host_.busy) host_.busy->fetch_sub(1, std::memory_order_acq_rel);
+    busy_here_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   /// Polls once if nobody else is. Handlers notify what they changed.
@@ -109,7 +121,9 @@ class ProgressEngine {
     if (deferred_requested_.load(std::memory_order_acquire) &&
         deferred_requested_.exchange(false, std::memory_order_acq_rel))
       deferred_work_();
-    return transport_.try_poll();
+    const int n = transport_.try_poll();
+    if (n > 0) received_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    return n;
   }
 
   /// Work that may wait until some thread next polls (the owner's batched
@@ -124,9 +138,19 @@ class ProgressEngine {
   Transport& transport() noexcept { return transport_; }
 
  private:
-  // How soon the progress thread resumes polling after a waiter that was
-  // polling for it stopped without saying so (it went off to work).
-  static constexpr std::chrono::nanoseconds kHandoffCheck{200'000};
+  // The longest a message waits while every thread that would take it is
+  // in one long job: the resting progress thread looks this often.
+  static constexpr int64_t kRestUs = 1000;
+  // No rest while messages stream in: at this many a millisecond (say,
+  // results of a thousand small tasks a second from another node) a busy
+  // worker would not take them soon enough, and they would back up in the
+  // transport (measured: async tasks over two node ranks lost 16-43%).
+  static constexpr uint64_t kStreamPerRest = 16;
+  bool may_rest(Clock::time_point now) noexcept;
+  // A thread about to sleep: if it was the last one that polls, the resting
+  // progress thread goes back to sleeping on the transport's events.
+  void end_rest_if_last() noexcept;
+  void rest();
   // Adaptive spinning: a wait that ended soon after its waiter fell asleep
   // means the spin was too short for this rank's round trip (falling asleep
   // makes the round trip itself slower: ~4 wake-ups of 10-25 us here), so the
@@ -157,7 +181,13 @@ class ProgressEngine {
     std::atomic<uint32_t> wake_pending{0};
   };
   Slot channels_[kNumChannels];
-  alignas(64) std::atomic<uint32_t> spinners_{0};  // futex word for run()
+  alignas(64) std::atomic<uint32_t> spinners_{0};  // waiters spinning (polling) now
+  std::atomic<int> busy_here_{0};                  // this rank's threads running a job (enter_busy)
+  std::atomic<bool> resting_{false};               // run() sleeps in wait_for_wake()
+  std::atomic<uint64_t> received_{0};              // messages dispatched here, by any thread
+  uint64_t window_start_count_ = 0;                // run() only: the stream-rate window
+  Clock::time_point window_start_{};
+  bool streaming_ = false;
   std::atomic<bool> stop_{false};
 };
 

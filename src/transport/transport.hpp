@@ -64,8 +64,14 @@ class Transport {
   /// Sleeps until a message may have arrived, wake() was called, or timeout_us
   /// passed (negative: no timeout). Spurious returns are allowed.
   virtual void wait_for_events(int64_t timeout_us) = 0;
-  /// Makes a thread blocked in wait_for_events() return. Thread-safe.
+  /// Makes a thread blocked in wait_for_events() or wait_for_wake() return.
+  /// Thread-safe.
   virtual void wake() = 0;
+  /// Sleeps until wake() or timeout_us, while other threads of this rank poll:
+  /// messages that arrive meanwhile need not end the sleep (UCX: the worker
+  /// is not armed, so senders skip their signal, and nothing wakes this
+  /// thread). The default sleeps as wait_for_events() does.
+  virtual void wait_for_wake(int64_t timeout_us) { wait_for_events(timeout_us); }
 
   /// Registers [address, address+length) for remote reads. Thread-safe.
   [[nodiscard]] virtual Expected<MemoryRegion> register_memory(void* address, size_t length) = 0;

@@ -64,13 +64,12 @@ class UcxTransport final : public Transport {
       return ucs_error("ucp_worker_set_am_recv_handler", st);
 
     // Sleeping: UCX's event fd plus our own eventfd for local wake-ups.
-    int ucx_fd = -1;
-    if ((st = ucp_worker_get_efd(worker_, &ucx_fd)) != UCS_OK)
+    if ((st = ucp_worker_get_efd(worker_, &ucx_fd_)) != UCS_OK)
       return ucs_error("ucp_worker_get_efd", st);
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (wake_fd_ < 0 || epoll_fd_ < 0) return {Errc::kTransport, "eventfd/epoll_create1 failed"};
-    for (int fd : {ucx_fd, wake_fd_}) {
+    for (int fd : {ucx_fd_, wake_fd_}) {
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.fd = fd;
@@ -187,9 +186,29 @@ class UcxTransport final : public Transport {
     {
       std::lock_guard lk(ucx_mu_);
       if (!inbox_index_.empty()) return;
+      watch_ucx_fd(true);
       if (ucp_worker_arm(worker_) == UCS_ERR_BUSY) return;  // events pending: poll instead
       sleeping_ = true;
     }
+    sleep_in_epoll(timeout_us);
+  }
+
+  // Why: a message that arrives while this rank's progress thread sleeps
+  // with the worker armed wakes it, even when a worker of the same rank is
+  // about to take the message itself. On a node rank that shares a core
+  // between the two, that wake-up preempts the worker (perf sched, a
+  // two-node stencil of 500 us tasks: ~2,400 such wake-ups a second per node
+  // rank, 10-25 us of the core each). Unarmed, senders do not signal at all.
+  void wait_for_wake(int64_t timeout_us) override {
+    {
+      std::lock_guard lk(ucx_mu_);
+      watch_ucx_fd(false);
+      sleeping_ = true;
+    }
+    sleep_in_epoll(timeout_us);
+  }
+
+  void sleep_in_epoll(int64_t timeout_us) {
     epoll_event evs[2];
     int timeout_ms = timeout_us < 0 ? -1 : static_cast<int>((timeout_us + 999) / 1000);
     int n = epoll_wait(epoll_fd_, evs, 2, timeout_ms);
@@ -336,7 +355,18 @@ class UcxTransport final : public Transport {
   ucp_worker_h worker_ = nullptr;
   std::vector<ucp_ep_h> eps_;
   MessageHandler handler_;
-  int wake_fd_ = -1, epoll_fd_ = -1;
+  int wake_fd_ = -1, epoll_fd_ = -1, ucx_fd_ = -1;
+  bool ucx_fd_watched_ = true;  // UCX's event fd is in the epoll set (ucx_mu_)
+
+  // Adds UCX's event fd to the epoll set or takes it out (ucx_mu_ held).
+  void watch_ucx_fd(bool watch) {
+    if (watch == ucx_fd_watched_) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = ucx_fd_;
+    if (epoll_ctl(epoll_fd_, watch ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, ucx_fd_, &ev) == 0)
+      ucx_fd_watched_ = watch;
+  }
 
   std::mutex poll_mu_;  // the poll role: one dispatcher at a time keeps per-source order
   std::mutex ucx_mu_;   // guards the UCX worker, the inbox and sleeping_

@@ -1,4 +1,5 @@
 #include "worker/worker_pool.hpp"
+#include "common/thread_name.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -222,6 +223,7 @@ void WorkerPool::finish_locked(const Entry& e) {
 void WorkerPool::thread_main(int index) {
   tls_pool = this;
   tls_index = index;
+  name_this_thread(("prism-worker-" + std::to_string(index)).c_str());
   if (options_.pin && options_.topology)
     options_.topology->pin_current_thread(options_.first_core + index);
   // Busy (for the host's spin budget) from the first job after a wake-up

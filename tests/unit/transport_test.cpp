@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "transport/loopback_transport.hpp"
@@ -105,4 +107,119 @@ TEST(ProgressEngine, NotifyWakesSleepers) {
   });
   // Woken by notify(), not by the 100 ms safety re-check.
   EXPECT_LT(took, std::chrono::milliseconds(90));
+}
+
+namespace {
+// A loopback endpoint whose wait_for_wake() ignores arriving messages, as
+// UCX's does (the worker is left unarmed), and which counts how the
+// progress thread sleeps.
+class RestingLoopback final : public Transport {
+ public:
+  explicit RestingLoopback(Transport& inner) : inner_(inner) {}
+  int rank() const noexcept override { return inner_.rank(); }
+  int size() const noexcept override { return inner_.size(); }
+  void set_handler(MessageHandler h) override { inner_.set_handler(std::move(h)); }
+  Status send(int dst, std::span<const std::byte> h, std::span<const std::byte> b) override {
+    return inner_.send(dst, h, b);
+  }
+  int try_poll() override { return inner_.try_poll(); }
+  void wait_for_events(int64_t timeout_us) override {
+    armed_sleeps.fetch_add(1);
+    inner_.wait_for_events(timeout_us);
+  }
+  void wait_for_wake(int64_t timeout_us) override {
+    rests.fetch_add(1);
+    last_rest_us.store(timeout_us);
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, std::chrono::microseconds(timeout_us), [&] { return woken_; });
+    woken_ = false;
+  }
+  void wake() override {
+    {
+      std::lock_guard lk(mu_);
+      woken_ = true;
+    }
+    cv_.notify_all();
+    inner_.wake();
+  }
+  Expected<MemoryRegion> register_memory(void* a, size_t n) override {
+    return inner_.register_memory(a, n);
+  }
+  void deregister_memory(MemoryRegion& r) override { inner_.deregister_memory(r); }
+  Status rdma_get(int src, uint64_t addr, std::span<const std::byte> key, void* local,
+                  size_t n) override {
+    return inner_.rdma_get(src, addr, key, local, n);
+  }
+  Status flush() override { return inner_.flush(); }
+  TransportStats stats() const override { return inner_.stats(); }
+  std::string describe(int peer) const override { return inner_.describe(peer); }
+
+  std::atomic<int> armed_sleeps{0}, rests{0};
+  std::atomic<int64_t> last_rest_us{0};
+
+ private:
+  Transport& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+};
+}  // namespace
+
+// While a thread of the rank runs a job, the progress thread rests: arriving
+// messages wait for that thread (it polls when the job ends) instead of
+// waking the progress thread, which would take the core from it. The rest is
+// bounded (kRestUs); when the last busy thread goes to sleep, the progress
+// thread sleeps on the transport's events again.
+TEST(ProgressEngine, RestsWhileAWorkerIsBusyAndTakesEventsAgainWhenAllSleep) {
+  LoopbackFabric fabric(2);
+  RestingLoopback transport(fabric.at(1));
+  std::atomic<int> on_progress_thread{0}, on_worker{0};
+  std::atomic<std::thread::id> progress_id{};
+  transport.set_handler([&](int, std::span<const std::byte>) {
+    (std::this_thread::get_id() == progress_id.load() ? on_progress_thread : on_worker)
+        .fetch_add(1);
+  });
+  ProgressEngine engine(transport, /*spin_us=*/10);
+  std::thread loop([&] {
+    progress_id = std::this_thread::get_id();
+    engine.run();
+  });
+  while (transport.armed_sleeps.load() == 0) std::this_thread::yield();  // idle: on events
+
+  engine.enter_busy();  // a worker starts a job
+  const int armed_at_start = transport.armed_sleeps.load();
+  constexpr int kMessages = 200;
+  for (int i = 0; i < kMessages; ++i) {
+    std::byte b{1};
+    ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
+    std::this_thread::sleep_for(std::chrono::microseconds(100));  // the job runs on
+    while (engine.poll_once() < 0) {  // its end: the worker looks itself
+    }
+  }
+  // No wake-up per message: the progress thread rested (each rest bounded,
+  // so a long job delays a message 1 ms at most) ...
+  EXPECT_LE(transport.armed_sleeps.load() - armed_at_start, 1);
+  EXPECT_GT(transport.rests.load(), 0);
+  EXPECT_EQ(transport.last_rest_us.load(), 1000);
+  // ... and the worker took most messages (the progress thread one now and
+  // then, at the end of a rest).
+  EXPECT_GE(on_worker.load(), kMessages * 3 / 4);
+  EXPECT_EQ(on_worker.load() + on_progress_thread.load(), kMessages);
+
+  engine.leave_busy();  // the job ends and the worker goes to sleep:
+  const int armed_before = transport.armed_sleeps.load();
+  auto t0 = ProgressEngine::Clock::now();
+  EXPECT_FALSE(engine.wait_until([] { return false; }, t0 + std::chrono::milliseconds(50),
+                                 ProgressEngine::kWork));
+  // ... the progress thread sleeps on events again, and takes the next message.
+  EXPECT_GT(transport.armed_sleeps.load(), armed_before);
+  const int taken_before = on_progress_thread.load();
+  std::byte b{2};
+  ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
+  auto deadline = ProgressEngine::Clock::now() + std::chrono::seconds(10);
+  while (on_progress_thread.load() == taken_before && ProgressEngine::Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(on_progress_thread.load(), taken_before + 1);
+  engine.stop();
+  loop.join();
 }
