@@ -213,6 +213,11 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
     else
       slots = share.slots;
     layout->first_core = share.pin_from;
+    if (layout->is_node() && !share.pin && config->pin_workers) {
+      PRISM_LOG_INFO("rank {}: {} node ranks on {} cores: its worker floats (not pinned)", rank,
+                     node_ranks_on_host, host_cores);
+      config->pin_workers = false;
+    }
   } else {  // the launcher's binding; ranks that see the same cores stagger their workers
     layout->first_core = host_rank * slots;
   }

@@ -12,8 +12,8 @@ CoreShare share_host_cores(int job_cores, int node_ranks, int index) {
     s.first = 0;
     s.count = job_cores;
     s.slots = 1;
-    // Oversubscribed node ranks spread their one pinned worker over the cores.
     s.pin_from = std::max(0, index) % job_cores;
+    s.pin = index < 0;  // (a GCS rank has no workers)
     return s;
   }
   node_ranks = std::max(1, node_ranks);

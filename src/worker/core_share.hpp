@@ -18,6 +18,11 @@ struct CoreShare {
   int count = 1;     // cores it spans
   int slots = 1;     // worker threads (CPU slots) of a node rank
   int pin_from = 0;  // worker i is pinned to core (pin_from + i) of the share, mod its size
+  // Whether workers are pinned at all. Not with more node ranks than cores:
+  // there a pinned worker waits for its one core while another sits idle
+  // (measured: allreduce between 4 members on 2 cores 1.24-1.38x plain MPI
+  // pinned, 0.98-1.03x floating; task benchmarks even), so they float.
+  bool pin = true;
 };
 
 /// The share of node rank `index` (0-based among the `node_ranks` node ranks

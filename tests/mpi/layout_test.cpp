@@ -4,10 +4,17 @@
 // which sets PRISM_TEST_HOST_CORES to the cores the host lets the job use.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <prism/prism.hpp>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -24,6 +31,35 @@ std::pair<long, long> hold_a_slot(int ms) {
   return {t0, us()};
 }
 PRISM_REMOTE(hold_a_slot);
+
+// CPUs a list such as "0-3,6,8-9" names.
+int count_cpu_list(const std::string& list) {
+  int n = 0;
+  std::stringstream in(list);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const auto dash = part.find('-');
+    n += dash == std::string::npos ? 1 : std::stoi(part.substr(dash + 1)) - std::stoi(part) + 1;
+  }
+  return n;
+}
+
+// {CPUs the calling worker thread may run on, CPUs of its process (its main
+// thread's, which the runtime bound to the rank's share of the host)}.
+std::pair<int, int> worker_and_process_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int mine =
+      pthread_getaffinity_np(pthread_self(), sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  int process = -1;
+  while (std::getline(status, line))
+    if (line.rfind("Cpus_allowed_list:", 0) == 0)
+      process = count_cpu_list(line.substr(line.find_first_not_of(" \t", 18)));
+  return {mine, process};
+}
+PRISM_REMOTE(worker_and_process_cpus);
 
 int host_cores() {
   const char* v = std::getenv("PRISM_TEST_HOST_CORES");
@@ -65,4 +101,28 @@ TEST(Layout, TheDriversNodeRunsAsManyTasksAtOnceAsItHasSlots) {
     earliest_end = std::min(earliest_end, end);
   }
   EXPECT_LT(latest_start, earliest_end) << "the " << slots << " tasks did not overlap";
+}
+
+// Where each worker has a core, it is pinned to one; with more node ranks
+// than cores each node rank's one worker floats over all of them (a pinned
+// one would wait for its core while another idles; docs/running.md "Cores").
+TEST(Layout, WorkersArePinnedOnlyWhenEachHasACoreOfItsOwn) {
+  const int cores = host_cores();
+  if (cores <= 0) GTEST_SKIP() << "run through tests/mpi/with_host_cores.sh";
+  const auto nodes = prism::nodes();
+  for (const auto& n : nodes) {
+    // wait() first: a get() could run the queued task inline on this thread.
+    std::vector refs{prism::task(worker_and_process_cpus).options({.node = n.node}).remote()};
+    ASSERT_EQ(prism::wait(refs, 1, std::chrono::seconds(30)).first.size(), 1u);
+    const auto [worker, process] = prism::get(refs[0]);
+    ASSERT_GT(worker, 0);
+    ASSERT_GT(process, 0);
+    if (static_cast<int>(nodes.size()) > cores) {
+      EXPECT_EQ(worker, process) << "node " << n.node << ": its worker should float";
+      EXPECT_GE(process, cores) << "node " << n.node << ": should float over every core";
+    } else {  // one core's CPUs of the share's
+      EXPECT_LE(worker * static_cast<int>(n.num_cpus), process)
+          << "node " << n.node << ": its worker should be pinned to one core";
+    }
+  }
 }

@@ -27,6 +27,7 @@ TEST(CoreShare, NodeRanksGetDisjointSharesCoveringEveryCore) {
         EXPECT_GE(s.count, cores / ranks);
         EXPECT_LE(s.count, cores / ranks + 1);
         EXPECT_EQ(s.slots, s.count);
+        EXPECT_TRUE(s.pin);  // a core per worker: pinned
         for (int c = s.first; c < s.first + s.count; ++c)
           EXPECT_TRUE(seen.insert(c).second)
               << cores << " cores, " << ranks << " ranks: core " << c;
@@ -42,7 +43,7 @@ TEST(CoreShare, MoreNodeRanksThanCoresFloatWithOneWorkerEach) {
     const auto s = share_host_cores(2, 8, i);
     EXPECT_EQ(s.count, 2);
     EXPECT_EQ(s.slots, 1);
-    EXPECT_EQ(s.pin_from, i % 2);  // their workers alternate over the cores
+    EXPECT_FALSE(s.pin) << "rank " << i << ": a pinned worker would wait for its one core";
   }
 }
 
