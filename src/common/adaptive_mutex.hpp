@@ -81,6 +81,11 @@ class AdaptiveRecursiveMutex {
     mutex_.unlock();
   }
 
+  /// Whether the calling thread holds it (the same reasoning as in lock()).
+  bool held_by_this_thread() const noexcept {
+    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+
  private:
   void take() noexcept {
     owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);

@@ -61,6 +61,11 @@ Status ObjectStore::make_room_locked(uint64_t size, const ObjectId& for_id) {
   return Status::ok();
 }
 
+Status ObjectStore::make_room(uint64_t size, const ObjectId& for_id) {
+  std::lock_guard lk(mu_);
+  return make_room_locked(size, for_id);
+}
+
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id,
                                                                 std::vector<std::byte> data) {
   const uint64_t size = data.size();

@@ -91,6 +91,11 @@ class ObjectStore {
   /// Seals `data` as object `id`, keeping its memory (no copy).
   [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> seal(const ObjectId& id,
                                                                    std::vector<std::byte> data);
+  /// Makes room for `size` more bytes now, spilling unpinned objects; kBusy
+  /// when only readers' pins stand in the way (room comes back as they let
+  /// go), kOutOfMemory when it can never fit. A caller that may wait calls
+  /// this until it stops saying kBusy, then seals.
+  [[nodiscard]] Status make_room(uint64_t size, const ObjectId& for_id);
   /// The object, restored from disk if it was spilled; the returned pointer
   /// pins it in memory. kNotFound if absent; kOutOfMemory if it cannot be
   /// restored (everything else pinned); kLost if its spill file is gone or

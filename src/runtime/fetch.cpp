@@ -81,6 +81,22 @@ Expected<std::shared_ptr<const object_store::StoredObject>> NodeRuntime::acquire
   }
 }
 
+// A task's result or a put sealed while readers pin every other object used
+// to fail at once ("every other object is pinned by readers"): the chaos run's
+// 4 MiB store met it when its readers held on a little longer.
+void NodeRuntime::wait_for_room(uint64_t size, const ObjectId& id) {
+  // Not under the runtime lock (a submission's large argument): the readers'
+  // releases need it, so waiting would only delay the same error.
+  if (mu_.held_by_this_thread()) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (store_.make_room(size, id).code() == Errc::kBusy &&
+         std::chrono::steady_clock::now() < deadline) {
+    bool timed_out = false;
+    wait_for([] { return false; }, 1000, &timed_out, /*lend_slot=*/false);
+    if (!timed_out) return;  // shutting down
+  }
+}
+
 void NodeRuntime::on_fetch_request(int src, Reader& r) {
   const auto req = r.get<uint64_t>();
   const ObjectId id = decode_object_id(r);

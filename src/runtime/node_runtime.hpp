@@ -326,6 +326,9 @@ class NodeRuntime {
   void on_object_lost(int src, Reader& r);
   void forget_lost_copy(const ObjectId& id, const EntryPtr& e);
   Expected<std::shared_ptr<const object_store::StoredObject>> acquire_local(const ObjectId& id);
+  // Before sealing `size` bytes here: waits (bounded) while only readers'
+  // pins keep the store from having room, as acquire_local does.
+  void wait_for_room(uint64_t size, const ObjectId& id);
   // Lineage (failures.cpp): what a finished task leaves to make its result
   // again, and making it again.
   std::shared_ptr<Lineage> lineage_of_locked(const PendingTask& task) const;

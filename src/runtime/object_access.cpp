@@ -20,6 +20,7 @@ ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> b
     return v;
   }
   const uint64_t size = bytes.size();
+  wait_for_room(size, id);
   return stored_value(id, store_.seal(id, std::move(bytes)), size);  // keeps the vector's memory
 }
 
@@ -64,6 +65,7 @@ detail::HandlePtr NodeRuntime::put_contiguous(std::span<const std::byte> header,
   if (!buffer) throw ObjectStoreFullError(buffer.status().message());
   if (!header.empty()) std::memcpy(buffer->data(), header.data(), header.size());
   if (!payload.empty()) std::memcpy(buffer->data() + header.size(), payload.data(), payload.size());
+  wait_for_room(size, id);
   return add_put(id, stored_value(id, store_.seal(id, std::move(buffer.value()), size), size));
 }
 
