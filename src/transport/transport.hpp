@@ -69,8 +69,8 @@ class Transport {
   virtual void wake() = 0;
   /// Sleeps until wake() or timeout_us, while other threads of this rank poll:
   /// messages that arrive meanwhile need not end the sleep (UCX: the worker
-  /// is not armed, so senders skip their signal, and nothing wakes this
-  /// thread). The default sleeps as wait_for_events() does.
+  /// is not re-armed and its event fd is out of the epoll set, so nothing
+  /// wakes this thread). The default sleeps as wait_for_events() does.
   virtual void wait_for_wake(int64_t timeout_us) { wait_for_events(timeout_us); }
 
   /// Registers [address, address+length) for remote reads. Thread-safe.

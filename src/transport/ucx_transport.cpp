@@ -198,7 +198,9 @@ class UcxTransport final : public Transport {
   // about to take the message itself. On a node rank that shares a core
   // between the two, that wake-up preempts the worker (perf sched, a
   // two-node stencil of 500 us tasks: ~2,400 such wake-ups a second per node
-  // rank, 10-25 us of the core each). Unarmed, senders do not signal at all.
+  // rank, 10-25 us of the core each). Resting, the worker is not re-armed
+  // and its event fd is out of the epoll set: arrivals wake nothing, and
+  // senders stop signalling after the first.
   void wait_for_wake(int64_t timeout_us) override {
     {
       std::lock_guard lk(ucx_mu_);
