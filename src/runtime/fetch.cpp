@@ -65,19 +65,24 @@ Status NodeRuntime::fetch(const ObjectId& id, const RemoteLocation& loc, void* i
   return st;
 }
 
+// One step of waiting for readers to let go of their pins (kBusy from the
+// store): 1 ms. False once `deadline` has passed (a reader that never lets go
+// turns into an error, not a hang) or the runtime is shutting down.
+bool NodeRuntime::pause_for_readers(std::chrono::steady_clock::time_point deadline) {
+  if (std::chrono::steady_clock::now() > deadline) return false;
+  bool timed_out = false;
+  wait_for([] { return false; }, 1000, &timed_out, /*lend_slot=*/false);
+  return timed_out;
+}
+
 // A reader on this rank pins `id` in the local store. With no room only
-// because other readers pin objects (kBusy), it waits for them to let go
-// (bounded: a reader that never lets go turns into an error, not a hang).
+// because other readers pin objects (kBusy), it waits for them to let go.
 Expected<std::shared_ptr<const object_store::StoredObject>> NodeRuntime::acquire_local(
     const ObjectId& id) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline = std::chrono::steady_clock::now() + kReadersWait;
   for (;;) {
     auto obj = store_.acquire(id);
-    if (obj || obj.status().code() != Errc::kBusy || std::chrono::steady_clock::now() > deadline)
-      return obj;
-    bool timed_out = false;
-    wait_for([] { return false; }, 1000, &timed_out, /*lend_slot=*/false);
-    if (!timed_out) return obj;  // shutting down
+    if (obj || obj.status().code() != Errc::kBusy || !pause_for_readers(deadline)) return obj;
   }
 }
 
@@ -88,12 +93,8 @@ void NodeRuntime::wait_for_room(uint64_t size, const ObjectId& id) {
   // Not under the runtime lock (a submission's large argument): the readers'
   // releases need it, so waiting would only delay the same error.
   if (mu_.held_by_this_thread()) return;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (store_.make_room(size, id).code() == Errc::kBusy &&
-         std::chrono::steady_clock::now() < deadline) {
-    bool timed_out = false;
-    wait_for([] { return false; }, 1000, &timed_out, /*lend_slot=*/false);
-    if (!timed_out) return;  // shutting down
+  const auto deadline = std::chrono::steady_clock::now() + kReadersWait;
+  while (store_.make_room(size, id).code() == Errc::kBusy && pause_for_readers(deadline)) {
   }
 }
 

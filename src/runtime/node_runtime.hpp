@@ -329,6 +329,9 @@ class NodeRuntime {
   // Before sealing `size` bytes here: waits (bounded) while only readers'
   // pins keep the store from having room, as acquire_local does.
   void wait_for_room(uint64_t size, const ObjectId& id);
+  // How long both wait for readers to let go, and one step of it (fetch.cpp).
+  static constexpr std::chrono::seconds kReadersWait{30};
+  bool pause_for_readers(std::chrono::steady_clock::time_point deadline);
   // Lineage (failures.cpp): what a finished task leaves to make its result
   // again, and making it again.
   std::shared_ptr<Lineage> lineage_of_locked(const PendingTask& task) const;
