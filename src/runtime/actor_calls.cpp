@@ -257,6 +257,8 @@ void NodeRuntime::kill_created_actor_locked(const ObjectId& id, const ObjectEntr
                                             const std::string& reason, bool crash) {
   const auto at = actor_location(e.value);
   if (!at) return;  // never lived
+  if (!crash && static_cast<int>(id.owner_rank) == layout_.world_rank)
+    ending_actors_.emplace(id, at->node);
   if (at->node == layout_.world_rank) {
     if (crash) crash_kills_.insert(id);
     actor_host_.kill(id, reason);
@@ -460,6 +462,26 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
           PRISM_LOG_WARN("actor died message to rank {}: {}", la->id.owner_rank, st.to_string());
       },
       none);
+}
+
+void NodeRuntime::heard_actor_end_locked(const ObjectId& id) {
+  if (ending_actors_.erase(id) > 0 && ending_actors_.empty()) engine_.notify_all();
+}
+
+// The driver's end: the actors it killed or let go of a moment ago may still
+// be running their destructors on other nodes, and their rows would stay
+// alive in the GCS (and in its snapshot) if the job ended first.
+void NodeRuntime::wait_for_ended_actors(int64_t timeout_us) {
+  bool timed_out = false;
+  wait_for(
+      [this] {
+        std::lock_guard lk(mu_);
+        return ending_actors_.empty();
+      },
+      timeout_us, &timed_out, /*lend_slot=*/false);
+  if (timed_out)
+    PRISM_LOG_WARN("rank {}: ended actors not reported dead after {} ms", layout_.world_rank,
+                   timeout_us / 1000);
 }
 
 void NodeRuntime::kill_local_actors(const std::string& reason) {

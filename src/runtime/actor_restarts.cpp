@@ -146,6 +146,7 @@ void NodeRuntime::actor_lost_locked(const ObjectId& id, ObjectEntry& e, const st
 // killed (for good), crashed (restartable), or at shutdown.
 void NodeRuntime::actor_died_locked(const ObjectId& id, uint32_t incarnation,
                                     const std::string& why, bool restartable) {
+  heard_actor_end_locked(id);
   auto* found = objects_.find(id);
   if (!found || !*found || !(*found)->owned) {  // every handle is gone: nothing to restart
     if (observer_.actor_changed)

@@ -148,6 +148,9 @@ class NodeRuntime {
   void set_actor_names(ActorNames names) { actor_names_ = std::move(names); }
   /// Kills the actors living here (shutdown: their destructors run).
   void kill_local_actors(const std::string& reason);
+  /// Waits (bounded) until every actor this rank ended has been reported dead
+  /// by its node, so that its GCS row says dead before the job ends.
+  void wait_for_ended_actors(int64_t timeout_us);
 
   // ---- actor groups, collectives, MPI tasks (actor_groups.cpp,
   // mpi_tasks.cpp; docs/mpi-interop.md) ----
@@ -356,6 +359,11 @@ class NodeRuntime {
   void save_checkpoint(LocalActor& la);
   void on_actor_checkpoint(int src, Reader& r);
   std::unordered_set<ObjectId, ObjectIdHash> crash_kills_;  // (mu_) killed as a crash: restart
+  // (mu_) Actors this rank owns and ended (prism::kill, last handle gone),
+  // by the node they lived on, until their node reports them dead: the
+  // driver waits for these reports before the job's last GCS records.
+  std::unordered_map<ObjectId, int, ObjectIdHash> ending_actors_;
+  void heard_actor_end_locked(const ObjectId& id);
   std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
                                               const std::shared_ptr<ObjectEntry>& e,
                                               std::unique_lock<AdaptiveRecursiveMutex>& lk);

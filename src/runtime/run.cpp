@@ -306,7 +306,9 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
         }
       }
       // Let the driver's last records reach the GCS before it shuts down
-      // (bounded: a GCS that cannot answer must not hold the job).
+      // (bounded: a GCS that cannot answer must not hold the job), the
+      // deaths of the actors it ended among them.
+      rt.wait_for_ended_actors(2'000'000);
       (void)gcs_agent.drain(2'000'000);
       gcs_agent.stop();
       rt.broadcast_shutdown(exit_code);
