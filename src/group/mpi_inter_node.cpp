@@ -1,8 +1,10 @@
 #include "group/mpi_inter_node.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <climits>
+#include <memory>
 #include <thread>
 
 #include "common/log.hpp"
@@ -97,8 +99,14 @@ class MpiNodeComm final : public NodeComm {
   Status meet(uint64_t signature, const std::atomic<bool>& broken) override {
     // One non-blocking allreduce both synchronizes and compares: the max of
     // (s, -s) is (max s, -min s), equal only if every rank sent the same s.
-    int64_t in[2] = {static_cast<int64_t>(signature >> 1), -static_cast<int64_t>(signature >> 1)};
-    int64_t out[2] = {0, 0};
+    // Its buffers are on the heap: an abandoned request (below) may still
+    // read and write them later, so they are then leaked, not freed with
+    // this frame.
+    auto buffers = std::make_unique<std::array<int64_t, 4>>();
+    int64_t* in = buffers->data();
+    int64_t* out = buffers->data() + 2;
+    in[0] = static_cast<int64_t>(signature >> 1);
+    in[1] = -in[0];
     MPI_Request req;
     MPI_Iallreduce(in, out, 2, MPI_INT64_T, MPI_MAX, comm_, &req);
     const bool met = poll(
@@ -110,6 +118,7 @@ class MpiNodeComm final : public NodeComm {
         broken);
     if (!met) {
       abandoned_ = true;  // the request can be neither cancelled nor completed
+      (void)buffers.release();  // 32 bytes, once per broken group
       return {Errc::kAborted, "the group broke"};
     }
     if (out[0] != -out[1]) {
