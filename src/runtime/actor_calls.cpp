@@ -472,14 +472,7 @@ void NodeRuntime::heard_actor_end_locked(const ObjectId& id) {
 // be running their destructors on other nodes, and their rows would stay
 // alive in the GCS (and in its snapshot) if the job ended first.
 void NodeRuntime::wait_for_ended_actors(int64_t timeout_us) {
-  bool timed_out = false;
-  wait_for(
-      [this] {
-        std::lock_guard lk(mu_);
-        return ending_actors_.empty();
-      },
-      timeout_us, &timed_out, /*lend_slot=*/false);
-  if (timed_out)
+  if (!wait_at_shutdown([this] { return ending_actors_.empty(); }, timeout_us))
     PRISM_LOG_WARN("rank {}: ended actors not reported dead after {} ms", layout_.world_rank,
                    timeout_us / 1000);
 }
@@ -487,15 +480,19 @@ void NodeRuntime::wait_for_ended_actors(int64_t timeout_us) {
 void NodeRuntime::kill_local_actors(const std::string& reason) {
   actor_host_.kill_all(reason);
   // Their destructors are jobs: give them a bounded while before the pool stops.
+  if (!wait_at_shutdown([this] { return stats_.actors_alive == 0; }, 5'000'000))
+    PRISM_LOG_WARN("rank {}: actor destructors still running at shutdown", layout_.world_rank);
+}
+
+bool NodeRuntime::wait_at_shutdown(const std::function<bool()>& done_locked, int64_t timeout_us) {
   bool timed_out = false;
   wait_for(
-      [this] {
+      [&] {
         std::lock_guard lk(mu_);
-        return stats_.actors_alive == 0;
+        return done_locked();
       },
-      5'000'000, &timed_out, /*lend_slot=*/false);
-  if (timed_out)
-    PRISM_LOG_WARN("rank {}: actor destructors still running at shutdown", layout_.world_rank);
+      timeout_us, &timed_out, /*lend_slot=*/false);
+  return !timed_out;
 }
 
 // A method of an actor waits for a call it made to its own actor: the call

@@ -354,7 +354,6 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
   }
   for (const auto& id : dead_actors) actor_lost_locked(id, *entry_locked(id), lost, rank);
   std::erase_if(ending_actors_, [rank](const auto& a) { return a.second == rank; });  // no report
-  if (ending_actors_.empty()) engine_.notify_all();
   if (!to_rebuild.empty())
     PRISM_LOG_WARN("rank {}: making {} object(s) lost with node rank {} again from their lineage",
                    layout_.world_rank, to_rebuild.size(), rank);

@@ -364,6 +364,9 @@ class NodeRuntime {
   // driver waits for these reports before the job's last GCS records.
   std::unordered_map<ObjectId, int, ObjectIdHash> ending_actors_;
   void heard_actor_end_locked(const ObjectId& id);
+  // Waits (bounded, off any CPU slot) until `done_locked`, checked under
+  // mu_, holds; false if it timed out. The actor side of shutdown.
+  bool wait_at_shutdown(const std::function<bool()>& done_locked, int64_t timeout_us);
   std::optional<detail::ValueBytes> get_ready(const ObjectId& id,
                                               const std::shared_ptr<ObjectEntry>& e,
                                               std::unique_lock<AdaptiveRecursiveMutex>& lk);
