@@ -180,11 +180,15 @@ TEST_F(LoopbackCluster, ShortTasksQueueLocallyLongOnesSpill) {
     (void)get(task(snooze).options({.node = 0}).remote());
   }
   EXPECT_LT(ran_on_node0(snooze, 6), 6);
-  // Four tiny tasks stay if their mean is under ~4 us. A preempted run can
-  // inflate the mean for a while: the best of five rounds counts.
+  // Tiny tasks queue more than one deep: 20 us of queued work per slot
+  // (kSpillHopUs) over 1 us of overhead plus their mean. How deep depends on
+  // the machine: all four stay where a trivial task measures under ~4 us,
+  // but on a VM whose every syscall is slow (2026-12-07: 13 of 20 runs) it
+  // measured 5-9 us and two or three stayed. A preempted run can inflate the
+  // mean for a while: the best of five rounds counts.
   int best = 0;
   for (int round = 0; round < 5 && best < 4; ++round) best = std::max(best, ran_on_node0(quick, 4));
-  EXPECT_EQ(best, 4);
+  EXPECT_GE(best, 2);
 }
 
 namespace {
