@@ -22,6 +22,8 @@ constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 // steady stream costs one timer wake-up per window, not one notify per
 // event); then it sleeps until woken.
 constexpr uint64_t kActiveWindowUs = 50'000;
+// How long after a post() replies wake the agent (deliver()).
+constexpr uint64_t kAnswerWindowUs = 100'000;
 
 uint64_t now_us() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -104,8 +106,9 @@ void GcsAgent::deliver(int src, std::span<const std::byte> msg) {
     const bool was_empty = inbox_.empty();
     inbox_.push_back({src, {inbox_bytes_.size(), msg.size()}});
     inbox_bytes_.insert(inbox_bytes_.end(), msg.begin(), msg.end());
-    // While the flush timer runs, replies wait for it; an idle agent is woken.
-    wake = was_empty && idle_;
+    // While the flush timer runs, replies wait for it, unless a command
+    // posted lately may be waiting for one; an idle agent is woken.
+    wake = was_empty && (idle_ || now_us() - last_post_us_ < kAnswerWindowUs);
   }
   if (wake) cv_.notify_one();
 }
@@ -117,7 +120,7 @@ void GcsAgent::enqueue(Event e) {
     const bool was_empty = events_.empty();
     events_.push_back(std::move(e));
     ++events_total_;
-    wake = was_empty && idle_;
+    wake = (was_empty && idle_) || events_.size() == opt_.early_flush_events;
   }
   if (wake) cv_.notify_one();
 }
@@ -196,6 +199,7 @@ void GcsAgent::post(std::function<void(gcs::GcsClient&)> fn) {
     std::lock_guard lk(mu_);
     commands_.push_back(std::move(fn));
     urgent_ = true;
+    last_post_us_ = now_us();
   }
   cv_.notify_one();
 }

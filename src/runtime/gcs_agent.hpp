@@ -67,8 +67,15 @@ class NodeRuntime;
 
 struct GcsAgentOptions {
   /// While events flow, the agent wakes this often to write them in one
-  /// batch; the first event after a quiet spell wakes it at once.
-  uint64_t flush_interval_us = 1000;
+  /// batch; the first event after a quiet spell wakes it at once, and so does
+  /// a backlog of `early_flush_events`. Why 10 ms: every round costs a wake-up
+  /// of this thread and of the GCS rank and a reply, which at 1 ms cost a
+  /// dependent task graph of 0.5 ms tasks ~5% on a 2-core VM (docs/benchmarks.md,
+  /// "Dependent task graphs"); the rows wait, no task does.
+  uint64_t flush_interval_us = 10'000;
+  /// Events that wake the agent before its flush timer: a burst of short
+  /// tasks goes out in full batches without piling up for the interval.
+  size_t early_flush_events = 1024;
   /// A task row that says only "running on node N" waits this long for the
   /// task to finish, so that a short task costs one row write, not two. Tasks
   /// that run longer show up as running after this delay. 0: write at once.
@@ -312,6 +319,11 @@ class GcsAgent {
   Bytes inbox_bytes_;
   std::vector<std::pair<int, std::pair<size_t, size_t>>> inbox_;  // src, (offset, length)
   bool idle_ = true;    // the agent sleeps until woken (no flush timer armed)
+  // When post() last queued a command (mu_): for a while after it, replies
+  // wake the agent at once, as a command (a query, a flush) may have a
+  // caller waiting for its answer; recording's acknowledgements otherwise
+  // wait for the flush timer.
+  uint64_t last_post_us_ = 0;
   bool urgent_ = false; // process at once
   bool stop_ = false;
   uint64_t events_total_ = 0;

@@ -100,11 +100,12 @@ int GcsRole::run() {
   const double cpu_s = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
                        1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
   PRISM_LOG_INFO(
-      "GCS rank {}: {:.2f} s CPU in {:.2f} s; {} messages ({} dropped) in {} transport sends, "
-      "{} wake-ups, {} ticks; global scheduler: {} tasks placed, {} heartbeats, {} steal orders ({} tasks)",
-      layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), stats_.messages,
-      stats_.dropped, outbox_.stats().transport_sends, stats_.wakeups, stats_.ticks,
-      stats_.tasks_placed, stats_.heartbeats, stats_.steal_orders,
+      "GCS rank {}: {:.2f} s CPU in {:.2f} s ({} page faults, {} context switches); {} messages "
+      "({} dropped) in {} transport sends, {} wake-ups, {} ticks; global scheduler: {} tasks "
+      "placed, {} heartbeats, {} steal orders ({} tasks)",
+      layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), u.ru_minflt,
+      u.ru_nvcsw + u.ru_nivcsw, stats_.messages, stats_.dropped, outbox_.stats().transport_sends,
+      stats_.wakeups, stats_.ticks, stats_.tasks_placed, stats_.heartbeats, stats_.steal_orders,
       global_scheduler_ ? global_scheduler_->tasks_ordered_moved() : 0);
   transport_.set_handler([](int, std::span<const std::byte>) {});
   return exit_code_;
