@@ -157,6 +157,43 @@ void NodeRuntime::broadcast_shutdown(int exit_code) {
   transport::ProgressEngine::notify(shutdown_word_);
 }
 
+void NodeRuntime::ask_to_settle_records() {
+  {
+    std::lock_guard lk(mu_);
+    records_settled_.assign(static_cast<size_t>(layout_.num_nodes), 0);
+  }
+  Writer w(8);
+  w.put(MessageKind::kSettleRecords);
+  for (int r = 0; r < layout_.num_nodes; ++r)
+    if (r != layout_.world_rank && !is_lost(r)) (void)send(r, w);  // a lost rank answers nothing
+}
+
+void NodeRuntime::wait_for_settled_records(int64_t timeout_us) {
+  const auto all_settled = [this] {
+    for (int r = 0; r < layout_.num_nodes; ++r)
+      if (r != layout_.world_rank && !lost_[static_cast<size_t>(r)].load() &&
+          !records_settled_[static_cast<size_t>(r)])
+        return false;
+    return true;
+  };
+  if (!wait_at_shutdown(all_settled, timeout_us))
+    PRISM_LOG_WARN("rank {}: node ranks did not settle their GCS records within {} ms",
+                   layout_.world_rank, timeout_us / 1000);
+}
+
+bool NodeRuntime::wait_for_settle_request() {
+  engine_.wait_until([this] { return shutdown_.load() || settle_asked_.load(); },
+                     transport::ProgressEngine::Clock::time_point::max(),
+                     transport::ProgressEngine::kObjects, &shutdown_word_);
+  return !shutdown_.load();
+}
+
+void NodeRuntime::report_records_settled() {
+  Writer w(8);
+  w.put(MessageKind::kRecordsSettled);
+  (void)send(0, w);  // the driver's rank; if it is gone, so is the job
+}
+
 int NodeRuntime::wait_for_shutdown() {
   engine_.wait_until([this] { return shutdown_.load(); },
                      transport::ProgressEngine::Clock::time_point::max(),
@@ -323,6 +360,20 @@ void NodeRuntime::on_message(int src, std::span<const std::byte> msg) {
     case MessageKind::kActorCheckpoint:
       on_actor_checkpoint(src, r);
       return;
+    case MessageKind::kSettleRecords:
+      if (!r.finish("settle records")) return;
+      settle_asked_ = true;
+      transport::ProgressEngine::notify(shutdown_word_);
+      return;
+    case MessageKind::kRecordsSettled: {
+      if (!r.finish("records settled")) return;
+      std::lock_guard lk(mu_);
+      if (src >= 0 && static_cast<size_t>(src) < records_settled_.size()) {
+        records_settled_[static_cast<size_t>(src)] = 1;
+        engine_.notify_all();
+      }
+      return;
+    }
     case MessageKind::kShutdown:
       shutdown_code_ = r.get<int32_t>();
       shutdown_ = true;

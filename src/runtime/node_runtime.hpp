@@ -112,6 +112,19 @@ class NodeRuntime {
   /// Blocks until a shutdown message arrives; returns its exit code.
   int wait_for_shutdown();
 
+  // The job's end, before the GCS ranks stop (runtime/run.cpp): every node
+  // rank's last records must reach the GCS, not only the driver's (rows of
+  // tasks and actors owned by a task elsewhere). docs/fault-tolerance.md.
+  /// Driver: asks every other live node rank to settle its records.
+  void ask_to_settle_records();
+  /// Driver: waits (bounded) until every live node rank asked has answered.
+  void wait_for_settled_records(int64_t timeout_us);
+  /// Other node ranks: blocks until the driver asks them to settle (true) or
+  /// the job shuts down (false).
+  bool wait_for_settle_request();
+  /// Other node ranks: tells the driver that this rank's records are settled.
+  void report_records_settled();
+
   // ---- the API (see include/prism/detail/core.hpp) ----
   detail::HandlePtr submit(const detail::RemoteFunctionInfo& function,
                            std::vector<detail::TaskArg> args, const TaskOptions& options);
@@ -577,6 +590,8 @@ class NodeRuntime {
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<bool> shutdown_{false};
   std::atomic<int> shutdown_code_{0};
+  std::atomic<bool> settle_asked_{false};  // a node rank: the driver asked (kSettleRecords)
+  std::vector<char> records_settled_;      // the driver: node ranks that answered (mu_)
   // What wait_for_shutdown() sleeps on. Not the objects channel: the main
   // thread of every non-driver node rank would wake (and take a core from a
   // worker) each time an object became ready; perf sched showed that on each

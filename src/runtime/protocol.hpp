@@ -64,6 +64,8 @@ enum class MessageKind : uint8_t {
   kForwardedObject = 0x1F,    // producer -> a held task's node: its argument (ForwardObject)
   kActorCheckpoint = 0x20,  // an actor's node -> its owner: its state (instance, calls, HDF5 image)
   kObjectLost = 0x21,       // holder -> owner: my copy of the object is gone (reason)
+  kSettleRecords = 0x22,    // driver's rank -> node ranks: the job ends: settle your GCS records
+  kRecordsSettled = 0x23,   // node rank -> driver's rank: settled (or gave up waiting)
   kGcsFirst = 0x40,
   kGcsLast = 0x5F,
 };

@@ -141,6 +141,14 @@ void record_exit_code(const Config& config, int exit_code) {
 }
 
 // Everything between MPI_Init and MPI_Finalize; returns the exit code.
+// A node rank's part of the job's end: the actors it ended reported dead
+// (their destructors may still be running elsewhere), then its GCS agent's
+// backlog written. Each wait is bounded.
+void settle_records(runtime::NodeRuntime& rt, runtime::GcsAgent& agent) {
+  rt.wait_for_ended_actors(2'000'000);
+  (void)agent.drain(2'000'000);
+}
+
 int run_initialized(int& argc, char** argv, const std::function<void()>& driver, int provided) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -305,14 +313,20 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
           exit_code = 1;
         }
       }
-      // Let the driver's last records reach the GCS before it shuts down
-      // (bounded: a GCS that cannot answer must not hold the job), the
-      // deaths of the actors it ended among them.
-      rt.wait_for_ended_actors(2'000'000);
-      (void)gcs_agent.drain(2'000'000);
+      // Let every node rank's last records reach the GCS before it shuts
+      // down (bounded: a GCS that cannot answer must not hold the job), the
+      // deaths of the actors they ended among them: the other node ranks
+      // settle theirs (below) while this one settles its own.
+      rt.ask_to_settle_records();
+      settle_records(rt, gcs_agent);
+      rt.wait_for_settled_records(5'000'000);
       gcs_agent.stop();
       rt.broadcast_shutdown(exit_code);
     } else {
+      if (rt.wait_for_settle_request()) {
+        settle_records(rt, gcs_agent);
+        rt.report_records_settled();
+      }
       exit_code = rt.wait_for_shutdown();
       gcs_agent.stop();
     }
