@@ -107,8 +107,11 @@ void GcsAgent::deliver(int src, std::span<const std::byte> msg) {
     inbox_.push_back({src, {inbox_bytes_.size(), msg.size()}});
     inbox_bytes_.insert(inbox_bytes_.end(), msg.begin(), msg.end());
     // While the flush timer runs, replies wait for it, unless a command
-    // posted lately may be waiting for one; an idle agent is woken.
-    wake = was_empty && (idle_ || now_us() - last_post_us_ < kAnswerWindowUs);
+    // posted lately may be waiting for one (urgent: the agent's wait takes
+    // only urgent work while its timer runs); an idle agent is woken.
+    const bool answer_due = now_us() - last_post_us_ < kAnswerWindowUs;
+    if (answer_due) urgent_ = true;
+    wake = (was_empty && idle_) || answer_due;
   }
   if (wake) cv_.notify_one();
 }
@@ -120,7 +123,9 @@ void GcsAgent::enqueue(Event e) {
     const bool was_empty = events_.empty();
     events_.push_back(std::move(e));
     ++events_total_;
-    wake = (was_empty && idle_) || events_.size() == opt_.early_flush_events;
+    const bool backlog = events_.size() == opt_.early_flush_events;
+    if (backlog) urgent_ = true;  // a full backlog goes out before the timer
+    wake = (was_empty && idle_) || backlog;
   }
   if (wake) cv_.notify_one();
 }
