@@ -171,8 +171,7 @@ void NodeRuntime::ask_to_settle_records() {
 void NodeRuntime::wait_for_settled_records(int64_t timeout_us) {
   const auto all_settled = [this] {
     for (int r = 0; r < layout_.num_nodes; ++r)
-      if (r != layout_.world_rank && !lost_[static_cast<size_t>(r)].load() &&
-          !records_settled_[static_cast<size_t>(r)])
+      if (r != layout_.world_rank && !is_lost(r) && !records_settled_[static_cast<size_t>(r)])
         return false;
     return true;
   };

@@ -140,7 +140,6 @@ void record_exit_code(const Config& config, int exit_code) {
   }
 }
 
-// Everything between MPI_Init and MPI_Finalize; returns the exit code.
 // A node rank's part of the job's end: the actors it ended reported dead
 // (their destructors may still be running elsewhere), then its GCS agent's
 // backlog written. Each wait is bounded.
@@ -149,6 +148,7 @@ void settle_records(runtime::NodeRuntime& rt, runtime::GcsAgent& agent) {
   (void)agent.drain(2'000'000);
 }
 
+// Everything between MPI_Init and MPI_Finalize; returns the exit code.
 int run_initialized(int& argc, char** argv, const std::function<void()>& driver, int provided) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
