@@ -102,11 +102,12 @@ int GcsRole::run() {
   PRISM_LOG_INFO(
       "GCS rank {}: {:.2f} s CPU in {:.2f} s ({} page faults, {} context switches); {} messages "
       "({} dropped) in {} transport sends, {} wake-ups, {} ticks; global scheduler: {} tasks "
-      "placed, {} heartbeats, {} steal orders ({} tasks)",
+      "placed, {} heartbeats, {} steal orders ({} tasks, {} to nodes not yet dry)",
       layout_.world_rank, cpu_s, 1e-6 * static_cast<double>(now_us() - start), u.ru_minflt,
       u.ru_nvcsw + u.ru_nivcsw, stats_.messages, stats_.dropped, outbox_.stats().transport_sends,
       stats_.wakeups, stats_.ticks, stats_.tasks_placed, stats_.heartbeats, stats_.steal_orders,
-      global_scheduler_ ? global_scheduler_->tasks_ordered_moved() : 0);
+      global_scheduler_ ? global_scheduler_->tasks_ordered_moved() : 0,
+      global_scheduler_ ? global_scheduler_->orders_ahead() : 0);
   transport_.set_handler([](int, std::span<const std::byte>) {});
   return exit_code_;
 }

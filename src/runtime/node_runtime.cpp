@@ -408,9 +408,12 @@ void NodeRuntime::send_heartbeat(bool urgent) {
     if (!lk) return;  // the sender will see heartbeat_again_
     while (heartbeat_again_.exchange(false, std::memory_order_acq_rel)) {
       const auto load = pool_.load();
-      scheduler::NodeLoad l{load.queued, load.running,
-                            received_from_global_.load(std::memory_order_relaxed), load.movable,
-                            pushes_received_.load(std::memory_order_relaxed)};
+      scheduler::NodeLoad l{load.queued,
+                            load.running,
+                            received_from_global_.load(std::memory_order_relaxed),
+                            load.movable,
+                            pushes_received_.load(std::memory_order_relaxed),
+                            recent_task_us_.load(std::memory_order_relaxed) >= kAskAheadMinUs};
       // Nothing new since the last report (an idle node stays silent).
       if (l == last_heartbeat_) continue;
       last_heartbeat_ = l;

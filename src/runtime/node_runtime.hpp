@@ -569,6 +569,13 @@ class NodeRuntime {
   // Work a steal order moves per CPU slot of the idle node, by the tasks'
   // mean run times here (on_steal_order).
   static constexpr double kPushBudgetUs = 2000;
+  // A node whose recent tasks ran at least this long on average asks for
+  // work before it runs dry (NodeLoad::ask_ahead): a push then brings about
+  // two such tasks per slot or fewer, so the node would idle through a steal
+  // round trip after each.
+  static constexpr uint64_t kAskAheadMinUs = 1000;
+  // Moving average (1/8 per task) of every task's own run time here (µs).
+  std::atomic<uint64_t> recent_task_us_{0};
   // PendingTask::retries_left of a task submitted with max_retries = -1.
   static constexpr uint32_t kRetryAlways = ~uint32_t{0};
   std::atomic<uint32_t> reported_movable_{0};  // in the last heartbeat sent

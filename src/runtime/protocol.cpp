@@ -119,6 +119,7 @@ void encode_node_load(const scheduler::NodeLoad& l, Writer& w) {
   w.put(l.received_from_global);
   w.put(l.movable);
   w.put(l.pushes_received);
+  w.put<uint8_t>(l.ask_ahead ? 1 : 0);
 }
 
 Status decode_node_load(Reader& r, scheduler::NodeLoad& l) {
@@ -127,8 +128,11 @@ Status decode_node_load(Reader& r, scheduler::NodeLoad& l) {
   l.received_from_global = r.get<uint64_t>();
   l.movable = r.get<uint32_t>();
   l.pushes_received = r.get<uint64_t>();
+  const auto ahead = r.get<uint8_t>();
+  l.ask_ahead = ahead == 1;
   if (r.ok() && l.movable > l.queued)
     return Status(Errc::kMalformedMessage, "node load: more movable tasks than queued");
+  if (r.ok() && ahead > 1) return Status(Errc::kMalformedMessage, "node load: bad ask-ahead flag");
   return r.finish("node load");
 }
 

@@ -373,6 +373,9 @@ void NodeRuntime::note_task_time_locked(const detail::RemoteFunctionInfo& functi
   if (function.index >= task_ns_.size()) task_ns_.resize(function.index + 1, 0);
   uint64_t& slot = task_ns_[function.index];
   slot = slot == 0 ? sample + 1 : slot - (slot - 1) / 8 + sample / 8;
+  const uint64_t recent = recent_task_us_.load(std::memory_order_relaxed);
+  recent_task_us_.store(recent - recent / 8 + static_cast<uint64_t>(std::max<int64_t>(us, 0)) / 8,
+                        std::memory_order_relaxed);
 }
 
 std::optional<uint64_t> NodeRuntime::mean_task_ns_locked(

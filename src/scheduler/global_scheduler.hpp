@@ -37,6 +37,7 @@ struct NodeLoad {
   uint64_t received_from_global = 0;  // tasks this scheduler sent it, as counted by the node
   uint32_t movable = 0;               // of `queued`, tasks another node could run instead
   uint64_t pushes_received = 0;       // pushes (StealOrders carried out) that reached the node
+  bool ask_ahead = false;             // its tasks run long: serve it before it runs dry
   bool operator==(const NodeLoad&) const = default;
 };
 
@@ -70,8 +71,14 @@ class GlobalScheduler {
   uint64_t placed() const noexcept { return placed_; }
   uint64_t steal_orders() const noexcept { return steal_orders_; }
   uint64_t tasks_ordered_moved() const noexcept { return ordered_moved_; }
+  /// Of steal_orders(), those for a node that still ran a task on every slot.
+  uint64_t orders_ahead() const noexcept { return orders_ahead_; }
   /// At most this many tasks move per order (one message).
   static constexpr uint32_t kMaxStealBatch = 1024;
+  /// A node whose tasks run long (NodeLoad::ask_ahead) may ask for work
+  /// while it holds fewer than this many tasks per CPU slot beyond the ones
+  /// it runs: one waiting per slot hides the steal round trip (balance()).
+  static constexpr double kQueueAheadPerSlot = 1;
   int num_nodes() const noexcept { return feasibility_.num_nodes(); }
 
  private:
@@ -89,7 +96,7 @@ class GlobalScheduler {
   Scheduler feasibility_;  // the nodes, and which can ever run a request
   std::vector<View> views_;
   size_t rotate_ = 0;
-  uint64_t heartbeats_ = 0, placed_ = 0, steal_orders_ = 0, ordered_moved_ = 0;
+  uint64_t heartbeats_ = 0, placed_ = 0, steal_orders_ = 0, ordered_moved_ = 0, orders_ahead_ = 0;
 };
 
 }  // namespace prism::scheduler

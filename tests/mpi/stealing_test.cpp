@@ -28,6 +28,15 @@ PRISM_REMOTE(tree);
 
 }  // namespace
 
+// Works ~3 ms and says where it ran.
+int long_task(int) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  return prism::node_id();
+}
+PRISM_REMOTE(long_task);
+
 TEST(Stealing, ARecursionStartedOnOneNodeSpreadsToTheOthers) {
   const int nodes = prism::num_nodes();
   if (nodes < 2) GTEST_SKIP() << "needs two node ranks";
@@ -38,4 +47,18 @@ TEST(Stealing, ARecursionStartedOnOneNodeSpreadsToTheOthers) {
   const int used = std::popcount(static_cast<unsigned long>(r.at(0)));
   std::printf("1024 leaves ran on %d of %d node ranks\n", used, nodes);
   EXPECT_GE(used, 2) << "no node rank took work from node 0";
+}
+
+// The driver's plain tasks queue on its node; the others take them. Tasks
+// this long make a node ask for the next before it runs dry (ask_ahead):
+// mpi_work_stealing checks the global scheduler's log for such orders.
+TEST(Stealing, NodesRunningLongTasksAreServedBeforeTheyRunDry) {
+  const int nodes = prism::num_nodes();
+  if (nodes < 2) GTEST_SKIP() << "needs two node ranks";
+  std::vector<prism::ObjectRef<int>> refs;
+  for (int i = 0; i < 24 * nodes; ++i) refs.push_back(prism::task(long_task).remote(i));
+  std::vector<int> ran(static_cast<size_t>(nodes), 0);
+  for (auto& r : refs) ++ran.at(static_cast<size_t>(prism::get(r)));
+  for (int n = 0; n < nodes; ++n) std::printf("node %d ran %d tasks of 3 ms\n", n, ran[n]);
+  EXPECT_LT(ran[0], 24 * nodes) << "no node rank took work from the driver's";
 }

@@ -124,7 +124,7 @@ TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
   EXPECT_EQ(u.data_bytes, 1u << 27);
   EXPECT_EQ(u.name, "train");
 
-  scheduler::NodeLoad l{4, 2, 77, 3, 9};
+  scheduler::NodeLoad l{4, 2, 77, 3, 9, true};
   Writer w2;
   runtime::encode_node_load(l, w2);
   auto bytes = w2.take();
@@ -140,6 +140,10 @@ TEST(Protocol, SpillHeaderAndNodeLoadRoundTrip) {
   EXPECT_EQ(m.received_from_global, 77u);
   EXPECT_EQ(m.movable, 3u);
   EXPECT_EQ(m.pushes_received, 9u);
+  EXPECT_TRUE(m.ask_ahead);
+  bytes.back() = std::byte{2};  // the ask-ahead flag is 0 or 1
+  Reader r2b(bytes);
+  EXPECT_EQ(runtime::decode_node_load(r2b, m).code(), Errc::kMalformedMessage);
 
   scheduler::NodeLoad bad{1, 0, 0, 2, 0};  // more movable than queued
   Writer w3;

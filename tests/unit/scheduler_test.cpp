@@ -218,14 +218,26 @@ TEST(GlobalScheduler, OneBusyNodeSharesEvenlyWithSeveralIdleOnes) {
   EXPECT_EQ(few[0].count + few[1].count, 2u);
 }
 
-TEST(GlobalScheduler, NoOrdersForBusyThievesOrFromNodesWithoutMovableTasks) {
+TEST(GlobalScheduler, BusyNodesAskBeforeTheyRunDryAndOnlyMovableTasksMove) {
   GlobalScheduler g({{0, 1, 0, 0, {}}, {1, 1, 0, 0, {}}});
-  // Node 1 runs a task on its only slot: not idle.
+  // Node 1 runs a task on its only slot: not idle, and its tasks are short.
   EXPECT_TRUE(g.on_heartbeat(1, NodeLoad{0, 1, 0, 0, 0}).empty());
+  EXPECT_TRUE(g.on_heartbeat(0, NodeLoad{50, 1, 0, 50, 0}).empty());
+  // Its tasks run long and one waits behind the running one: still no order.
+  EXPECT_TRUE(g.on_heartbeat(1, NodeLoad{1, 1, 0, 0, 0, true}).empty());
+  // Nothing waits behind it any more: it is served before it runs dry
+  // (kQueueAheadPerSlot), half of the difference.
+  auto ahead = g.on_heartbeat(1, NodeLoad{0, 1, 0, 0, 0, true});
+  ASSERT_EQ(ahead.size(), 1u);
+  EXPECT_EQ(ahead[0].victim, 0);
+  EXPECT_EQ(ahead[0].thief, 1);
+  EXPECT_EQ(ahead[0].count, 25u);  // (51 - 1) / 2
+  EXPECT_EQ(g.orders_ahead(), 1u);
+  // Outstanding until node 1's heartbeat counts the push.
   EXPECT_TRUE(g.on_heartbeat(0, NodeLoad{50, 1, 0, 50, 0}).empty());
   // Node 0 queues 2 tasks, but only 1 may move, and node 1 is idle now.
   g.on_heartbeat(0, NodeLoad{2, 1, 0, 1, 0});
-  auto orders = g.on_heartbeat(1, NodeLoad{0, 0, 0, 0, 0});
+  auto orders = g.on_heartbeat(1, NodeLoad{0, 0, 0, 0, 1});
   ASSERT_EQ(orders.size(), 1u);
   EXPECT_EQ(orders[0].count, 1u);
   // A lost victim: outstanding orders are forgotten and nothing is ordered from it.
