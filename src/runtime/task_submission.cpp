@@ -367,15 +367,17 @@ size_t NodeRuntime::local_queue_limit(std::optional<uint64_t> mean_ns, bool mova
   return static_cast<size_t>(per_slot * pool_.slots());
 }
 
-// A moving average (1/8 per run) of the function's run time here.
+// Moving averages (1/8 per run) of the function's run time here, and of
+// every task's (recent_task_us_: whether this node asks ahead for work).
 void NodeRuntime::note_task_time_locked(const detail::RemoteFunctionInfo& function, int64_t us) {
-  const uint64_t sample = static_cast<uint64_t>(std::max<int64_t>(us, 0)) * 1000;
+  const auto own_us = static_cast<uint64_t>(std::max<int64_t>(us, 0));
+  const uint64_t sample = own_us * 1000;
   if (function.index >= task_ns_.size()) task_ns_.resize(function.index + 1, 0);
   uint64_t& slot = task_ns_[function.index];
   slot = slot == 0 ? sample + 1 : slot - (slot - 1) / 8 + sample / 8;
+  // Written only here, under mu_; read without it by send_heartbeat().
   const uint64_t recent = recent_task_us_.load(std::memory_order_relaxed);
-  recent_task_us_.store(recent - recent / 8 + static_cast<uint64_t>(std::max<int64_t>(us, 0)) / 8,
-                        std::memory_order_relaxed);
+  recent_task_us_.store(recent - recent / 8 + own_us / 8, std::memory_order_relaxed);
 }
 
 std::optional<uint64_t> NodeRuntime::mean_task_ns_locked(
