@@ -1,4 +1,4 @@
-// The simulator's tasks and node ranks (the state sim.cpp's Model works on).
+// The simulator's tasks and node ranks (the state model.hpp's Model works on).
 // Not thread-safe.
 #pragma once
 
