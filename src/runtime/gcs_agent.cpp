@@ -12,6 +12,7 @@
 
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
+#include "prism/actor.hpp"
 #include "runtime/node_runtime.hpp"
 
 namespace prism::runtime {
@@ -130,6 +131,20 @@ void GcsAgent::enqueue(Event e) {
   if (wake) cv_.notify_one();
 }
 
+namespace {
+// The method an actor call runs, by registry entry: its readable name
+// ("Counter.add") is then the call's display name (submit_actor_call).
+const detail::ActorMethodInfo* registered_method(const TaskSpec& spec) {
+  return spec.kind == TaskKind::kActorCall && spec.method && spec.name == spec.method->name
+             ? spec.method
+             : nullptr;
+}
+}  // namespace
+
+const std::string& GcsAgent::Event::function_name() const {
+  return fn ? fn->name : method ? method->name : function;
+}
+
 // A task's row facts from its spec (the function by registry entry if any).
 GcsAgent::Event GcsAgent::task_event(Event::Kind kind, const TaskSpec& spec, int node) {
   Event e;
@@ -137,9 +152,10 @@ GcsAgent::Event GcsAgent::task_event(Event::Kind kind, const TaskSpec& spec, int
   e.id = spec.id;
   e.node = node;
   e.fn = spec.fn;
+  e.method = registered_method(spec);
   // Actor constructors and methods go by their readable names ("Counter()",
   // "Counter.add"), not their wire keys.
-  if (!e.fn) e.function = spec.kind == TaskKind::kFunction ? spec.function : spec.name;
+  if (!e.fn && !e.method) e.function = spec.kind == TaskKind::kFunction ? spec.function : spec.name;
   e.args = spec.arg_ids;
   e.parent = spec.parent;
   return e;
@@ -159,15 +175,17 @@ void GcsAgent::on_task_finished(const ObjectId& id, bool failed, int executor) {
 }
 
 void GcsAgent::on_task_done(const TaskSpec& spec, bool failed, int executor) {
-  // The common case of a burst: the task after the last one queued, with the
-  // same row. One counter bump under the lock, no event built or applied.
-  if (spec.fn && spec.arg_ids.empty()) {
+  // The common case of a burst: the task (or actor call) after the last one
+  // queued, with the same row. One counter bump under the lock, no event
+  // built or applied.
+  const detail::ActorMethodInfo* method = registered_method(spec);
+  if ((spec.fn || method) && spec.arg_ids.empty()) {
     std::lock_guard lk(mu_);
     if (!events_.empty()) {
       Event& last = events_.back();
-      if (last.kind == Event::Kind::kDone && last.fn == spec.fn && last.failed == failed &&
-          last.node == executor && last.args.empty() && last.parent == spec.parent &&
-          gcs::follows_task_run(last.id, last.run, spec.id)) {
+      if (last.kind == Event::Kind::kDone && last.fn == spec.fn && last.method == method &&
+          last.failed == failed && last.node == executor && last.args.empty() &&
+          last.parent == spec.parent && gcs::follows_task_run(last.id, last.run, spec.id)) {
         ++last.run;
         ++events_total_;
         return;

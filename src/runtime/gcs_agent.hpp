@@ -220,11 +220,13 @@ class GcsAgent {
     int32_t node = -1;
     ObjectId id;
     uint64_t size = 0;
-    // The task's function: its registry entry (lives for the process), so
-    // the producer copies no string; or, without one, its name.
+    // The task's function, or the actor method a call runs: its registry
+    // entry (lives for the process), so the producer copies no string; or,
+    // without one, its name.
     const detail::RemoteFunctionInfo* fn = nullptr;
+    const detail::ActorMethodInfo* method = nullptr;
     std::string function;
-    const std::string& function_name() const { return fn ? fn->name : function; }
+    const std::string& function_name() const;
     std::vector<ObjectId> args;
     ObjectId parent;
     // kDone: the tasks from `id` on that this event stands for. A task done

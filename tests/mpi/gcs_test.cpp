@@ -12,6 +12,7 @@
 #include <mutex>
 #include <prism/prism.hpp>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "gcs/gcs.hpp"
@@ -56,11 +57,15 @@ PRISM_REMOTE(spawn_child);
 class Tally {
  public:
   int add(int k) { return n_ += k; }
+  int check(int k) {
+    if (k < 0) throw std::invalid_argument("negative");
+    return k;
+  }
 
  private:
   int n_ = 0;
 };
-PRISM_ACTOR(Tally, &Tally::add);
+PRISM_ACTOR(Tally, &Tally::add, &Tally::check);
 
 constexpr int kBigBytes = 200'000;  // above the inline threshold: stored, so located
 
@@ -310,6 +315,45 @@ TEST(GcsRecording, ABurstOfLikeTasksIsRecordedAsRuns) {
       EXPECT_EQ(it->second.state, i % 3 == 2 ? gcs::TaskState::kFailed : gcs::TaskState::kFinished)
           << "round " << round << " task " << i;
     }
+  }
+}
+
+// Calls to an actor on the caller's node are reported once, when done, and
+// a call after a like one (same method, same outcome) only lengthens the
+// queued event (GcsAgent::on_task_done): each call still reads as its own
+// row, with its method's name and its outcome, and a failure or another
+// method ends the run.
+TEST(GcsRecording, ABurstOfCallsToALocalActorIsRecordedAsRuns) {
+  ASSERT_TRUE(agent().drain(20'000'000));
+  auto tally = prism::actor<Tally>().options({.node = 0}).remote();
+  std::vector<prism::ObjectRef<int>> calls;
+  std::vector<int> kind;  // 0: add, 1: check that succeeds, 2: check that fails
+  std::vector<int> want;  // what a call that succeeds returns
+  for (int i = 0; i < 1000; ++i) {
+    calls.push_back(tally.call(&Tally::add).remote(1));
+    kind.push_back(0), want.push_back(i + 1);
+  }
+  for (int i = 0; i < 600; ++i) {
+    const bool fail = i % 3 == 2;
+    calls.push_back(tally.call(&Tally::check).remote(fail ? -1 : i));
+    kind.push_back(fail ? 2 : 1), want.push_back(i);
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (kind[i] == 2)
+      EXPECT_THROW((void)prism::get(calls[i]), prism::TaskError) << "call " << i;
+    else
+      EXPECT_EQ(prism::get(calls[i]), want[i]) << "call " << i;
+  }
+  ASSERT_TRUE(agent().drain(20'000'000));
+  auto tasks = scan_table<gcs::TaskTable>();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto it = tasks.find(id_of(calls[i]));
+    ASSERT_NE(it, tasks.end()) << "no row for call " << i;
+    EXPECT_EQ(it->second.function_name, kind[i] == 0 ? "Tally.add" : "Tally.check") << i;
+    EXPECT_EQ(it->second.state, kind[i] == 2 ? gcs::TaskState::kFailed : gcs::TaskState::kFinished)
+        << "call " << i;
+    EXPECT_EQ(it->second.node, 0) << "call " << i;
+    EXPECT_EQ(it->second.run, 1u) << "call " << i;
   }
 }
 
