@@ -416,10 +416,11 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
     auto* before = objects_.find(id);
     const bool fresh = !before || !(*before)->ready.load();
     complete_locked(id, std::move(v));
-    if (auto* found = objects_.find(id); found && lineage && fresh)
-      (*found)->lineage = std::move(lineage);
-    if (auto* found = objects_.find(id); found && !contained.empty())
-      (*found)->contained = std::move(contained);
+    // (The entry is looked up again only when there is something to keep.)
+    if (lineage && fresh)
+      if (auto* found = objects_.find(id)) (*found)->lineage = std::move(lineage);
+    if (!contained.empty())
+      if (auto* found = objects_.find(id)) (*found)->contained = std::move(contained);
     maybe_free_locked(id);
     return;
   }
