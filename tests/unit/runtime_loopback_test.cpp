@@ -129,15 +129,6 @@ TEST_F(LoopbackCluster, ExceptionsAndFailedArguments) {
   EXPECT_THROW((void)get(dependent), TaskError);
 }
 
-TEST_F(LoopbackCluster, ManyTasksBothNodes) {
-  runtime::NodeRuntime::Scope scope(rts[0].get());
-  std::vector<ObjectRef<int>> refs;
-  for (int i = 0; i < 500; ++i) refs.push_back(task(where_am_i).remote());
-  int on1 = 0;
-  for (int n : get(refs)) on1 += n;
-  EXPECT_GT(on1, 0);  // the driver's node (1 slot) spilled work to node 1
-}
-
 TEST_F(LoopbackCluster, SpreadUsesEveryNode) {
   runtime::NodeRuntime::Scope scope(rts[0].get());
   std::vector<ObjectRef<int>> refs;
@@ -189,6 +180,19 @@ TEST_F(LoopbackCluster, ShortTasksQueueLocallyLongOnesSpill) {
   int best = 0;
   for (int round = 0; round < 5 && best < 4; ++round) best = std::max(best, ran_on_node0(quick, 4));
   EXPECT_GE(best, 2);
+}
+
+// A burst from the driver's node (1 slot) also runs on node 1: the global
+// scheduler moves queued tasks to the idle node. Tiny tasks may all run where
+// they were submitted when its worker keeps up with the submitter (under
+// TSan's slowdown, once in CI on 2026-12-07, none of 500 moved); 12 tasks of
+// 5 ms keep the driver's node busy for 60 ms, far longer than a steal takes.
+TEST_F(LoopbackCluster, ManyTasksBothNodes) {
+  runtime::NodeRuntime::Scope scope(rts[0].get());
+  std::vector<ObjectRef<int>> refs;
+  for (int i = 0; i < 500; ++i) refs.push_back(task(where_am_i).remote());
+  for (int n : get(refs)) EXPECT_TRUE(n == 0 || n == 1) << n;
+  EXPECT_LT(ran_on_node0(snooze, 12), 12) << "the driver's node kept every task";
 }
 
 namespace {
