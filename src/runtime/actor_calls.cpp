@@ -438,8 +438,10 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
   if (la->group)  // its group's collectives cannot complete without it
     break_group_everywhere(*la->group, "member " + std::to_string(la->group_index) + " (" +
                                            la->class_name + ") ended: " + reason);
-  scheduler::ResourceDemand none;
-  none.num_cpus = 0;
+  // The destructor runs as a method would (la->runner): on a CPU slot of its
+  // own for an actor that holds none — with no CPU asked, each of a burst of
+  // deaths would start a thread while the slots are busy — and on what the
+  // actor holds otherwise, which is released only after it has run.
   pool_.submit(
       [this, la, crashed, reason = std::move(reason)] {
         Scope scope(this);
@@ -461,7 +463,7 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
         if (Status st = send(static_cast<int>(la->id.owner_rank), w); !st)
           PRISM_LOG_WARN("actor died message to rank {}: {}", la->id.owner_rank, st.to_string());
       },
-      none);
+      la->runner);
 }
 
 void NodeRuntime::heard_actor_end_locked(const ObjectId& id) {

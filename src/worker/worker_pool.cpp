@@ -43,8 +43,22 @@ void WorkerPool::start() {
 }
 
 void WorkerPool::spawn_locked() {
+  ++live_;
+  if (!retired_.empty()) {  // its thread has left thread_main: the join is short
+    const int index = retired_.back();
+    retired_.pop_back();
+    auto& t = threads_[static_cast<size_t>(index)];
+    t.join();
+    t = std::thread([this, index] { thread_main(index); });
+    return;
+  }
   const int index = static_cast<int>(threads_.size());
   threads_.emplace_back([this, index] { thread_main(index); });
+}
+
+size_t WorkerPool::threads() const {
+  std::lock_guard lk(mu_);
+  return live_;
 }
 
 bool WorkerPool::head_fits_locked() const {
@@ -69,7 +83,7 @@ bool WorkerPool::head_fits_locked() const {
 
 void WorkerPool::ensure_runner_locked() {
   if (stop_ || queued_.load() == 0 || threads_.empty()) return;  // not started: start() spawns
-  if (threads_.size() > running_.load()) return;  // a thread is free (idle or about to look again)
+  if (live_ > running_.load()) return;  // a thread is free (idle or about to look again)
   if (head_fits_locked()) spawn_locked();
 }
 
@@ -229,6 +243,9 @@ void WorkerPool::thread_main(int index) {
   // Busy (for the host's spin budget) from the first job after a wake-up
   // until it sleeps again, not per job: back-to-back jobs keep the core.
   bool busy = false;
+  // A thread beyond the slots' retires once idle for options_.retire_idle.
+  const bool extra = index >= slots_;
+  auto idle_since = std::chrono::steady_clock::now();
   while (!stop_.load(std::memory_order_acquire)) {
     std::shared_ptr<Entry> entry;
     uint64_t seen;
@@ -240,6 +257,13 @@ void WorkerPool::thread_main(int index) {
         add_locked(running_, 1);
         if (entry->short_job) add_locked(running_short_, 1);
         ensure_runner_locked();  // more may fit (fractional CPUs, lent slots)
+      } else if (extra && !stop_.load() &&
+                 std::chrono::steady_clock::now() - idle_since >= options_.retire_idle) {
+        // Under mu_, with nothing to take: a job queued from now on sees
+        // one thread fewer and starts another if it needs one.
+        --live_;
+        retired_.push_back(index);
+        break;
       }
     }
     // Took one and more wait: wake the next thread (notify() sends one wake
@@ -255,7 +279,9 @@ void WorkerPool::thread_main(int index) {
                    (generation_.load(std::memory_order_acquire) != seen &&
                     queued_.load(std::memory_order_acquire) > 0);
           },
-          transport::ProgressEngine::Clock::time_point::max(), transport::ProgressEngine::kWork);
+          extra ? idle_since + options_.retire_idle
+                : transport::ProgressEngine::Clock::time_point::max(),
+          transport::ProgressEngine::kWork);
       continue;
     }
     tls_demand = &entry->demand;
@@ -276,6 +302,7 @@ void WorkerPool::thread_main(int index) {
     }
     tls_short = false;
     entry.reset();
+    if (extra) idle_since = std::chrono::steady_clock::now();
     if (options_.after_job) options_.after_job();
     // This thread looks again itself; wake another only if more may fit.
     if (queued_.load(std::memory_order_acquire) > 1)
@@ -420,6 +447,8 @@ size_t WorkerPool::stop() {
     queued_.store(0);
     movable_queued_.store(0);
     threads.swap(threads_);
+    retired_.clear();
+    live_ = 0;
   }
   engine_.notify_all();
   for (auto& t : threads)

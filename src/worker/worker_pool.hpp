@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -44,6 +45,10 @@ class WorkerPool {
     int first_core = 0;  // worker i is pinned to core first_core + i (mod cores): ranks sharing
                          // a host pass different offsets so their workers do not pile up
     std::function<void()> after_job;  // runs on the worker once a job's resources are released
+    // A thread beyond the CPU slots (started for a blocked job's lent slot or
+    // a job that needs no CPU) that finds no work for this long exits, so a
+    // burst of such jobs does not leave the node with a thousand idle threads.
+    std::chrono::milliseconds retire_idle{2000};
   };
 
   /// A snapshot of the pool's load, for heartbeats.
@@ -165,6 +170,8 @@ class WorkerPool {
   static const std::vector<int>& current_gpu_ids() noexcept;
 
   int slots() const noexcept { return slots_; }
+  /// Threads alive now: the slots' threads plus extra ones not yet retired.
+  size_t threads() const;
 
  private:
   // A job passed over this often reserves what it lacks (see above).
@@ -178,6 +185,7 @@ class WorkerPool {
   static constexpr size_t kCompactAt = 64;
 
   void thread_main(int index);
+  // Starts a thread, in the place of a retired one if there is one. Requires mu_.
   void spawn_locked();
   // Takes the first queued job that fits and grants its resources. Requires mu_.
   std::shared_ptr<Entry> pop_locked();
@@ -205,7 +213,9 @@ class WorkerPool {
   mutable AdaptiveMutex mu_;          // taken by submitters and workers on every job
   scheduler::ResourceLedger ledger_;  // guarded by mu_
   std::deque<std::shared_ptr<Entry>> queue_;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;  // by index; a retired one stays until reused or stop()
+  std::vector<int> retired_;          // guarded by mu_: indexes of threads that exited
+  size_t live_ = 0;                   // guarded by mu_: threads not retired
   std::atomic<size_t> running_{0};  // jobs taken by pool threads, blocked ones included
                                     // (changed under mu_ only, read without it)
   std::atomic<size_t> queued_{0};   // unclaimed jobs in queue_

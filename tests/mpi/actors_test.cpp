@@ -8,6 +8,7 @@
 #include <boost/serialization/vector.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <prism/prism.hpp>
 #include <set>
@@ -170,6 +171,13 @@ long rss_kib() {
   return 0;
 }
 PRISM_REMOTE(rss_kib);
+
+long thread_count() {
+  long n = 0;
+  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+PRISM_REMOTE(thread_count);
 
 }  // namespace
 
@@ -452,4 +460,21 @@ TEST(ActorsAtScale, TenThousandActorsAliveAtOnce) {
       "[ actors ] %d actors alive on %d node ranks, created and called once in %.0f ms; "
       "memory grew %.2f KiB per actor (RSS, all ranks)\n",
       n, nodes, ms, static_cast<double>(grown) / n);
+
+  // Their deaths: each destructor runs as a method would, on a CPU slot. A
+  // burst of them must not start a thread each while the slots are busy (it
+  // once left ~1,000 idle threads per node rank and cut creations/s by 3x).
+  std::vector<long> threads0;
+  for (int i = 0; i < nodes; ++i)
+    threads0.push_back(prism::get(prism::task(thread_count).options({.node = i}).remote()));
+  actors.clear();
+  std::vector<long> peak = threads0;
+  for (const auto until = Clock::now() + std::chrono::milliseconds(1500); Clock::now() < until;)
+    for (int i = 0; i < nodes; ++i)
+      peak[i] =
+          std::max(peak[i], prism::get(prism::task(thread_count).options({.node = i}).remote()));
+  for (int i = 0; i < nodes; ++i)
+    EXPECT_LE(peak[i], threads0[i] + 32)
+        << "node " << i << ": " << threads0[i] << " threads before " << n / nodes
+        << " actors ended, " << peak[i] << " while they ended";
 }

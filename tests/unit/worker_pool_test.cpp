@@ -82,6 +82,46 @@ TEST_F(PoolFixture, JobQueuedAfterEveryThreadBlockedStillRuns) {
   pool.stop();
 }
 
+// Threads started for blocked jobs' lent slots go away once idle, and the
+// pool starts (reusing their places) as many again for the next such burst.
+TEST_F(PoolFixture, ExtraThreadsRetireWhenIdleAndComeBackWhenNeeded) {
+  auto o = node(1);
+  o.retire_idle = std::chrono::milliseconds(50);
+  worker::WorkerPool pool(o, engine);
+  pool.start();
+  EXPECT_EQ(pool.threads(), 1u);
+  for (int burst = 0; burst < 2; ++burst) {
+    std::atomic<int> blocked{0}, finished{0};
+    std::atomic<bool> release{false};
+    constexpr int kJobs = 8;
+    for (int i = 0; i < kJobs; ++i)
+      pool.submit([&] {
+        pool.lend_slot();
+        ++blocked;
+        engine.notify();
+        engine.wait_until([&] { return release.load(); }, in_10s());
+        pool.reclaim_slot();
+        ++finished;
+        engine.notify();
+      });
+    ASSERT_TRUE(engine.wait_until([&] { return blocked == kJobs; }, in_10s()))
+        << "burst " << burst << ": " << blocked << " of " << kJobs << " jobs started";
+    EXPECT_GE(pool.threads(), static_cast<size_t>(kJobs));
+    release = true;
+    engine.notify_all();
+    ASSERT_TRUE(engine.wait_until([&] { return finished == kJobs; }, in_10s()));
+    // Polled: a retiring thread does not notify anyone.
+    const auto deadline = in_10s();
+    while (pool.threads() > 1 && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(pool.threads(), 1u) << "burst " << burst << ": idle extra threads stayed";
+  }
+  std::atomic<int> done{0};
+  for (int i = 0; i < 50; ++i) pool.submit([&] { ++done; });
+  EXPECT_TRUE(engine.wait_until([&] { return done == 50; }, in_10s()));
+  pool.stop();
+}
+
 // Executor-side holding: a 2-CPU job takes both slots of a 2-CPU node, so no
 // 1-CPU job runs beside it; two 1-CPU jobs do run together.
 TEST_F(PoolFixture, MultiCpuJobHoldsItsCpus) {
