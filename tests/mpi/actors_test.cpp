@@ -473,8 +473,11 @@ TEST(ActorsAtScale, TenThousandActorsAliveAtOnce) {
     for (int i = 0; i < nodes; ++i)
       peak[i] =
           std::max(peak[i], prism::get(prism::task(thread_count).options({.node = i}).remote()));
-  for (int i = 0; i < nodes; ++i)
+  for (int i = 0; i < nodes; ++i) {
+    std::printf("[ actors ] node %d: %ld threads before its actors ended, at most %ld after\n", i,
+                threads0[i], peak[i]);
     EXPECT_LE(peak[i], threads0[i] + 32)
         << "node " << i << ": " << threads0[i] << " threads before " << n / nodes
         << " actors ended, " << peak[i] << " while they ended";
+  }
 }
