@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "common/ids.hpp"
 
 namespace prism::actors {
@@ -130,7 +131,7 @@ class ActorHost {
   struct Actor {
     HostedActor info;
     std::unordered_map<CallerId, Caller, CallerIdHash> callers;
-    std::deque<Call> ready;  // in their callers' order
+    PooledDeque<Call> ready;  // in their callers' order
     int running = 0;         // runners (and run_from calls) on it now
     bool dead = false;
     bool destroyed = false;

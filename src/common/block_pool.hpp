@@ -14,6 +14,7 @@
 // its byte budget; beyond it they are. The pools live for the process
 // (records may be freed during static destruction).
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -114,22 +115,31 @@ class BlockPool {
 };
 
 /// A stateless allocator whose single-object allocations come from the
-/// BlockPool of their size (arrays go to std::allocator). For
-/// std::allocate_shared and node-based containers.
+/// BlockPool of their size, and so do arrays of kChunkBytes: std::deque's
+/// chunks (libstdc++), so a deque used as a queue — which allocates a chunk
+/// and frees one every few elements — takes them from a pool rather than
+/// from the top of malloc's heap, which grew and shrank with page faults
+/// each time (other arrays go to std::allocator). For std::allocate_shared,
+/// node-based containers and queues (PooledDeque).
 template <class T>
 struct PoolAllocator {
   using value_type = T;
+  static constexpr size_t kChunkBytes = 512;
   PoolAllocator() noexcept = default;
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) noexcept {}  // NOLINT: rebinding is implicit
 
   T* allocate(size_t n) {
     if (n == 1) return static_cast<T*>(BlockPool::allocate_cached<sizeof(T), alignof(T)>());
+    if (n * sizeof(T) == kChunkBytes)
+      return static_cast<T*>(BlockPool::allocate_cached<kChunkBytes, alignof(T)>());
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, size_t n) noexcept {
     if (n == 1)
       BlockPool::deallocate_cached<sizeof(T), alignof(T)>(p);
+    else if (n * sizeof(T) == kChunkBytes)
+      BlockPool::deallocate_cached<kChunkBytes, alignof(T)>(p);
     else
       std::allocator<T>().deallocate(p, n);
   }
@@ -149,6 +159,9 @@ struct PoolDelete {
 };
 template <class T>
 using PooledPtr = std::unique_ptr<T, PoolDelete<T>>;
+/// A deque whose chunks come from the block pools (see PoolAllocator).
+template <class T>
+using PooledDeque = std::deque<T, PoolAllocator<T>>;
 
 template <class T, class... Args>
 PooledPtr<T> make_pooled(Args&&... args) {

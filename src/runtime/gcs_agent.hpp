@@ -344,11 +344,11 @@ class GcsAgent {
   std::unordered_map<ObjectId, ObjectEntry, ObjectIdHash> objects_;
   std::unordered_map<ObjectId, ActorRow, ObjectIdHash> actor_rows_;
   std::deque<ObjectId> actor_backlog_;  // dirty rows, not in flight
-  std::deque<TaskEntry*> task_backlog_;      // dirty, not in flight
+  PooledDeque<TaskEntry*> task_backlog_;     // dirty, not in flight
   std::vector<DoneRow> done_rows_;           // not yet sent
   std::deque<std::pair<uint64_t, ObjectId>> deferred_;  // (due, task): dispatched only
   uint64_t last_round_us_ = 0;
-  std::deque<ObjectEntry*> object_backlog_;  // want != written, not in flight
+  PooledDeque<ObjectEntry*> object_backlog_;  // want != written, not in flight
   size_t in_flight_ = 0;
   uint64_t gen_ = 1;                       // current flush generation
   std::map<uint64_t, size_t> unclean_;     // generation -> unclean keys

@@ -21,6 +21,7 @@
 #include <deque>
 #include <unordered_map>
 
+#include "common/block_pool.hpp"
 #include "common/ids.hpp"
 
 namespace prism::runtime {
@@ -102,7 +103,7 @@ class ObjectTable {
   static constexpr size_t kMinCompactSize = 4096;
   const uint32_t self_;
   uint64_t base_ = 1;  // seq of window_[0] (seq 0 is the nil id)
-  std::deque<Ptr> window_;
+  PooledDeque<Ptr> window_;
   size_t window_live_ = 0;
   std::unordered_map<ObjectId, Ptr, ObjectIdHash> others_;
 };

@@ -212,7 +212,7 @@ class WorkerPool {
 
   mutable AdaptiveMutex mu_;          // taken by submitters and workers on every job
   scheduler::ResourceLedger ledger_;  // guarded by mu_
-  std::deque<std::shared_ptr<Entry>> queue_;
+  PooledDeque<std::shared_ptr<Entry>> queue_;
   std::vector<std::thread> threads_;  // by index; a retired one stays until reused or stop()
   std::vector<int> retired_;          // guarded by mu_: indexes of threads that exited
   size_t live_ = 0;                   // guarded by mu_: threads not retired

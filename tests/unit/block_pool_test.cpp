@@ -78,3 +78,22 @@ TEST(BlockPool, OneThreadAllocatesAnotherFrees) {
   }
   EXPECT_EQ(Counted::live, 0);
 }
+
+// A deque used as a queue recycles its chunks through the pool: once a few
+// thousand elements have passed, chunks freed at the front come back at the
+// back, and the pool holds the spare ones.
+TEST(BlockPool, PooledDequeTakesItsChunksFromThePool) {
+  auto& chunks = BlockPool::of<PoolAllocator<void*>::kChunkBytes, alignof(void*)>();
+  PooledDeque<void*> q;
+  for (int i = 0; i < 20000; ++i) q.push_back(&q);  // ~313 chunks of 64 pointers
+  const size_t before = chunks.kept();
+  q.clear();
+  q.shrink_to_fit();
+  EXPECT_GT(chunks.kept(), before) << "freed chunks did not reach the pool";
+  for (int i = 0; i < 100000; ++i) {  // a queue: one in, one out
+    q.push_back(&q);
+    if (q.size() > 100) q.pop_front();
+  }
+  EXPECT_EQ(q.size(), 100u);
+  EXPECT_EQ(q.front(), &q);
+}
