@@ -47,6 +47,11 @@ class ObjectTable {
   /// The entry slot of `id`, created empty (null) if absent: the caller fills it.
   Ptr& slot(const ObjectId& id) {
     if (windowed(id) && id.seq >= base_) {
+      // An empty window restarts at `id`. Otherwise sparse ids (the GCS
+      // agent's few task entries among a million calls) each allocated, and
+      // freed again, every slot of the gap behind them: ~4% of a 1:1 async
+      // actor benchmark's samples, in malloc.
+      if (window_.empty()) base_ = id.seq;
       const uint64_t at = id.seq - base_;
       if (at >= window_.size()) window_.resize(at + 1);
       Ptr& p = window_[at];
@@ -66,6 +71,8 @@ class ObjectTable {
     return true;
   }
   size_t size() const noexcept { return window_live_ + others_.size(); }
+  /// Slots the window spans, empty ones included (for tests).
+  size_t window_slots() const noexcept { return window_.size(); }
   /// Calls f(id, entry) for every entry (rare: a node rank was lost).
   template <class F>
   void for_each(F&& f) {

@@ -63,3 +63,21 @@ TEST(ObjectTable, LongLivedObjectsDoNotPinAnEmptyWindow) {
   EXPECT_EQ(**t.find(owned(100000)), 5);
   EXPECT_EQ(t.size(), 2u);
 }
+
+// Sparse ids (the GCS agent keeps entries for a few tasks among many): an
+// emptied window restarts at the next id instead of spanning the gap.
+TEST(ObjectTable, AnEmptyWindowRestartsAtTheNextId) {
+  Table t(3);
+  insert(t, owned(1), 1);
+  EXPECT_TRUE(t.erase(owned(1)));
+  EXPECT_EQ(t.window_slots(), 0u);
+  insert(t, owned(50'000'000), 2);
+  EXPECT_EQ(t.window_slots(), 1u) << "the window spans the gap";
+  insert(t, owned(50'000'003), 3);
+  EXPECT_EQ(t.window_slots(), 4u);
+  insert(t, owned(7), 7);  // behind the window: in the map, still found
+  EXPECT_EQ(**t.find(owned(7)), 7);
+  EXPECT_EQ(**t.find(owned(50'000'000)), 2);
+  EXPECT_EQ(t.find(owned(50'000'001)), nullptr);
+  EXPECT_EQ(t.size(), 3u);
+}
