@@ -393,7 +393,14 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
 
 void NodeRuntime::start_actor_runner(const std::shared_ptr<void>& context) {
   auto* la = static_cast<LocalActor*>(context.get());
-  pool_.submit([this, la] { actor_host_.run(la->id); }, la->runner, /*short_job=*/false, context);
+  pool_.submit(
+      [this, la] {
+        RunnerClock clock;
+        tls_runner_clock = &clock;
+        actor_host_.run(la->id);  // (does not throw)
+        tls_runner_clock = nullptr;
+      },
+      la->runner, /*short_job=*/false, context);
 }
 
 void NodeRuntime::execute_actor_call(const std::shared_ptr<void>& context, actors::Call& call) {

@@ -13,6 +13,7 @@ thread_local NodeRuntime* tls_runtime = nullptr;
 thread_local ObjectId tls_current_task;
 thread_local uint32_t tls_current_attempt = 0;
 thread_local int64_t tls_not_own_us = 0;
+thread_local RunnerClock* tls_runner_clock = nullptr;
 thread_local std::vector<std::pair<ObjectId, int>>* tls_borrow_log = nullptr;
 thread_local ObjectId tls_current_actor;
 thread_local GroupMember tls_group_member;

@@ -228,7 +228,12 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   } current_task(spec.id, spec.attempt);
   std::optional<TaskAcks> acks;  // only arguments can need them (see TaskAcks)
   if (!spec.args.empty()) acks.emplace().task_owner = spec.id.owner_rank;
-  const int64_t t0 = Timeline::now_us();
+  struct RunnerClockScope {  // tasks run nested in this one read the clock themselves
+    RunnerClock* clock = std::exchange(tls_runner_clock, nullptr);
+    ~RunnerClockScope() { tls_runner_clock = clock; }
+  } runner;
+  const int64_t t0 =
+      runner.clock && runner.clock->last_end_us ? runner.clock->last_end_us : Timeline::now_us();
   const int64_t outer_not_own_us = tls_not_own_us;
   tls_not_own_us = 0;
   std::vector<std::byte> result;
@@ -356,6 +361,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
     if (auto r = take_reservation(spec.group, spec.group_index))
       pool_.release_kept(r->demand, r->grant);
   const int64_t t1 = Timeline::now_us();
+  if (runner.clock) runner.clock->last_end_us = t1;
   const int64_t own_us = std::max<int64_t>(0, t1 - t0 - tls_not_own_us);
   tls_not_own_us = outer_not_own_us + (t1 - t0);  // run inline: not the outer task's own work
   if (timeline_.enabled())  // the event copies the name: build it only when recording
