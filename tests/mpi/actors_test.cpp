@@ -8,7 +8,6 @@
 #include <boost/serialization/vector.hpp>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <prism/prism.hpp>
 #include <set>
@@ -163,19 +162,22 @@ int call_once(prism::ActorHandle<Counter> c) {
 }
 PRISM_REMOTE(call_once);
 
-long rss_kib() {
+// A number field of this process's /proc/self/status ("VmRSS:", "Threads:"), or 0.
+long status_field(const std::string& key) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
   return 0;
+}
+
+long rss_kib() {
+  return status_field("VmRSS:");
 }
 PRISM_REMOTE(rss_kib);
 
 long thread_count() {
-  long n = 0;
-  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
+  return status_field("Threads:");
 }
 PRISM_REMOTE(thread_count);
 
