@@ -355,8 +355,14 @@ void GcsServer::drain_reorder(Replica& rep) {
 void GcsServer::commit_through(Replica& rep, uint64_t upto) {
   if (upto <= rep.committed) return;
   const auto shard = static_cast<uint32_t>(rep.shard);
-  for (const LogEntry& e : rep.log) {
-    if (e.seq <= rep.committed) continue;
+  // The log is in seq order and keeps up to log_retain committed entries for
+  // catch-up: start after them, not at the front (a tail commits on every
+  // write, and walking 1,024 retained entries each time was ~4% of the GCS
+  // rank's CPU at 10,000 task rows a second).
+  const auto first = std::partition_point(
+      rep.log.begin(), rep.log.end(), [&](const LogEntry& e) { return e.seq <= rep.committed; });
+  for (auto it = first; it != rep.log.end(); ++it) {
+    const LogEntry& e = *it;
     if (e.seq > upto) break;
     reply(e.client, e.req_id, e.seq, e.result);
     if (!e.notify) continue;
