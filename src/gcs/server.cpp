@@ -391,8 +391,12 @@ void GcsServer::send_ack(Replica& rep) {
 }
 
 void GcsServer::trim_log(Replica& rep) {
-  while (!rep.log.empty() && rep.log.front().seq + opt_.log_retain <= rep.committed)
-    rep.log.pop_front();
+  // Committed entries are kept for a successor's catch-up. A GCS of one rank
+  // has no successor and no spare, ever: it keeps none (with ~50 task rows per
+  // batched write, 1,024 retained entries held ~10 MB that malloc recycled
+  // only after they had left the cache).
+  const uint64_t retain = layout_.ranks.size() > 1 ? opt_.log_retain : 0;
+  while (!rep.log.empty() && rep.log.front().seq + retain <= rep.committed) rep.log.pop_front();
 }
 
 void GcsServer::resend_after(Replica& rep, uint64_t after) {

@@ -130,6 +130,27 @@ TEST(GcsChain, CommitsPastTheRetainedLogReplyOnceEach) {
   }
 }
 
+// Retained entries serve a successor's catch-up; a GCS of one rank can never
+// have one, so it keeps none, while a chain keeps log_retain of them.
+TEST(GcsChain, ALoneRankKeepsNoCommittedLog) {
+  Cluster lone({.gcs = 1, .replicas = 0, .clients = 1});
+  Cluster chain({.gcs = 3, .replicas = 3, .clients = 1});
+  for (Cluster* c : {&lone, &chain}) {
+    for (uint32_t i = 0; i < 10; ++i)
+      ASSERT_TRUE(
+          c->await([&](DoneCallback d) { c->client().put<NodeTable>(i, NodeRecord{}, d); }));
+    c->deliver_all();
+  }
+  const ShardStatus alone = lone.server(lone.config(0).tail()).shard_status(0);
+  EXPECT_EQ(alone.committed, 10u);
+  EXPECT_EQ(alone.log_size, 0u);
+  for (int r : chain.config(0).members) {
+    const ShardStatus st = chain.server(r).shard_status(0);
+    EXPECT_EQ(st.committed, 10u) << r;
+    EXPECT_EQ(st.log_size, 10u) << r;  // under the default log_retain (1,024)
+  }
+}
+
 TEST(GcsChain, ReadsAreServedByTheTail) {
   Cluster c({.gcs = 3, .replicas = 3, .clients = 1});
   ASSERT_TRUE(c.await([&](DoneCallback d) { c.client().put<NodeTable>(7, NodeRecord{}, d); }));
