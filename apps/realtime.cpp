@@ -238,18 +238,18 @@ void drive(const Options& o) {
   long bare_dropped = 0, bare_actions = 0, dropped = 0, actions = 0;
   for (double b : o.budgets_ms) {
     const long ticks = std::clamp(static_cast<long>(o.seconds * 1e3 / b), o.min_ticks, o.max_ticks);
-    double bare_percent = -1;
+    char bare_column[16] = "       -";  // with --no-floor: no figure, rather than a made-up one
     if (o.floor) {
       BareController bare(o.horizon);
       const Row f = control_loop(bare, b, ticks, o.seed);
-      bare_percent = f.percent_dropped();
+      std::snprintf(bare_column, sizeof bare_column, "%7.2f%%", f.percent_dropped());
       bare_dropped += f.dropped, bare_actions += f.actions;
     }
     PrismController controller(node, o.horizon);
     const Row r = control_loop(controller, b, ticks, o.seed);
     dropped += r.dropped, actions += r.actions;
-    std::printf("%10g %8ld %8ld %9.2f%% %12.1f %12.1f %6ld %7.2f%%\n", r.budget_ms, r.actions,
-                r.dropped, r.percent_dropped(), r.median_us, r.p99_us, r.falls, bare_percent);
+    std::printf("%10g %8ld %8ld %9.2f%% %12.1f %12.1f %6ld %s\n", r.budget_ms, r.actions, r.dropped,
+                r.percent_dropped(), r.median_us, r.p99_us, r.falls, bare_column);
     std::fflush(stdout);
     rows.push_back(r);
   }
