@@ -164,6 +164,10 @@ const std::vector<OptionDef>& option_defs() {
                "moves the oldest queued ones to nodes its heartbeats show idle "
                "(docs/scheduling.md, \"Stealing\"; false: they spill once the local queue is long)",
                "true", &Config::work_stealing),
+      bool_opt("group-shared-meet",
+               "an actor group's node ranks that share a host start each collective by meeting "
+               "in shared memory (false: with an MPI round; docs/mpi-interop.md)",
+               "true", &Config::group_shared_meet),
       bool_opt("send-ahead",
                "a task pinned to another node goes there before its arguments are ready; their "
                "producers send them straight there (false: it waits at its owner)",

@@ -53,6 +53,7 @@ struct Config {
   bool send_ahead = true;  // tasks pinned to another node go there before their arguments are ready
   int local_queue = 0;  // plain tasks that may wait locally before spilling; 0 = by expected wait
   int heartbeat_us = 1000;   // at most one load report per this interval while busy
+  bool group_shared_meet = true;  // a group's node ranks on one host meet in shared memory
   std::string gcs_snapshot;  // at shutdown every GCS rank writes <this>.rank<N>.h5 ("" = off)
   // Fault injection (hidden option gcs-fault=RANK:AFTER_MS, for tests and
   // benchmarks): GCS rank `gcs_fault_rank` goes silent AFTER_MS after it starts.

@@ -1,9 +1,14 @@
 #include "group/mpi_inter_node.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <memory>
 #include <thread>
 
@@ -82,9 +87,110 @@ bool poll(const std::function<bool()>& done, const std::atomic<bool>& broken) {
 // MPI counts are ints: a large buffer goes in pieces.
 constexpr size_t kMaxChunk = size_t{1} << 30;
 
+// ---- meeting in shared memory -------------------------------------------------
+// Node ranks of a group that all share a host meet through a segment mapped
+// by each of them: one cache line per rank, where a rank publishes the
+// signature of its n-th collective under n, then reads everyone's. Why: the
+// MPI meet (an Iallreduce of two numbers) took 0.1-0.15 ms between 4 node
+// ranks on 2 cores, a fifth of a 1 MiB allreduce (docs/mpi-interop.md).
+// Two slots per line, by the parity of n: a rank can be at most one meet
+// ahead of the slowest (it cannot pass meet n+1 before everyone published
+// n+1, which each does only after reading meet n), so slot n % 2 is not
+// overwritten while anyone still reads it. Nothing is left pending when a
+// meet is abandoned, and unmapping is local: a broken group frees it all.
+struct alignas(64) MeetLine {
+  std::atomic<uint64_t> seq[2];  // which meet each slot holds (0: none yet)
+  uint64_t signature[2];
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared between processes");
+
+class SharedMeet {
+ public:
+  // Collective over `comm`. nullptr where its ranks do not all share a host
+  // or the segment could not be made on one of them (the MPI meet serves).
+  static std::unique_ptr<SharedMeet> create(MPI_Comm comm) {
+    int rank = 0, size = 0, local_size = 0;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    MPI_Comm local;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+    if (local_size != size) return nullptr;  // the same answer on every rank
+    const size_t bytes = static_cast<size_t>(size) * sizeof(MeetLine);
+    // Rank 0 makes, maps and initializes the segment, then names it to the
+    // others; it is unlinked once all have mapped it (nothing stays in
+    // /dev/shm, even if the job dies later).
+    std::array<char, 64> name{};
+    void* map = MAP_FAILED;
+    int fd = -1;
+    if (rank == 0) {
+      static std::atomic<uint64_t> made{0};
+      std::snprintf(name.data(), name.size(), "/prism-meet-%d-%llu", static_cast<int>(getpid()),
+                    static_cast<unsigned long long>(made.fetch_add(1)));
+      fd = shm_open(name.data(), O_CREAT | O_EXCL | O_RDWR, 0600);
+      if (fd >= 0 && ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+        close(fd);
+        shm_unlink(name.data());
+        fd = -1;
+      }
+      if (fd < 0) name[0] = '\0';
+    }
+    MPI_Bcast(name.data(), static_cast<int>(name.size()), MPI_CHAR, 0, comm);
+    if (rank != 0 && name[0] != '\0') fd = shm_open(name.data(), O_RDWR, 0);
+    if (fd >= 0) {
+      map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      close(fd);
+    }
+    // (ftruncate zero-fills: every slot reads "no meet yet".)
+    int ok = map != MAP_FAILED ? 1 : 0, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    if (rank == 0 && name[0] != '\0') shm_unlink(name.data());
+    if (!all) {
+      if (ok) munmap(map, bytes);
+      return nullptr;
+    }
+    return std::unique_ptr<SharedMeet>(
+        new SharedMeet(static_cast<MeetLine*>(map), bytes, rank, size));
+  }
+  ~SharedMeet() { munmap(lines_, bytes_); }
+  SharedMeet(const SharedMeet&) = delete;
+  SharedMeet& operator=(const SharedMeet&) = delete;
+
+  Status meet(uint64_t signature, const std::atomic<bool>& broken) {
+    const uint64_t n = ++meets_;
+    const size_t slot = n & 1;
+    MeetLine& mine = lines_[rank_];
+    mine.signature[slot] = signature;
+    mine.seq[slot].store(n, std::memory_order_release);
+    int arrived = 0;  // ranks below this one have published meet n
+    const bool met = poll(
+        [&] {
+          while (arrived < size_ && lines_[arrived].seq[slot].load(std::memory_order_acquire) == n)
+            ++arrived;
+          return arrived == size_;
+        },
+        broken);
+    if (!met) return {Errc::kAborted, "the group broke"};
+    for (int r = 0; r < size_; ++r)
+      if (lines_[r].signature[slot] != signature)
+        return {Errc::kInvalidArgument, "members called different collectives"};
+    return Status::ok();
+  }
+
+ private:
+  SharedMeet(MeetLine* lines, size_t bytes, int rank, int size)
+      : lines_(lines), bytes_(bytes), rank_(rank), size_(size) {}
+  MeetLine* lines_;
+  size_t bytes_;
+  int rank_, size_;
+  uint64_t meets_ = 0;
+};
+
 class MpiNodeComm final : public NodeComm {
  public:
-  explicit MpiNodeComm(MPI_Comm comm) : comm_(comm) {
+  MpiNodeComm(MPI_Comm comm, std::unique_ptr<SharedMeet> shared)
+      : comm_(comm), shared_(std::move(shared)) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }
@@ -97,6 +203,7 @@ class MpiNodeComm final : public NodeComm {
   int size() const override { return size_; }
 
   Status meet(uint64_t signature, const std::atomic<bool>& broken) override {
+    if (shared_) return shared_->meet(signature, broken);
     // One non-blocking allreduce both synchronizes and compares: the max of
     // (s, -s) is (max s, -min s), equal only if every rank sent the same s.
     // Its buffers are on the heap: an abandoned request (below) may still
@@ -169,13 +276,14 @@ class MpiNodeComm final : public NodeComm {
 
  private:
   MPI_Comm comm_;
+  std::unique_ptr<SharedMeet> shared_;  // null: meet through MPI
   int rank_ = 0, size_ = 1;
   bool abandoned_ = false;
 };
 
 }  // namespace
 
-MpiInterNode::MpiInterNode(MPI_Comm world) {
+MpiInterNode::MpiInterNode(MPI_Comm world, bool shared_meet) : shared_meet_(shared_meet) {
   MPI_Comm_dup(world, &handshake_);
   MPI_Comm_dup(world, &parent_);
   MPI_Comm_rank(world, &rank_);
@@ -232,7 +340,11 @@ Expected<std::unique_ptr<NodeComm>> MpiInterNode::connect(const ObjectId& group,
   MPI_Group_free(&world_group);
   if (rc != MPI_SUCCESS || comm == MPI_COMM_NULL)
     return Status{Errc::kInternal, "MPI_Comm_create_group failed for group " + group.to_string()};
-  return std::unique_ptr<NodeComm>(std::make_unique<MpiNodeComm>(comm));
+  auto shared = shared_meet_ ? SharedMeet::create(comm) : nullptr;
+  if (rank_ == ranks.front())
+    PRISM_LOG_INFO("group {}: its {} node ranks meet {}", group.to_string(), ranks.size(),
+                   shared ? "in shared memory" : "through MPI");
+  return std::unique_ptr<NodeComm>(std::make_unique<MpiNodeComm>(comm, std::move(shared)));
 }
 
 }  // namespace prism::groups

@@ -13,8 +13,10 @@ namespace prism::groups {
 class MpiInterNode final : public InterNode {
  public:
   /// Collective over `world` (every rank of the job): duplicates it, so the
-  /// groups' traffic never meets the user's or the runtime's.
-  explicit MpiInterNode(MPI_Comm world);
+  /// groups' traffic never meets the user's or the runtime's. `shared_meet`:
+  /// a group whose node ranks share a host starts its collectives by meeting
+  /// in shared memory, not with an MPI round (--prism-group-shared-meet).
+  explicit MpiInterNode(MPI_Comm world, bool shared_meet = true);
   /// Collective over the job's ranks too.
   ~MpiInterNode() override;
   MpiInterNode(const MpiInterNode&) = delete;
@@ -27,6 +29,7 @@ class MpiInterNode final : public InterNode {
   MPI_Comm handshake_ = MPI_COMM_NULL;  // the handshakes' point-to-point messages
   MPI_Comm parent_ = MPI_COMM_NULL;     // the parent of every group's communicator
   int rank_ = 0;
+  bool shared_meet_ = true;
 };
 
 }  // namespace prism::groups

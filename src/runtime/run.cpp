@@ -278,7 +278,7 @@ int run_initialized(int& argc, char** argv, const std::function<void()>& driver,
 
   // Collective over every rank, so made here for all of them: the MPI side
   // of actor groups and MPI tasks (docs/mpi-interop.md).
-  groups::MpiInterNode inter_node(MPI_COMM_WORLD);
+  groups::MpiInterNode inter_node(MPI_COMM_WORLD, config->group_shared_meet);
 
   const int64_t job_start = runtime::Timeline::now_us();
   int exit_code = 0;
