@@ -9,8 +9,11 @@
 // communicator (what the runtime's presence costs MPI, apart from
 // prism::collective), and one group call's round trip from the driver
 // (call + allreduce + result), which is what an application sees per step.
+// First, barriers in a row between the members (and MPI_Barrier on the same
+// ranks), and a small allreduce (--small-bytes): what starting a collective
+// costs, where the data's size does not hide it.
 //
-//   mpirun -n 5 ./bench_collectives [--sizes-mib 1,100,1024] [--csv out.csv]
+//   mpirun -n 5 ./bench_collectives [--sizes-mib 1,100,1024] [--small-bytes 1024] [--csv out.csv]
 // The last rank is Prism's GCS rank; the others are node ranks and MPI's.
 #include <mpi.h>
 
@@ -64,6 +67,20 @@ class Reducer {
     }
     return times;
   }
+  // Seconds per barrier over `n` in a row (after one to line the members up).
+  double barriers(int n) {
+    prism::collective::barrier();
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) prism::collective::barrier();
+    return seconds_since(t0) / n;
+  }
+  double mpi_barriers(int n) {
+    MPI_Comm comm = prism::mpi::communicator();
+    MPI_Barrier(comm);
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) MPI_Barrier(comm);
+    return seconds_since(t0) / n;
+  }
   float one(size_t floats) {
     std::span<float> view(data_.data(), floats);
     view.front() = view.back() = 1.0f;  // (the rest may hold earlier sums: only time matters)
@@ -74,7 +91,12 @@ class Reducer {
  private:
   std::vector<float> data_;
 };
-PRISM_ACTOR(Reducer, &Reducer::allreduce, &Reducer::mpi_allreduce, &Reducer::one);
+PRISM_ACTOR(Reducer, &Reducer::allreduce, &Reducer::mpi_allreduce, &Reducer::barriers,
+            &Reducer::mpi_barriers, &Reducer::one);
+
+// Barriers in a row between members (and MPI ranks): what every collective's
+// start costs, the check that all members called the same one.
+constexpr int kBarriers = 200;
 
 // MPI_Allreduce of `floats` floats on `comm`, best of `reps`.
 double mpi_allreduce_s(MPI_Comm comm, size_t floats, int reps) {
@@ -100,6 +122,17 @@ double mpi_allreduce_s(MPI_Comm comm, size_t floats, int reps) {
   return best;
 }
 
+// Seconds per MPI_Barrier on `comm`, `kBarriers` in a row, slowest rank.
+double mpi_barrier_s(MPI_Comm comm) {
+  MPI_Barrier(comm);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < kBarriers; ++i) MPI_Barrier(comm);
+  const double s = seconds_since(t0) / kBarriers;
+  double slowest = 0;
+  MPI_Allreduce(&s, &slowest, 1, MPI_DOUBLE, MPI_MAX, comm);
+  return slowest;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +142,9 @@ int main(int argc, char** argv) {
   std::string csv, sizes_text = "1,100,1024";
   app.add_option("--csv", csv, "write metric,value,unit rows here");
   app.add_option("--sizes-mib", sizes_text, "buffer sizes per member, MiB, comma-separated");
+  size_t small_bytes = 1024;
+  app.add_option("--small-bytes", small_bytes,
+                 "and a latency-bound allreduce of this many bytes first (0: none)");
   app.allow_extras();  // --prism-* flags go to the runtime
   try {
     app.parse(argc, argv);
@@ -118,6 +154,7 @@ int main(int argc, char** argv) {
     return rc;
   }
   std::vector<size_t> sizes;  // bytes
+  if (small_bytes >= 4) sizes.push_back(small_bytes);
   for (size_t at = 0; at <= sizes_text.size();) {
     const size_t comma = std::min(sizes_text.find(',', at), sizes_text.size());
     sizes.push_back(static_cast<size_t>(std::stod(sizes_text.substr(at, comma - at)) * (1 << 20)));
@@ -133,10 +170,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<double> mpi(sizes.size(), 1e9);
+  double mpi_barrier = 1e9;
   auto run_mpi = [&] {
     MPI_Comm nodes;
     MPI_Comm_split(MPI_COMM_WORLD, rank < width ? 0 : MPI_UNDEFINED, rank, &nodes);
     if (nodes != MPI_COMM_NULL) {
+      for (int round = 0; round < 3; ++round)
+        mpi_barrier = std::min(mpi_barrier, mpi_barrier_s(nodes));
       for (size_t k = 0; k < sizes.size(); ++k)
         mpi[k] = std::min(mpi[k], mpi_allreduce_s(nodes, sizes[k] / 4, reps_for(sizes[k])));
       MPI_Comm_free(&nodes);
@@ -151,12 +191,23 @@ int main(int argc, char** argv) {
 
   std::vector<double> prism_s(sizes.size(), 1e9), call_s(sizes.size(), 1e9),
       inside_s(sizes.size(), 1e9);
+  double prism_barrier = 1e9, inside_barrier = 1e9;
   bool wrong = false;
   int rc = prism::run(argc, argv, [&] {
     const size_t max_floats = *std::max_element(sizes.begin(), sizes.end()) / 4;
     auto group = prism::actor_group<Reducer>(static_cast<size_t>(width), max_floats)
                      .options({.placement = prism::Placement::kSpread})
                      .remote();
+    // Each round's figure is its slowest member's.
+    auto slowest = [&](auto method) {
+      double s = 0;
+      for (auto& r : group.call(method).remote(kBarriers)) s = std::max(s, prism::get(r));
+      return s;
+    };
+    for (int round = 0; round < 3; ++round) {
+      prism_barrier = std::min(prism_barrier, slowest(&Reducer::barriers));
+      inside_barrier = std::min(inside_barrier, slowest(&Reducer::mpi_barriers));
+    }
     for (size_t k = 0; k < sizes.size(); ++k) {
       const size_t floats = sizes[k] / 4;
       // Best repetition of the slowest member; alternated, twice each.
@@ -190,8 +241,14 @@ int main(int argc, char** argv) {
     if (rank == 0) {
       Report report(csv);
       report.add("members", width, "actors (one per node rank)");
+      report.add("barrier_mpi_us", mpi_barrier * 1e6, "us");
+      report.add("barrier_prism_us", prism_barrier * 1e6, "us");
+      report.add("barrier_mpi_inside_members_us", inside_barrier * 1e6, "us");
       for (size_t k = 0; k < sizes.size(); ++k) {
-        const std::string m = "allreduce_" + std::to_string(sizes[k] >> 20) + "MiB";
+        const size_t b = sizes[k];
+        const std::string m = "allreduce_" + (b % (1 << 20) == 0 ? std::to_string(b >> 20) + "MiB"
+                                              : b % 1024 == 0    ? std::to_string(b >> 10) + "KiB"
+                                                                 : std::to_string(b) + "B");
         report.add(m + "_mpi_ms", mpi[k] * 1e3, "ms");
         report.add(m + "_prism_ms", prism_s[k] * 1e3, "ms");
         report.add(m + "_prism_over_mpi", prism_s[k] / mpi[k], "ratio");
