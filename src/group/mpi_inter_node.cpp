@@ -97,7 +97,8 @@ constexpr size_t kMaxChunk = size_t{1} << 30;
 // ahead of the slowest (it cannot pass meet n+1 before everyone published
 // n+1, which each does only after reading meet n), so slot n % 2 is not
 // overwritten while anyone still reads it. Nothing is left pending when a
-// meet is abandoned, and unmapping is local: a broken group frees it all.
+// meet is abandoned, and unmapping is local: a broken group frees it all
+// (not so an MPI shared window: MPI_Win_free is collective).
 struct alignas(64) MeetLine {
   std::atomic<uint64_t> seq[2];  // which meet each slot holds (0: none yet)
   uint64_t signature[2];
