@@ -91,8 +91,9 @@ constexpr size_t kMaxChunk = size_t{1} << 30;
 // Node ranks of a group that all share a host meet through a segment mapped
 // by each of them: one cache line per rank, where a rank publishes the
 // signature of its n-th collective under n, then reads everyone's. Why: the
-// MPI meet (an Iallreduce of two numbers) took 0.1-0.15 ms between 4 node
-// ranks on 2 cores, a fifth of a 1 MiB allreduce (docs/mpi-interop.md).
+// MPI meet (an Iallreduce of two numbers) made a barrier between 4 node
+// ranks on 2 cores cost 51-81 us, this one 10-22 us (MPI_Barrier: 13-26 us),
+// and a 1 KiB allreduce 0.063-0.078 ms, now 0.039-0.042 (docs/mpi-interop.md).
 // Two slots per line, by the parity of n: a rank can be at most one meet
 // ahead of the slowest (it cannot pass meet n+1 before everyone published
 // n+1, which each does only after reading meet n), so slot n % 2 is not
