@@ -28,6 +28,16 @@ class NodeComm {
   /// kAborted when `broken` turns true first. After either, the
   /// communicator is not used again.
   [[nodiscard]] virtual Status meet(uint64_t signature, const std::atomic<bool>& broken) = 0;
+  /// Whether meet_allreduce() takes an allreduce of `bytes` (node ranks of
+  /// one host, a small buffer: in shared memory, without MPI).
+  virtual bool allreduces_in_meet(size_t /*bytes*/) const { return false; }
+  /// meet(), then allreduce() of `data`, in one step (see allreduces_in_meet).
+  [[nodiscard]] virtual Status meet_allreduce(uint64_t signature, void* data, size_t count,
+                                              DataType t, Op op, const std::atomic<bool>& broken) {
+    PRISM_RETURN_IF_ERROR(meet(signature, broken));
+    allreduce(data, count, t, op);
+    return Status::ok();
+  }
   // After meet(): every rank is in the same collective, so these complete.
   virtual void allreduce(void* data, size_t count, DataType t, Op op) = 0;
   virtual void broadcast(void* data, size_t bytes, int root) = 0;

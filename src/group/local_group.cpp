@@ -221,9 +221,23 @@ void LocalGroup::lead(uint64_t, Op& op, int lead_slot) {
   const size_t unit = size_of(me.type);
   const size_t nodes = node_ranks_.size();
   NodeComm* comm = nullptr;
+  auto others = [&](auto&& f) {
+    for (size_t j = 0; j < op.parts.size(); ++j)
+      if (static_cast<int>(j) != lead_slot) f(j, *op.parts[j]);
+  };
+  auto combine_here = [&] {  // this node rank's members' parts of an allreduce
+    others([&](size_t, const CollectiveRequest& r) {
+      reduce_into(me.type, me.op, me.recv, r.send, me.count);
+    });
+  };
+  bool in_meet = false;  // the node ranks' allreduce comes with their meet
   if (nodes > 1) {
     comm = &connect_locked_out();
-    Status st = comm->meet(signature(me), broken_flag_);
+    in_meet = me.kind == CollectiveKind::kAllreduce && comm->allreduces_in_meet(me.count * unit);
+    if (in_meet) combine_here();
+    Status st = in_meet ? comm->meet_allreduce(signature(me), me.recv, me.count, me.type, me.op,
+                                               broken_flag_)
+                        : comm->meet(signature(me), broken_flag_);
     if (!st) {
       if (st.code() == Errc::kInvalidArgument) {
         break_with("mismatched collectives: the node ranks of " + label_ +
@@ -233,19 +247,15 @@ void LocalGroup::lead(uint64_t, Op& op, int lead_slot) {
       throw Error(broken_.empty() ? st.message() : broken_);
     }
   }
-  auto others = [&](auto&& f) {
-    for (size_t j = 0; j < op.parts.size(); ++j)
-      if (static_cast<int>(j) != lead_slot) f(j, *op.parts[j]);
-  };
   switch (me.kind) {
     case CollectiveKind::kBarrier:
       break;  // meet() was the barrier between node ranks
     case CollectiveKind::kAllreduce: {
       void* acc = me.recv;
-      others([&](size_t, const CollectiveRequest& r) {
-        reduce_into(me.type, me.op, acc, r.send, me.count);
-      });
-      if (comm) comm->allreduce(acc, me.count, me.type, me.op);
+      if (!in_meet) {
+        combine_here();
+        if (comm) comm->allreduce(acc, me.count, me.type, me.op);
+      }
       others(
           [&](size_t, const CollectiveRequest& r) { std::memcpy(r.recv, acc, me.count * unit); });
       break;

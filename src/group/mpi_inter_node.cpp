@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -94,10 +95,11 @@ constexpr size_t kMaxChunk = size_t{1} << 30;
 // MPI meet (an Iallreduce of two numbers) made a barrier between 4 node
 // ranks on 2 cores cost 51-81 us, this one 10-22 us (MPI_Barrier: 13-26 us),
 // and a 1 KiB allreduce 0.063-0.078 ms, now 0.039-0.042 (docs/mpi-interop.md).
-// Two slots per line, by the parity of n: a rank can be at most one meet
-// ahead of the slowest (it cannot pass meet n+1 before everyone published
-// n+1, which each does only after reading meet n), so slot n % 2 is not
-// overwritten while anyone still reads it. Nothing is left pending when a
+// Two slots per line (and per rank's data, see kSmallBytes), by the parity
+// of n: a rank can be at most one meet ahead of the slowest (it cannot pass
+// meet n+1 before everyone published n+1, which each does only after
+// reading meet n), so slot n % 2 is not overwritten while anyone still
+// reads it. Nothing is left pending when a
 // meet is abandoned, and unmapping is local: a broken group frees it all
 // (not so an MPI shared window: MPI_Win_free is collective).
 struct alignas(64) MeetLine {
@@ -108,6 +110,12 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared between proces
 
 class SharedMeet {
  public:
+  // An allreduce of at most this many bytes goes with the meet: each rank
+  // publishes its part with its signature and combines all parts itself, so
+  // a small allreduce costs one meeting and no MPI call. Why 4 KiB: there
+  // each rank's combining is still far below MPI's own latency here.
+  static constexpr size_t kSmallBytes = 4096;
+
   // Collective over `comm`. nullptr where its ranks do not all share a host
   // or the segment could not be made on one of them (the MPI meet serves).
   static std::unique_ptr<SharedMeet> create(MPI_Comm comm) {
@@ -119,7 +127,8 @@ class SharedMeet {
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
     if (local_size != size) return nullptr;  // the same answer on every rank
-    const size_t bytes = static_cast<size_t>(size) * sizeof(MeetLine);
+    // The lines, then each rank's two data slots (by parity, as the lines').
+    const size_t bytes = static_cast<size_t>(size) * (sizeof(MeetLine) + 2 * kSmallBytes);
     // Rank 0 makes, maps and initializes the segment, then names it to the
     // others; it is unlinked once all have mapped it (nothing stays in
     // /dev/shm, even if the job dies later).
@@ -153,17 +162,47 @@ class SharedMeet {
       return nullptr;
     }
     return std::unique_ptr<SharedMeet>(
-        new SharedMeet(static_cast<MeetLine*>(map), bytes, rank, size));
+        new SharedMeet(static_cast<std::byte*>(map), bytes, rank, size));
   }
   ~SharedMeet() { munmap(lines_, bytes_); }
   SharedMeet(const SharedMeet&) = delete;
   SharedMeet& operator=(const SharedMeet&) = delete;
 
   Status meet(uint64_t signature, const std::atomic<bool>& broken) {
+    size_t slot = 0;
+    return publish_and_wait(signature, nullptr, 0, broken, slot);
+  }
+
+  // `count` elements at `data`, at most kSmallBytes: every rank combines the
+  // parts in rank order, so all get the same result (as from MPI_Allreduce).
+  Status meet_allreduce(uint64_t signature, void* data, size_t count, DataType t, Op op,
+                        const std::atomic<bool>& broken) {
+    const size_t bytes = count * size_of(t);
+    size_t slot = 0;
+    PRISM_RETURN_IF_ERROR(publish_and_wait(signature, data, bytes, broken, slot));
+    std::memcpy(data, part(0, slot), bytes);
+    for (int r = 1; r < size_; ++r) reduce_into(t, op, data, part(r, slot), count);
+    return Status::ok();
+  }
+
+ private:
+  SharedMeet(std::byte* base, size_t bytes, int rank, int size)
+      : lines_(reinterpret_cast<MeetLine*>(base)), bytes_(bytes), rank_(rank), size_(size) {}
+
+  std::byte* part(int rank, size_t slot) const {
+    auto* data = reinterpret_cast<std::byte*>(lines_ + size_);
+    return data + (static_cast<size_t>(rank) * 2 + slot) * kSmallBytes;
+  }
+
+  // Publishes this rank's meet n (signature, and `bytes` of `data` into its
+  // slot), waits until every rank has, and compares the signatures.
+  Status publish_and_wait(uint64_t signature, const void* data, size_t bytes,
+                          const std::atomic<bool>& broken, size_t& slot) {
     const uint64_t n = ++meets_;
-    const size_t slot = n & 1;
+    slot = n & 1;
     MeetLine& mine = lines_[rank_];
     mine.signature[slot] = signature;
+    if (bytes > 0) std::memcpy(part(rank_, slot), data, bytes);
     mine.seq[slot].store(n, std::memory_order_release);
     int arrived = 0;  // ranks below this one have published meet n
     const bool met = poll(
@@ -180,9 +219,6 @@ class SharedMeet {
     return Status::ok();
   }
 
- private:
-  SharedMeet(MeetLine* lines, size_t bytes, int rank, int size)
-      : lines_(lines), bytes_(bytes), rank_(rank), size_(size) {}
   MeetLine* lines_;
   size_t bytes_;
   int rank_, size_;
@@ -203,6 +239,16 @@ class MpiNodeComm final : public NodeComm {
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+
+  bool allreduces_in_meet(size_t bytes) const override {
+    return shared_ && bytes <= SharedMeet::kSmallBytes;
+  }
+  Status meet_allreduce(uint64_t signature, void* data, size_t count, DataType t, Op op,
+                        const std::atomic<bool>& broken) override {
+    if (allreduces_in_meet(count * size_of(t)))
+      return shared_->meet_allreduce(signature, data, count, t, op, broken);
+    return NodeComm::meet_allreduce(signature, data, count, t, op, broken);
+  }
 
   Status meet(uint64_t signature, const std::atomic<bool>& broken) override {
     if (shared_) return shared_->meet(signature, broken);
