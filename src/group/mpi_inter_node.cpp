@@ -1,19 +1,13 @@
 #include "group/mpi_inter_node.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <climits>
-#include <cstdio>
-#include <cstring>
 #include <memory>
-#include <thread>
 
 #include "common/log.hpp"
+#include "group/polling.hpp"
+#include "group/shared_meet.hpp"
 #include "prism/errors.hpp"
 
 namespace prism::groups {
@@ -63,167 +57,8 @@ int group_tag(const ObjectId& id) {
   return static_cast<int>(h % ((1u << 29) - 1)) + 1;
 }
 
-// Polls `done` until it is true or `broken` turns true. MPI progresses only
-// inside MPI calls, and a blocking MPI collective would spin all along: for
-// the first few milliseconds this spins too (yielding the core to whoever
-// needs it), then naps briefly between polls, so that a member waiting long
-// for the others does not hold a core (an idle rank must sleep), and still
-// hears them within ~100 us.
-bool poll(const std::function<bool()>& done, const std::atomic<bool>& broken) {
-  using Clock = std::chrono::steady_clock;
-  const auto spin_until = Clock::now() + std::chrono::milliseconds(5);
-  auto nap = std::chrono::microseconds(0);
-  for (int round = 0;; ++round) {
-    if (done()) return true;
-    if (broken.load(std::memory_order_acquire)) return false;
-    if ((round & 63) != 63 || Clock::now() < spin_until) {
-      std::this_thread::yield();
-    } else {
-      nap = std::min(std::chrono::microseconds(100), nap + std::chrono::microseconds(10));
-      std::this_thread::sleep_for(nap);
-    }
-  }
-}
-
 // MPI counts are ints: a large buffer goes in pieces.
 constexpr size_t kMaxChunk = size_t{1} << 30;
-
-// ---- meeting in shared memory -------------------------------------------------
-// Node ranks of a group that all share a host meet through a segment mapped
-// by each of them: one cache line per rank, where a rank publishes the
-// signature of its n-th collective under n, then reads everyone's. Why: the
-// MPI meet (an Iallreduce of two numbers) made a barrier between 4 node
-// ranks on 2 cores cost 51-81 us, this one 10-22 us (MPI_Barrier: 13-26 us),
-// and a 1 KiB allreduce 0.063-0.078 ms, now 0.039-0.042 (docs/mpi-interop.md).
-// Two slots per line (and per rank's data, see kSmallBytes), by the parity
-// of n: a rank can be at most one meet ahead of the slowest (it cannot pass
-// meet n+1 before everyone published n+1, which each does only after
-// reading meet n), so slot n % 2 is not overwritten while anyone still
-// reads it. Nothing is left pending when a
-// meet is abandoned, and unmapping is local: a broken group frees it all
-// (not so an MPI shared window: MPI_Win_free is collective).
-struct alignas(64) MeetLine {
-  std::atomic<uint64_t> seq[2];  // which meet each slot holds (0: none yet)
-  uint64_t signature[2];
-};
-static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared between processes");
-
-class SharedMeet {
- public:
-  // An allreduce of at most this many bytes goes with the meet: each rank
-  // publishes its part with its signature and combines all parts itself, so
-  // a small allreduce costs one meeting and no MPI call. Why 4 KiB: there
-  // each rank's combining is still far below MPI's own latency here.
-  static constexpr size_t kSmallBytes = 4096;
-
-  // Collective over `comm`. nullptr where its ranks do not all share a host
-  // or the segment could not be made on one of them (the MPI meet serves).
-  static std::unique_ptr<SharedMeet> create(MPI_Comm comm) {
-    int rank = 0, size = 0, local_size = 0;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    MPI_Comm local;
-    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
-    MPI_Comm_size(local, &local_size);
-    MPI_Comm_free(&local);
-    if (local_size != size) return nullptr;  // the same answer on every rank
-    // The lines, then each rank's two data slots (by parity, as the lines').
-    const size_t bytes = static_cast<size_t>(size) * (sizeof(MeetLine) + 2 * kSmallBytes);
-    // Rank 0 makes, maps and initializes the segment, then names it to the
-    // others; it is unlinked once all have mapped it (nothing stays in
-    // /dev/shm, even if the job dies later).
-    std::array<char, 64> name{};
-    void* map = MAP_FAILED;
-    int fd = -1;
-    if (rank == 0) {
-      static std::atomic<uint64_t> made{0};
-      std::snprintf(name.data(), name.size(), "/prism-meet-%d-%llu", static_cast<int>(getpid()),
-                    static_cast<unsigned long long>(made.fetch_add(1)));
-      fd = shm_open(name.data(), O_CREAT | O_EXCL | O_RDWR, 0600);
-      if (fd >= 0 && ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-        close(fd);
-        shm_unlink(name.data());
-        fd = -1;
-      }
-      if (fd < 0) name[0] = '\0';
-    }
-    MPI_Bcast(name.data(), static_cast<int>(name.size()), MPI_CHAR, 0, comm);
-    if (rank != 0 && name[0] != '\0') fd = shm_open(name.data(), O_RDWR, 0);
-    if (fd >= 0) {
-      map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-      close(fd);
-    }
-    // (ftruncate zero-fills: every slot reads "no meet yet".)
-    int ok = map != MAP_FAILED ? 1 : 0, all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
-    if (rank == 0 && name[0] != '\0') shm_unlink(name.data());
-    if (!all) {
-      if (ok) munmap(map, bytes);
-      return nullptr;
-    }
-    return std::unique_ptr<SharedMeet>(
-        new SharedMeet(static_cast<std::byte*>(map), bytes, rank, size));
-  }
-  ~SharedMeet() { munmap(lines_, bytes_); }
-  SharedMeet(const SharedMeet&) = delete;
-  SharedMeet& operator=(const SharedMeet&) = delete;
-
-  Status meet(uint64_t signature, const std::atomic<bool>& broken) {
-    size_t slot = 0;
-    return publish_and_wait(signature, nullptr, 0, broken, slot);
-  }
-
-  // `count` elements at `data`, at most kSmallBytes: every rank combines the
-  // parts in rank order, so all get the same result (as from MPI_Allreduce).
-  Status meet_allreduce(uint64_t signature, void* data, size_t count, DataType t, Op op,
-                        const std::atomic<bool>& broken) {
-    const size_t bytes = count * size_of(t);
-    size_t slot = 0;
-    PRISM_RETURN_IF_ERROR(publish_and_wait(signature, data, bytes, broken, slot));
-    std::memcpy(data, part(0, slot), bytes);
-    for (int r = 1; r < size_; ++r) reduce_into(t, op, data, part(r, slot), count);
-    return Status::ok();
-  }
-
- private:
-  SharedMeet(std::byte* base, size_t bytes, int rank, int size)
-      : lines_(reinterpret_cast<MeetLine*>(base)), bytes_(bytes), rank_(rank), size_(size) {}
-
-  std::byte* part(int rank, size_t slot) const {
-    auto* data = reinterpret_cast<std::byte*>(lines_ + size_);
-    return data + (static_cast<size_t>(rank) * 2 + slot) * kSmallBytes;
-  }
-
-  // Publishes this rank's meet n (signature, and `bytes` of `data` into its
-  // slot), waits until every rank has, and compares the signatures.
-  Status publish_and_wait(uint64_t signature, const void* data, size_t bytes,
-                          const std::atomic<bool>& broken, size_t& slot) {
-    const uint64_t n = ++meets_;
-    slot = n & 1;
-    MeetLine& mine = lines_[rank_];
-    mine.signature[slot] = signature;
-    if (bytes > 0) std::memcpy(part(rank_, slot), data, bytes);
-    mine.seq[slot].store(n, std::memory_order_release);
-    int arrived = 0;  // ranks below this one have published meet n
-    const bool met = poll(
-        [&] {
-          while (arrived < size_ && lines_[arrived].seq[slot].load(std::memory_order_acquire) == n)
-            ++arrived;
-          return arrived == size_;
-        },
-        broken);
-    if (!met) return {Errc::kAborted, "the group broke"};
-    for (int r = 0; r < size_; ++r)
-      if (lines_[r].signature[slot] != signature)
-        return {Errc::kInvalidArgument, "members called different collectives"};
-    return Status::ok();
-  }
-
-  MeetLine* lines_;
-  size_t bytes_;
-  int rank_, size_;
-  uint64_t meets_ = 0;
-};
 
 class MpiNodeComm final : public NodeComm {
  public:
@@ -264,7 +99,7 @@ class MpiNodeComm final : public NodeComm {
     in[1] = -in[0];
     MPI_Request req;
     MPI_Iallreduce(in, out, 2, MPI_INT64_T, MPI_MAX, comm_, &req);
-    const bool met = poll(
+    const bool met = poll_until(
         [&] {
           int flag = 0;
           MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
@@ -365,7 +200,7 @@ Expected<std::unique_ptr<NodeComm>> MpiInterNode::connect(const ObjectId& group,
       MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &flag, MPI_STATUSES_IGNORE);
     return flag != 0;
   };
-  if (!poll([&] { return all_done(recvs) && all_done(sends); }, broken)) {
+  if (!poll_until([&] { return all_done(recvs) && all_done(sends); }, broken)) {
     for (auto& r : recvs) {
       if (r == MPI_REQUEST_NULL) continue;
       MPI_Cancel(&r);
