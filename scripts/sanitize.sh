@@ -4,7 +4,7 @@
 #
 #   scripts/sanitize.sh                     ASan + UBSan + LeakSanitizer (build-asan/):
 #                                           the in-process unit tests, then the
-#                                           default multi-rank tests (21, below)
+#                                           default multi-rank tests (23, below)
 #   scripts/sanitize.sh 'mpi_actors'        the same, with the ctests matching a regex
 #   scripts/sanitize.sh --thread            ThreadSanitizer (build-tsan/): the
 #                                           in-process unit tests only
@@ -23,21 +23,21 @@ JOBS=${PRISM_SANITIZE_JOBS:-2}
 MODE=address
 if [[ ${1:-} == --thread ]]; then MODE=thread; shift; fi
 if [[ ${1:-} == --address ]]; then shift; fi
-# The default: every multi-rank ctest that runs prism_mpi_tests or
-# prism_mpi_gcs_tests (the two binaries built here) but mpi_tasks_8, whose
+# The default: every multi-rank ctest that runs prism_mpi_tests,
+# prism_mpi_gcs_tests or prism_group_tests (the binaries built here) but mpi_tasks_8, whose
 # 8 ranks on 2 oversubscribed cores miss a timing check under ASan (the same
 # tests run on 4 ranks in mpi_tasks_4), and the netns ones (fake hosts).
 DEFAULT_MPI='^mpi_(tasks_4|nested_one_cpu|spill|gpu_slots|resources_held|actors|actor_restarts'
 DEFAULT_MPI+='|actor_resources|two_gcs_ranks|tasks_ucx_tcp|default_launch_uses_every_core_n[23]'
 DEFAULT_MPI+='|prism_run_uses_every_core|global_scheduler_places_spilled_tasks|work_stealing'
-DEFAULT_MPI+='|gcs_1|gcs_chain3|gcs_2shards|gcs_failover_(head|tail|fast))$'
+DEFAULT_MPI+='|gcs_1|gcs_chain3|gcs_2shards|gcs_failover_(head|tail|fast)|groups|group_meet_both_ways)$'
 MPI_TESTS=${1:-$DEFAULT_MPI}
 if [[ $MODE == thread ]]; then
   NAME=tsan; BUILD=${PRISM_TSAN_BUILD_DIR:-$ROOT/build-tsan}; SAN=thread
   TARGETS=(prism_unit_tests gcs_unit_tests)
 else
   NAME=asan; BUILD=${PRISM_ASAN_BUILD_DIR:-$ROOT/build-asan}; SAN=address,undefined
-  TARGETS=(prism_unit_tests gcs_unit_tests prism_mpi_tests prism_mpi_gcs_tests)
+  TARGETS=(prism_unit_tests gcs_unit_tests prism_mpi_tests prism_mpi_gcs_tests prism_group_tests)
 fi
 
 rc=0
