@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "group/reduce.hpp"
 #include "prism/errors.hpp"
@@ -225,18 +226,26 @@ void LocalGroup::lead(uint64_t, Op& op, int lead_slot) {
     for (size_t j = 0; j < op.parts.size(); ++j)
       if (static_cast<int>(j) != lead_slot) f(j, *op.parts[j]);
   };
-  auto combine_here = [&] {  // this node rank's members' parts of an allreduce
+  auto combine_here = [&](void* acc) {  // this node rank's members' parts of an allreduce
     others([&](size_t, const CollectiveRequest& r) {
-      reduce_into(me.type, me.op, me.recv, r.send, me.count);
+      reduce_into(me.type, me.op, acc, r.send, me.count);
     });
   };
   bool in_meet = false;  // the node ranks' allreduce comes with their meet
+  // An allreduce that goes with the meet combines this node rank's parts
+  // before the meet, so into a copy: a failed meet leaves the leader's buffer
+  // holding its own part, as it leaves every other member's.
+  std::vector<std::byte> node_sum;
   if (nodes > 1) {
     comm = &connect_locked_out();
     in_meet = me.kind == CollectiveKind::kAllreduce && comm->allreduces_in_meet(me.count * unit);
-    if (in_meet) combine_here();
-    Status st = in_meet ? comm->meet_allreduce(signature(me), me.recv, me.count, me.type, me.op,
-                                               broken_flag_)
+    if (in_meet) {
+      const auto* mine = static_cast<const std::byte*>(me.send);
+      node_sum.assign(mine, mine + me.count * unit);
+      combine_here(node_sum.data());
+    }
+    Status st = in_meet ? comm->meet_allreduce(signature(me), node_sum.data(), me.count, me.type,
+                                               me.op, broken_flag_)
                         : comm->meet(signature(me), broken_flag_);
     if (!st) {
       if (st.code() == Errc::kInvalidArgument) {
@@ -252,8 +261,10 @@ void LocalGroup::lead(uint64_t, Op& op, int lead_slot) {
       break;  // meet() was the barrier between node ranks
     case CollectiveKind::kAllreduce: {
       void* acc = me.recv;
-      if (!in_meet) {
-        combine_here();
+      if (in_meet) {
+        std::memcpy(acc, node_sum.data(), node_sum.size());
+      } else {
+        combine_here(acc);
         if (comm) comm->allreduce(acc, me.count, me.type, me.op);
       }
       others(

@@ -70,6 +70,19 @@ class Worker {
     prism::collective::allreduce(std::span<float>(v));
     return 0;
   }
+  // Members on `first_node` allreduce 10 values, the others 12: the node
+  // ranks' meet fails. Returns what the caller's buffer holds after the error.
+  std::vector<float> mismatched_keeping(int first_node) {
+    std::vector<float> v(prism::node_id() == first_node ? 10 : 12,
+                         static_cast<float>(prism::collective::rank() + 1));
+    try {
+      prism::collective::allreduce(std::span<float>(v));
+    } catch (const prism::Error& e) {
+      if (std::string(e.what()).find("mismatched collectives") != std::string::npos) return v;
+      throw;
+    }
+    return {};
+  }
   // MPI itself on the group's communicator.
   std::vector<int> mpi_sum() {
     MPI_Comm comm = prism::mpi::communicator();
@@ -85,7 +98,8 @@ class Worker {
   int rank_;
 };
 PRISM_ACTOR(Worker, &Worker::node, &Worker::rank, &Worker::all_collectives, &Worker::sum,
-            &Worker::sum_or_fail, &Worker::barrier, &Worker::mismatched, &Worker::mpi_sum);
+            &Worker::sum_or_fail, &Worker::barrier, &Worker::mismatched,
+            &Worker::mismatched_keeping, &Worker::mpi_sum);
 
 template <class C>
 std::vector<int> nodes_of(const prism::ActorGroup<C>& g) {
@@ -273,6 +287,22 @@ TEST(Groups, MismatchedCollectivesFailClearly) {
       const std::string e = error_of([&] { prism::get(r); });
       EXPECT_NE(e.find("mismatched collectives"), std::string::npos) << e;
     }
+  }
+}
+
+// Two members on each of two node ranks: each node rank's leader combines its
+// node's parts before the meet, which then fails; every member's buffer must
+// still hold its own values.
+TEST(Groups, AFailedCollectiveLeavesEveryMembersBufferAsItWas) {
+  auto g =
+      prism::actor_group<Worker>(4, 0).options({.placement = prism::Placement::kPack}).remote();
+  const std::vector<int> nodes = nodes_of(g);
+  ASSERT_EQ(std::set<int>(nodes.begin(), nodes.end()).size(), 2u);
+  auto refs = g.call(&Worker::mismatched_keeping).remote(nodes[0]);
+  for (int r = 0; r < 4; ++r) {
+    const std::vector<float> v = prism::get(refs[static_cast<size_t>(r)]);
+    ASSERT_EQ(v.size(), nodes[static_cast<size_t>(r)] == nodes[0] ? 10u : 12u) << "member " << r;
+    for (float x : v) EXPECT_EQ(x, static_cast<float>(r + 1)) << "member " << r;
   }
 }
 
