@@ -88,17 +88,18 @@ class MpiNodeComm final : public NodeComm {
   Status meet(uint64_t signature, const std::atomic<bool>& broken) override {
     if (shared_) return shared_->meet(signature, broken);
     // One non-blocking allreduce both synchronizes and compares: the max of
-    // (s, -s) is (max s, -min s), equal only if every rank sent the same s.
+    // (s, ~s) is (max s, ~min s), equal only if every rank sent the same s
+    // (all 64 bits: signatures of different kinds may differ in one bit).
     // Its buffers are on the heap: an abandoned request (below) may still
     // read and write them later, so they are then leaked, not freed with
     // this frame.
-    auto buffers = std::make_unique<std::array<int64_t, 4>>();
-    int64_t* in = buffers->data();
-    int64_t* out = buffers->data() + 2;
-    in[0] = static_cast<int64_t>(signature >> 1);
-    in[1] = -in[0];
+    auto buffers = std::make_unique<std::array<uint64_t, 4>>();
+    uint64_t* in = buffers->data();
+    uint64_t* out = buffers->data() + 2;
+    in[0] = signature;
+    in[1] = ~signature;
     MPI_Request req;
-    MPI_Iallreduce(in, out, 2, MPI_INT64_T, MPI_MAX, comm_, &req);
+    MPI_Iallreduce(in, out, 2, MPI_UINT64_T, MPI_MAX, comm_, &req);
     const bool met = poll_until(
         [&] {
           int flag = 0;
@@ -111,7 +112,7 @@ class MpiNodeComm final : public NodeComm {
       (void)buffers.release();  // 32 bytes, once per broken group
       return {Errc::kAborted, "the group broke"};
     }
-    if (out[0] != -out[1]) {
+    if (out[0] != ~out[1]) {
       abandoned_ = true;
       return {Errc::kInvalidArgument, "members called different collectives"};
     }

@@ -6,6 +6,7 @@
 set -euo pipefail
 mpiexec=$1; tests=$2
 filter='Groups.EveryCollective*:Groups.Mismatched*:Groups.AFailingMember*:Groups.TwoGroups*'
+filter+=':Groups.AFailedCollective*'
 for way in "in shared memory" "through MPI"; do
   flag=--prism-group-shared-meet=true
   [[ $way == "through MPI" ]] && flag=--prism-group-shared-meet=false
