@@ -160,7 +160,11 @@ void LocalGroup::run(uint32_t member, const CollectiveRequest& request) {
   };
   if (!leader) {
     if (hooks_.before) hooks_.before();
-    cv_.wait(lk, [&] { return op.done || !broken_.empty(); });
+    // Once the leader has started, it reads and writes this member's
+    // buffers until it is done: the member may not leave before, even if
+    // the group breaks meanwhile (a later collective's mismatch, a member
+    // killed); a leader that has not started will not (below).
+    cv_.wait(lk, [&] { return op.done || (!broken_.empty() && !op.leading); });
     lk.unlock();
     if (hooks_.after) hooks_.after();
     lk.lock();
@@ -169,7 +173,8 @@ void LocalGroup::run(uint32_t member, const CollectiveRequest& request) {
   // The leader goes in sequence order (a threaded member may have two
   // collectives in flight; the node ranks must meet them in one order).
   cv_.wait(lk, [&] { return led_ == seq - 1 || !broken_.empty(); });
-  if (led_ != seq - 1) return leave();
+  if (led_ != seq - 1 || !broken_.empty()) return leave();  // the others may have left
+  op.leading = true;
   lk.unlock();
   std::string error;
   try {

@@ -68,6 +68,7 @@ class LocalGroup {
     std::vector<const detail::CollectiveRequest*> parts;  // by local slot
     std::vector<uint32_t> members;                        // member index of each part
     int arrived = 0, left = 0;
+    bool leading = false;  // the leader has started: parts are in use until done
     bool done = false;
     std::string error;
   };
