@@ -2,18 +2,43 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace prism::groups {
 namespace {
+
+// Integer sums and products wrap around, as in two's complement (and in
+// MPI's own reductions), instead of overflowing signed types: that would be
+// undefined behaviour.
+template <class T>
+T plus(T a, T b) noexcept {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
+  } else {
+    return a + b;
+  }
+}
+template <class T>
+T times(T a, T b) noexcept {
+  if constexpr (std::is_integral_v<T>) {
+    // uint8 and uint16 would be promoted to int (and overflow): multiply in
+    // at least unsigned int.
+    using U = std::common_type_t<std::make_unsigned_t<T>, unsigned>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) * static_cast<U>(b)));
+  } else {
+    return a * b;
+  }
+}
 
 template <class T>
 void combine(Op op, T* dst, const T* src, size_t n) noexcept {
   switch (op) {
     case Op::kSum:
-      for (size_t i = 0; i < n; ++i) dst[i] += src[i];
+      for (size_t i = 0; i < n; ++i) dst[i] = plus(dst[i], src[i]);
       break;
     case Op::kProd:
-      for (size_t i = 0; i < n; ++i) dst[i] *= src[i];
+      for (size_t i = 0; i < n; ++i) dst[i] = times(dst[i], src[i]);
       break;
     case Op::kMin:
       for (size_t i = 0; i < n; ++i) dst[i] = std::min(dst[i], src[i]);

@@ -8,7 +8,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
@@ -140,6 +143,100 @@ TEST(LocalGroup, BadRootAndForeignMembersAreRefused) {
   EXPECT_THROW(g.run(0, {CollectiveKind::kBroadcast, DataType::kDouble, Op::kSum, 3, &x, &x, 1}),
                Error);
   EXPECT_THROW(g.run(2, {}), Error);  // member 2 lives on node rank 1
+}
+
+// The node ranks' side of a group, faked: the meet succeeds at once, and an
+// allreduce adds 100 (the other node rank's part) once the test releases it.
+class HeldComm final : public NodeComm {
+ public:
+  explicit HeldComm(std::function<void()> hold) : hold_(std::move(hold)) {}
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  Status meet(uint64_t, const std::atomic<bool>&) override { return Status::ok(); }
+  void allreduce(void* data, size_t count, DataType, Op) override {
+    hold_();
+    auto* d = static_cast<double*>(data);
+    for (size_t i = 0; i < count; ++i) d[i] += 100;
+  }
+  void broadcast(void*, size_t, int) override {}
+  void allgatherv(const void*, void*, const std::vector<size_t>&) override {}
+  void reduce_scatter_block(const void*, void*, size_t, DataType, Op) override {}
+  void barrier() override {}
+  void* native() override { return nullptr; }
+
+ private:
+  std::function<void()> hold_;
+};
+class HeldInterNode final : public InterNode {
+ public:
+  explicit HeldInterNode(std::function<void()> hold) : hold_(std::move(hold)) {}
+  Expected<std::unique_ptr<NodeComm>> connect(const ObjectId&, const std::vector<int>&,
+                                              const std::atomic<bool>&) override {
+    return std::unique_ptr<NodeComm>(std::make_unique<HeldComm>(hold_));
+  }
+
+ private:
+  std::function<void()> hold_;
+};
+
+// The leader reads and writes every local member's buffer while it runs
+// the collective between node ranks: a group that breaks meanwhile must not
+// let the other members return (and free their buffers) before it is done.
+TEST(LocalGroup, AGroupBrokenWhileItsLeaderRunsWaitsForTheLeader) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_mpi = false, released = false;
+  HeldInterNode inter([&] {
+    std::unique_lock lk(mu);
+    in_mpi = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return released; });
+  });
+  LocalGroup g({0, 0, 11}, "held group", {0, 0, 1}, 0, &inter);
+  std::atomic<int> returned{0};
+  std::vector<std::vector<double>> data(2);
+  std::thread breaker([&] {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return in_mpi; });
+    lk.unlock();
+    g.break_with("member 2 (W.step) failed: boom");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(returned.load(), 0) << "a member left while its leader still used its buffer";
+    lk.lock();
+    released = true;
+    cv.notify_all();
+  });
+  auto errors = on_members(2, [&](uint32_t i) {
+    data[i] = {1.0 + i, 2.0};
+    g.run(i, {CollectiveKind::kAllreduce, DataType::kDouble, Op::kSum, 0, data[i].data(),
+              data[i].data(), 2});
+    ++returned;
+  });
+  breaker.join();
+  for (uint32_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(errors[i], "") << "member " << i;  // the collective itself completed
+    EXPECT_EQ(data[i], (std::vector<double>{103, 104})) << "member " << i;
+  }
+  EXPECT_THROW(g.run(0, {}), Error);  // and the group stays broken
+}
+
+TEST(Reduce, IntegerSumsAndProductsWrapAroundLikeMpi) {
+  int32_t a[2] = {INT32_MAX, -5}, b[2] = {1, 7};
+  reduce_into(DataType::kInt32, Op::kSum, a, b, 2);
+  EXPECT_EQ(a[0], INT32_MIN);
+  EXPECT_EQ(a[1], 2);
+  int64_t c = INT64_MAX, d = 2;
+  reduce_into(DataType::kInt64, Op::kProd, &c, &d, 1);
+  EXPECT_EQ(c, -2);
+  uint8_t e = 200, f = 100;
+  reduce_into(DataType::kUint8, Op::kSum, &e, &f, 1);
+  EXPECT_EQ(e, 44);
+  int8_t g = -128, h = -1;
+  reduce_into(DataType::kInt8, Op::kProd, &g, &h, 1);
+  EXPECT_EQ(g, -128);
+  float x = 1.5f, y = 2.0f;
+  reduce_into(DataType::kFloat, Op::kMax, &x, &y, 1);
+  EXPECT_EQ(x, 2.0f);
 }
 
 TEST(GroupRegistry, AGroupBrokenBeforeItsMembersArriveIsBrokenWhenTheyDo) {
