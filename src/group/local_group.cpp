@@ -77,6 +77,10 @@ std::vector<int> LocalGroup::other_nodes() const {
   return out;
 }
 
+bool LocalGroup::spans(int node) const {
+  return std::find(node_ranks_.begin(), node_ranks_.end(), node) != node_ranks_.end();
+}
+
 bool LocalGroup::hosts(uint32_t member) const noexcept {
   return slot_of(member) >= 0;
 }
@@ -342,6 +346,8 @@ std::shared_ptr<LocalGroup> GroupRegistry::join(const ObjectId& id, const std::s
   if (auto g = slot.lock()) return g;
   auto g = std::make_shared<LocalGroup>(id, label, member_nodes, self_, inter_, hooks_);
   if (auto it = broken_early_.find(id); it != broken_early_.end()) g->break_with(it->second);
+  for (const auto& [node, why] : lost_)
+    if (g->spans(node)) g->break_with(why);
   slot = g;
   // Forget groups whose members here are all gone.
   for (auto it = groups_.begin(); it != groups_.end();)
@@ -360,6 +366,17 @@ bool GroupRegistry::break_group(const ObjectId& id, const std::string& reason) {
     }
   }
   return g->break_with(reason);
+}
+
+void GroupRegistry::node_lost(int node, const std::string& reason) {
+  std::vector<std::shared_ptr<LocalGroup>> spanning;
+  {
+    std::lock_guard lk(mu_);
+    lost_.emplace(node, reason);
+    for (auto& [id, weak] : groups_)
+      if (auto g = weak.lock(); g && g->spans(node)) spanning.push_back(std::move(g));
+  }
+  for (auto& g : spanning) g->break_with(reason);
 }
 
 }  // namespace prism::groups

@@ -47,6 +47,8 @@ class LocalGroup {
   int size() const noexcept { return static_cast<int>(member_nodes_.size()); }
   /// Node ranks with members other than this one.
   std::vector<int> other_nodes() const;
+  /// Whether members live on node rank `node`.
+  bool spans(int node) const;
   bool hosts(uint32_t member) const noexcept;
 
   /// Member `member`'s part of a collective (it lives here). Throws
@@ -115,6 +117,10 @@ class GroupRegistry {
   /// Breaks the group if it has members here (or remembers it). True if
   /// that broke it now.
   bool break_group(const ObjectId& id, const std::string& reason);
+  /// Node rank `node` is gone, and with it whatever members lived there: its
+  /// groups with members here break now, and those that arrive here later
+  /// break as they join (their members would wait for it forever).
+  void node_lost(int node, const std::string& reason);
 
  private:
   const int self_;
@@ -123,6 +129,7 @@ class GroupRegistry {
   std::mutex mu_;
   std::unordered_map<ObjectId, std::weak_ptr<LocalGroup>, ObjectIdHash> groups_;
   std::unordered_map<ObjectId, std::string, ObjectIdHash> broken_early_;
+  std::map<int, std::string> lost_;  // node rank -> why the groups spanning it broke
 };
 
 }  // namespace prism::groups

@@ -75,16 +75,19 @@ std::string describe(const scheduler::ResourceDemand& d) {
 }
 
 std::string infeasibility(const std::string& what, size_t n, const scheduler::ResourceDemand& each,
-                          const std::vector<scheduler::NodeResources>& nodes, Spread how) {
+                          const std::vector<scheduler::NodeResources>& nodes, Spread how,
+                          const std::vector<int>& lost) {
   std::vector<int> room;
   int total = 0;
   std::string per_node;
   for (size_t k = 0; k < nodes.size(); ++k) {
-    int r = members_that_fit(nodes[k], each, static_cast<int>(n));
+    const bool gone = std::find(lost.begin(), lost.end(), static_cast<int>(k)) != lost.end();
+    int r = gone ? 0 : members_that_fit(nodes[k], each, static_cast<int>(n));
     if (how == Spread::kOnePerNode) r = std::min(r, 1);
     room.push_back(r);
     total += r;
-    per_node += (k ? ", node " : "node ") + std::to_string(k) + ": " + std::to_string(r);
+    per_node += (k ? ", node " : "node ") + std::to_string(k) + ": " +
+                (gone ? std::string("lost") : std::to_string(r));
   }
   if (plan_members(n, room, how, 0)) return {};
   const std::string need = what + " needs " + std::to_string(n) + " members of {" + describe(each) +

@@ -39,8 +39,9 @@ std::string describe(const scheduler::ResourceDemand& d);
 
 /// Empty if n members asking `each` could ever be placed on nodes with
 /// these totals; otherwise why not, naming the shortfall. `what` names the
-/// group ("actor group of 4 Worker").
+/// group ("actor group of 4 Worker"). Nodes in `lost` (indices) hold none.
 std::string infeasibility(const std::string& what, size_t n, const scheduler::ResourceDemand& each,
-                          const std::vector<scheduler::NodeResources>& nodes, Spread how);
+                          const std::vector<scheduler::NodeResources>& nodes, Spread how,
+                          const std::vector<int>& lost = {});
 
 }  // namespace prism::groups

@@ -25,7 +25,16 @@ using namespace internal;
 // One reservation round: the replies still missing, and each node's answer.
 struct NodeRuntime::ReserveRound {
   std::atomic<int> pending{0};
+  std::set<int> awaited;                        // nodes asked that have not answered (mu_)
   std::map<int, std::pair<bool, int>> replies;  // node -> (reserved, room left) (mu_)
+  // Node `node` answered (or was lost: no room there); false if it was not
+  // awaited (a duplicate or stray reply changes nothing).
+  bool answer(int node, std::pair<bool, int> reply) {
+    if (awaited.erase(node) == 0) return false;
+    replies[node] = reply;
+    pending.fetch_sub(1, std::memory_order_release);
+    return true;
+  }
 };
 
 // ------------------------------------------------------------ creation ---
@@ -56,7 +65,7 @@ std::vector<detail::HandlePtr> NodeRuntime::create_actor_group(const detail::Act
   const auto how =
       options.placement == Placement::kSpread ? groups::Spread::kSpread : groups::Spread::kPack;
   const std::string what = "actor group of " + std::to_string(n) + " " + cls;
-  if (auto why = groups::infeasibility(what, n, each, nodes(), how); !why.empty())
+  if (auto why = groups::infeasibility(what, n, each, nodes(), how, lost_ranks()); !why.empty())
     throw InfeasibleError(why);
   const ObjectId group{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};
   const std::string label =
@@ -115,7 +124,9 @@ std::vector<int> NodeRuntime::reserve_group(const ObjectId& group, const std::st
     const auto totals = nodes();  // the first round plans on totals, as if the job were idle
     for (int k = 0; k < num_nodes; ++k)
       room[static_cast<size_t>(k)] =
-          groups::members_that_fit(totals[static_cast<size_t>(k)], each, static_cast<int>(n));
+          is_lost(k)
+              ? 0
+              : groups::members_that_fit(totals[static_cast<size_t>(k)], each, static_cast<int>(n));
   }
   // A spread group spans as many node ranks as it would in an idle job: it
   // waits for them rather than bunching up on the ones free now.
@@ -167,7 +178,12 @@ std::vector<int> NodeRuntime::reserve_group(const ObjectId& group, const std::st
       if (plan_now()) continue;  // try the new plan at once
     }
     // Not enough room now: wait (lending this thread's CPU), then ask every
-    // node how many members it could take.
+    // node how many members it could take. A node rank lost meanwhile may
+    // have taken the room the group needs for good: then it fails.
+    if (lost_any())
+      if (auto why = groups::infeasibility(label, n, each, nodes(), how, lost_ranks());
+          !why.empty())
+        throw InfeasibleError(why);
     if (!warned && std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10)) {
       PRISM_LOG_WARN("{} still waits for room on the nodes", label);
       warned = true;
@@ -189,11 +205,11 @@ std::vector<std::pair<bool, int>> NodeRuntime::reserve_round(
   auto round = std::make_shared<ReserveRound>();
   const uint64_t id = next_reserve_round_.fetch_add(1);
   std::vector<std::pair<bool, int>> out(ask.size());
-  int remote = 0;
-  for (int node : ask) remote += node != layout_.world_rank ? 1 : 0;
-  round->pending.store(remote);
   {
     std::lock_guard lk(mu_);
+    for (int node : ask)
+      if (node != layout_.world_rank && !is_lost(node)) round->awaited.insert(node);
+    round->pending.store(static_cast<int>(round->awaited.size()));
     reserve_rounds_.emplace(id, round);
   }
   static const std::vector<uint32_t> none;
@@ -202,7 +218,7 @@ std::vector<std::pair<bool, int>> NodeRuntime::reserve_round(
     return it == by_node.end() ? none : it->second;
   };
   for (int node : ask) {
-    if (node == layout_.world_rank) continue;
+    if (node == layout_.world_rank || is_lost(node)) continue;  // lost: no room (below)
     Writer w(64);
     w.put(MessageKind::kGroupReserve);
     w.put<uint64_t>(id);
@@ -214,8 +230,7 @@ std::vector<std::pair<bool, int>> NodeRuntime::reserve_round(
     if (Status st = send(node, w); !st) {
       PRISM_LOG_WARN("group reservation to rank {}: {}", node, st.to_string());
       std::lock_guard lk(mu_);
-      round->replies[node] = {false, 0};
-      round->pending.fetch_sub(1);
+      round->answer(node, {false, 0});
     }
   }
   for (size_t k = 0; k < ask.size(); ++k)
@@ -224,8 +239,17 @@ std::vector<std::pair<bool, int>> NodeRuntime::reserve_round(
   std::lock_guard lk(mu_);
   reserve_rounds_.erase(id);
   for (size_t k = 0; k < ask.size(); ++k)
-    if (ask[k] != layout_.world_rank) out[k] = round->replies[ask[k]];
+    if (ask[k] != layout_.world_rank) {
+      auto it = round->replies.find(ask[k]);
+      out[k] = it != round->replies.end() ? it->second : std::pair<bool, int>{false, 0};
+    }
   return out;
+}
+
+// Node rank `rank` was lost: rounds waiting for its answer hear "no room
+// there" (what it had reserved went with it).
+void NodeRuntime::reserve_rounds_lost_locked(int rank) {
+  for (auto& [id, round] : reserve_rounds_) round->answer(rank, {false, 0});
 }
 
 // All of `members` or none; and how many more members of `each` fit now.
@@ -296,9 +320,7 @@ void NodeRuntime::on_group_reserve_reply(int src, Reader& r) {
   {
     std::lock_guard lk(mu_);
     auto it = reserve_rounds_.find(id);
-    if (it == reserve_rounds_.end()) return;
-    it->second->replies[src] = {ok, room};
-    it->second->pending.fetch_sub(1, std::memory_order_release);
+    if (it == reserve_rounds_.end() || !it->second->answer(src, {ok, room})) return;
   }
   engine_.notify();
 }

@@ -231,6 +231,11 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
     std::lock_guard lk(mu_);
     node_lost_locked(rank, why);
   }
+  // Groups with members there break (outside mu_: a member waiting in a
+  // collective holds its group's lock and may take mu_).
+  if (groups_)
+    groups_->node_lost(rank, "node rank " + std::to_string(rank) + " was lost (" + why +
+                                 "), and its members with it");
   // Everyone else hears it from the driver's rank, after its own objects
   // are being made again: a borrower that asks about one then waits for it.
   if (layout_.is_driver()) {
@@ -247,6 +252,7 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
 void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
   const std::string lost = "was lost with node rank " + std::to_string(rank) + " (" + why + ")";
   scheduler_.mark_lost(rank);
+  reserve_rounds_lost_locked(rank);  // a group being placed hears: no room there
   // 1. Tasks sent there, or to the global scheduler (which may have placed
   //    them there: its choice is known only from the result), run again
   //    while they have retries; calls to actors there fail.

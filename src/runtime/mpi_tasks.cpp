@@ -25,7 +25,7 @@ detail::HandlePtr NodeRuntime::submit_mpi_task(const detail::RemoteFunctionInfo&
   const scheduler::ResourceDemand each{options.num_cpus, options.num_gpus, options.memory,
                                        options.resources};
   if (auto why = groups::infeasibility(what, static_cast<size_t>(k), each, nodes(),
-                                       groups::Spread::kOnePerNode);
+                                       groups::Spread::kOnePerNode, lost_ranks());
       !why.empty())
     throw InfeasibleError(why);
   const ObjectId group{static_cast<uint32_t>(layout_.world_rank), 0, next_seq_.fetch_add(1)};

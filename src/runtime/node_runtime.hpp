@@ -420,6 +420,7 @@ class NodeRuntime {
   std::pair<bool, int> reserve_here(const ObjectId& group, const scheduler::ResourceDemand& each,
                                     const std::vector<uint32_t>& members);
   void release_here(const ObjectId& group, const std::vector<uint32_t>& members);
+  void reserve_rounds_lost_locked(int rank);
   std::optional<Reservation> take_reservation(const ObjectId& group, uint32_t index);
   void on_group_reserve(int src, Reader& r);
   void on_group_reserve_reply(int src, Reader& r);

@@ -5,6 +5,7 @@
 #     tasks, the errors naming the rank, and new work; every other rank must
 #     end and the job exit 0 with a line naming the lost rank, and the GCS's
 #     node table (its snapshot, read with prism-gcs-dump) says it is dead.
+#     With --groups the driver checks an actor group through the loss.
 #  2. The same launch returns the driver's exit code, not mpirun's 0: a
 #     driver that fails after the loss fails the job.
 #  3. Under a plain mpirun the whole job ends promptly (no rank hangs), non-zero.
@@ -37,6 +38,14 @@ grep -qE "class_name Tally  node [0-2]  state (alive|dead)  restarts 1" <<<"$act
   { echo "the GCS does not show the restarted actor on another rank with 1 restart"; exit 1; }
 grep -qE "class_name Tally  node 3  state dead  restarts 0" <<<"$actors" ||
   { echo "the GCS does not show the actor without restarts dead"; exit 1; }
+
+# 1b. An actor group through the loss of a member's rank (the driver's --groups).
+out=$(timeout 60 "${survive[@]}" "$app" --groups 2>&1)
+rc=$?
+echo "$out" | grep -v "PMIX ERROR" | tail -n 5
+echo "survive run, groups: rc $rc"
+[ "$rc" -eq 0 ] && grep -q "^node-loss groups: OK" <<<"$out" ||
+  { echo "an actor group did not get through the loss of a member's rank (rc $rc)"; exit 1; }
 
 out=$(timeout 120 "${survive[@]}" "$app" --fail-after-loss 2>&1)
 rc=$?

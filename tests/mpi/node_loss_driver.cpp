@@ -11,12 +11,18 @@
 //    new work pinned there is refused,
 //  * new work still runs on the ranks that are left.
 // Prints "node-loss: OK" and how long detection took.
+// With --groups, another job: an actor group with a member on every node
+// rank, whose victim member kills its rank while the others wait in a
+// barrier for it; they must fail naming the rank, a group that needs the
+// lost rank's CPUs must fail at once naming it, and a group on the ranks
+// left must work. Prints "node-loss groups: OK".
 #include <signal.h>
 #include <unistd.h>
 
 #include <boost/serialization/vector.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <prism/prism.hpp>
 #include <stdexcept>
 #include <string>
@@ -108,6 +114,22 @@ class Keeper {
 };
 PRISM_ACTOR(Keeper, &Keeper::keep, &Keeper::sum);
 
+// A member of an actor group (docs/mpi-interop.md).
+class Member {
+ public:
+  int node() const { return prism::node_id(); }
+  int barrier() {
+    prism::collective::barrier();
+    return 1;
+  }
+  double sum(double x) {
+    prism::collective::allreduce(std::span<double>(&x, 1));
+    return x;
+  }
+  int die_after(int ms) { return ::die_after(ms); }
+};
+PRISM_ACTOR(Member, &Member::node, &Member::barrier, &Member::sum, &Member::die_after);
+
 int failures = 0;
 void check(bool ok, const std::string& what) {
   if (!ok) {
@@ -127,12 +149,59 @@ std::string error_of(const prism::ObjectRef<T>& ref) {
   }
 }
 
+void groups_through_the_loss() {
+  const int nodes = prism::num_nodes();
+  const int victim = nodes - 1;
+  const std::string rank_name = "node rank " + std::to_string(victim);
+  std::vector<prism::ObjectRef<int>> barriers;
+  {
+    auto g = prism::actor_group<Member>(static_cast<size_t>(nodes))
+                 .options({.placement = prism::Placement::kSpread})
+                 .remote();
+    std::optional<prism::ObjectRef<int>> death;
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (prism::get(g[i].call(&Member::node).remote()) == victim)
+        death = g[i].call(&Member::die_after).remote(300);
+      else
+        barriers.push_back(g[i].call(&Member::barrier).remote());
+    }
+    check(death && barriers.size() == static_cast<size_t>(nodes - 1), "one member per node rank");
+    for (auto& b : barriers) {
+      const std::string err = error_of(b);
+      check(err.find(rank_name + " was lost") != std::string::npos,
+            "a member waiting for the lost rank's member fails naming it: '" + err + "'");
+    }
+  }
+  std::string too_big;  // a group that needs the lost rank's CPUs fails at once
+  try {
+    auto g = prism::actor_group<Member>(static_cast<size_t>(nodes)).remote();
+  } catch (const prism::InfeasibleError& e) {
+    too_big = e.what();
+  }
+  check(too_big.find("node " + std::to_string(victim) + ": lost") != std::string::npos,
+        "a group that needs the lost rank fails naming it: '" + too_big + "'");
+  auto g = prism::actor_group<Member>(static_cast<size_t>(nodes - 1))
+               .options({.placement = prism::Placement::kSpread})
+               .remote();
+  for (auto& r : g.call(&Member::sum).remote(1.0)) {
+    const std::string err = error_of(r);
+    check(err.empty() && prism::get(r) == nodes - 1,
+          "a group on the ranks left sums: '" + err + "'");
+  }
+  if (failures) throw std::runtime_error(std::to_string(failures) + " node-loss checks failed");
+  std::printf("node-loss groups: OK\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool fail_after_loss = false;  // check that the launcher returns the driver's exit code
-  for (int i = 1; i < argc; ++i)
+  bool groups = false;
+  for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--fail-after-loss") fail_after_loss = true;
+    if (std::string(argv[i]) == "--groups") groups = true;
+  }
+  if (groups) return prism::run(argc, argv, groups_through_the_loss);
   return prism::run(argc, argv, [fail_after_loss] {
     const int nodes = prism::num_nodes();
     if (nodes < 3) throw std::runtime_error("node_loss_driver needs at least 3 node ranks");

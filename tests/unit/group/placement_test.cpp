@@ -66,5 +66,16 @@ TEST(GroupPlacement, InfeasibilityNamesTheShortfallPerNode) {
             "2 CPUs, 0.5 GPUs, 1 fpga, 64 MiB memory");
 }
 
+TEST(GroupPlacement, ALostNodeHoldsNoMembers) {
+  const std::vector<scheduler::NodeResources> nodes{node(2), node(2), node(2)};
+  EXPECT_EQ(infeasibility("g", 6, {1, 0, 0, {}}, nodes, Spread::kPack), "");
+  const std::string why = infeasibility("g", 6, {1, 0, 0, {}}, nodes, Spread::kPack, {1});
+  EXPECT_NE(why.find("can hold 4 (node 0: 2, node 1: lost, node 2: 2): 2 short"), std::string::npos)
+      << why;
+  // Even members that ask for nothing a lost node has.
+  const std::string mpi = infeasibility("m", 3, {0, 0, 0, {}}, nodes, Spread::kOnePerNode, {2});
+  EXPECT_NE(mpi.find("node 2: lost"), std::string::npos) << mpi;
+}
+
 }  // namespace
 }  // namespace prism::groups
