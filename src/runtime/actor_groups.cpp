@@ -24,6 +24,8 @@ using namespace internal;
 
 // One reservation round: the replies still missing, and each node's answer.
 struct NodeRuntime::ReserveRound {
+  // awaited.size(), kept apart so that the waiting creator polls it
+  // without taking mu_.
   std::atomic<int> pending{0};
   std::set<int> awaited;                        // nodes asked that have not answered (mu_)
   std::map<int, std::pair<bool, int>> replies;  // node -> (reserved, room left) (mu_)

@@ -231,8 +231,8 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
     std::lock_guard lk(mu_);
     node_lost_locked(rank, why);
   }
-  // Groups with members there break (outside mu_: a member waiting in a
-  // collective holds its group's lock and may take mu_).
+  // Groups with members there break (outside mu_, as every other break:
+  // a group's lock is never taken under the runtime's).
   if (groups_)
     groups_->node_lost(rank, "node rank " + std::to_string(rank) + " was lost (" + why +
                                  "), and its members with it");
