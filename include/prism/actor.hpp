@@ -50,8 +50,9 @@ struct ActorOptions {
   uint64_t memory = 0;  ///< bytes of node memory reserved for its life
   std::map<std::string, double> resources = {};  ///< custom resources held for its life
   /// A job-wide name: prism::get_actor<Class>(name) finds the actor from
-  /// any rank. Taken names are refused; a named actor lives until killed
-  /// or the job ends (its handles going away do not end it).
+  /// any rank. Taken names are refused; a named actor lives until killed,
+  /// the job ends, or the rank that made it is lost (its handles going away
+  /// do not end it).
   std::string name = {};
   int node = -1;  ///< create it on this node (0 .. num_nodes()-1); -1: the scheduler decides
   Placement placement = Placement::kDefault;

@@ -166,13 +166,21 @@ bool ActorHost::kill(const ActorId& id, std::string reason) {
 }
 
 void ActorHost::kill_all(const std::string& reason) {
-  std::vector<std::pair<ActorId, ActorPtr>> all;
+  kill_where([](const ActorId&, const HostedActor&) { return true; }, reason);
+}
+
+size_t ActorHost::kill_where(const std::function<bool(const ActorId&, const HostedActor&)>& which,
+                             const std::string& reason) {
+  std::vector<std::pair<ActorId, ActorPtr>> living;
   {
     std::lock_guard lk(mu_);
     for (auto& [id, a] : actors_)
-      if (!a->dead) all.emplace_back(id, a);
+      if (!a->dead) living.emplace_back(id, a);
   }
-  for (auto& [id, a] : all) kill(id, reason);
+  size_t n = 0;
+  for (auto& [id, a] : living)
+    if (which(id, a->info) && kill(id, reason)) ++n;
+  return n;
 }
 
 void ActorHost::finish_if_dead(const ActorId& id, const ActorPtr& a) {

@@ -383,6 +383,10 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   const std::string name = la->class_name;
   if (!actor_host_.add(spec.id, {name, static_cast<int>(spec.max_concurrency), spec.attempt, la}))
     throw Error("actor " + actor_label(name, spec.id) + " exists already");
+  // Its owner was lost while it was being made (end_what_lost_rank_owned
+  // ran before it was here): it ends at once.
+  if (const int owner = static_cast<int>(spec.id.owner_rank); is_lost(owner))
+    actor_host_.kill(spec.id, "was ended: its owner " + owner_lost_reason(owner));
   {
     std::lock_guard lk(mu_);
     ++stats_.actors_hosted;
@@ -465,6 +469,7 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
           actor_died_locked(la->id, la->incarnation, reason, crashed);
           return;
         }
+        if (is_lost(static_cast<int>(la->id.owner_rank))) return;  // nobody to tell
         Writer w(64);
         encode_message(ActorDiedMsg{la->id, reason, la->incarnation, crashed}, w);
         if (Status st = send(static_cast<int>(la->id.owner_rank), w); !st)

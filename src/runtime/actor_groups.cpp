@@ -269,7 +269,14 @@ std::pair<bool, int> NodeRuntime::reserve_here(const ObjectId& group,
     std::lock_guard lk(mu_);
     for (size_t i = 0; i < members.size(); ++i)
       reservations_[{group, members[i]}] = {each, std::move(grants[i])};
-  } else {
+  }
+  // A creator lost meanwhile will never make the members (and
+  // end_what_lost_rank_owned may have run before these were here).
+  if (ok && is_lost(static_cast<int>(group.owner_rank))) {
+    release_here(group, members);
+    return {false, pool_.room_for(each, 1 << 16)};
+  }
+  if (!ok) {
     for (const auto& g : grants) pool_.release_kept(each, g);
   }
   return {ok, pool_.room_for(each, 1 << 16)};

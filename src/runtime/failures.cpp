@@ -236,6 +236,7 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
   if (groups_)
     groups_->node_lost(rank, "node rank " + std::to_string(rank) + " was lost (" + why +
                                  "), and its members with it");
+  end_what_lost_rank_owned(rank, why);
   // Everyone else hears it from the driver's rank, after its own objects
   // are being made again: a borrower that asks about one then waits for it.
   if (layout_.is_driver()) {
@@ -250,7 +251,8 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
 }
 
 void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
-  const std::string lost = "was lost with node rank " + std::to_string(rank) + " (" + why + ")";
+  lost_why_[rank] = why;
+  const std::string lost = owner_lost_reason(rank);
   scheduler_.mark_lost(rank);
   reserve_rounds_lost_locked(rank);  // a group being placed hears: no room there
   // 1. Tasks sent there, or to the global scheduler (which may have placed
@@ -364,6 +366,63 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     PRISM_LOG_WARN("rank {}: making {} object(s) lost with node rank {} again from their lineage",
                    layout_.world_rank, to_rebuild.size(), rank);
   engine_.notify_all();
+}
+
+// "was lost with node rank K (why)".
+std::string NodeRuntime::owner_lost_reason(int rank) const {
+  std::lock_guard lk(mu_);
+  const auto it = lost_why_.find(rank);
+  return "was lost with node rank " + std::to_string(rank) +
+         (it != lost_why_.end() ? " (" + it->second + ")" : "");
+}
+
+// Fate sharing, as in Ray: what a lost rank owned cannot outlive it. Its
+// actors living here die, named ones too (only the owner knows where an
+// actor lives, so nobody could reach them again): their CPUs come back and
+// their callers hear why. What this rank reserved for the lost rank's
+// groups is given back. Called outside mu_ (killing an actor rejects its
+// calls, which takes it).
+void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
+  std::vector<Reservation> released;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = reservations_.begin(); it != reservations_.end();) {
+      if (static_cast<int>(it->first.first.owner_rank) != rank) {
+        ++it;
+        continue;
+      }
+      released.push_back(std::move(it->second));
+      it = reservations_.erase(it);
+    }
+  }
+  for (const auto& r : released) pool_.release_kept(r.demand, r.grant);
+  const size_t ended = actor_host_.kill_where(
+      [rank](const ObjectId& id, const actors::HostedActor&) {
+        return static_cast<int>(id.owner_rank) == rank;
+      },
+      "was ended: its owner " + owner_lost_reason(rank));
+  if (ended > 0 || !released.empty())
+    PRISM_LOG_WARN(
+        "rank {}: ended {} actor(s) and released {} group reservation(s) that node "
+        "rank {} owned ({})",
+        layout_.world_rank, ended, released.size(), rank, why);
+}
+
+// Objects whose owner was lost before it answered where they are: they fail.
+void NodeRuntime::fail_orphaned_locked() {
+  auto ids = std::move(orphaned_);
+  orphaned_.clear();
+  for (const auto& id : ids) {
+    auto* found = objects_.find(id);
+    if (!found || !*found || (*found)->owned || (*found)->ready.load()) continue;
+    ObjectValue v;
+    v.kind = ObjectValue::Kind::kError;
+    // (An actor's callers put "its actor (actor:...) is gone: " before it.)
+    v.error = ((*found)->actor ? std::string() : "object " + id.to_string() + ": ") + "its owner " +
+              owner_lost_reason(static_cast<int>(id.owner_rank));
+    v.actor_gone = (*found)->actor;
+    complete_locked(id, std::move(v));
+  }
 }
 
 // ------------------------------------------------------ lost copies ---

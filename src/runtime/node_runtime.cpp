@@ -73,7 +73,7 @@ NodeRuntime::NodeRuntime(const Config& config, transport::Transport& transport,
     scheduler_.use_global_scheduler(true);
   }
   transport_.set_handler([this](int src, std::span<const std::byte> m) { on_message(src, m); });
-  engine_.set_deferred_work([this] { flush_spills(); });
+  engine_.set_deferred_work([this] { run_deferred_work(); });
 }
 
 NodeRuntime::~NodeRuntime() {

@@ -387,10 +387,21 @@ class NodeRuntime {
   std::unique_ptr<membership::Heartbeats> heartbeats_;
   std::vector<std::atomic<bool>> lost_;  // by world rank
   std::atomic<bool> lost_any_{false};
+  std::map<int, std::string> lost_why_;  // (mu_) lost rank -> why
+  // Objects whose status was to be asked of a lost owner: they fail in the
+  // next deferred work (not in the asking call, whose caller may still be
+  // registering what waits for them).
+  std::vector<ObjectId> orphaned_;  // (mu_)
+  void fail_orphaned_locked();
+  // What a lost rank owned here ends with it (fate sharing): its actors
+  // die, its groups' reservations are released.
+  void end_what_lost_rank_owned(int rank, const std::string& why);
+  std::string owner_lost_reason(int rank) const;
   void unpin_task_refs_locked(const PendingTask& task);
   void fail_unsent_locked(const PendingTask& task, std::string why);
-  void flush_spills();
   void flush_spills_locked();
+  // The engine's deferred work: spilled tasks go out, orphaned objects fail.
+  void run_deferred_work();
   void release_unborrowed_locked(const TaskSpec& spec,
                                  std::vector<std::pair<ObjectId, int>>& borrowed);
   void maybe_free_locked(const ObjectId& id);

@@ -139,6 +139,11 @@ void NodeRuntime::complete_locked(const ObjectId& id, ObjectValue value) {
 void NodeRuntime::request_status_locked(const ObjectId& id, ObjectEntry& e) {
   if (e.owned || e.status_requested) return;
   e.status_requested = true;
+  if (is_lost(static_cast<int>(id.owner_rank))) {  // it will never answer: the object fails
+    orphaned_.push_back(id);
+    engine_.request_deferred_work();
+    return;
+  }
   Writer w;
   w.put(MessageKind::kObjectStatusRequest);
   encode_object_id(id, w);

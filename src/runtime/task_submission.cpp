@@ -317,9 +317,10 @@ void NodeRuntime::dispatch_locked(PendingPtr task) {
   in_flight_.emplace(id.seq, std::move(task));
 }
 
-void NodeRuntime::flush_spills() {
+void NodeRuntime::run_deferred_work() {
   std::lock_guard lk(mu_);
   flush_spills_locked();
+  fail_orphaned_locked();
 }
 
 // Sends the batch of spilled tasks; if it cannot go, each task fails at once.

@@ -5,7 +5,8 @@
 #     tasks, the errors naming the rank, and new work; every other rank must
 #     end and the job exit 0 with a line naming the lost rank, and the GCS's
 #     node table (its snapshot, read with prism-gcs-dump) says it is dead.
-#     With --groups the driver checks an actor group through the loss.
+#     With --groups the driver checks an actor group through the loss, with
+#     --orphans an actor whose owner is the lost rank.
 #  2. The same launch returns the driver's exit code, not mpirun's 0: a
 #     driver that fails after the loss fails the job.
 #  3. Under a plain mpirun the whole job ends promptly (no rank hangs), non-zero.
@@ -46,6 +47,14 @@ echo "$out" | grep -v "PMIX ERROR" | tail -n 5
 echo "survive run, groups: rc $rc"
 [ "$rc" -eq 0 ] && grep -q "^node-loss groups: OK" <<<"$out" ||
   { echo "an actor group did not get through the loss of a member's rank (rc $rc)"; exit 1; }
+
+# 1c. An actor owned by the lost rank, living on another, dies with its owner.
+out=$(timeout 60 "${survive[@]}" "$app" --orphans 2>&1)
+rc=$?
+echo "$out" | grep -v "PMIX ERROR" | tail -n 5
+echo "survive run, orphans: rc $rc"
+[ "$rc" -eq 0 ] && grep -q "^node-loss orphans: OK" <<<"$out" ||
+  { echo "an actor whose owner was lost did not end with it (rc $rc)"; exit 1; }
 
 out=$(timeout 120 "${survive[@]}" "$app" --fail-after-loss 2>&1)
 rc=$?

@@ -16,6 +16,11 @@
 // barrier for it; they must fail naming the rank, a group that needs the
 // lost rank's CPUs must fail at once naming it, and a group on the ranks
 // left must work. Prints "node-loss groups: OK".
+// With --orphans, another job: an actor that a task on the victim made on
+// node rank 1, holding all its CPUs, with its handle lent to the driver. It
+// dies with its owner (fate sharing): a call through the lent handle fails
+// naming the owner's loss, and an actor that needs all of node rank 1's CPUs
+// can then be made. Prints "node-loss orphans: OK".
 #include <signal.h>
 #include <unistd.h>
 
@@ -130,6 +135,14 @@ class Member {
 };
 PRISM_ACTOR(Member, &Member::node, &Member::barrier, &Member::sum, &Member::die_after);
 
+// Made by a task on the victim: an actor on node rank 1 holding `cpus`.
+prism::ActorHandle<Tally> make_orphan(double cpus) {
+  auto t = prism::actor<Tally>().options({.num_cpus = cpus, .node = 1}).remote();
+  prism::get(t.call(&Tally::add).remote(1));
+  return t;
+}
+PRISM_REMOTE(make_orphan);
+
 int failures = 0;
 void check(bool ok, const std::string& what) {
   if (!ok) {
@@ -192,16 +205,49 @@ void groups_through_the_loss() {
   std::printf("node-loss groups: OK\n");
 }
 
+void orphans_through_the_loss() {
+  const int nodes = prism::num_nodes();
+  const int victim = nodes - 1;
+  const std::string rank_name = "node rank " + std::to_string(victim);
+  const double cpus = prism::nodes()[1].num_cpus;
+  auto orphan = prism::get(prism::task(make_orphan).options({.node = victim}).remote(cpus));
+  check(prism::get(orphan.call(&Tally::add).remote(1)) == 2, "the orphan answers before the loss");
+  const std::string death =
+      error_of(prism::task(die_after).options({.node = victim, .max_retries = 0}).remote(100));
+  check(death.find(rank_name) != std::string::npos, "the victim is lost: '" + death + "'");
+  // Its CPUs come back: an actor that needs all of them is made and answers.
+  auto heir = prism::actor<Tally>().options({.num_cpus = cpus, .node = 1}).remote();
+  const auto answer = heir.call(&Tally::add).remote(7);
+  const auto [done, rest] = prism::wait(std::vector{answer}, 1, std::chrono::seconds(20));
+  check(done.size() == 1 && error_of(answer).empty() && prism::get(answer) == 7,
+        "an actor that needs the orphan's CPUs is made within 20 s");
+  const std::string err = error_of(orphan.call(&Tally::add).remote(1));
+  check(err.find("owner was lost with " + rank_name) != std::string::npos,
+        "a call to the orphan fails naming its owner's loss: '" + err + "'");
+  // The driver now knows the instance is gone and would ask its owner where
+  // it lives: a lost owner cannot answer, so the next call fails too (it
+  // waited forever before).
+  const auto next = orphan.call(&Tally::add).remote(1);
+  const auto [next_done, next_rest] = prism::wait(std::vector{next}, 1, std::chrono::seconds(20));
+  const std::string next_err = next_done.empty() ? "no answer in 20 s" : error_of(next);
+  check(next_err.find("is gone: its owner was lost with " + rank_name) != std::string::npos,
+        "the next call fails at once naming its owner's loss: '" + next_err + "'");
+  if (failures) throw std::runtime_error(std::to_string(failures) + " node-loss checks failed");
+  std::printf("node-loss orphans: OK (%s; then %s)\n", err.c_str(), next_err.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool fail_after_loss = false;  // check that the launcher returns the driver's exit code
-  bool groups = false;
+  bool groups = false, orphans = false;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--fail-after-loss") fail_after_loss = true;
     if (std::string(argv[i]) == "--groups") groups = true;
+    if (std::string(argv[i]) == "--orphans") orphans = true;
   }
   if (groups) return prism::run(argc, argv, groups_through_the_loss);
+  if (orphans) return prism::run(argc, argv, orphans_through_the_loss);
   return prism::run(argc, argv, [fail_after_loss] {
     const int nodes = prism::num_nodes();
     if (nodes < 3) throw std::runtime_error("node_loss_driver needs at least 3 node ranks");
