@@ -40,21 +40,19 @@ grep -qE "class_name Tally  node [0-2]  state (alive|dead)  restarts 1" <<<"$act
 grep -qE "class_name Tally  node 3  state dead  restarts 0" <<<"$actors" ||
   { echo "the GCS does not show the actor without restarts dead"; exit 1; }
 
-# 1b. An actor group through the loss of a member's rank (the driver's --groups).
-out=$(timeout 60 "${survive[@]}" "$app" --groups 2>&1)
-rc=$?
-echo "$out" | grep -v "PMIX ERROR" | tail -n 5
-echo "survive run, groups: rc $rc"
-[ "$rc" -eq 0 ] && grep -q "^node-loss groups: OK" <<<"$out" ||
-  { echo "an actor group did not get through the loss of a member's rank (rc $rc)"; exit 1; }
-
+# A survive run of the driver in one of its other modes: it must exit 0 and
+# print "node-loss <mode>: OK".
+survive_mode() {  # mode, what failed
+  out=$(timeout 60 "${survive[@]}" "$app" "--$1" 2>&1)
+  rc=$?
+  echo "$out" | grep -v "PMIX ERROR" | tail -n 5
+  echo "survive run, $1: rc $rc"
+  [ "$rc" -eq 0 ] && grep -q "^node-loss $1: OK" <<<"$out" || { echo "$2 (rc $rc)"; exit 1; }
+}
+# 1b. An actor group through the loss of a member's rank.
+survive_mode groups "an actor group did not get through the loss of a member's rank"
 # 1c. An actor owned by the lost rank, living on another, dies with its owner.
-out=$(timeout 60 "${survive[@]}" "$app" --orphans 2>&1)
-rc=$?
-echo "$out" | grep -v "PMIX ERROR" | tail -n 5
-echo "survive run, orphans: rc $rc"
-[ "$rc" -eq 0 ] && grep -q "^node-loss orphans: OK" <<<"$out" ||
-  { echo "an actor whose owner was lost did not end with it (rc $rc)"; exit 1; }
+survive_mode orphans "an actor whose owner was lost did not end with it"
 
 out=$(timeout 120 "${survive[@]}" "$app" --fail-after-loss 2>&1)
 rc=$?
