@@ -156,6 +156,14 @@ bool ObjectStore::erase(const ObjectId& id) {
   return true;
 }
 
+std::vector<ObjectId> ObjectStore::ids() const {
+  std::lock_guard lk(mu_);
+  std::vector<ObjectId> out;
+  out.reserve(objects_.size());
+  for (const auto& [id, slot] : objects_) out.push_back(id);
+  return out;
+}
+
 StoreStats ObjectStore::stats() const {
   std::lock_guard lk(mu_);
   StoreStats st{lru_.size(),    bytes_,        capacity_, peak_,          spilled_objects_,

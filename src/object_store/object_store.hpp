@@ -104,6 +104,8 @@ class ObjectStore {
   /// Forgets the object (in memory or on disk); returns whether it was there.
   /// Readers still holding it keep their bytes.
   bool erase(const ObjectId& id);
+  /// The ids of the objects held now (in memory or on disk).
+  std::vector<ObjectId> ids() const;
 
   StoreStats stats() const;
 

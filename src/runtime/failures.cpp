@@ -309,8 +309,9 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     }
   // 3. Objects whose copy was there: an owner makes its own again from their
   //    lineage (or fails them: made by put, or no lineage kept); a borrower
-  //    asks the owner again. Objects whose owner was there fail, and actors
-  //    that lived there die.
+  //    asks the owner again. Objects whose owner was there fail (their
+  //    holders drop them: end_what_lost_rank_owned), and actors that lived
+  //    there die.
   std::vector<std::pair<ObjectId, std::string>> to_fail;
   std::vector<ObjectId> to_rebuild, to_ask, dead_actors;
   objects_.for_each([&](const ObjectId& id, const EntryPtr& e) {
@@ -323,6 +324,13 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
     if (e->actor) {
       if (const auto at = actor_location(e->value); at && at->node == rank)
         dead_actors.push_back(id);
+      return;
+    }
+    if (!e->owned && static_cast<int>(id.owner_rank) == rank &&
+        e->value.kind == ObjectValue::Kind::kRemote) {
+      e->ready.store(false, std::memory_order_release);  // (it fails below)
+      e->fetched.reset();
+      to_fail.emplace_back(id, "object " + id.to_string() + ": its owner " + lost);
       return;
     }
     if (e->value.kind != ObjectValue::Kind::kRemote ||
@@ -379,9 +387,11 @@ std::string NodeRuntime::owner_lost_reason(int rank) const {
 // Fate sharing, as in Ray: what a lost rank owned cannot outlive it. Its
 // actors living here die, named ones too (only the owner knows where an
 // actor lives, so nobody could reach them again): their CPUs come back and
-// their callers hear why. What this rank reserved for the lost rank's
-// groups is given back. Called outside mu_ (killing an actor rejects its
-// calls, which takes it).
+// their callers hear why. Its objects held in this rank's store go (only
+// the owner would have freed them; their borrowers fail them,
+// node_lost_locked). What this rank reserved for the lost rank's groups is
+// given back. Called outside mu_ (killing an actor rejects its calls, which
+// takes it).
 void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
   std::vector<Reservation> released;
   {
@@ -396,16 +406,22 @@ void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
     }
   }
   for (const auto& r : released) pool_.release_kept(r.demand, r.grant);
+  size_t dropped = 0;
+  for (const ObjectId& id : store_.ids())
+    if (static_cast<int>(id.owner_rank) == rank && store_.erase(id)) {
+      ++dropped;
+      if (observer_.object_freed) observer_.object_freed(id);
+    }
   const size_t ended = actor_host_.kill_where(
       [rank](const ObjectId& id, const actors::HostedActor&) {
         return static_cast<int>(id.owner_rank) == rank;
       },
       "was ended: its owner " + owner_lost_reason(rank));
-  if (ended > 0 || !released.empty())
+  if (ended > 0 || dropped > 0 || !released.empty())
     PRISM_LOG_WARN(
-        "rank {}: ended {} actor(s) and released {} group reservation(s) that node "
-        "rank {} owned ({})",
-        layout_.world_rank, ended, released.size(), rank, why);
+        "rank {}: ended {} actor(s), dropped {} object(s) and released {} group "
+        "reservation(s) that node rank {} owned ({})",
+        layout_.world_rank, ended, dropped, released.size(), rank, why);
 }
 
 // Objects whose owner was lost before it answered where they are: they fail.

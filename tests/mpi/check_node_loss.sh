@@ -53,6 +53,8 @@ survive_mode() {  # mode, what failed
 survive_mode groups "an actor group did not get through the loss of a member's rank"
 # 1c. An actor owned by the lost rank, living on another, dies with its owner.
 survive_mode orphans "an actor whose owner was lost did not end with it"
+grep -q "rank 1: ended 1 actor(s), dropped 1 object(s)" <<<"$out" ||
+  { echo "node rank 1 did not end the lost rank's actor and drop its object"; exit 1; }
 
 out=$(timeout 120 "${survive[@]}" "$app" --fail-after-loss 2>&1)
 rc=$?

@@ -20,7 +20,9 @@
 // node rank 1, holding all its CPUs, with its handle lent to the driver. It
 // dies with its owner (fate sharing): a call through the lent handle fails
 // naming the owner's loss, and an actor that needs all of node rank 1's CPUs
-// can then be made. Prints "node-loss orphans: OK".
+// can then be made. Also an object the victim owned, held on node rank 1 and
+// read by the driver: it fails naming its owner's loss (node rank 1 drops it,
+// check_node_loss.sh looks for its log line). Prints "node-loss orphans: OK".
 #include <signal.h>
 #include <unistd.h>
 
@@ -143,6 +145,15 @@ prism::ActorHandle<Tally> make_orphan(double cpus) {
 }
 PRISM_REMOTE(make_orphan);
 
+// Run on the victim: a result made on node rank 1 and held there (too big to
+// travel inline), owned by the victim.
+prism::ObjectRef<std::vector<double>> orphan_block(int n) {
+  auto r = prism::task(block).options({.node = 1}).remote(n);
+  prism::wait(std::vector{r}, 1);
+  return r;
+}
+PRISM_REMOTE(orphan_block);
+
 int failures = 0;
 void check(bool ok, const std::string& what) {
   if (!ok) {
@@ -210,6 +221,10 @@ void orphans_through_the_loss() {
   const int victim = nodes - 1;
   const std::string rank_name = "node rank " + std::to_string(victim);
   const double cpus = prism::nodes()[1].num_cpus;
+  // (The object first: the orphan then holds every CPU of node rank 1.)
+  constexpr int kN = 1 << 19;  // 4 MiB
+  const auto data = prism::get(prism::task(orphan_block).options({.node = victim}).remote(kN));
+  check(prism::get(data).size() == kN, "the driver reads the victim's object before the loss");
   auto orphan = prism::get(prism::task(make_orphan).options({.node = victim}).remote(cpus));
   check(prism::get(orphan.call(&Tally::add).remote(1)) == 2, "the orphan answers before the loss");
   const std::string death =
@@ -232,6 +247,9 @@ void orphans_through_the_loss() {
   const std::string next_err = next_done.empty() ? "no answer in 20 s" : error_of(next);
   check(next_err.find("is gone: its owner was lost with " + rank_name) != std::string::npos,
         "the next call fails at once naming its owner's loss: '" + next_err + "'");
+  const std::string data_err = error_of(data);
+  check(data_err.find("its owner was lost with " + rank_name) != std::string::npos,
+        "the victim's object fails naming its owner's loss: '" + data_err + "'");
   if (failures) throw std::runtime_error(std::to_string(failures) + " node-loss checks failed");
   std::printf("node-loss orphans: OK (%s; then %s)\n", err.c_str(), next_err.c_str());
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -29,7 +30,9 @@ TEST(ObjectStore, SealAcquireErase) {
   EXPECT_EQ((*store.acquire(id))->bytes().size(), 1000u);
   EXPECT_FALSE((*obj)->region().remote_key.empty());
   EXPECT_EQ(store.stats().bytes_in_use, 1000u);
+  EXPECT_EQ(store.ids(), std::vector<ObjectId>{id});
   EXPECT_TRUE(store.erase(id));
+  EXPECT_TRUE(store.ids().empty());
   EXPECT_EQ(store.acquire(id).status().code(), Errc::kNotFound);
   EXPECT_EQ(store.stats().bytes_in_use, 0u);
   // A reader's reference keeps the bytes valid after erase.
@@ -58,6 +61,9 @@ TEST(ObjectStore, SpillsLeastRecentlyUsedAndRestores) {
   auto st = store.stats();
   EXPECT_EQ(st.objects_spilled, 1u);
   EXPECT_EQ(st.bytes_in_use, 2000u);
+  auto ids = store.ids();  // the spilled one too
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<ObjectId>{{0, 0, 1}, {0, 0, 2}, {0, 0, 3}}));
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path), {}), 1);
   auto two = store.acquire({0, 0, 2});  // restored from HDF5, spilling another
   ASSERT_TRUE(two.has_value()) << two.status().to_string();
