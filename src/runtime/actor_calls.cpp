@@ -383,15 +383,15 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   const std::string name = la->class_name;
   if (!actor_host_.add(spec.id, {name, static_cast<int>(spec.max_concurrency), spec.attempt, la}))
     throw Error("actor " + actor_label(name, spec.id) + " exists already");
-  // Its owner was lost while it was being made (end_what_lost_rank_owned
-  // ran before it was here): it ends at once.
-  if (const int owner = static_cast<int>(spec.id.owner_rank); is_lost(owner))
-    actor_host_.kill(spec.id, "was ended: its owner " + owner_lost_reason(owner));
   {
     std::lock_guard lk(mu_);
     ++stats_.actors_hosted;
     ++stats_.actors_alive;
   }
+  // Its owner was lost while it was being made (end_what_lost_rank_owned
+  // ran before it was here): it ends at once.
+  if (const int owner = static_cast<int>(spec.id.owner_rank); is_lost(owner))
+    actor_host_.kill(spec.id, "was ended: its owner " + owner_lost_reason(owner));
   return {encode_actor_location({layout_.world_rank, spec.attempt, spec.max_task_retries}), {}};
 }
 

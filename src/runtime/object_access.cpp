@@ -34,6 +34,14 @@ ObjectValue NodeRuntime::stored_value(
     v.error = stored.status().message();
     return v;
   }
+  if (const int owner = static_cast<int>(id.owner_rank); is_lost(owner)) {
+    // Made for an owner lost meanwhile, after end_what_lost_rank_owned
+    // dropped what it had here: nobody would ever free it.
+    store_.erase(id);
+    v.kind = ObjectValue::Kind::kError;
+    v.error = "object " + id.to_string() + ": its owner " + owner_lost_reason(owner);
+    return v;
+  }
   if (observer_.object_sealed) observer_.object_sealed(id, size);
   v.kind = ObjectValue::Kind::kRemote;
   v.location.holder = static_cast<uint32_t>(layout_.world_rank);
