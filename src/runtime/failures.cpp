@@ -389,13 +389,26 @@ std::string NodeRuntime::owner_lost_reason(int rank) const {
 // actor lives, so nobody could reach them again): their CPUs come back and
 // their callers hear why. Its objects held in this rank's store go (only
 // the owner would have freed them; their borrowers fail them,
-// node_lost_locked). What this rank reserved for the lost rank's groups is
-// given back. Called outside mu_ (killing an actor rejects its calls, which
+// node_lost_locked), and so do its tasks held for arguments (its queued
+// tasks do not run: execute()). What this rank reserved for the lost rank's
+// groups is given back. Called outside mu_ (killing an actor rejects its calls, which
 // takes it).
 void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
   std::vector<Reservation> released;
+  size_t unheld = 0;
   {
     std::lock_guard lk(mu_);
+    // Tasks held for arguments that their owner was to send: never run.
+    for (auto it = held_.begin(); it != held_.end();) {
+      if (static_cast<int>(it->second->spec->id.owner_rank) != rank) {
+        ++it;
+        continue;
+      }
+      std::vector<std::pair<ObjectId, int>> none;
+      release_unborrowed_locked(*it->second->spec, none);
+      it = held_.erase(it);
+      ++unheld;
+    }
     for (auto it = reservations_.begin(); it != reservations_.end();) {
       if (static_cast<int>(it->first.first.owner_rank) != rank) {
         ++it;
@@ -417,11 +430,12 @@ void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
         return static_cast<int>(id.owner_rank) == rank;
       },
       "was ended: its owner " + owner_lost_reason(rank));
-  if (ended > 0 || dropped > 0 || !released.empty())
+  if (ended > 0 || dropped > 0 || unheld > 0 || !released.empty())
     PRISM_LOG_WARN(
-        "rank {}: ended {} actor(s), dropped {} object(s) and released {} group "
-        "reservation(s) that node rank {} owned ({})",
-        layout_.world_rank, ended, dropped, released.size(), rank, why);
+        "rank {}: ended {} actor(s), dropped {} object(s) and {} held task(s), and "
+        "released {} group reservation(s) that node rank {} owned ({}); its tasks "
+        "queued here will not run",
+        layout_.world_rank, ended, dropped, unheld, released.size(), rank, why);
 }
 
 // Objects whose owner was lost before it answered where they are: they fail.

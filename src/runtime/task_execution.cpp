@@ -243,6 +243,12 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
   bool user_code = false;
   bool lost_input = false;  // an argument's holder was lost (docs/fault-tolerance.md)
   try {
+    // A task whose owner was lost while it waited here: nobody will read its
+    // result (fate sharing), so it does not run. (Actor calls do: their
+    // actor's state may count on them.)
+    if (const int owner = static_cast<int>(spec.id.owner_rank);
+        spec.kind == TaskKind::kFunction && owner != layout_.world_rank && is_lost(owner))
+      throw Error("task '" + spec.name + "' did not run: its owner " + owner_lost_reason(owner));
     if (spec.kind == TaskKind::kFunction && !spec.fn)
       spec.fn = detail::find_function(spec.function);  // sent by another rank
     if (spec.kind == TaskKind::kActorCall && !spec.method)

@@ -22,13 +22,19 @@
 // naming the owner's loss, and an actor that needs all of node rank 1's CPUs
 // can then be made. Also an object the victim owned, held on node rank 1 and
 // read by the driver: it fails naming its owner's loss (node rank 1 drops it,
-// check_node_loss.sh looks for its log line). Prints "node-loss orphans: OK".
+// check_node_loss.sh looks for its log line). And tasks the victim queued on
+// node rank 2: once the loss is known there, no more of them run. Prints
+// "node-loss orphans: OK".
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <prism/prism.hpp>
 #include <stdexcept>
@@ -154,6 +160,26 @@ prism::ObjectRef<std::vector<double>> orphan_block(int n) {
 }
 PRISM_REMOTE(orphan_block);
 
+// Takes 200 ms, then adds a line to `path` (every rank runs on this host).
+int tick_file(std::string path) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::ofstream(path, std::ios::app) << "tick\n";
+  return 0;
+}
+PRISM_REMOTE(tick_file);
+
+// Run on the victim: queues `n` tick_file tasks on node rank 2 and returns.
+int spawn_ticks(std::string path, int n) {
+  for (int i = 0; i < n; ++i) (void)prism::task(tick_file).options({.node = 2}).remote(path);
+  return n;
+}
+PRISM_REMOTE(spawn_ticks);
+
+size_t lines_in(const std::string& path) {
+  std::ifstream in(path);
+  return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
+}
+
 int failures = 0;
 void check(bool ok, const std::string& what) {
   if (!ok) {
@@ -227,9 +253,24 @@ void orphans_through_the_loss() {
   check(prism::get(data).size() == kN, "the driver reads the victim's object before the loss");
   auto orphan = prism::get(prism::task(make_orphan).options({.node = victim}).remote(cpus));
   check(prism::get(orphan.call(&Tally::add).remote(1)) == 2, "the orphan answers before the loss");
+  const std::string ticks = (std::filesystem::temp_directory_path() /
+                             ("prism-orphan-ticks-" + std::to_string(::getpid())))
+                                .string();
+  std::filesystem::remove(ticks);
+  prism::get(prism::task(spawn_ticks).options({.node = victim}).remote(ticks, 40));
   const std::string death =
       error_of(prism::task(die_after).options({.node = victim, .max_retries = 0}).remote(100));
   check(death.find(rank_name) != std::string::npos, "the victim is lost: '" + death + "'");
+  // (Node rank 2 hears of the loss a moment after the driver does.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const size_t ticked = lines_in(ticks);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const size_t ticked_later = lines_in(ticks);
+  std::filesystem::remove(ticks);
+  check(ticked_later - ticked <= static_cast<size_t>(prism::nodes()[2].num_cpus),
+        "the victim's tasks queued on node rank 2 stop once the loss is known there: " +
+            std::to_string(ticked) + " ran by then, " + std::to_string(ticked_later) +
+            " 1.5 s later");
   // Its CPUs come back: an actor that needs all of them is made and answers.
   auto heir = prism::actor<Tally>().options({.num_cpus = cpus, .node = 1}).remote();
   const auto answer = heir.call(&Tally::add).remote(7);
