@@ -391,11 +391,11 @@ std::string NodeRuntime::owner_lost_reason(int rank) const {
 // the owner would have freed them; their borrowers fail them,
 // node_lost_locked), and so do its tasks held for arguments (its queued
 // tasks do not run: execute()). What this rank reserved for the lost rank's
-// groups is given back. Called outside mu_ (killing an actor rejects its calls, which
-// takes it).
+// groups is given back. Called outside mu_ (killing an actor rejects its
+// calls, which takes it).
 void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
   std::vector<Reservation> released;
-  size_t unheld = 0;
+  std::vector<ObjectId> unheld;
   {
     std::lock_guard lk(mu_);
     // Tasks held for arguments that their owner was to send: never run.
@@ -406,8 +406,8 @@ void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
       }
       std::vector<std::pair<ObjectId, int>> none;
       release_unborrowed_locked(*it->second->spec, none);
+      unheld.push_back(it->second->spec->id);
       it = held_.erase(it);
-      ++unheld;
     }
     for (auto it = reservations_.begin(); it != reservations_.end();) {
       if (static_cast<int>(it->first.first.owner_rank) != rank) {
@@ -417,6 +417,10 @@ void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
       released.push_back(std::move(it->second));
       it = reservations_.erase(it);
     }
+  }
+  if (!unheld.empty()) {
+    std::lock_guard lk(live_mu_);
+    for (const auto& id : unheld) live_tasks_.erase(id);
   }
   for (const auto& r : released) pool_.release_kept(r.demand, r.grant);
   size_t dropped = 0;
@@ -430,12 +434,12 @@ void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
         return static_cast<int>(id.owner_rank) == rank;
       },
       "was ended: its owner " + owner_lost_reason(rank));
-  if (ended > 0 || dropped > 0 || unheld > 0 || !released.empty())
+  if (ended > 0 || dropped > 0 || !unheld.empty() || !released.empty())
     PRISM_LOG_WARN(
         "rank {}: ended {} actor(s), dropped {} object(s) and {} held task(s), and "
         "released {} group reservation(s) that node rank {} owned ({}); its tasks "
         "queued here will not run",
-        layout_.world_rank, ended, dropped, unheld, released.size(), rank, why);
+        layout_.world_rank, ended, dropped, unheld.size(), released.size(), rank, why);
 }
 
 // Objects whose owner was lost before it answered where they are: they fail.

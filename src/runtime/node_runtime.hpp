@@ -394,7 +394,8 @@ class NodeRuntime {
   std::vector<ObjectId> orphaned_;  // (mu_)
   void fail_orphaned_locked();
   // What a lost rank owned here ends with it (fate sharing): its actors
-  // die, its groups' reservations are released.
+  // die, its objects leave the store, its held tasks go, its groups'
+  // reservations are released.
   void end_what_lost_rank_owned(int rank, const std::string& why);
   std::string owner_lost_reason(int rank) const;
   void unpin_task_refs_locked(const PendingTask& task);

@@ -445,7 +445,9 @@ void NodeRuntime::deliver_result_locked(const ObjectId& id, ObjectValue v,
     pin_for_trip_locked(contained_ids.back());
   }
   encode_task_result(id, v, contained_ids, w, attempt);
-  if (Status st = send(owner, w); !st)
+  if (Status st = send(owner, w); !st && is_lost(owner))  // nobody reads it: fate sharing
+    PRISM_LOG_DEBUG("result of {} to lost rank {} dropped", id.to_string(), owner);
+  else if (!st)
     PRISM_LOG_ERROR("result of {} to rank {}: {}", id.to_string(), owner, st.to_string());
   std::vector<int> to;
   {
