@@ -332,6 +332,7 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   auto la = std::make_shared<LocalActor>();
   la->id = spec.id;
   la->class_name = detail::actor_class_name(ctor->class_key);
+  la->name = spec.actor_name;
   la->track = spec.actor_name.empty() ? "actor " + actor_label(la->class_name, spec.id)
                                       : "actor '" + spec.actor_name + "' (" + la->class_name + ")";
   la->destroy = ctor->destroy;
@@ -469,7 +470,15 @@ void NodeRuntime::destroy_actor(const actors::ActorId& id, const std::shared_ptr
           actor_died_locked(la->id, la->incarnation, reason, crashed);
           return;
         }
-        if (is_lost(static_cast<int>(la->id.owner_rank))) return;  // nobody to tell
+        if (is_lost(static_cast<int>(la->id.owner_rank))) {
+          // Its owner would record the death in the GCS (and free its name):
+          // it is gone, so this rank does.
+          if (observer_.actor_changed)
+            observer_.actor_changed({la->id, la->class_name, la->name, layout_.world_rank,
+                                     ActorEvent::State::kDead,
+                                     static_cast<int32_t>(la->incarnation)});
+          return;
+        }
         Writer w(64);
         encode_message(ActorDiedMsg{la->id, reason, la->incarnation, crashed}, w);
         if (Status st = send(static_cast<int>(la->id.owner_rank), w); !st)

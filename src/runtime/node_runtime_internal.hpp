@@ -129,6 +129,7 @@ struct NodeRuntime::ObjectEntry {
 struct NodeRuntime::LocalActor {
   ObjectId id;
   std::string class_name;  // "Counter"
+  std::string name;        // its job-wide name ("": none)
   std::string track;       // its row in the timeline
   void* instance = nullptr;
   detail::Destroyer destroy = nullptr;

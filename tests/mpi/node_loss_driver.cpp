@@ -23,7 +23,8 @@
 // can then be made. Also an object the victim owned, held on node rank 1 and
 // read by the driver: it fails naming its owner's loss (node rank 1 drops it,
 // check_node_loss.sh looks for its log line). And tasks the victim queued on
-// node rank 2: once the loss is known there, no more of them run. Prints
+// node rank 2: once the loss is known there, no more of them run. The
+// orphan is named: its name is free again once it is dead. Prints
 // "node-loss orphans: OK".
 #include <signal.h>
 #include <unistd.h>
@@ -143,9 +144,10 @@ class Member {
 };
 PRISM_ACTOR(Member, &Member::node, &Member::barrier, &Member::sum, &Member::die_after);
 
-// Made by a task on the victim: an actor on node rank 1 holding `cpus`.
+// Made by a task on the victim: an actor named "orphan" on node rank 1
+// holding `cpus`.
 prism::ActorHandle<Tally> make_orphan(double cpus) {
-  auto t = prism::actor<Tally>().options({.num_cpus = cpus, .node = 1}).remote();
+  auto t = prism::actor<Tally>().options({.num_cpus = cpus, .name = "orphan", .node = 1}).remote();
   prism::get(t.call(&Tally::add).remote(1));
   return t;
 }
@@ -291,6 +293,19 @@ void orphans_through_the_loss() {
   const std::string data_err = error_of(data);
   check(data_err.find("its owner was lost with " + rank_name) != std::string::npos,
         "the victim's object fails naming its owner's loss: '" + data_err + "'");
+  // Its name is free again (node rank 1 recorded the death in the GCS, as
+  // its lost owner would have): an actor may take it.
+  std::string taken = "not tried";
+  for (int i = 0; i < 50 && !taken.empty(); ++i) {
+    try {
+      (void)prism::actor<Tally>().options({.name = "orphan"}).remote();
+      taken.clear();
+    } catch (const prism::Error& e) {
+      taken = e.what();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  check(taken.empty(), "the orphan's name is free again within 5 s: '" + taken + "'");
   if (failures) throw std::runtime_error(std::to_string(failures) + " node-loss checks failed");
   std::printf("node-loss orphans: OK (%s; then %s)\n", err.c_str(), next_err.c_str());
 }
