@@ -166,20 +166,20 @@ bool ActorHost::kill(const ActorId& id, std::string reason) {
 }
 
 void ActorHost::kill_all(const std::string& reason) {
-  kill_where([](const ActorId&, const HostedActor&) { return true; }, reason);
+  kill_where([](const ActorId&) { return true; }, reason);
 }
 
-size_t ActorHost::kill_where(const std::function<bool(const ActorId&, const HostedActor&)>& which,
+size_t ActorHost::kill_where(const std::function<bool(const ActorId&)>& which,
                              const std::string& reason) {
-  std::vector<std::pair<ActorId, ActorPtr>> living;
+  std::vector<ActorId> living;
   {
     std::lock_guard lk(mu_);
     for (auto& [id, a] : actors_)
-      if (!a->dead) living.emplace_back(id, a);
+      if (!a->dead) living.push_back(id);
   }
   size_t n = 0;
-  for (auto& [id, a] : living)
-    if (which(id, a->info) && kill(id, reason)) ++n;
+  for (const auto& id : living)
+    if (which(id) && kill(id, reason)) ++n;
   return n;
 }
 

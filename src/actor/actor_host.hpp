@@ -115,10 +115,9 @@ class ActorHost {
   bool kill(const ActorId& id, std::string reason);
   /// Kills every actor (shutdown); destroys those that run nothing now.
   void kill_all(const std::string& reason);
-  /// Kills the living actors for which `which(id, actor)` is true (called
-  /// without the host's lock); returns how many.
-  size_t kill_where(const std::function<bool(const ActorId&, const HostedActor&)>& which,
-                    const std::string& reason);
+  /// Kills the living actors whose id `which` picks (called without the
+  /// host's lock); returns how many.
+  size_t kill_where(const std::function<bool(const ActorId&)>& which, const std::string& reason);
 
   /// Why `id` died, if it died here.
   std::optional<std::string> death(const ActorId& id) const;

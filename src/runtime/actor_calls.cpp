@@ -392,7 +392,7 @@ detail::InvokeResult NodeRuntime::construct_actor(TaskSpec& spec,
   // Its owner was lost while it was being made (end_what_lost_rank_owned
   // ran before it was here): it ends at once.
   if (const int owner = static_cast<int>(spec.id.owner_rank); is_lost(owner))
-    actor_host_.kill(spec.id, "was ended: its owner " + owner_lost_reason(owner));
+    actor_host_.kill(spec.id, "was ended: its owner " + lost_reason(owner));
   return {encode_actor_location({layout_.world_rank, spec.attempt, spec.max_task_retries}), {}};
 }
 

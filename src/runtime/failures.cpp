@@ -252,7 +252,7 @@ void NodeRuntime::node_lost(int rank, const std::string& why) {
 
 void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
   lost_why_[rank] = why;
-  const std::string lost = owner_lost_reason(rank);
+  const std::string lost = lost_reason(rank);
   scheduler_.mark_lost(rank);
   reserve_rounds_lost_locked(rank);  // a group being placed hears: no room there
   // 1. Tasks sent there, or to the global scheduler (which may have placed
@@ -377,7 +377,7 @@ void NodeRuntime::node_lost_locked(int rank, const std::string& why) {
 }
 
 // "was lost with node rank K (why)".
-std::string NodeRuntime::owner_lost_reason(int rank) const {
+std::string NodeRuntime::lost_reason(int rank) const {
   std::lock_guard lk(mu_);
   const auto it = lost_why_.find(rank);
   return "was lost with node rank " + std::to_string(rank) +
@@ -430,10 +430,8 @@ void NodeRuntime::end_what_lost_rank_owned(int rank, const std::string& why) {
       if (observer_.object_freed) observer_.object_freed(id);
     }
   const size_t ended = actor_host_.kill_where(
-      [rank](const ObjectId& id, const actors::HostedActor&) {
-        return static_cast<int>(id.owner_rank) == rank;
-      },
-      "was ended: its owner " + owner_lost_reason(rank));
+      [rank](const ObjectId& id) { return static_cast<int>(id.owner_rank) == rank; },
+      "was ended: its owner " + lost_reason(rank));
   if (ended > 0 || dropped > 0 || !unheld.empty() || !released.empty())
     PRISM_LOG_WARN(
         "rank {}: ended {} actor(s), dropped {} object(s) and {} held task(s), and "
@@ -453,7 +451,7 @@ void NodeRuntime::fail_orphaned_locked() {
     v.kind = ObjectValue::Kind::kError;
     // (An actor's callers put "its actor (actor:...) is gone: " before it.)
     v.error = ((*found)->actor ? std::string() : "object " + id.to_string() + ": ") + "its owner " +
-              owner_lost_reason(static_cast<int>(id.owner_rank));
+              lost_reason(static_cast<int>(id.owner_rank));
     v.actor_gone = (*found)->actor;
     complete_locked(id, std::move(v));
   }

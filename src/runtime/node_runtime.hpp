@@ -397,7 +397,8 @@ class NodeRuntime {
   // die, its objects leave the store, its held tasks go, its groups'
   // reservations are released.
   void end_what_lost_rank_owned(int rank, const std::string& why);
-  std::string owner_lost_reason(int rank) const;
+  // "was lost with node rank K (why)", for errors about what went with it.
+  std::string lost_reason(int rank) const;
   void unpin_task_refs_locked(const PendingTask& task);
   void fail_unsent_locked(const PendingTask& task, std::string why);
   void flush_spills_locked();

@@ -39,7 +39,7 @@ ObjectValue NodeRuntime::stored_value(
     // dropped what it had here: nobody would ever free it.
     store_.erase(id);
     v.kind = ObjectValue::Kind::kError;
-    v.error = "object " + id.to_string() + ": its owner " + owner_lost_reason(owner);
+    v.error = "object " + id.to_string() + ": its owner " + lost_reason(owner);
     return v;
   }
   if (observer_.object_sealed) observer_.object_sealed(id, size);

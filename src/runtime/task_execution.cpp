@@ -248,7 +248,7 @@ void NodeRuntime::execute(TaskSpec& spec, LocalActor* actor) {
     // actor's state may count on them.)
     if (const int owner = static_cast<int>(spec.id.owner_rank);
         spec.kind == TaskKind::kFunction && owner != layout_.world_rank && is_lost(owner))
-      throw Error("task '" + spec.name + "' did not run: its owner " + owner_lost_reason(owner));
+      throw Error("task '" + spec.name + "' did not run: its owner " + lost_reason(owner));
     if (spec.kind == TaskKind::kFunction && !spec.fn)
       spec.fn = detail::find_function(spec.function);  // sent by another rank
     if (spec.kind == TaskKind::kActorCall && !spec.method)
