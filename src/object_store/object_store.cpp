@@ -61,11 +61,6 @@ Status ObjectStore::make_room_locked(uint64_t size, const ObjectId& for_id) {
   return Status::ok();
 }
 
-Status ObjectStore::make_room(uint64_t size, const ObjectId& for_id) {
-  std::lock_guard lk(mu_);
-  return make_room_locked(size, for_id);
-}
-
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id,
                                                                 std::vector<std::byte> data) {
   const uint64_t size = data.size();
@@ -76,6 +71,12 @@ Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& 
 
 Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal(const ObjectId& id, Buffer buffer,
                                                                 uint64_t size) {
+  return seal_or_keep(id, buffer, size);
+}
+
+Expected<std::shared_ptr<const StoredObject>> ObjectStore::seal_or_keep(const ObjectId& id,
+                                                                        Buffer& buffer,
+                                                                        uint64_t size) {
   if (size > buffer.capacity())
     return Status{Errc::kInvalidArgument,
                   id.to_string() + ": " + std::to_string(size) + " bytes do not fit its buffer"};

@@ -83,6 +83,10 @@ class ObjectStore {
   ///   auto buf = store.allocate(n); std::memcpy(buf->data(), src, n);
   ///   auto obj = store.seal(id, std::move(*buf), n);
   [[nodiscard]] Expected<Buffer> allocate(uint64_t size) { return pool_.acquire(size); }
+  /// `data` as a registered buffer to seal, keeping its memory (no copy).
+  [[nodiscard]] Expected<Buffer> adopt(std::vector<std::byte> data) {
+    return pool_.adopt(std::move(data));
+  }
   /// Seals the first `size` bytes of `buffer` as object `id`, spilling others
   /// if needed. kOutOfMemory names the sizes when it cannot fit (the buffer
   /// then returns to the pool).
@@ -91,11 +95,14 @@ class ObjectStore {
   /// Seals `data` as object `id`, keeping its memory (no copy).
   [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> seal(const ObjectId& id,
                                                                    std::vector<std::byte> data);
-  /// Makes room for `size` more bytes now, spilling unpinned objects; kBusy
-  /// when only readers' pins stand in the way (room comes back as they let
-  /// go), kOutOfMemory when it can never fit. A caller that may wait calls
-  /// this until it stops saying kBusy, then seals.
-  [[nodiscard]] Status make_room(uint64_t size, const ObjectId& for_id);
+  /// seal() for a caller that may wait: the store takes `buffer` only when
+  /// the seal succeeds. kBusy says only readers' pins stand in the way (room
+  /// comes back as they let go): try again. Room is made and taken under one
+  /// lock: room seen free by a separate check could be taken by another
+  /// thread's seal or restore before this one's.
+  [[nodiscard]] Expected<std::shared_ptr<const StoredObject>> seal_or_keep(const ObjectId& id,
+                                                                           Buffer& buffer,
+                                                                           uint64_t size);
   /// The object, restored from disk if it was spilled; the returned pointer
   /// pins it in memory. kNotFound if absent; kOutOfMemory if it cannot be
   /// restored (everything else pinned); kLost if its spill file is gone or

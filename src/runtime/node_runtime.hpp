@@ -342,9 +342,10 @@ class NodeRuntime {
   void on_object_lost(int src, Reader& r);
   void forget_lost_copy(const ObjectId& id, const EntryPtr& e);
   Expected<std::shared_ptr<const object_store::StoredObject>> acquire_local(const ObjectId& id);
-  // Before sealing `size` bytes here: waits (bounded) while only readers'
-  // pins keep the store from having room, as acquire_local does.
-  void wait_for_room(uint64_t size, const ObjectId& id);
+  // Seals `buffer` as `id` here; waits (bounded) while only readers' pins
+  // keep the store from having room, as acquire_local does.
+  Expected<std::shared_ptr<const object_store::StoredObject>> seal_when_room(
+      const ObjectId& id, object_store::Buffer buffer, uint64_t size);
   // How long both wait for readers to let go, and one step of it (fetch.cpp).
   static constexpr std::chrono::seconds kReadersWait{30};
   bool pause_for_readers(std::chrono::steady_clock::time_point deadline);

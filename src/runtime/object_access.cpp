@@ -20,8 +20,9 @@ ObjectValue NodeRuntime::make_value(const ObjectId& id, std::vector<std::byte> b
     return v;
   }
   const uint64_t size = bytes.size();
-  wait_for_room(size, id);
-  return stored_value(id, store_.seal(id, std::move(bytes)), size);  // keeps the vector's memory
+  auto buffer = store_.adopt(std::move(bytes));  // keeps the vector's memory
+  if (!buffer) return stored_value(id, buffer.status(), size);
+  return stored_value(id, seal_when_room(id, std::move(buffer.value()), size), size);
 }
 
 // The value of an object just sealed in this rank's store (or why it is not).
@@ -73,8 +74,7 @@ detail::HandlePtr NodeRuntime::put_contiguous(std::span<const std::byte> header,
   if (!buffer) throw ObjectStoreFullError(buffer.status().message());
   if (!header.empty()) std::memcpy(buffer->data(), header.data(), header.size());
   if (!payload.empty()) std::memcpy(buffer->data() + header.size(), payload.data(), payload.size());
-  wait_for_room(size, id);
-  return add_put(id, stored_value(id, store_.seal(id, std::move(buffer.value()), size), size));
+  return add_put(id, stored_value(id, seal_when_room(id, std::move(buffer.value()), size), size));
 }
 
 detail::HandlePtr NodeRuntime::add_put(const ObjectId& id, ObjectValue v,

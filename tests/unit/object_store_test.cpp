@@ -93,6 +93,32 @@ TEST(ObjectStore, PinnedObjectsAreNeverSpilled) {
   EXPECT_NE(too_big.status().message().find("exceeds"), std::string::npos);
 }
 
+// A seal refused only because readers pin everything else (kBusy) leaves the
+// caller its buffer, bytes intact, to seal once a reader lets go.
+TEST(ObjectStore, SealOrKeepReturnsTheBufferWhileReadersPinTheRoom) {
+  SpillDir dir;
+  transport::LoopbackFabric fabric(1);
+  object_store::ObjectStore store(fabric.at(0), 2000, dir.path);
+  auto a = store.seal({0, 0, 1}, bytes_of(1000, 1));  // held: pinned
+  auto b = store.seal({0, 0, 2}, bytes_of(1000, 2));  // held: pinned
+  auto buffer = store.adopt(bytes_of(1000, 3));
+  ASSERT_TRUE(buffer.has_value());
+  auto c = store.seal_or_keep({0, 0, 3}, *buffer, 1000);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.status().code(), Errc::kBusy) << c.status().message();
+  ASSERT_GE(buffer->capacity(), 1000u);  // still the caller's
+  EXPECT_EQ(buffer->data()[999], std::byte{3});
+  EXPECT_EQ(store.ids().size(), 2u);
+  b = Expected<std::shared_ptr<const object_store::StoredObject>>(nullptr);  // unpin 2
+  auto again = store.seal_or_keep({0, 0, 3}, *buffer, 1000);
+  ASSERT_TRUE(again.has_value()) << again.status().message();
+  EXPECT_EQ((*again)->bytes()[999], std::byte{3});
+  auto big = store.adopt(bytes_of(5000, 4));
+  ASSERT_TRUE(big.has_value());
+  auto too_big = store.seal_or_keep({0, 0, 4}, *big, 5000);
+  EXPECT_EQ(too_big.status().code(), Errc::kOutOfMemory) << too_big.status().message();
+}
+
 TEST(BufferPool, FreedBuffersServeTheNextRequestOfASimilarSize) {
   transport::LoopbackFabric fabric(1);
   object_store::BufferPool pool(fabric.at(0), 4 << 20);
