@@ -78,7 +78,8 @@ struct GcsAgentOptions {
   size_t early_flush_events = 1024;
   /// A task row that says only "running on node N" waits this long for the
   /// task to finish, so that a short task costs one row write, not two. Tasks
-  /// that run longer show up as running after this delay. 0: write at once.
+  /// that run longer show up as running after this delay, with the round
+  /// after it (within flush_interval_us). 0: write at once.
   uint64_t coalesce_us = 5000;
   /// Node table row refresh (load, last_heartbeat_us).
   uint64_t heartbeat_interval_us = 500'000;

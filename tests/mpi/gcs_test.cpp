@@ -32,6 +32,12 @@ int plus_one(int x) {
 }
 PRISM_REMOTE(plus_one);
 
+int plus_one_in_1ms(int x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return x + 1;
+}
+PRISM_REMOTE(plus_one_in_1ms);
+
 std::vector<uint8_t> big_block(int n) {
   return std::vector<uint8_t>(static_cast<size_t>(n), 7);
 }
@@ -363,6 +369,31 @@ int node_here(int) {
 }
 PRISM_REMOTE(node_here);
 }  // namespace
+
+// While tasks flow, the agent takes its events once per flush interval
+// (10 ms). The rows of tasks sent to another node rank wait there for their
+// finish (coalesce_us) and go out with the next round: they used to wake the
+// agent, and with their write the GCS rank, halfway between two rounds
+// (a dependent graph's driver saw ~2 rounds per interval).
+TEST(GcsRecording, TasksSentElsewhereAddNoRoundsOfTheirOwn) {
+  ASSERT_TRUE(agent().drain(20'000'000));
+  std::this_thread::sleep_for(150ms);  // past the window in which replies wake the agent
+  const auto before = agent().stats().rounds;
+  const auto t0 = Clock::now();
+  int tasks = 0;
+  while (Clock::now() - t0 < 500ms) {  // ~10 events a round: no early rounds for a backlog
+    ASSERT_EQ(prism::get(prism::task(plus_one_in_1ms).options({.node = 1}).remote(tasks)),
+              tasks + 1);
+    ++tasks;
+  }
+  const auto rounds = agent().stats().rounds - before;
+  const double intervals = std::chrono::duration<double>(Clock::now() - t0).count() / 0.010;
+  std::printf("%llu agent rounds in %.0f flush intervals, %d tasks sent to node rank 1\n",
+              static_cast<unsigned long long>(rounds), intervals, tasks);
+  EXPECT_LE(static_cast<double>(rounds), 1.3 * intervals + 5)
+      << rounds << " agent rounds in " << intervals << " flush intervals for " << tasks
+      << " tasks sent to node rank 1";
+}
 
 // A burst with no placement: beyond what the driver's node queues, tasks
 // spill to the global scheduler, which places each batch's interchangeable
