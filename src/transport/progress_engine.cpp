@@ -137,15 +137,17 @@ bool ProgressEngine::wait_until(const std::function<bool()>& done, Clock::time_p
   }
 }
 
-// Per kRestUs window: did messages stream in (kStreamPerRest or more)?
+// Per kRestUs window: did messages stream in (kStreamPerRest or more), and
+// did another thread poll meanwhile? Rest unless they streamed and none did.
 bool ProgressEngine::may_rest(Clock::time_point now) noexcept {
   if (now - window_start_ >= std::chrono::microseconds(kRestUs)) {
     const uint64_t count = received_.load(std::memory_order_relaxed);
     streaming_ = count - window_start_count_ >= kStreamPerRest;
+    waiters_kept_up_ = waiter_polled_.exchange(false, std::memory_order_relaxed);
     window_start_count_ = count;
     window_start_ = now;
   }
-  return !streaming_;
+  return !streaming_ || waiters_kept_up_;
 }
 
 void ProgressEngine::end_rest_if_last() noexcept {
@@ -165,7 +167,7 @@ void ProgressEngine::run() {
       rest();
       continue;
     }
-    const int n = poll_once();
+    const int n = poll();
     if (n > 0) {
       last_dispatch = Clock::now();
       continue;

@@ -19,7 +19,8 @@
 //    another thread of the rank polls or will poll soon -- a spinning
 //    waiter, or a worker running a job, which spins and polls when it runs
 //    out of jobs -- for kRestUs at most, or until the last such thread goes
-//    to sleep, and not while messages stream in; otherwise it arms the
+//    to sleep, and not while messages stream in that no other thread looks
+//    for (workers in back-to-back or long jobs); otherwise it arms the
 //    transport's event fd and sleeps in epoll (after spinning `spin_us`
 //    only on hosts with cores to spare). An idle rank uses no CPU. Resting
 //    matters where a node rank's workers and its progress thread share
@@ -118,11 +119,11 @@ class ProgressEngine {
   /// Polls once if nobody else is. Handlers notify what they changed.
   /// Runs the deferred work first if it was requested.
   int poll_once() {
-    if (deferred_requested_.load(std::memory_order_acquire) &&
-        deferred_requested_.exchange(false, std::memory_order_acq_rel))
-      deferred_work_();
-    const int n = transport_.try_poll();
-    if (n > 0) received_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    const int n = poll();
+    // A thread other than the progress thread looked (a waiter, a worker
+    // between jobs): the rest policy's sign that messages are taken soon.
+    if (n >= 0 && !waiter_polled_.load(std::memory_order_relaxed))
+      waiter_polled_.store(true, std::memory_order_relaxed);
     return n;
   }
 
@@ -141,12 +142,27 @@ class ProgressEngine {
   // The longest a message waits while every thread that would take it is
   // in one long job: the resting progress thread looks this often.
   static constexpr int64_t kRestUs = 1000;
-  // No rest while messages stream in: at this many a millisecond (say,
-  // results of a thousand small tasks a second from another node) a busy
-  // worker would not take them soon enough, and they would back up in the
-  // transport (measured: async tasks over two node ranks lost 16-43%).
+  // No rest while messages stream in (this many or more in a rest's
+  // length) and no other thread of the rank looked at the transport in that
+  // time: a worker going from job to job, or in one long job, would not take
+  // them soon enough, and they would back up (measured: async tasks over two
+  // node ranks lost 16-43% when the progress thread rested regardless). A
+  // stream the workers do take -- the results of a task graph's small
+  // steps, each worker polling as its step ends -- lets it rest: waking for
+  // each of those messages took the core from the worker about to take it
+  // (docs/scheduling.md).
   static constexpr uint64_t kStreamPerRest = 16;
   bool may_rest(Clock::time_point now) noexcept;
+  // The progress thread's own poll: unlike poll_once(), not a sign that
+  // some other thread looks at the transport.
+  int poll() {
+    if (deferred_requested_.load(std::memory_order_acquire) &&
+        deferred_requested_.exchange(false, std::memory_order_acq_rel))
+      deferred_work_();
+    const int n = transport_.try_poll();
+    if (n > 0) received_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    return n;
+  }
   // A thread about to sleep: if it was the last one that polls, the resting
   // progress thread goes back to sleeping on the transport's events.
   void end_rest_if_last() noexcept;
@@ -188,6 +204,8 @@ class ProgressEngine {
   uint64_t window_start_count_ = 0;                // run() only: the stream-rate window
   Clock::time_point window_start_{};
   bool streaming_ = false;
+  bool waiters_kept_up_ = false;            // run() only: a waiter polled in the last window
+  std::atomic<bool> waiter_polled_{false};  // set by poll_once(), taken by may_rest()
   std::atomic<bool> stop_{false};
 };
 

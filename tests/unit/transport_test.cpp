@@ -223,3 +223,65 @@ TEST(ProgressEngine, RestsWhileAWorkerIsBusyAndTakesEventsAgainWhenAllSleep) {
   engine.stop();
   loop.join();
 }
+
+// Messages that stream in (16 or more a millisecond) while a worker runs
+// jobs: if the worker looks at the transport between them, it takes them
+// soon and the progress thread goes on resting (a wake-up per message would
+// take the worker's core); if it stops looking (back-to-back jobs, one long
+// job), the progress thread takes them as they arrive instead of once per
+// rest, so they do not back up.
+TEST(ProgressEngine, RestsThroughAStreamTheWorkerTakesAndTakesAStreamItDoesNot) {
+  LoopbackFabric fabric(2);
+  RestingLoopback transport(fabric.at(1));
+  std::atomic<int> on_progress_thread{0}, on_worker{0};
+  std::atomic<std::thread::id> progress_id{};
+  transport.set_handler([&](int, std::span<const std::byte>) {
+    (std::this_thread::get_id() == progress_id.load() ? on_progress_thread : on_worker)
+        .fetch_add(1);
+  });
+  ProgressEngine engine(transport, /*spin_us=*/10);
+  std::thread loop([&] {
+    progress_id = std::this_thread::get_id();
+    engine.run();
+  });
+  while (transport.armed_sleeps.load() == 0) std::this_thread::yield();  // idle: on events
+  auto send_burst = [&] {
+    for (int i = 0; i < 8; ++i) {  // 8 per ~0.1-0.2 ms: a stream of 40+ a millisecond
+      std::byte b{1};
+      ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
+    }
+  };
+
+  engine.enter_busy();  // a worker runs short jobs and looks between them
+  constexpr int kBursts = 200;
+  const int armed_at_start = transport.armed_sleeps.load();
+  for (int i = 0; i < kBursts; ++i) {
+    send_burst();
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    while (engine.poll_once() < 0) {
+    }
+  }
+  // The progress thread rested: at most a few wake-ups on the transport's
+  // events (one per burst without the rule), and the worker took most.
+  EXPECT_LE(transport.armed_sleeps.load() - armed_at_start, kBursts / 10);
+  EXPECT_GE(on_worker.load(), kBursts * 8 * 3 / 4);
+
+  // The worker stays in jobs and no longer looks: the progress thread takes
+  // what streams in, sleeping on the transport's events between bursts.
+  const int worker_before = on_worker.load(), armed_before = transport.armed_sleeps.load();
+  for (int i = 0; i < kBursts; ++i) {
+    send_burst();
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  auto deadline = ProgressEngine::Clock::now() + std::chrono::seconds(10);
+  while (on_worker.load() + on_progress_thread.load() < 2 * kBursts * 8 &&
+         ProgressEngine::Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(on_worker.load(), worker_before);
+  EXPECT_EQ(on_worker.load() + on_progress_thread.load(), 2 * kBursts * 8);
+  // Woken by the bursts (most of them), not only at the end of each 1 ms rest.
+  EXPECT_GE(transport.armed_sleeps.load() - armed_before, kBursts / 4);
+  engine.leave_busy();
+  engine.stop();
+  loop.join();
+}
