@@ -279,7 +279,8 @@ TEST(ProgressEngine, RestsThroughAStreamTheWorkerTakesAndTakesAStreamItDoesNot) 
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(on_worker.load(), worker_before);
   EXPECT_EQ(on_worker.load() + on_progress_thread.load(), 2 * kBursts * 8);
-  // Woken by the bursts (most of them), not only at the end of each 1 ms rest.
+  // Woken by the bursts (one wake-up per burst or two), not only at the end
+  // of each 1 ms rest (which would be ~0 armed sleeps).
   EXPECT_GE(transport.armed_sleeps.load() - armed_before, kBursts / 4);
   engine.leave_busy();
   engine.stop();
