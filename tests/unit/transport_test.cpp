@@ -163,6 +163,34 @@ class RestingLoopback final : public Transport {
   std::condition_variable cv_;
   bool woken_ = false;
 };
+
+// Rank 1 of a two-rank loopback fabric with a resting transport and its
+// progress thread running; counts which thread took each message. Starts
+// once the progress thread sleeps on events (idle), stops it when destroyed.
+struct RestingRank {
+  LoopbackFabric fabric{2};
+  RestingLoopback transport{fabric.at(1)};
+  std::atomic<int> on_progress_thread{0}, on_worker{0};
+  std::atomic<std::thread::id> progress_id{};
+  ProgressEngine engine{transport, /*spin_us=*/10};
+  std::thread loop;
+
+  RestingRank() {
+    transport.set_handler([this](int, std::span<const std::byte>) {
+      (std::this_thread::get_id() == progress_id.load() ? on_progress_thread : on_worker)
+          .fetch_add(1);
+    });
+    loop = std::thread([this] {
+      progress_id = std::this_thread::get_id();
+      engine.run();
+    });
+    while (transport.armed_sleeps.load() == 0) std::this_thread::yield();
+  }
+  ~RestingRank() {
+    engine.stop();
+    loop.join();
+  }
+};
 }  // namespace
 
 // While a thread of the rank runs a job, the progress thread rests: arriving
@@ -171,57 +199,42 @@ class RestingLoopback final : public Transport {
 // bounded (kRestUs); when the last busy thread goes to sleep, the progress
 // thread sleeps on the transport's events again.
 TEST(ProgressEngine, RestsWhileAWorkerIsBusyAndTakesEventsAgainWhenAllSleep) {
-  LoopbackFabric fabric(2);
-  RestingLoopback transport(fabric.at(1));
-  std::atomic<int> on_progress_thread{0}, on_worker{0};
-  std::atomic<std::thread::id> progress_id{};
-  transport.set_handler([&](int, std::span<const std::byte>) {
-    (std::this_thread::get_id() == progress_id.load() ? on_progress_thread : on_worker)
-        .fetch_add(1);
-  });
-  ProgressEngine engine(transport, /*spin_us=*/10);
-  std::thread loop([&] {
-    progress_id = std::this_thread::get_id();
-    engine.run();
-  });
-  while (transport.armed_sleeps.load() == 0) std::this_thread::yield();  // idle: on events
+  RestingRank rank;  // its progress thread idle, sleeping on the transport's events
 
-  engine.enter_busy();  // a worker starts a job
-  const int armed_at_start = transport.armed_sleeps.load();
+  rank.engine.enter_busy();  // a worker starts a job
+  const int armed_at_start = rank.transport.armed_sleeps.load();
   constexpr int kMessages = 200;
   for (int i = 0; i < kMessages; ++i) {
     std::byte b{1};
-    ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
+    ASSERT_TRUE(rank.fabric.at(0).send(1, {&b, 1}).is_ok());
     std::this_thread::sleep_for(std::chrono::microseconds(100));  // the job runs on
-    while (engine.poll_once() < 0) {  // its end: the worker looks itself
+    while (rank.engine.poll_once() < 0) {  // its end: the worker looks itself
     }
   }
   // No wake-up per message: the progress thread rested (each rest bounded,
   // so a long job delays a message 1 ms at most) ...
-  EXPECT_LE(transport.armed_sleeps.load() - armed_at_start, 1);
-  EXPECT_GT(transport.rests.load(), 0);
-  EXPECT_EQ(transport.last_rest_us.load(), 1000);
+  EXPECT_LE(rank.transport.armed_sleeps.load() - armed_at_start, 1);
+  EXPECT_GT(rank.transport.rests.load(), 0);
+  EXPECT_EQ(rank.transport.last_rest_us.load(), 1000);
   // ... and the worker took most messages (the progress thread one now and
   // then, at the end of a rest).
-  EXPECT_GE(on_worker.load(), kMessages * 3 / 4);
-  EXPECT_EQ(on_worker.load() + on_progress_thread.load(), kMessages);
+  EXPECT_GE(rank.on_worker.load(), kMessages * 3 / 4);
+  EXPECT_EQ(rank.on_worker.load() + rank.on_progress_thread.load(), kMessages);
 
-  engine.leave_busy();  // the job ends and the worker goes to sleep:
-  const int armed_before = transport.armed_sleeps.load();
+  rank.engine.leave_busy();  // the job ends and the worker goes to sleep:
+  const int armed_before = rank.transport.armed_sleeps.load();
   auto t0 = ProgressEngine::Clock::now();
-  EXPECT_FALSE(engine.wait_until([] { return false; }, t0 + std::chrono::milliseconds(50),
-                                 ProgressEngine::kWork));
+  EXPECT_FALSE(rank.engine.wait_until([] { return false; }, t0 + std::chrono::milliseconds(50),
+                                      ProgressEngine::kWork));
   // ... the progress thread sleeps on events again, and takes the next message.
-  EXPECT_GT(transport.armed_sleeps.load(), armed_before);
-  const int taken_before = on_progress_thread.load();
+  EXPECT_GT(rank.transport.armed_sleeps.load(), armed_before);
+  const int taken_before = rank.on_progress_thread.load();
   std::byte b{2};
-  ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
+  ASSERT_TRUE(rank.fabric.at(0).send(1, {&b, 1}).is_ok());
   auto deadline = ProgressEngine::Clock::now() + std::chrono::seconds(10);
-  while (on_progress_thread.load() == taken_before && ProgressEngine::Clock::now() < deadline)
+  while (rank.on_progress_thread.load() == taken_before && ProgressEngine::Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_EQ(on_progress_thread.load(), taken_before + 1);
-  engine.stop();
-  loop.join();
+  EXPECT_EQ(rank.on_progress_thread.load(), taken_before + 1);
 }
 
 // Messages that stream in (16 or more a millisecond) while a worker runs
@@ -231,58 +244,44 @@ TEST(ProgressEngine, RestsWhileAWorkerIsBusyAndTakesEventsAgainWhenAllSleep) {
 // job), the progress thread takes them as they arrive instead of once per
 // rest, so they do not back up.
 TEST(ProgressEngine, RestsThroughAStreamTheWorkerTakesAndTakesAStreamItDoesNot) {
-  LoopbackFabric fabric(2);
-  RestingLoopback transport(fabric.at(1));
-  std::atomic<int> on_progress_thread{0}, on_worker{0};
-  std::atomic<std::thread::id> progress_id{};
-  transport.set_handler([&](int, std::span<const std::byte>) {
-    (std::this_thread::get_id() == progress_id.load() ? on_progress_thread : on_worker)
-        .fetch_add(1);
-  });
-  ProgressEngine engine(transport, /*spin_us=*/10);
-  std::thread loop([&] {
-    progress_id = std::this_thread::get_id();
-    engine.run();
-  });
-  while (transport.armed_sleeps.load() == 0) std::this_thread::yield();  // idle: on events
+  RestingRank rank;  // its progress thread idle, sleeping on the transport's events
   auto send_burst = [&] {
     for (int i = 0; i < 8; ++i) {  // 8 per ~0.1-0.2 ms: a stream of 40+ a millisecond
       std::byte b{1};
-      ASSERT_TRUE(fabric.at(0).send(1, {&b, 1}).is_ok());
+      ASSERT_TRUE(rank.fabric.at(0).send(1, {&b, 1}).is_ok());
     }
   };
 
-  engine.enter_busy();  // a worker runs short jobs and looks between them
+  rank.engine.enter_busy();  // a worker runs short jobs and looks between them
   constexpr int kBursts = 200;
-  const int armed_at_start = transport.armed_sleeps.load();
+  const int armed_at_start = rank.transport.armed_sleeps.load();
   for (int i = 0; i < kBursts; ++i) {
     send_burst();
     std::this_thread::sleep_for(std::chrono::microseconds(100));
-    while (engine.poll_once() < 0) {
+    while (rank.engine.poll_once() < 0) {
     }
   }
   // The progress thread rested: at most a few wake-ups on the transport's
   // events (one per burst without the rule), and the worker took most.
-  EXPECT_LE(transport.armed_sleeps.load() - armed_at_start, kBursts / 10);
-  EXPECT_GE(on_worker.load(), kBursts * 8 * 3 / 4);
+  EXPECT_LE(rank.transport.armed_sleeps.load() - armed_at_start, kBursts / 10);
+  EXPECT_GE(rank.on_worker.load(), kBursts * 8 * 3 / 4);
 
   // The worker stays in jobs and no longer looks: the progress thread takes
   // what streams in, sleeping on the transport's events between bursts.
-  const int worker_before = on_worker.load(), armed_before = transport.armed_sleeps.load();
+  const int worker_before = rank.on_worker.load(),
+            armed_before = rank.transport.armed_sleeps.load();
   for (int i = 0; i < kBursts; ++i) {
     send_burst();
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   auto deadline = ProgressEngine::Clock::now() + std::chrono::seconds(10);
-  while (on_worker.load() + on_progress_thread.load() < 2 * kBursts * 8 &&
+  while (rank.on_worker.load() + rank.on_progress_thread.load() < 2 * kBursts * 8 &&
          ProgressEngine::Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_EQ(on_worker.load(), worker_before);
-  EXPECT_EQ(on_worker.load() + on_progress_thread.load(), 2 * kBursts * 8);
+  EXPECT_EQ(rank.on_worker.load(), worker_before);
+  EXPECT_EQ(rank.on_worker.load() + rank.on_progress_thread.load(), 2 * kBursts * 8);
   // Woken by the bursts (one wake-up per burst or two), not only at the end
   // of each 1 ms rest (which would be ~0 armed sleeps).
-  EXPECT_GE(transport.armed_sleeps.load() - armed_before, kBursts / 4);
-  engine.leave_busy();
-  engine.stop();
-  loop.join();
+  EXPECT_GE(rank.transport.armed_sleeps.load() - armed_before, kBursts / 4);
+  rank.engine.leave_busy();
 }
